@@ -1,0 +1,42 @@
+# Two commands do all the set-up: `make demo` and `make test`. Both create .venv when it is missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# openai-whisper needs torch; pinning the CPU release keeps the test environment from pulling a
+# multi-GB CUDA build. Override with TORCH=... where another build is wanted.
+TORCH ?= torch==2.13.0
+PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "python3 is missing: install it (sudo apt-get install python3 python3-venv)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11 or newer is needed, found $$($(PYTHON) --version 2>&1): install it and run make PYTHON=python3.11"; exit 1; }
+	@$(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1 || { echo "python3-venv is missing: install it (sudo apt-get install python3-venv)"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "could not create $(VENV): install python3-venv (sudo apt-get install python3-venv)"; exit 1; }
+	@$(PIP) install --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(PIP) install -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(PIP) install "$(TORCH)"
+	$(PIP) install -e '.[openai,dev]'
+	@touch $@ $(VENV)/.installed-run
+
+demo: $(VENV)/.installed-run
+	$(BIN)/hearing demo --out demo-output
+	@echo "The delivery of the demo meeting is in demo-output/delivery/"
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check pipeline tests samples
+	$(BIN)/ruff format --check pipeline tests samples
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf demo-output test-output .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,301 @@
+"""The command line: parse, call the runner, draw progress, map errors to exit codes. Nothing else."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pipeline import __version__
+from pipeline.errors import PipelineError, exit_code_for
+
+log = logging.getLogger("pipeline")
+
+ENGINE_CHOICES = ("faster-whisper", "openai-whisper")
+DEMO_MEETING = "borgermoede-nordby"
+
+
+class _OneLine(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = {"WARNING": "warning: ", "ERROR": "error: "}.get(record.levelname, "")
+        return prefix + record.getMessage()
+
+
+def _setup_logging(verbose: int, quiet: bool) -> Any:
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+    level = logging.WARNING
+    if verbose == 1:
+        level = logging.INFO
+    elif verbose >= 2:
+        level = logging.DEBUG
+    if quiet and not verbose:
+        level = logging.ERROR
+    handler: logging.Handler
+    if console.is_terminal:
+        from rich.logging import RichHandler
+
+        handler = RichHandler(console=console, show_time=False, show_path=False, markup=False)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_OneLine())
+    root = logging.getLogger("pipeline")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+    return console
+
+
+class RichProgress:
+    """Draws the runner's progress events as bars on stderr."""
+
+    def __init__(self, console: Any) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> RichProgress:
+        self._bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bars.stop()
+
+    def begin(self, key: str, label: str) -> None:
+        self._tasks[key] = self._bars.add_task(label, total=1.0)
+
+    def update(self, key: str, fraction: float) -> None:
+        if key in self._tasks:
+            self._bars.update(self._tasks[key], completed=fraction)
+
+    def end(self, key: str) -> None:
+        if key in self._tasks:
+            self._bars.update(self._tasks.pop(key), completed=1.0)
+
+
+def _fail(error: BaseException, traceback: bool) -> None:
+    if traceback:
+        raise error
+    code = exit_code_for(error)
+    if isinstance(error, KeyboardInterrupt):
+        click.echo("interrupted: run the same command again to resume; finished work is kept", err=True)
+    elif isinstance(error, PipelineError):
+        for line in str(error).splitlines():
+            click.echo(f"error: {line}", err=True)
+    else:
+        click.echo(
+            f"error: unexpected failure: {type(error).__name__}: {error} (run with --traceback for details)",
+            err=True,
+        )
+    sys.exit(code)
+
+
+def _guarded(action: Callable[[], int], traceback: bool) -> None:
+    try:
+        code = action()
+    except (Exception, KeyboardInterrupt) as error:
+        _fail(error, traceback)
+    else:
+        sys.exit(code)
+
+
+def _print_plan(report: Any) -> None:
+    """The plan of a dry run on stdout: each stage, cached or to do, with its exact command."""
+    for stage in report.stages:
+        where = f" {stage.statement}" if stage.statement else ""
+        state = "cached" if stage.cached else "to do"
+        click.echo(f"{stage.stage}{where}: {state}")
+        if stage.command and not stage.cached:
+            click.echo(f"    {stage.command}")
+
+
+def _summary(report: Any, quiet: bool) -> None:
+    """What was delivered, then one line for every recording left out (also with --quiet)."""
+    delivery = report.out_dir / "delivery"
+    if quiet:
+        pass
+    elif report.options.dry_run:
+        click.echo(
+            f"dry run: {len(report.statements)} statement(s) would be delivered to {delivery}", err=True
+        )
+    else:
+        click.echo(f"delivered {len(report.statements)} statement(s) to {delivery}", err=True)
+        for name in report.delivered:
+            click.echo(f"  {name}", err=True)
+    for rejection in report.rejected:
+        click.echo(f"rejected: {rejection.relpath}: {rejection.reason}", err=True)
+    for rejection in report.withheld:
+        click.echo(f"left out: {rejection.relpath}: {rejection.reason}", err=True)
+
+
+def _run_meeting(options: Any, as_json: bool, quiet: bool, verbose: int, traceback: bool) -> None:
+    console = _setup_logging(verbose, quiet)
+
+    def action() -> int:
+        from pipeline.runner import Runner
+
+        progress = None if quiet or not console.is_terminal else RichProgress(console)
+        runner = Runner(options, progress)
+        try:
+            if progress is None:
+                report = runner.run()
+            else:
+                with progress:
+                    report = runner.run()
+        except PipelineError:
+            # Why each recording was left out explains a failure like "nothing to deliver".
+            _summary(runner.report, quiet=True)
+            if as_json:
+                click.echo(json.dumps(runner.report.to_json(), ensure_ascii=False, indent=2))
+            raise
+        if as_json:
+            click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        elif options.dry_run:
+            _print_plan(report)
+        _summary(report, quiet)
+        return int(report.exit_code)
+
+    _guarded(action, traceback)
+
+
+def _common(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON on stdout."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bars, no summary; errors only."),
+        click.option("--verbose", "-v", count=True, help="More log lines on stderr (-vv: every command)."),
+        click.option("--traceback", is_flag=True, help="Show the Python traceback of an error."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hearing")
+def main() -> None:
+    """hearing-pipeline: from the video statements of a citizen meeting to the agreed consultation response.
+
+    The meeting folder is only ever read. Everything is written to the output folder.
+    """
+
+
+@main.command("run")
+@click.argument("meeting_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--form",
+    "form",
+    default="default",
+    show_default=True,
+    help="The agreed form: a YAML file, or a built-in form (default, demo).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder [default: MEETING_DIR/../<meeting-name>-output].",
+)
+@click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="faster-whisper", show_default=True)
+@click.option(
+    "--model", help="Model name (base, small, large-v3, ...) or a local path [default: embedded base]."
+)
+@click.option("--language", help="Spoken language, e.g. da [default: meeting.yaml, then the form].")
+@click.option("--dry-run", is_flag=True, help="Validate and print the plan; write nothing.")
+@_common
+def run_command(
+    meeting_dir: Path,
+    form: str,
+    out_dir: Path | None,
+    engine: str,
+    model: str | None,
+    language: str | None,
+    dry_run: bool,
+    as_json: bool,
+    quiet: bool,
+    verbose: int,
+    traceback: bool,
+) -> None:
+    """Turn the recordings in MEETING_DIR into the delivery."""
+    from pipeline.runner import RunOptions
+
+    options = RunOptions(
+        meeting_dir=meeting_dir,
+        out_dir=out_dir,
+        form=form,
+        engine=engine,
+        model=model,
+        language=language,
+        dry_run=dry_run,
+    )
+    _run_meeting(options, as_json, quiet, verbose, traceback)
+
+
+def demo_meeting_dir() -> Path:
+    """The demo meeting: shipped inside the installed package, or samples/ of a source checkout."""
+    packaged = resources.files("pipeline").joinpath("samples", DEMO_MEETING)
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "samples" / DEMO_MEETING
+
+
+@main.command("demo")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-output"),
+    show_default=True,
+    help="Output folder.",
+)
+@click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="faster-whisper", show_default=True)
+@_common
+def demo_command(
+    out_dir: Path, engine: str, as_json: bool, quiet: bool, verbose: int, traceback: bool
+) -> None:
+    """Run the pipeline on the demo meeting with the demo form, offline."""
+    from pipeline.runner import RunOptions
+
+    meeting_dir = demo_meeting_dir()
+    if not meeting_dir.is_dir():
+        _setup_logging(verbose, quiet)
+        _fail(
+            PipelineError(f"the demo meeting is missing ({meeting_dir}); reinstall hearing-pipeline"),
+            traceback,
+        )
+    options = RunOptions(meeting_dir=meeting_dir, out_dir=out_dir, form="demo", engine=engine)
+    _run_meeting(options, as_json, quiet, verbose, traceback)
+
+
+@main.command("models")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON on stdout.")
+@click.option("--traceback", is_flag=True, help="Show the Python traceback of an error.")
+def models_command(as_json: bool, traceback: bool) -> None:
+    """The speech engines and models usable offline right now, and where they come from."""
+
+    def action() -> int:
+        from pipeline.engines import list_models
+
+        entries = list_models()
+        if as_json:
+            click.echo(json.dumps(entries, ensure_ascii=False, indent=2, default=str))
+            return 0
+        for entry in entries:
+            items = ", ".join(f"{k}: {v}" for k, v in entry.items() if k not in ("kind", "name"))
+            click.echo(f"{entry.get('kind', '')} {entry.get('name', '')}: {items}")
+        return 0
+
+    _guarded(action, traceback)

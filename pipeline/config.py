@@ -1,0 +1,289 @@
+"""meeting.yaml and forms: pydantic models, validated once at the edge.
+
+Every error names the file, the field and what is allowed, and becomes exit code 3. Unknown fields are
+errors: a misspelt field in a form agreed with an official must not be silently ignored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import string
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.errors import ConfigError
+from pipeline.models import Consent
+
+BUILTIN_FORMS = ("default", "demo")
+NAMING_FIELDS = ("date", "committee", "title", "place", "organiser", "form")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------------------------- form
+
+
+class TitleCard(_Strict):
+    enabled: bool = True
+    seconds: Annotated[float, Field(ge=0.5, le=30)] = 4.0
+    text: str = "Høringssvar fra borgermødet\n{title}\n{date} · {place}\nTil {committee}"
+
+
+class StatementCards(_Strict):
+    enabled: bool = True
+    seconds: Annotated[float, Field(ge=0.5, le=30)] = 2.5
+    show_name: bool = True
+
+
+class SilenceTrim(_Strict):
+    enabled: bool = True
+    padding: Annotated[float, Field(ge=0, le=5)] = 0.4
+
+
+class ClipForm(_Strict):
+    max_duration: Annotated[float, Field(gt=0, le=86_400)] = 900
+    max_statement: Annotated[float, Field(gt=0, le=86_400)] = 120
+    over_length: Literal["reject", "trim", "warn"] = "trim"
+    order: Literal["meeting", "file", "topic"] = "meeting"
+    title_card: TitleCard = TitleCard()
+    statement_cards: StatementCards = StatementCards()
+    silence_trim: SilenceTrim = SilenceTrim()
+
+
+class VideoForm(_Strict):
+    width: Annotated[int, Field(ge=160, le=7680)] = 1920
+    height: Annotated[int, Field(ge=120, le=4320)] = 1080
+    fps: Annotated[float, Field(ge=1, le=120)] = 25
+    codec: Literal["h264"] = "h264"
+    crf: Annotated[int, Field(ge=0, le=51)] = 20
+    preset: Literal[
+        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
+    ] = "veryfast"
+
+    @field_validator("width", "height")
+    @classmethod
+    def _even(cls, value: int) -> int:
+        # yuv420p halves the chroma planes, so odd sizes cannot be encoded.
+        if value % 2:
+            raise ValueError(f"must be an even number of pixels (got {value})")
+        return value
+
+
+class AudioForm(_Strict):
+    loudness: Annotated[float, Field(ge=-70, le=-5)] = -23
+    true_peak: Annotated[float, Field(ge=-20, le=0)] = -1
+    sample_rate: Literal[44100, 48000] = 48000
+    channels: Literal[1, 2] = 2
+
+
+class SubtitleForm(_Strict):
+    mode: Literal["burn", "soft", "burn+soft", "none"] = "burn"
+    max_lines: Annotated[int, Field(ge=1, le=4)] = 2
+    max_chars_per_line: Annotated[int, Field(ge=10, le=100)] = 42
+    max_cps: Annotated[float, Field(gt=0, le=50)] = 17
+    min_duration: Annotated[float, Field(gt=0, le=10)] = 0.833
+    max_duration: Annotated[float, Field(gt=0, le=30)] = 7
+    min_gap_frames: Annotated[int, Field(ge=0, le=25)] = 2
+    font_size: Annotated[float, Field(ge=0.02, le=0.2)] = 0.05
+
+    @model_validator(mode="after")
+    def _durations(self) -> SubtitleForm:
+        if self.max_duration <= self.min_duration:
+            raise ValueError(
+                f"max_duration ({self.max_duration}) must be greater than min_duration ({self.min_duration})"
+            )
+        return self
+
+
+class TranscriptForm(_Strict):
+    formats: Annotated[list[Literal["txt", "docx", "json"]], Field(min_length=1)] = ["txt", "docx", "json"]
+    timecodes: bool = True
+    speaker_labels: Literal["consent", "none"] = "consent"
+
+    @field_validator("formats")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"lists a format twice: {value}")
+        return value
+
+
+class ConsentEntry(_Strict):
+    committee: bool | None = None
+    archive: bool | None = None
+    name_on_screen: bool | None = None
+    publish: bool | None = None
+
+    def over(self, default: Consent) -> Consent:
+        """This partial consent, with the form's default for every field not given."""
+        return Consent(
+            committee=default.committee if self.committee is None else self.committee,
+            archive=default.archive if self.archive is None else self.archive,
+            name_on_screen=default.name_on_screen if self.name_on_screen is None else self.name_on_screen,
+            publish=default.publish if self.publish is None else self.publish,
+        )
+
+
+class DefaultConsent(_Strict):
+    committee: bool = True
+    archive: bool = True
+    name_on_screen: bool = False
+    publish: bool = False
+
+    def as_consent(self) -> Consent:
+        return Consent(**self.model_dump())
+
+
+class Form(_Strict):
+    """What was agreed with the official; `hearing check` verifies a clip against it."""
+
+    name: str = "default"
+    agreed_with: str | None = None
+    committee_meeting: dt.date | None = None
+    language: Annotated[str, Field(pattern=r"^[a-z]{2,3}$")] = "da"
+    clip: ClipForm = ClipForm()
+    video: VideoForm = VideoForm()
+    audio: AudioForm = AudioForm()
+    subtitles: SubtitleForm = SubtitleForm()
+    transcript: TranscriptForm = TranscriptForm()
+    naming: str = "{date}_{committee}_hoeringssvar"
+    default_consent: DefaultConsent = DefaultConsent()
+
+    @field_validator("naming")
+    @classmethod
+    def _known_placeholders(cls, value: str) -> str:
+        try:
+            names = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
+        except ValueError as error:
+            raise ValueError(f"is not a valid template ({error})") from None
+        unknown = [n for n in names if n not in NAMING_FIELDS]
+        if unknown:
+            raise ValueError(f"unknown placeholder {{{unknown[0]}}}; allowed: {', '.join(NAMING_FIELDS)}")
+        return value
+
+
+# ------------------------------------------------------------------------------------------- meeting
+
+
+class TrimEntry(_Strict):
+    start: Annotated[float, Field(ge=0)] = 0.0
+    end: Annotated[float, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _order(self) -> TrimEntry:
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        return self
+
+
+class StatementEntry(_Strict):
+    file: Annotated[str, Field(min_length=1)]
+    speaker: str | None = None
+    group: str | None = None
+    topic: str | None = None
+    consent: ConsentEntry = ConsentEntry()
+    trim: TrimEntry | None = None
+
+
+class Meeting(_Strict):
+    title: str | None = None
+    date: dt.date | None = None
+    place: str | None = None
+    organiser: str | None = None
+    committee: str | None = None
+    language: Annotated[str, Field(pattern=r"^[a-z]{2,3}$")] | None = None
+    statements: list[StatementEntry] | None = None
+
+
+# ------------------------------------------------------------------------------------------- loading
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _config_error(file: Path | str, error: ValidationError) -> ConfigError:
+    lines = []
+    for item in error.errors(include_url=False):
+        # Unions add their member names to the location; they mean nothing to a person.
+        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p in ("float", "int", "str")))
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field (misspelt? see configs/forms/default.yaml for the allowed fields)"
+        elif "input" in item and not isinstance(item["input"], dict | list):
+            message += f" (got {item['input']!r})"
+        lines.append((_field_path(loc), message))
+    first_field, first_problem = lines[0]
+    problem = first_problem + "".join(f"\n{file}: {f}: {p}" for f, p in lines[1:])
+    return ConfigError(file, first_field, problem)
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, "", "file not found") from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, "", "not UTF-8 text") from None
+    except OSError as error:
+        raise ConfigError(path, "", f"cannot be read ({error.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(path, "", f"not valid YAML{where}: {problem}") from None
+
+
+def _validate(model: type[BaseModel], data: Any, path: Path | str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(path, "", f"must be a mapping of fields, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise _config_error(path, error) from None
+
+
+def load_meeting(meeting_dir: Path) -> tuple[Meeting, Path | None]:
+    """The meeting.yaml of a meeting folder, or an empty Meeting when there is none."""
+    path = meeting_dir / "meeting.yaml"
+    if not path.exists():
+        alt = meeting_dir / "meeting.yml"
+        if not alt.exists():
+            return Meeting(), None
+        path = alt
+    return _validate(Meeting, read_yaml(path), path), path
+
+
+def builtin_form_path(name: str) -> Path:
+    """A built-in form: shipped inside the installed package, or in configs/forms of a source checkout."""
+    packaged = resources.files("pipeline").joinpath("forms", f"{name}.yaml")
+    if packaged.is_file():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "configs" / "forms" / f"{name}.yaml"
+
+
+def load_form(name_or_path: str | Path) -> tuple[Form, Path]:
+    text = str(name_or_path)
+    if text in BUILTIN_FORMS:
+        path = builtin_form_path(text)
+    else:
+        path = Path(text)
+        if not path.exists():
+            raise ConfigError(text, "", f"no such form file; built-in forms are: {', '.join(BUILTIN_FORMS)}")
+    return _validate(Form, read_yaml(path), path), path

@@ -1,0 +1,172 @@
+"""faster-whisper: Whisper on CTranslate2, int8 on the CPU. The default engine."""
+
+from __future__ import annotations
+
+import os
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.engines.base import (
+    SAMPLE_RATE,
+    EngineResult,
+    ModelInfo,
+    ProgressCallback,
+    TranscribeSettings,
+    add_review_flags,
+    duration_ms,
+    make_segment,
+    mono_16k,
+)
+from pipeline.errors import MissingToolError, ModelError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+NAME = "faster-whisper"
+COMPUTE_TYPE = "int8"
+NAME_FIX = "run once online with --model {name} to cache it, or pass --model /path/to/model"
+
+
+def _version() -> str:
+    try:
+        return metadata.version("faster-whisper")
+    except metadata.PackageNotFoundError:
+        raise MissingToolError(
+            "faster-whisper is not installed", "pip install hearing-pipeline (it is a dependency)"
+        ) from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    line = text[0] if text else type(error).__name__
+    return line if len(line) <= 200 else line[:197] + "…"
+
+
+class FasterWhisperEngine:
+    """Runs a CTranslate2 Whisper model folder with faster-whisper."""
+
+    name = NAME
+
+    def __init__(self, model_dir: Path, info: ModelInfo) -> None:
+        from faster_whisper import WhisperModel
+
+        self.version = _version()
+        self.model = info
+        try:
+            self._whisper = WhisperModel(
+                str(model_dir),
+                device="cpu",
+                compute_type=COMPUTE_TYPE,
+                # Transcription is the long step of a run and nothing else competes for the cores.
+                cpu_threads=os.cpu_count() or 0,
+            )
+        except Exception as error:  # ctranslate2 raises RuntimeError/ValueError for broken folders
+            raise ModelError(
+                f"faster-whisper cannot load the model in {model_dir} ({_first_line(error)})",
+                "pass --model with a CTranslate2 Whisper model folder (model.bin, config.json, "
+                "tokenizer.json), or delete the folder if it is a cached download",
+            ) from error
+
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        settings: TranscribeSettings,
+        on_progress: ProgressCallback | None = None,
+    ) -> EngineResult:
+        samples = mono_16k(audio)
+        audio_ms = duration_ms(samples)
+        total_s = len(samples) / SAMPLE_RATE
+        if on_progress:
+            on_progress(0.0)
+        vad_parameters: dict[str, Any] | None = None
+        if settings.vad:
+            vad_parameters = {
+                "threshold": settings.vad_threshold,
+                "min_silence_duration_ms": settings.vad_min_silence_ms,
+                "speech_pad_ms": settings.vad_speech_pad_ms,
+            }
+        raw_segments, _info = self._whisper.transcribe(
+            samples,
+            language=settings.language,
+            task="transcribe",
+            beam_size=settings.beam_size,
+            condition_on_previous_text=settings.condition_on_previous_text,
+            word_timestamps=settings.word_timestamps,
+            vad_filter=settings.vad,
+            vad_parameters=vad_parameters,
+            hallucination_silence_threshold=settings.hallucination_silence_threshold,
+            compression_ratio_threshold=settings.compression_ratio_threshold,
+            log_prob_threshold=settings.log_prob_threshold,
+            no_speech_threshold=settings.no_speech_threshold,
+        )
+        segments = []
+        # The result is a generator: decoding happens while it is consumed, so progress is live.
+        for raw in raw_segments:
+            segment = make_segment(
+                start=raw.start,
+                end=raw.end,
+                text=raw.text,
+                words=((w.start, w.end, w.word, w.probability) for w in raw.words or ()),
+                avg_logprob=raw.avg_logprob,
+                no_speech_prob=raw.no_speech_prob,
+                compression_ratio=raw.compression_ratio,
+                audio_ms=audio_ms,
+            )
+            if segment is not None:
+                segments.append(segment)
+            if on_progress and total_s > 0:
+                on_progress(min(float(raw.end) / total_s, 1.0))
+        if on_progress:
+            on_progress(1.0)
+        return EngineResult(language=settings.language, segments=add_review_flags(segments, settings))
+
+
+def load_path(path: Path) -> FasterWhisperEngine:
+    folder = path.parent if path.is_file() and path.name == "model.bin" else path
+    if path.suffix == ".pt":
+        raise ModelError(
+            f"{path} is an openai-whisper checkpoint; faster-whisper needs a CTranslate2 model folder",
+            "use --engine openai-whisper with it, or pass a folder with model.bin",
+        )
+    if not (folder / "model.bin").is_file():
+        raise ModelError(
+            f"{path} is not a CTranslate2 model folder (no model.bin in it)",
+            "pass --model with a folder holding model.bin, config.json and tokenizer.json",
+        )
+    return FasterWhisperEngine(folder, ModelInfo(folder.name, "path", str(folder), None))
+
+
+def load_embedded() -> FasterWhisperEngine:
+    from pipeline.engines import embedded
+
+    model = embedded.ensure_embedded_model()
+    info = ModelInfo(embedded.NAME, "embedded", str(model.path), model.sha256)
+    return FasterWhisperEngine(model.path, info)
+
+
+def load_named(name: str) -> FasterWhisperEngine:
+    """A model by name ("small", "large-v3") or Hugging Face id: the local cache first, then the
+    network. Offline and not cached is a ModelError that says how to get it."""
+    from faster_whisper.utils import available_models, download_model
+
+    if "/" not in name and name not in available_models():
+        raise ModelError(
+            f"faster-whisper has no model named {name!r} (known: {', '.join(available_models())})",
+            "pass one of those names, a Hugging Face id such as Systran/faster-whisper-small, "
+            "or --model /path/to/model",
+        )
+    try:
+        folder = download_model(name, local_files_only=True)
+        source = "cache"
+    except Exception:  # not in the Hugging Face cache: try the network
+        try:
+            folder = download_model(name, local_files_only=False)
+            source = "download"
+        except Exception as error:
+            raise ModelError(
+                f"model {name!r} is not cached for faster-whisper and could not be downloaded "
+                f"({_first_line(error)})",
+                NAME_FIX.format(name=name),
+            ) from error
+    return FasterWhisperEngine(Path(folder), ModelInfo(name, source, str(folder), None))

@@ -1,0 +1,274 @@
+"""openai-whisper (the optional extra ``[openai]``): the reference implementation on PyTorch, fp32 on CPU.
+
+openai-whisper has no voice activity detection, so faster-whisper's Silero VAD (always installed) finds
+the speech and openai-whisper decodes only those regions (``clip_timestamps``): without it, long silences
+invite invented text.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import types
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.engines.base import (
+    SAMPLE_RATE,
+    EngineResult,
+    ModelInfo,
+    ProgressCallback,
+    TranscribeSettings,
+    add_review_flags,
+    duration_ms,
+    make_segment,
+    mono_16k,
+)
+from pipeline.errors import MissingToolError, ModelError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+NAME = "openai-whisper"
+INSTALL_HINT = "pip install 'hearing-pipeline[openai]'"
+NAME_FIX = "run once online with --model {name} to cache it, or pass --model /path/to/model"
+# The progress hook swaps a module global inside openai-whisper for the duration of one call.
+_progress_lock = threading.Lock()
+
+
+def import_whisper() -> types.ModuleType:
+    try:
+        import whisper
+    except ImportError as error:
+        raise MissingToolError("openai-whisper is not installed", INSTALL_HINT) from error
+    return whisper
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    line = text[0] if text else type(error).__name__
+    return line if len(line) <= 200 else line[:197] + "…"
+
+
+def download_root() -> Path:
+    from pipeline.engines.embedded import cache_root
+
+    return cache_root() / "openai-whisper"
+
+
+class _ProgressBar:
+    """Stands in for the tqdm bar openai-whisper drives (in mel frames) and reports a share instead."""
+
+    def __init__(self, report: ProgressCallback, speech_frames: int) -> None:
+        self._report = report
+        self._total = max(speech_frames, 1)
+        self._done = 0
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int = 1) -> None:
+        # Frames skipped between clips are never counted, so the share is of the speech only.
+        self._done += max(int(n), 0)
+        self._report(min(self._done / self._total, 1.0))
+
+
+@contextmanager
+def _reporting_progress(report: ProgressCallback | None, speech_frames: int) -> Iterator[None]:
+    # Not "import whisper.transcribe": the package re-exports a function under that name.
+    module: Any = importlib.import_module("whisper.transcribe")
+    original = getattr(module, "tqdm", None)
+    if report is None or original is None or not hasattr(original, "tqdm"):
+        yield
+        return
+    with _progress_lock:
+        bar = _ProgressBar(report, speech_frames)
+        module.tqdm = types.SimpleNamespace(tqdm=lambda *args, **kwargs: bar)
+        try:
+            yield
+        finally:
+            module.tqdm = original
+
+
+def speech_regions(audio: np.ndarray, settings: TranscribeSettings) -> list[tuple[float, float]]:
+    """Where Silero VAD hears speech, in seconds, with the settings' threshold, silence and padding."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(
+        threshold=settings.vad_threshold,
+        min_silence_duration_ms=settings.vad_min_silence_ms,
+        speech_pad_ms=settings.vad_speech_pad_ms,
+    )
+    chunks = get_speech_timestamps(audio, options, sampling_rate=SAMPLE_RATE)
+    return [(c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE) for c in chunks]
+
+
+def merge_regions(regions: list[tuple[float, float]], max_gap_s: float) -> list[tuple[float, float]]:
+    """Join speech regions separated by pauses of at most ``max_gap_s``.
+
+    openai-whisper decodes every clip on its own, in its own 30 s window: a sentence cut at a breath
+    loses its context (and each clip costs a full encoder pass), while Whisper itself copes well with
+    short pauses. Longer silences stay outside the clips, where nothing can be invented.
+    """
+    merged: list[tuple[float, float]] = []
+    for start, end in regions:
+        if merged and start - merged[-1][1] <= max_gap_s:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+class OpenAIWhisperEngine:
+    """Runs an openai-whisper model (a loaded ``whisper.model.Whisper``) on the CPU in fp32."""
+
+    name = NAME
+
+    def __init__(self, whisper_model: Any, info: ModelInfo) -> None:
+        self.version = metadata.version("openai-whisper")
+        self.model = info
+        self._whisper = whisper_model
+
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        settings: TranscribeSettings,
+        on_progress: ProgressCallback | None = None,
+    ) -> EngineResult:
+        samples = mono_16k(audio)
+        audio_ms = duration_ms(samples)
+        total_s = len(samples) / SAMPLE_RATE
+        if on_progress:
+            on_progress(0.0)
+        if settings.vad:
+            max_gap_s = settings.hallucination_silence_threshold
+            regions = merge_regions(speech_regions(samples, settings), max_gap_s)
+        else:
+            regions = [(0.0, total_s)] if len(samples) else []
+        if not regions:
+            if on_progress:
+                on_progress(1.0)
+            return EngineResult(language=settings.language, segments=())
+
+        clip_timestamps = [t for region in regions for t in region]
+        frames_per_second = 100  # openai-whisper's mel hop is 10 ms
+        speech_frames = round(sum(end - start for start, end in regions) * frames_per_second)
+        with _reporting_progress(on_progress, speech_frames):
+            result = self._whisper.transcribe(
+                samples,
+                verbose=None,  # None: neither the text nor a progress bar on stdout/stderr
+                language=settings.language,
+                task="transcribe",
+                fp16=False,
+                beam_size=settings.beam_size,
+                # faster-whisper's default; openai-whisper would otherwise sample a single candidate
+                # when it falls back to a higher temperature.
+                best_of=5,
+                condition_on_previous_text=settings.condition_on_previous_text,
+                word_timestamps=settings.word_timestamps,
+                hallucination_silence_threshold=(
+                    settings.hallucination_silence_threshold if settings.word_timestamps else None
+                ),
+                compression_ratio_threshold=settings.compression_ratio_threshold,
+                logprob_threshold=settings.log_prob_threshold,
+                no_speech_threshold=settings.no_speech_threshold,
+                clip_timestamps=clip_timestamps,
+            )
+        segments = []
+        for raw in result["segments"]:
+            segment = make_segment(
+                start=raw["start"],
+                end=raw["end"],
+                text=raw["text"],
+                words=((w["start"], w["end"], w["word"], w["probability"]) for w in raw.get("words") or ()),
+                avg_logprob=raw["avg_logprob"],
+                no_speech_prob=raw["no_speech_prob"],
+                compression_ratio=raw["compression_ratio"],
+                audio_ms=audio_ms,
+            )
+            if segment is not None:
+                segments.append(segment)
+        if on_progress:
+            on_progress(1.0)
+        return EngineResult(language=settings.language, segments=add_review_flags(segments, settings))
+
+
+def _load_checkpoint(path: Path, info: ModelInfo, alignment_heads: bytes | None) -> OpenAIWhisperEngine:
+    whisper = import_whisper()
+    try:
+        model = whisper.load_model(str(path), device="cpu")
+    except Exception as error:  # torch raises many kinds for a file that is not a checkpoint
+        raise ModelError(
+            f"openai-whisper cannot load {path} ({_first_line(error)})",
+            "pass --model with a Whisper checkpoint (.pt) or a CTranslate2 model folder",
+        ) from error
+    if alignment_heads is not None:
+        model.set_alignment_heads(alignment_heads)
+    return OpenAIWhisperEngine(model, info)
+
+
+def load_ct2_folder(
+    folder: Path, name: str, source: str, model_bin_sha256: str | None = None, target: Path | None = None
+) -> OpenAIWhisperEngine:
+    """A CTranslate2 Whisper folder, converted once to an openai-whisper checkpoint (cached)."""
+    from pipeline.engines import ct2
+
+    import_whisper()  # before a conversion that would be wasted without it
+    converted = ct2.ensure_converted(
+        folder / "model.bin", folder / "config.json", target=target, source_sha256=model_bin_sha256
+    )
+    info = ModelInfo(name, source, str(converted.path), converted.sha256)
+    return _load_checkpoint(converted.path, info, converted.alignment_heads_dump())
+
+
+def load_embedded() -> OpenAIWhisperEngine:
+    from pipeline.engines import embedded
+
+    import_whisper()
+    model = embedded.ensure_embedded_model()
+    target = embedded.models_dir() / "whisper-base-openai.pt"
+    return load_ct2_folder(model.path, embedded.NAME, "embedded", model.sha256, target)
+
+
+def load_path(path: Path) -> OpenAIWhisperEngine:
+    if path.is_file() and path.name == "model.bin":
+        path = path.parent
+    if path.is_dir():
+        if not (path / "model.bin").is_file():
+            raise ModelError(
+                f"{path} is neither a Whisper checkpoint (.pt) nor a CTranslate2 model folder (no model.bin)",
+                "pass --model with a .pt file or a folder holding model.bin",
+            )
+        return load_ct2_folder(path, path.name, "path")
+    return _load_checkpoint(path, ModelInfo(path.stem, "path", str(path), None), None)
+
+
+def load_named(name: str) -> OpenAIWhisperEngine:
+    """An official model name, from openai-whisper's download folder in our cache, or downloaded."""
+    whisper = import_whisper()
+    if name not in whisper.available_models():
+        raise ModelError(
+            f"openai-whisper has no model named {name!r} (known: {', '.join(whisper.available_models())})",
+            "pass one of those names, or --model /path/to/model",
+        )
+    root = download_root()
+    url = whisper._MODELS[name]
+    cached = root / Path(url).name
+    source = "cache" if cached.is_file() else "download"
+    try:
+        model = whisper.load_model(name, device="cpu", download_root=str(root))
+    except Exception as error:  # urllib errors offline, RuntimeError on a bad checksum
+        raise ModelError(
+            f"model {name!r} is not cached for openai-whisper and could not be downloaded "
+            f"({_first_line(error)})",
+            NAME_FIX.format(name=name),
+        ) from error
+    # openai-whisper checks the file against the SHA-256 in its download address.
+    sha256 = url.split("/")[-2]
+    return OpenAIWhisperEngine(model, ModelInfo(name, source, str(cached), sha256))

@@ -1,0 +1,320 @@
+"""The only module that starts ffmpeg or opens media with PyAV.
+
+ffmpeg comes from PATH when the system has one, otherwise from the imageio-ffmpeg wheel, so that
+``pip install`` alone is enough. ffprobe is not needed: probing uses PyAV (a faster-whisper dependency).
+Every command is logged exactly (``shlex.join``) and a failure raises MediaError with the command and the
+tail of ffmpeg's stderr.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import itertools
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import threading
+import wave
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipeline.errors import MediaError, MissingToolError, RecordingRejected
+from pipeline.models import AudioInfo, MediaProbe, VideoInfo
+
+if TYPE_CHECKING:
+    import numpy as np
+
+log = logging.getLogger(__name__)
+
+FFMPEG_ENV = "HEARING_FFMPEG"  # points at a specific ffmpeg binary; overrides PATH and the wheel
+STDERR_TAIL_LINES = 12
+# Before the inputs: ffmpeg ignores options that trail the last output file.
+GLOBAL_ARGS = ("-nostdin", "-hide_banner", "-loglevel", "warning", "-y")
+# Packets read to decide whether the frame rate is variable; phones show it within seconds.
+VFR_PACKETS = 600
+
+
+@dataclass(frozen=True)
+class FfmpegResult:
+    stdout: str
+    stderr_tail: tuple[str, ...]  # warnings ffmpeg printed although it succeeded
+
+
+@functools.cache
+def ffmpeg_exe() -> str:
+    override = os.environ.get(FFMPEG_ENV)
+    if override:
+        if not (Path(override).is_file() and os.access(override, os.X_OK)):
+            raise MissingToolError(
+                f"ffmpeg ({FFMPEG_ENV}={override}) is not an executable file",
+                f"unset {FFMPEG_ENV} or point it at an ffmpeg binary",
+            )
+        return override
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    try:
+        import imageio_ffmpeg
+
+        return str(imageio_ffmpeg.get_ffmpeg_exe())
+    except (ImportError, RuntimeError):
+        raise MissingToolError(
+            "ffmpeg was not found",
+            "install it (apt-get install ffmpeg) or reinstall hearing-pipeline, whose imageio-ffmpeg "
+            "dependency brings one",
+        ) from None
+
+
+@functools.cache
+def ffmpeg_version() -> str:
+    result = run_ffmpeg(["-version"], what="ask ffmpeg for its version", quiet=True)
+    first = result.stdout.splitlines()[0] if result.stdout else "ffmpeg (unknown version)"
+    return first.removeprefix("ffmpeg version ").split(" Copyright")[0].strip()
+
+
+def input_path(path: Path) -> str:
+    """A file name ffmpeg cannot mistake for an option, a protocol (``concat:``) or a pattern."""
+    return "file:" + str(path.resolve())
+
+
+def run_ffmpeg(
+    args: Sequence[str],
+    *,
+    what: str,
+    duration_ms: int | None = None,
+    on_progress: Callable[[float], None] | None = None,
+    quiet: bool = False,
+) -> FfmpegResult:
+    """Run ffmpeg with ``args`` (without the program name); return its output.
+
+    With ``duration_ms`` and ``on_progress`` the share done is reported from ffmpeg's ``-progress``
+    output. Raises MediaError carrying the command and the tail of stderr.
+    """
+    command = [ffmpeg_exe(), *args]
+    if on_progress is not None and duration_ms:
+        command[1:1] = ["-progress", "pipe:1", "-nostats"]
+    (log.debug if quiet else log.info)("%s: %s", what, shlex.join(command))
+    try:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+    except OSError as error:
+        raise MissingToolError(
+            f"ffmpeg could not be started ({error.strerror})", "check the ffmpeg install"
+        ) from None
+    tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+
+    def read_stderr() -> None:
+        assert process.stderr is not None
+        for raw in process.stderr:
+            tail.append(raw.decode("utf-8", "replace").rstrip())
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    out_lines: list[str] = []
+    assert process.stdout is not None
+    try:
+        for raw in process.stdout:
+            line = raw.decode("utf-8", "replace")
+            if on_progress is not None and duration_ms and line.startswith("out_time_us="):
+                value = line.split("=", 1)[1].strip()
+                if value.isdigit():
+                    on_progress(min(1.0, int(value) / 1000 / duration_ms))
+            else:
+                out_lines.append(line)
+        code = process.wait()
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    reader.join(timeout=5)
+    if code != 0:
+        stderr_tail = "\n".join(tail)
+        last = next((line for line in reversed(tail) if line.strip()), f"exit code {code}")
+        raise MediaError(f"ffmpeg could not {what}: {last}", command, stderr_tail)
+    if tail:
+        log.debug("ffmpeg said while it worked to %s:\n%s", what, "\n".join(tail))
+    return FfmpegResult("".join(out_lines), tuple(tail))
+
+
+# --------------------------------------------------------------------------------------------- probe
+
+_FTYP_MAGIC = b"ftyp"
+
+
+def _looks_like_isobmff(path: Path) -> bool:
+    with path.open("rb") as handle:
+        head = handle.read(12)
+    return head[4:8] == _FTYP_MAGIC
+
+
+def _sar(value: Fraction | None) -> str:
+    if not value:
+        return "1:1"
+    return f"{value.numerator}:{value.denominator}"
+
+
+def probe(path: Path) -> MediaProbe:
+    """Streams, duration, rotation and frame rate of a recording, via PyAV.
+
+    Raises RecordingRejected with one plain reason when the file cannot be read as media.
+    """
+    import av
+
+    name = path.name
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise RecordingRejected(name, f"cannot be read ({error.strerror})") from None
+    if size == 0:
+        raise RecordingRejected(name, "empty file (0 bytes)")
+    try:
+        container = av.open(str(path), metadata_errors="replace")
+    except PermissionError:
+        raise RecordingRejected(name, "cannot be read (permission denied)") from None
+    except av.FFmpegError as error:
+        detail = getattr(error, "strerror", None) or str(error)
+        if _looks_like_isobmff(path):
+            raise RecordingRejected(
+                name, f"truncated or corrupt: an MP4/MOV whose index cannot be read ({detail})"
+            ) from None
+        raise RecordingRejected(name, f"not a media file that ffmpeg can read ({detail})") from None
+    with container:
+        video = _probe_video(container)
+        audio = tuple(
+            AudioInfo(
+                index=s.index,
+                codec=s.codec_context.name,
+                sample_rate=int(s.codec_context.sample_rate or 0),
+                channels=int(s.codec_context.channels or 0),
+                layout=s.codec_context.layout.name if s.codec_context.layout else "",
+                duration_ms=(int(s.duration * s.time_base * 1000) if s.duration and s.time_base else None),
+            )
+            for s in container.streams.audio
+        )
+        duration_ms = int(container.duration / 1000) if container.duration else 0
+        if not duration_ms:
+            durations = [a.duration_ms or 0 for a in audio]
+            duration_ms = max(durations, default=0)
+        return MediaProbe(
+            format_name=container.format.name,
+            duration_ms=duration_ms,
+            video=video,
+            audio=audio,
+        )
+
+
+def _probe_video(container: object) -> VideoInfo | None:
+    import av
+
+    streams = [
+        s
+        for s in container.streams.video  # type: ignore[attr-defined]
+        # Cover art in an m4a or mp3 is a one-picture "video" stream; it is not a recording's picture.
+        if not (s.disposition & av.stream.Disposition.attached_pic)
+    ]
+    if not streams:
+        return None
+    stream = streams[0]
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    rotation = 0
+    pix_fmt = stream.codec_context.pix_fmt or ""
+    try:
+        first = next(container.decode(stream), None)  # type: ignore[attr-defined]
+        if first is not None:
+            # PyAV gives the display matrix angle counter-clockwise; players turn the picture clockwise.
+            rotation = round(-float(first.rotation)) % 360
+            pix_fmt = first.format.name or pix_fmt
+    except (av.FFmpegError, StopIteration, ValueError):
+        pass
+    container.seek(0)  # type: ignore[attr-defined]
+    return VideoInfo(
+        index=stream.index,
+        codec=stream.codec_context.name,
+        width=int(stream.codec_context.width),
+        height=int(stream.codec_context.height),
+        rotation=rotation if rotation in (0, 90, 180, 270) else 0,
+        fps=float(rate) if rate else 0.0,
+        variable_frame_rate=_is_variable_frame_rate(container, stream),
+        pix_fmt=pix_fmt,
+        sar=_sar(stream.sample_aspect_ratio),
+    )
+
+
+def _is_variable_frame_rate(container: object, stream: object) -> bool:
+    """True when the gaps between frames differ by more than timestamp rounding allows."""
+    import av
+
+    times: list[int] = []
+    try:
+        for packet in container.demux(stream):  # type: ignore[attr-defined]
+            if packet.pts is not None:
+                times.append(packet.pts)
+            if len(times) >= VFR_PACKETS:
+                break
+    except av.FFmpegError:
+        pass
+    finally:
+        container.seek(0)  # type: ignore[attr-defined]
+    times.sort()
+    gaps = [b - a for a, b in itertools.pairwise(times) if b > a]
+    if len(gaps) < 3:
+        return False
+    # Rounding a constant rate to the time base makes gaps differ by one tick; more than that is VFR.
+    return max(gaps) - min(gaps) > 1 + max(gaps) // 100
+
+
+# ----------------------------------------------------------------------------------------- speech
+
+
+def speech_audio_args(source: Path, stream_index: int, target: Path) -> list[str]:
+    """ffmpeg arguments that decode one audio stream to 16 kHz mono 16-bit WAV for Whisper."""
+    import ffmpeg
+
+    graph = ffmpeg.input(input_path(source))[str(stream_index)].output(
+        str(target), ac=1, ar=16_000, acodec="pcm_s16le", f="wav", map_metadata=-1
+    )
+    return [*GLOBAL_ARGS, *graph.get_args()]
+
+
+def extract_speech_audio(
+    source: Path,
+    stream_index: int,
+    target: Path,
+    *,
+    duration_ms: int | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> tuple[str, ...]:
+    """Decode the speech audio; returns what ffmpeg warned about (damaged packets, say)."""
+    result = run_ffmpeg(
+        speech_audio_args(source, stream_index, target),
+        what=f"decode the audio of {source.name}",
+        duration_ms=duration_ms,
+        on_progress=on_progress,
+    )
+    return result.stderr_tail
+
+
+def read_wav_mono16k(path: Path) -> np.ndarray:
+    """The samples of a WAV written by ``extract_speech_audio`` as float32 in [-1, 1]."""
+    import numpy as np
+
+    with wave.open(str(path), "rb") as handle:
+        if handle.getnchannels() != 1 or handle.getsampwidth() != 2 or handle.getframerate() != 16_000:
+            raise MediaError(f"{path.name} is not 16 kHz mono 16-bit audio")
+        raw = handle.readframes(handle.getnframes())
+    return np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def wav_duration_ms(path: Path) -> int:
+    with wave.open(str(path), "rb") as handle:
+        return handle.getnframes() * 1000 // handle.getframerate()

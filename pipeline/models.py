@@ -1,0 +1,137 @@
+"""Frozen data passed between stages. Media times are integer milliseconds throughout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Consent:
+    committee: bool = True
+    archive: bool = True
+    name_on_screen: bool = False
+    publish: bool = False
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    index: int
+    codec: str
+    width: int  # stored pixels
+    height: int
+    rotation: int  # degrees clockwise the picture must be turned to display upright: 0, 90, 180, 270
+    fps: float  # average frame rate
+    variable_frame_rate: bool
+    pix_fmt: str
+    sar: str  # sample aspect ratio "num:den"
+
+    @property
+    def display_width(self) -> int:
+        return self.height if self.rotation in (90, 270) else self.width
+
+    @property
+    def display_height(self) -> int:
+        return self.width if self.rotation in (90, 270) else self.height
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    index: int
+    codec: str
+    sample_rate: int
+    channels: int
+    layout: str
+    duration_ms: int | None
+
+
+@dataclass(frozen=True)
+class MediaProbe:
+    format_name: str
+    duration_ms: int
+    video: VideoInfo | None
+    audio: tuple[AudioInfo, ...]
+
+    @property
+    def has_video(self) -> bool:
+        return self.video is not None
+
+    def to_json(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        data = asdict(self)
+        if self.video is not None:
+            data["video"]["display_width"] = self.video.display_width
+            data["video"]["display_height"] = self.video.display_height
+        return data
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One file found in the meeting folder, as received."""
+
+    relpath: str  # POSIX path relative to the meeting folder
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A usable recording with what meeting.yaml (or the form's defaults) says about it."""
+
+    id: str  # "s01", "s02", ... in clip order
+    recording: Recording
+    probe: MediaProbe
+    audio_stream: int  # index of the audio stream used for speech
+    speaker: str | None
+    group: str | None
+    topic: str | None
+    consent: Consent
+    trim_ms: tuple[int, int | None] | None  # manual in/out points from meeting.yaml
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A recording that did not reach the clip, with the one-line reason. ``kind`` is ``rejected``
+    (unusable, changes the exit code) or ``withheld`` (no consent, reported only)."""
+
+    relpath: str
+    reason: str
+    kind: str = "rejected"
+
+
+@dataclass(frozen=True)
+class Word:
+    start_ms: int
+    end_ms: int
+    text: str  # as the engine wrote it, leading space included
+    probability: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    start_ms: int
+    end_ms: int
+    text: str
+    words: tuple[Word, ...]
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+    compression_ratio: float = 0.0
+    flags: tuple[str, ...] = field(default_factory=tuple)  # reasons a person should look at it
+
+
+@dataclass(frozen=True)
+class StatementTranscript:
+    statement_id: str
+    language: str
+    engine: str
+    model: str
+    segments: tuple[Segment, ...]
+
+    @property
+    def words(self) -> tuple[Word, ...]:
+        return tuple(w for s in self.segments for w in s.words)
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip())

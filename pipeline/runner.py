@@ -1,0 +1,488 @@
+"""The order of the stages, the content-addressed cache under ``OUT/work`` and the run report.
+
+The runner reports progress through a ``Progress`` object the caller gives it; it never draws anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import platform
+import re
+import shlex
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pipeline import __version__
+from pipeline.config import Form, Meeting, load_form, load_meeting
+from pipeline.engines.base import Engine, TranscribeSettings
+from pipeline.errors import (
+    EXIT_OK,
+    EXIT_REJECTED,
+    ModelError,
+    NothingDelivered,
+    PipelineError,
+    UsageError,
+)
+from pipeline.files import HashCache, atomic_path, sha256_file, write_bytes, write_json, write_text
+from pipeline.models import Rejection, Statement, StatementTranscript
+from pipeline.stages import ingest, transcribe, transcript
+
+log = logging.getLogger(__name__)
+
+RUN_REPORT_VERSION = 1
+
+
+class Progress(Protocol):
+    """What the runner tells the caller about long work; the caller draws it (or not)."""
+
+    def begin(self, key: str, label: str) -> None: ...
+    def update(self, key: str, fraction: float) -> None: ...
+    def end(self, key: str) -> None: ...
+
+
+class NoProgress:
+    def begin(self, key: str, label: str) -> None:
+        pass
+
+    def update(self, key: str, fraction: float) -> None:
+        pass
+
+    def end(self, key: str) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    meeting_dir: Path
+    out_dir: Path | None = None
+    form: str = "default"
+    engine: str = "faster-whisper"
+    model: str | None = None
+    language: str | None = None
+    dry_run: bool = False
+
+
+@dataclass
+class StageRecord:
+    stage: str
+    statement: str | None
+    key: str | None
+    cached: bool
+    seconds: float
+    command: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "statement": self.statement,
+            "key": self.key,
+            "cached": self.cached,
+            "seconds": round(self.seconds, 3),
+            **({"command": self.command} if self.command else {}),
+        }
+
+
+@dataclass
+class RunReport:
+    """Everything run.json records; also what ``--json`` prints."""
+
+    options: RunOptions
+    started: str
+    out_dir: Path
+    form: Form | None = None
+    form_path: Path | None = None
+    meeting_file: Path | None = None
+    language: str | None = None
+    settings: TranscribeSettings | None = None
+    recordings: list[dict[str, Any]] = field(default_factory=list)
+    statements: list[Statement] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    stages: list[StageRecord] = field(default_factory=list)
+    engine_info: dict[str, Any] = field(default_factory=dict)
+    delivery_name: str | None = None
+    delivered: list[str] = field(default_factory=list)
+    exit_code: int = EXIT_OK
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def rejected(self) -> list[Rejection]:
+        return [r for r in self.rejections if r.kind == "rejected"]
+
+    @property
+    def withheld(self) -> list[Rejection]:
+        return [r for r in self.rejections if r.kind == "withheld"]
+
+    def to_json(self) -> dict[str, Any]:
+        from pipeline import media
+
+        try:
+            ffmpeg = media.ffmpeg_version()
+        except PipelineError:
+            ffmpeg = None
+        return {
+            "kind": "hearing-pipeline run report",
+            "version": RUN_REPORT_VERSION,
+            "tool": {"name": "hearing-pipeline", "version": __version__, "python": platform.python_version()},
+            "ffmpeg": ffmpeg,
+            "started": self.started,
+            "seconds": round(self.seconds, 3),
+            "dry_run": self.options.dry_run,
+            "meeting_dir": str(self.options.meeting_dir),
+            "meeting_file": str(self.meeting_file) if self.meeting_file else None,
+            "out_dir": str(self.out_dir),
+            "form": {
+                "name": self.form.name if self.form else self.options.form,
+                "path": str(self.form_path) if self.form_path else None,
+                "sha256": sha256_file(self.form_path) if self.form_path else None,
+            },
+            "language": self.language,
+            "engine": {
+                "name": self.options.engine,
+                "model": self.options.model or "base",
+                **self.engine_info,
+            },
+            "settings": self.settings.to_json() if self.settings else None,
+            "recordings": self.recordings,
+            "statements": [
+                {
+                    "id": s.id,
+                    "file": s.recording.relpath,
+                    "sha256": s.recording.sha256,
+                    "speaker": s.speaker,
+                    "topic": s.topic,
+                    "group": s.group,
+                    "consent": vars(s.consent),
+                    "audio_stream": s.audio_stream,
+                    "duration_ms": s.probe.duration_ms,
+                }
+                for s in self.statements
+            ],
+            "rejected": [{"file": r.relpath, "reason": r.reason} for r in self.rejected],
+            "withheld": [{"file": r.relpath, "reason": r.reason} for r in self.withheld],
+            "stages": [s.to_json() for s in self.stages],
+            "delivery": {"name": self.delivery_name, "files": self.delivered},
+            "exit_code": self.exit_code,
+            "error": self.error,
+        }
+
+
+# ------------------------------------------------------------------------------------------ pure core
+
+_UNSAFE_IN_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f]+')
+
+
+def delivery_name(form: Form, meeting: Meeting, meeting_name: str) -> str:
+    """The delivery's file-name stem from the form's template; safe on every file system officials use."""
+    values = {
+        "date": meeting.date.isoformat() if meeting.date else "udateret",
+        "committee": meeting.committee or "udvalget",
+        "title": meeting.title or meeting_name,
+        "place": meeting.place or "",
+        "organiser": meeting.organiser or "",
+        "form": form.name,
+    }
+    raw = form.naming.format(**values)
+    clean = _UNSAFE_IN_NAME.sub("-", raw)
+    clean = re.sub(r"\s+", "-", clean.strip())
+    clean = re.sub(r"-{2,}", "-", clean)
+    clean = re.sub(r"-*_-*", "_", clean).strip(".-_")
+    return clean[:120] or "hoeringssvar"
+
+
+def default_out_dir(meeting_dir: Path) -> Path:
+    resolved = meeting_dir.resolve()
+    return resolved.parent / f"{resolved.name}-output"
+
+
+def model_id(model: str | None) -> str:
+    """What identifies the model in a cache key, without loading it."""
+    from pipeline.engines import embedded
+
+    name = model or "base"
+    if name == "base" and embedded.embedded_available():
+        return f"embedded:{embedded.MODEL_SHA256}"
+    path = Path(name).expanduser()
+    if path.exists():
+        stat = path.stat()
+        return f"path:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    return f"name:{name}"
+
+
+def model_label(model: str | None) -> str:
+    return "base" if model is None else Path(model).name if Path(model).exists() else model
+
+
+# ------------------------------------------------------------------------------------------------ I/O
+
+
+class Runner:
+    def __init__(self, options: RunOptions, progress: Progress | None = None) -> None:
+        self.options = options
+        self.progress: Progress = progress or NoProgress()
+        self.report = RunReport(
+            options=options,
+            started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            out_dir=(options.out_dir or default_out_dir(options.meeting_dir)).resolve(),
+        )
+        self._engine: Engine | None = None
+        self.hashes: HashCache | None = None
+
+    @property
+    def out_dir(self) -> Path:
+        return self.report.out_dir
+
+    @property
+    def work(self) -> Path:
+        return self.out_dir / "work"
+
+    @contextmanager
+    def stage(self, name: str, statement: str | None, key: str | None, cached: bool) -> Iterator[StageRecord]:
+        record = StageRecord(name, statement, key, cached, 0.0)
+        started = time.monotonic()
+        try:
+            yield record
+        finally:
+            record.seconds = time.monotonic() - started
+            self.report.stages.append(record)
+
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from pipeline.engines import load_engine
+
+            self.progress.begin("model", f"Indlæser talemodel ({model_label(self.options.model)})")
+            try:
+                self._engine = load_engine(self.options.engine, self.options.model)
+            finally:
+                self.progress.end("model")
+            self.report.engine_info = {
+                "version": self._engine.version,
+                "model_source": self._engine.model.source,
+                "model_path": self._engine.model.path,
+                "model_sha256": self._engine.model.sha256,
+            }
+        return self._engine
+
+    # ---------------------------------------------------------------------------------------- run
+
+    def run(self) -> RunReport:
+        started = time.monotonic()
+        try:
+            self._run()
+        except PipelineError as error:
+            self.report.exit_code = error.exit_code
+            self.report.error = str(error)
+            raise
+        finally:
+            self.report.seconds = time.monotonic() - started
+            if not self.options.dry_run and self.out_dir.exists():
+                if self.hashes:
+                    self.hashes.save()
+                write_json(self.out_dir / "run.json", self.report.to_json())
+        return self.report
+
+    def _check_places(self) -> Path:
+        meeting_dir = self.options.meeting_dir.resolve()
+        if not meeting_dir.is_dir():
+            raise UsageError(f"{self.options.meeting_dir}: not a folder")
+        if self.out_dir == meeting_dir or self.out_dir.is_relative_to(meeting_dir):
+            raise UsageError(
+                f"--out {self.out_dir} is inside the meeting folder, which is never written to; "
+                "choose a folder outside it"
+            )
+        return meeting_dir
+
+    def _check_engine(self) -> None:
+        from pipeline.engines import ENGINES, looks_like_path
+
+        if self.options.engine not in ENGINES:
+            raise UsageError(f"--engine {self.options.engine}: choose one of {', '.join(ENGINES)}")
+        model = self.options.model
+        if model and looks_like_path(model) and not Path(model).expanduser().exists():
+            raise ModelError(f"model {model} not found", "check the path, or run `hearing models`")
+
+    def _run(self) -> None:
+        options = self.options
+        report = self.report
+        meeting_dir = self._check_places()
+        self._check_engine()
+        form, report.form_path = load_form(options.form)
+        report.form = form
+        meeting, report.meeting_file = load_meeting(meeting_dir)
+        language = options.language or meeting.language or form.language
+        report.language = language
+        settings = TranscribeSettings(language=language)
+        report.settings = settings
+        self.hashes = HashCache(self.work / "hashes.json")
+
+        self.progress.begin("ingest", "Finder og undersøger optagelser")
+        with self.stage("ingest", None, None, cached=False):
+            found = ingest.run(
+                meeting_dir,
+                meeting,
+                report.meeting_file,
+                form,
+                self.hashes,
+                on_file=lambda relpath: log.debug("probing %s", relpath),
+            )
+        self.progress.end("ingest")
+        report.recordings = [
+            {"file": r.relpath, "size": r.size, "sha256": r.sha256} for r in found.recordings
+        ]
+        report.rejections = list(found.rejections)
+        for rejection in found.rejections:
+            log.info("%s: %s", rejection.relpath, rejection.reason)
+
+        transcripts: dict[str, StatementTranscript] = {}
+        kept: list[Statement] = []
+        for statement in found.statements:
+            result = self._listen(meeting_dir, statement, settings)
+            if isinstance(result, Rejection):
+                report.rejections.append(result)
+                log.info("%s: %s", result.relpath, result.reason)
+            else:
+                if result is not None:
+                    transcripts[statement.id] = result
+                kept.append(statement)
+        report.statements = kept
+
+        if options.dry_run:
+            return
+        if not kept:
+            raise NothingDelivered(
+                "nothing to deliver: no recording in the meeting folder could be used"
+                + (f" ({len(report.rejections)} left out, see above)" if report.rejections else "")
+            )
+        self._deliver(meeting, meeting_dir.name, form, kept, transcripts, language)
+        report.exit_code = EXIT_REJECTED if report.rejected else EXIT_OK
+
+    def _listen(
+        self, meeting_dir: Path, statement: Statement, settings: TranscribeSettings
+    ) -> StatementTranscript | Rejection | None:
+        """Speech audio and transcript of one statement, from the cache where still valid."""
+        from pipeline import media
+
+        assert self.hashes is not None
+        source = meeting_dir / statement.recording.relpath
+        audio_key = transcribe.audio_key(statement)
+        audio_path = self.work / "audio" / f"{audio_key}.wav"
+        cached = audio_path.exists()
+        with self.stage("speech-audio", statement.id, audio_key, cached) as record:
+            record.command = shlex.join(
+                [media.ffmpeg_exe(), *media.speech_audio_args(source, statement.audio_stream, audio_path)]
+            )
+            if not cached and not self.options.dry_run:
+                label = f"Lyd fra {statement.recording.relpath}"
+                self.progress.begin(f"audio-{statement.id}", label)
+                try:
+                    with atomic_path(audio_path) as temp:
+                        warnings = media.extract_speech_audio(
+                            source,
+                            statement.audio_stream,
+                            temp,
+                            duration_ms=statement.probe.duration_ms,
+                            on_progress=lambda f: self.progress.update(f"audio-{statement.id}", f),
+                        )
+                    if warnings:
+                        log.warning(
+                            "%s: the audio had damaged parts that were skipped (%s)",
+                            statement.recording.relpath,
+                            warnings[-1],
+                        )
+                except PipelineError as error:
+                    return Rejection(statement.recording.relpath, f"audio cannot be decoded: {error}")
+                finally:
+                    self.progress.end(f"audio-{statement.id}")
+
+        if self.options.dry_run and not cached:
+            # Without the audio its transcription key is unknown, so it cannot be in the cache either.
+            with self.stage("transcribe", statement.id, None, cached=False):
+                return None
+        problem = transcribe.truncation(statement, media.wav_duration_ms(audio_path))
+        if problem:
+            return Rejection(statement.recording.relpath, problem)
+        audio_sha = self.hashes.sha256(audio_path)
+        key = transcribe.transcription_key(
+            audio_sha, self.options.engine, model_id(self.options.model), settings
+        )
+        target = self.work / "transcripts" / f"{key}.json"
+        cached = target.exists()
+        with self.stage("transcribe", statement.id, key, cached):
+            if cached:
+                result = transcribe.transcript_from_json(json.loads(target.read_text(encoding="utf-8")))
+                result = StatementTranscript(
+                    statement.id, result.language, result.engine, result.model, result.segments
+                )
+            elif self.options.dry_run:
+                return None
+            else:
+                engine = self.engine()
+                progress_key = f"listen-{statement.id}"
+                self.progress.begin(progress_key, f"Transskriberer {statement.recording.relpath}")
+                try:
+                    result = transcribe.run_transcription(
+                        statement,
+                        audio_path,
+                        engine,
+                        model_label(self.options.model),
+                        settings,
+                        target,
+                        on_progress=lambda f: self.progress.update(progress_key, f),
+                    )
+                finally:
+                    self.progress.end(progress_key)
+        if not result.words:
+            return Rejection(statement.recording.relpath, "no speech found (nothing to transcribe)")
+        return result
+
+    def _deliver(
+        self,
+        meeting: Meeting,
+        meeting_name: str,
+        form: Form,
+        statements: list[Statement],
+        transcripts: dict[str, StatementTranscript],
+        language: str,
+    ) -> None:
+        report = self.report
+        name = delivery_name(form, meeting, meeting_name)
+        report.delivery_name = name
+        delivery = self.out_dir / "delivery"
+        first = transcripts[statements[0].id]
+        doc = transcript.build(
+            meeting,
+            meeting_name,
+            form,
+            statements,
+            transcripts,
+            engine=first.engine,
+            model=first.model,
+            language=language,
+        )
+        writers: dict[str, Callable[[Path], None]] = {
+            "txt": lambda p: write_text(p, transcript.render_txt(doc)),
+            "json": lambda p: write_json(p, transcript.render_json(doc)),
+            "docx": lambda p: write_bytes(p, transcript.render_docx(doc)),
+        }
+        with self.stage("transcript", None, None, cached=False):
+            for fmt in form.transcript.formats:
+                target = delivery / f"{name}-transkription.{fmt}"
+                writers[fmt](target)
+                report.delivered.append(target.name)
+        for stale in delivery.iterdir():
+            # The delivery is exactly what the official gets: files of an earlier run under another
+            # name must not ride along.
+            if stale.is_file() and stale.name not in report.delivered and stale.name != "SHA256SUMS":
+                stale.unlink()
+        sums = "".join(f"{sha256_file(delivery / file)}  {file}\n" for file in sorted(report.delivered))
+        write_text(delivery / "SHA256SUMS", sums)
+
+
+def run(options: RunOptions, progress: Progress | None = None) -> RunReport:
+    return Runner(options, progress).run()

@@ -1,0 +1,254 @@
+"""Ingest: find the recordings of a meeting folder, probe them and decide which statements go on.
+
+The pure core (``select_files``, ``check_meeting_files``, ``plan_statements``, ``usable``) works on names
+and probes; ``run`` walks the folder, hashes and probes. Nothing is ever written into the meeting folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from pipeline.config import Form, Meeting, StatementEntry
+from pipeline.errors import ConfigError, RecordingRejected
+from pipeline.files import HashCache
+from pipeline.models import MediaProbe, Recording, Rejection, Statement
+
+VERSION = 1
+
+VIDEO_EXTENSIONS = (
+    ".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi", ".3gp", ".3g2", ".mts", ".m2ts", ".mpg", ".mpeg",
+    ".wmv", ".flv", ".ogv",
+)  # fmt: skip
+SOUND_EXTENSIONS = (
+    ".m4a", ".wav", ".mp3", ".aac", ".ogg", ".oga", ".opus", ".flac", ".wma", ".amr", ".caf", ".aif",
+    ".aiff",
+)  # fmt: skip
+MEDIA_EXTENSIONS = frozenset(VIDEO_EXTENSIONS + SOUND_EXTENSIONS)
+# A statement shorter than this cannot hold a sentence; a one-second "ja tak" still passes.
+MIN_DURATION_MS = 500
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    relpath: str  # POSIX, relative to the meeting folder
+    problem: str | None = None  # set when the file must not be opened at all (e.g. a link leading out)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    statements: tuple[Statement, ...]
+    rejections: tuple[Rejection, ...]
+    recordings: tuple[Recording, ...]  # every readable recording, for the archive
+
+
+# ------------------------------------------------------------------------------------------ pure core
+
+
+def natural_key(relpath: str) -> list[object]:
+    """File-name order as a person expects it: ``2.mp4`` before ``10.mp4``, case ignored."""
+    return [int(part) if part.isdigit() else part.casefold() for part in re.split(r"(\d+)", relpath)]
+
+
+def is_media_name(relpath: str) -> bool:
+    name = PurePosixPath(relpath).name
+    # Hidden files include macOS "._name.mp4" resource forks copied from a Mac: never recordings.
+    return not name.startswith(".") and PurePosixPath(name).suffix.lower() in MEDIA_EXTENSIONS
+
+
+def select_files(relpaths: Iterable[str]) -> list[str]:
+    return sorted((p for p in relpaths if is_media_name(p)), key=natural_key)
+
+
+def normalise_entry_path(raw: str) -> str | None:
+    """A meeting.yaml ``file`` as a clean relative POSIX path, or None when it leaves the folder."""
+    text = raw.replace("\\", "/")
+    if text.startswith("/") or re.match(r"^[A-Za-z]:", text):
+        return None
+    parts: list[str] = []
+    for part in text.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                return None
+            parts.pop()
+            continue
+        parts.append(part)
+    return "/".join(parts) if parts else None
+
+
+def check_meeting_files(
+    meeting: Meeting, meeting_file: Path | str, present: set[str]
+) -> list[tuple[int, str, StatementEntry]]:
+    """Each meeting.yaml statement with its cleaned path; ConfigError for a missing, repeated or escaping
+    file (exit 3 names the field)."""
+    checked: list[tuple[int, str, StatementEntry]] = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(meeting.statements or []):
+        field = f"statements[{index}].file"
+        clean = normalise_entry_path(entry.file)
+        if clean is None:
+            raise ConfigError(meeting_file, field, "must be a path inside the meeting folder", entry.file)
+        if clean in seen:
+            raise ConfigError(
+                meeting_file,
+                field,
+                f"names {entry.file!r} again (already statements[{seen[clean]}].file)",
+                entry.file,
+            )
+        if clean not in present:
+            raise ConfigError(
+                meeting_file, field, f"no such file in the meeting folder: {entry.file!r}", entry.file
+            )
+        seen[clean] = index
+        checked.append((index, clean, entry))
+    return checked
+
+
+def usable(probe: MediaProbe) -> str | None:
+    """Why a probed recording cannot be a statement, or None when it can."""
+    if not probe.audio:
+        return "no audio stream (a statement needs sound)" if probe.video else "no audio or video stream"
+    if probe.duration_ms < MIN_DURATION_MS:
+        return (
+            f"too short: {probe.duration_ms / 1000:.1f} s "
+            f"(a statement needs at least {MIN_DURATION_MS / 1000:.1f} s)"
+        )
+    if not any(a.sample_rate and a.channels for a in probe.audio):
+        return "audio stream cannot be decoded (no sample rate or channels)"
+    return None
+
+
+def speech_stream(probe: MediaProbe) -> int:
+    """The audio stream to transcribe: the first decodable one."""
+    for audio in probe.audio:
+        if audio.sample_rate and audio.channels:
+            return audio.index
+    return probe.audio[0].index
+
+
+def plan_statements(
+    meeting: Meeting,
+    meeting_file: Path | str,
+    form: Form,
+    files: list[FoundFile],
+    recordings: dict[str, Recording],
+    probes: dict[str, MediaProbe | str],
+) -> tuple[list[Statement], list[Rejection]]:
+    """Statements in clip order (meeting.yaml's, then the unlisted files in file-name order) and what was
+    left out. ``probes`` maps a path to its probe or to the reason it could not be read."""
+    present = {f.relpath for f in files}
+    listed = check_meeting_files(meeting, meeting_file, present)
+    listed_paths = {path for _, path, _ in listed}
+    entries: list[tuple[str, StatementEntry | None]] = [(path, entry) for _, path, entry in listed]
+    entries += [(f.relpath, None) for f in files if f.relpath not in listed_paths]
+    default = form.default_consent.as_consent()
+
+    statements: list[Statement] = []
+    rejections: list[Rejection] = []
+    for relpath, entry in entries:
+        found = next(f for f in files if f.relpath == relpath)
+        if found.problem:
+            rejections.append(Rejection(relpath, found.problem))
+            continue
+        probe = probes.get(relpath)
+        if isinstance(probe, str) or probe is None:
+            rejections.append(Rejection(relpath, probe or "could not be read"))
+            continue
+        problem = usable(probe)
+        if problem:
+            rejections.append(Rejection(relpath, problem))
+            continue
+        consent = entry.consent.over(default) if entry else default
+        if not consent.committee:
+            rejections.append(Rejection(relpath, "no consent to show it to the committee", kind="withheld"))
+            continue
+        trim = None
+        if entry and entry.trim:
+            trim = (
+                round(entry.trim.start * 1000),
+                None if entry.trim.end is None else round(entry.trim.end * 1000),
+            )
+        statements.append(
+            Statement(
+                id=f"s{len(statements) + 1:02d}",
+                recording=recordings[relpath],
+                probe=probe,
+                audio_stream=speech_stream(probe),
+                speaker=entry.speaker if entry else None,
+                group=entry.group if entry else None,
+                topic=entry.topic if entry else None,
+                consent=consent,
+                trim_ms=trim,
+            )
+        )
+    return statements, rejections
+
+
+# ------------------------------------------------------------------------------------------------ I/O
+
+
+def walk(meeting_dir: Path) -> list[FoundFile]:
+    """Every media file below the folder. Links are not followed out of it: such a file is reported."""
+    root = meeting_dir.resolve()
+    found: list[FoundFile] = []
+    for folder, dirs, names in os.walk(root, followlinks=False):
+        here = Path(folder)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            path = here / name
+            relpath = path.relative_to(root).as_posix()
+            if not is_media_name(relpath):
+                continue
+            problem = None
+            if path.is_symlink():
+                target = path.resolve()
+                if not target.is_relative_to(root):
+                    problem = "a link to a file outside the meeting folder (not followed)"
+                elif not target.exists():
+                    problem = "a link to a file that does not exist"
+            found.append(FoundFile(relpath, problem))
+    return sorted(found, key=lambda f: natural_key(f.relpath))
+
+
+def run(
+    meeting_dir: Path,
+    meeting: Meeting,
+    meeting_file: Path | None,
+    form: Form,
+    hashes: HashCache,
+    *,
+    on_file: Callable[[str], None] | None = None,
+) -> IngestResult:
+    from pipeline import media
+
+    files = walk(meeting_dir)
+    recordings: dict[str, Recording] = {}
+    probes: dict[str, MediaProbe | str] = {}
+    # Check meeting.yaml against the folder before any slow work, so a typo fails at once.
+    check_meeting_files(meeting, meeting_file or "meeting.yaml", {f.relpath for f in files})
+    for found in files:
+        if on_file:
+            on_file(found.relpath)
+        if found.problem:
+            continue
+        path = meeting_dir / found.relpath
+        try:
+            probe = media.probe(path)
+            recordings[found.relpath] = Recording(found.relpath, path.stat().st_size, hashes.sha256(path))
+            probes[found.relpath] = probe
+        except RecordingRejected as rejected:
+            probes[found.relpath] = rejected.reason
+            with contextlib.suppress(OSError):
+                recordings[found.relpath] = Recording(found.relpath, path.stat().st_size, hashes.sha256(path))
+        except OSError as error:
+            probes[found.relpath] = f"cannot be read ({error.strerror})"
+    statements, rejections = plan_statements(
+        meeting, meeting_file or "meeting.yaml", form, files, recordings, probes
+    )
+    return IngestResult(tuple(statements), tuple(rejections), tuple(recordings.values()))

@@ -1,0 +1,142 @@
+"""Transcribe: decode each statement's speech audio and let a Whisper engine write down what was said.
+
+Pure core: cache keys, (de)serialising transcripts, judging the decoded audio. ``run_*`` do the I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pipeline.engines.base import Engine, TranscribeSettings
+from pipeline.files import sha256_text, stable_json, write_json
+from pipeline.models import Segment, Statement, StatementTranscript, Word
+
+AUDIO_VERSION = 1
+VERSION = 1
+
+# Decoding that yields less than this share of the stream's stated duration means the file is cut short.
+TRUNCATED_SHARE = 0.9
+TRUNCATED_MIN_MISSING_MS = 1500
+
+
+def audio_key(statement: Statement) -> str:
+    return sha256_text(
+        stable_json(
+            {
+                "stage": "speech-audio",
+                "version": AUDIO_VERSION,
+                "recording": statement.recording.sha256,
+                "stream": statement.audio_stream,
+            }
+        )
+    )
+
+
+def transcription_key(audio_sha256: str, engine: str, model: str, settings: TranscribeSettings) -> str:
+    return sha256_text(
+        stable_json(
+            {
+                "stage": "transcribe",
+                "version": VERSION,
+                "audio": audio_sha256,
+                "engine": engine,
+                "model": model,
+                "settings": settings.to_json(),
+            }
+        )
+    )
+
+
+def truncation(statement: Statement, decoded_ms: int) -> str | None:
+    """Why the decoded audio shows the recording is cut short or damaged, or None."""
+    stream = next((a for a in statement.probe.audio if a.index == statement.audio_stream), None)
+    expected = (stream.duration_ms if stream and stream.duration_ms else None) or statement.probe.duration_ms
+    if not expected:
+        return None
+    missing = expected - decoded_ms
+    if decoded_ms < expected * TRUNCATED_SHARE and missing > TRUNCATED_MIN_MISSING_MS:
+        return (
+            f"truncated or damaged: only {decoded_ms / 1000:.1f} s of its {expected / 1000:.1f} s of audio "
+            "could be decoded"
+        )
+    return None
+
+
+def transcript_to_json(transcript: StatementTranscript) -> dict[str, Any]:
+    return {
+        "statement_id": transcript.statement_id,
+        "language": transcript.language,
+        "engine": transcript.engine,
+        "model": transcript.model,
+        "segments": [
+            {
+                "start_ms": s.start_ms,
+                "end_ms": s.end_ms,
+                "text": s.text,
+                "avg_logprob": round(s.avg_logprob, 4),
+                "no_speech_prob": round(s.no_speech_prob, 4),
+                "compression_ratio": round(s.compression_ratio, 4),
+                "flags": list(s.flags),
+                "words": [
+                    {
+                        "start_ms": w.start_ms,
+                        "end_ms": w.end_ms,
+                        "text": w.text,
+                        "probability": round(w.probability, 4),
+                    }
+                    for w in s.words
+                ],
+            }
+            for s in transcript.segments
+        ],
+    }
+
+
+def transcript_from_json(data: dict[str, Any]) -> StatementTranscript:
+    return StatementTranscript(
+        statement_id=data["statement_id"],
+        language=data["language"],
+        engine=data["engine"],
+        model=data["model"],
+        segments=tuple(
+            Segment(
+                start_ms=s["start_ms"],
+                end_ms=s["end_ms"],
+                text=s["text"],
+                words=tuple(
+                    Word(w["start_ms"], w["end_ms"], w["text"], w["probability"]) for w in s["words"]
+                ),
+                avg_logprob=s["avg_logprob"],
+                no_speech_prob=s["no_speech_prob"],
+                compression_ratio=s["compression_ratio"],
+                flags=tuple(s["flags"]),
+            )
+            for s in data["segments"]
+        ),
+    )
+
+
+def run_transcription(
+    statement: Statement,
+    audio_path: Path,
+    engine: Engine,
+    model_label: str,
+    settings: TranscribeSettings,
+    target: Path,
+    on_progress: Callable[[float], None] | None = None,
+) -> StatementTranscript:
+    from pipeline import media
+
+    samples = media.read_wav_mono16k(audio_path)
+    result = engine.transcribe(samples, settings, on_progress)
+    transcript = StatementTranscript(
+        statement_id=statement.id,
+        language=result.language,
+        engine=engine.name,
+        model=model_label,
+        segments=result.segments,
+    )
+    write_json(target, transcript_to_json(transcript))
+    return transcript

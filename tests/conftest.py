@@ -1,0 +1,116 @@
+"""Shared test helpers: the real recordings in ../shared/media, meeting folders, and running the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MEDIA = REPO.parent / "shared" / "media"
+TEST_OUTPUT = REPO / "test-output"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # One model cache for the whole session (and across local runs), never the user's own.
+    os.environ.setdefault("HEARING_PIPELINE_CACHE", str(TEST_OUTPUT / "cache"))
+    # A test must never reach a model hub; a model asked for by name has to fail offline.
+    os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+@pytest.fixture(scope="session")
+def shared_media() -> Path:
+    if not (SHARED_MEDIA / "en-jfk.flac").exists():
+        pytest.skip(f"the real recordings are not here ({SHARED_MEDIA.name} beside the repository is absent)")
+    return SHARED_MEDIA
+
+
+@pytest.fixture
+def out_dir(request: pytest.FixtureRequest) -> Path:
+    """A folder under test-output/ named after the test, kept after the run so results can be looked at."""
+    import shutil
+
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+    path = TEST_OUTPUT / "runs" / name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def run_cli(
+    *args: str | Path, env: dict[str, str] | None = None, timeout: int = 900
+) -> subprocess.CompletedProcess[str]:
+    """`hearing ARGS` as a user runs it, in a separate process."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def ffmpeg(*args: str | Path) -> None:
+    """Make a test file with the same ffmpeg the product uses (quiet, failing loudly)."""
+    from pipeline.media import ffmpeg_exe
+
+    subprocess.run(
+        [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *map(str, args)],
+        check=True,
+    )
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    """Every file below ``folder`` with its SHA-256, and every folder: to prove nothing was written."""
+    result: dict[str, str] = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if path.is_symlink():
+            result[rel] = "link:" + os.readlink(path)
+        elif path.is_dir():
+            result[rel] = "dir"
+        else:
+            result[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return result
+
+
+def words_of(text: str) -> list[str]:
+    """Lowercase words without punctuation, for word error rate (Danish letters kept)."""
+    return re.findall(r"[\wæøåÆØÅ']+", text.lower().replace("-", " "))
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    import jiwer
+
+    ref = " ".join(words_of(reference))
+    hyp = " ".join(words_of(hypothesis))
+    return float(jiwer.wer(ref, hyp))
+
+
+@pytest.fixture
+def make_meeting(tmp_path: Path) -> Callable[..., Path]:
+    """A meeting folder with the given files (name -> source path or bytes) and optional meeting.yaml."""
+
+    def make(files: dict[str, Path | bytes], meeting_yaml: str | None = None, name: str = "moede") -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        for relpath, content in files.items():
+            target = folder / relpath
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                target.write_bytes(content)
+            else:
+                target.write_bytes(Path(content).read_bytes())
+        if meeting_yaml is not None:
+            (folder / "meeting.yaml").write_text(meeting_yaml, encoding="utf-8")
+        return folder
+
+    return make
