@@ -20,10 +20,23 @@ from pipeline.models import Consent
 
 BUILTIN_FORMS = ("default", "demo")
 NAMING_FIELDS = ("date", "committee", "title", "place", "organiser", "form")
+TITLE_FIELDS = ("title", "date", "place", "committee", "organiser")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_template(value: str, allowed: tuple[str, ...]) -> str:
+    """A str.format template whose placeholders are all in ``allowed``."""
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
+    except ValueError as error:
+        raise ValueError(f"is not a valid template ({error})") from None
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise ValueError(f"unknown placeholder {{{unknown[0]}}}; allowed: {', '.join(allowed)}")
+    return value
 
 
 # ---------------------------------------------------------------------------------------------- form
@@ -33,6 +46,11 @@ class TitleCard(_Strict):
     enabled: bool = True
     seconds: Annotated[float, Field(ge=0.5, le=30)] = 4.0
     text: str = "Høringssvar fra borgermødet\n{title}\n{date} · {place}\nTil {committee}"
+
+    @field_validator("text")
+    @classmethod
+    def _known_placeholders(cls, value: str) -> str:
+        return check_template(value, TITLE_FIELDS)
 
 
 class StatementCards(_Strict):
@@ -158,14 +176,7 @@ class Form(_Strict):
     @field_validator("naming")
     @classmethod
     def _known_placeholders(cls, value: str) -> str:
-        try:
-            names = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
-        except ValueError as error:
-            raise ValueError(f"is not a valid template ({error})") from None
-        unknown = [n for n in names if n not in NAMING_FIELDS]
-        if unknown:
-            raise ValueError(f"unknown placeholder {{{unknown[0]}}}; allowed: {', '.join(NAMING_FIELDS)}")
-        return value
+        return check_template(value, NAMING_FIELDS)
 
 
 # ------------------------------------------------------------------------------------------- meeting

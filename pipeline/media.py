@@ -90,6 +90,7 @@ def run_ffmpeg(
     duration_ms: int | None = None,
     on_progress: Callable[[float], None] | None = None,
     quiet: bool = False,
+    stderr_lines: int = STDERR_TAIL_LINES,
 ) -> FfmpegResult:
     """Run ffmpeg with ``args`` (without the program name); return its output.
 
@@ -111,7 +112,7 @@ def run_ffmpeg(
         raise MissingToolError(
             f"ffmpeg could not be started ({error.strerror})", "check the ffmpeg install"
         ) from None
-    tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+    tail: collections.deque[str] = collections.deque(maxlen=stderr_lines)
 
     def read_stderr() -> None:
         assert process.stderr is not None
@@ -138,7 +139,7 @@ def run_ffmpeg(
         raise
     reader.join(timeout=5)
     if code != 0:
-        stderr_tail = "\n".join(tail)
+        stderr_tail = "\n".join(list(tail)[-STDERR_TAIL_LINES:])
         last = next((line for line in reversed(tail) if line.strip()), f"exit code {code}")
         raise MediaError(f"ffmpeg could not {what}: {last}", command, stderr_tail)
     if tail:
@@ -318,3 +319,88 @@ def read_wav_mono16k(path: Path) -> np.ndarray:
 def wav_duration_ms(path: Path) -> int:
     with wave.open(str(path), "rb") as handle:
         return handle.getnframes() * 1000 // handle.getframerate()
+
+
+# -------------------------------------------------------------------------------------------- loudness
+
+
+@dataclass(frozen=True)
+class Loudness:
+    """EBU R 128 / ITU-R BS.1770 measurement, as ffmpeg's loudnorm reports it."""
+
+    integrated: float  # LUFS
+    true_peak: float  # dBTP
+    lra: float  # LU
+    threshold: float  # LUFS, the relative gate
+    offset: float  # the target offset loudnorm suggests for its second pass
+
+    def to_json(self) -> dict[str, float]:
+        return {
+            "integrated": self.integrated,
+            "true_peak": self.true_peak,
+            "lra": self.lra,
+            "threshold": self.threshold,
+            "offset": self.offset,
+        }
+
+
+def parse_loudnorm(stderr: Sequence[str]) -> Loudness:
+    """The JSON block loudnorm prints at the end of a measuring pass."""
+    import json
+
+    text = "\n".join(stderr)
+    start, end = text.rfind("{"), text.rfind("}")
+    if start < 0 or end < start:
+        raise MediaError("ffmpeg's loudnorm printed no measurement")
+    data = json.loads(text[start : end + 1])
+
+    def number(key: str) -> float:
+        value = float(data[key])
+        # Silence measures as -inf; keep the numbers finite so JSON and arithmetic stay sane.
+        return max(value, -99.0) if value == value else -99.0
+
+    return Loudness(
+        integrated=number("input_i"),
+        true_peak=number("input_tp"),
+        lra=number("input_lra"),
+        threshold=number("input_thresh"),
+        offset=number("target_offset"),
+    )
+
+
+def measure_loudness(args: Sequence[str], *, what: str) -> Loudness:
+    """Run a measuring pass (``args`` ends in a loudnorm with print_format=json and a null output)."""
+    result = run_ffmpeg(args, what=what, stderr_lines=60)
+    return parse_loudnorm(result.stderr_tail)
+
+
+def clip_loudness_args(path: Path, target_lufs: float, true_peak: float) -> list[str]:
+    """Arguments that measure a finished file's loudness from its decoded audio."""
+    return [
+        "-nostdin", "-hide_banner", "-loglevel", "info", "-i", input_path(path), "-map", "0:a:0",
+        "-af", f"loudnorm=I={target_lufs}:TP={true_peak}:print_format=json", "-f", "null", "-",
+    ]  # fmt: skip
+
+
+def mp4_boxes(path: Path) -> list[tuple[str, int]]:
+    """The top-level boxes of an MP4 file with their sizes, in file order (``moov`` before ``mdat`` means
+    a browser can start playing before the whole file has arrived)."""
+    import struct
+
+    boxes: list[tuple[str, int]] = []
+    size_total = path.stat().st_size
+    with path.open("rb") as handle:
+        offset = 0
+        while offset + 8 <= size_total:
+            handle.seek(offset)
+            header = handle.read(16)
+            size, kind = struct.unpack(">I4s", header[:8])
+            if size == 1:
+                size = struct.unpack(">Q", header[8:16])[0]
+            elif size == 0:
+                size = size_total - offset
+            if size < 8:
+                break
+            boxes.append((kind.decode("latin-1"), size))
+            offset += size
+    return boxes

@@ -31,7 +31,8 @@ from pipeline.errors import (
 )
 from pipeline.files import HashCache, atomic_path, sha256_file, write_bytes, write_json, write_text
 from pipeline.models import Rejection, Statement, StatementTranscript
-from pipeline.stages import ingest, transcribe, transcript
+from pipeline.stages import cut, ingest, transcribe, transcript
+from pipeline.stages.clip import ClipMaker
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,9 @@ class RunReport:
     stages: list[StageRecord] = field(default_factory=list)
     engine_info: dict[str, Any] = field(default_factory=dict)
     delivery_name: str | None = None
+    cuts: dict[str, Any] = field(default_factory=dict)
+    cues: list[Any] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
     delivered: list[str] = field(default_factory=list)
     exit_code: int = EXIT_OK
     error: str | None = None
@@ -167,6 +171,19 @@ class RunReport:
             "rejected": [{"file": r.relpath, "reason": r.reason} for r in self.rejected],
             "withheld": [{"file": r.relpath, "reason": r.reason} for r in self.withheld],
             "stages": [s.to_json() for s in self.stages],
+            "cuts": {
+                sid: {"in_ms": c.in_ms, "out_ms": c.out_ms, "how": c.how, "notes": list(c.notes)}
+                for sid, c in self.cuts.items()
+            },
+            "timeline": self.timeline,
+            "subtitles": {
+                "cues": len(self.cues),
+                "warnings": [
+                    {"start_ms": c.start_ms, "text": c.text, "warnings": list(c.warnings)}
+                    for c in self.cues
+                    if c.warnings
+                ],
+            },
             "delivery": {"name": self.delivery_name, "files": self.delivered},
             "exit_code": self.exit_code,
             "error": self.error,
@@ -352,14 +369,43 @@ class Runner:
                 kept.append(statement)
         report.statements = kept
 
-        if options.dry_run:
+        if options.dry_run and len(transcripts) < len(kept):
+            log.info("the clip can be planned once every statement is transcribed")
             return
-        if not kept:
+
+        ordered = cut.order_statements(kept, form)
+        cuts: dict[str, cut.Cut] = {}
+        clipped: dict[str, StatementTranscript] = {}
+        with self.stage("cut", None, None, cached=False):
+            for statement in ordered:
+                planned = cut.plan_cut(statement, transcripts[statement.id], form)
+                if isinstance(planned, Rejection):
+                    report.rejections.append(planned)
+                    continue
+                for note in planned.notes:
+                    log.warning("%s: %s", statement.recording.relpath, note)
+                cuts[statement.id] = planned
+                clipped[statement.id] = cut.words_in_cut(transcripts[statement.id], planned)
+        ordered = [s for s in ordered if s.id in cuts]
+        report.statements = ordered
+        report.cuts = cuts
+        if not ordered:
             raise NothingDelivered(
                 "nothing to deliver: no recording in the meeting folder could be used"
                 + (f" ({len(report.rejections)} left out, see above)" if report.rejections else "")
             )
-        self._deliver(meeting, meeting_dir.name, form, kept, transcripts, language)
+        name = delivery_name(form, meeting, meeting_dir.name)
+        report.delivery_name = name
+        clip = ClipMaker(self, meeting_dir, meeting, form, language, name)
+        timeline = clip.plan(ordered, cuts, clipped)
+        if options.dry_run:
+            clip.render(timeline, dry_run=True)
+            return
+        clip.render(timeline)
+        starts = {
+            p.statement_id: p.start_ms for p in timeline.parts if p.kind == "statement" and p.statement_id
+        }
+        self._deliver(meeting, meeting_dir.name, form, ordered, clipped, language, starts)
         report.exit_code = EXIT_REJECTED if report.rejected else EXIT_OK
 
     def _listen(
@@ -449,10 +495,10 @@ class Runner:
         statements: list[Statement],
         transcripts: dict[str, StatementTranscript],
         language: str,
+        starts_ms: dict[str, int],
     ) -> None:
         report = self.report
-        name = delivery_name(form, meeting, meeting_name)
-        report.delivery_name = name
+        name = report.delivery_name or delivery_name(form, meeting, meeting_name)
         delivery = self.out_dir / "delivery"
         first = transcripts[statements[0].id]
         doc = transcript.build(
@@ -464,6 +510,7 @@ class Runner:
             engine=first.engine,
             model=first.model,
             language=language,
+            starts_ms=starts_ms,
         )
         writers: dict[str, Callable[[Path], None]] = {
             "txt": lambda p: write_text(p, transcript.render_txt(doc)),

@@ -114,3 +114,25 @@ def make_meeting(tmp_path: Path) -> Callable[..., Path]:
         return folder
 
     return make
+
+
+# A form that keeps renders quick: a small picture and the fastest encoder preset.
+SMALL_FORM = """\
+name: lille
+clip:
+  max_duration: 300
+  max_statement: 150
+  over_length: trim
+  title_card: {enabled: true, seconds: 1.5}
+  statement_cards: {enabled: true, seconds: 1}
+  silence_trim: {enabled: true, padding: 0.4}
+video: {width: 640, height: 360, fps: 25, crf: 30, preset: ultrafast}
+subtitles: {mode: burn+soft}
+"""
+
+
+@pytest.fixture
+def small_form(tmp_path: Path) -> Path:
+    path = tmp_path / "lille.yaml"
+    path.write_text(SMALL_FORM, encoding="utf-8")
+    return path

@@ -62,6 +62,11 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
         ("video:\n  colour: red\n", "video.colour", "unknown field"),
         ("naming: '{date}_{udvalg}'\n", "naming", "unknown placeholder {udvalg}"),
         (
+            "clip:\n  title_card:\n    text: 'Arrangør: {organizer}'\n",
+            "clip.title_card.text",
+            "unknown placeholder {organizer}; allowed: title, date, place, committee, organiser",
+        ),
+        (
             "subtitles:\n  min_duration: 5\n  max_duration: 2\n",
             "subtitles",
             "must be greater than min_duration",

@@ -414,6 +414,8 @@ def test_review_flags() -> None:
             _segment(" Noget", avg_logprob=-1.4),
             _segment(" Hallo?", no_speech=0.8),
             _segment(" Fint"),
+            _segment(" Vi mener, mener, mener, mener."),  # a decoding loop inside one segment
+            _segment(" Ja, ja, ja."),  # speech; three in a row is not a loop yet
         ],
         settings,
     )
@@ -423,6 +425,8 @@ def test_review_flags() -> None:
         ("low_confidence",),
         ("low_confidence",),
         ("over_silence",),
+        (),
+        ("repeated",),
         (),
     ]
 

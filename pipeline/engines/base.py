@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -143,6 +144,20 @@ def normalise_text(text: str) -> str:
     return " ".join(kept.split())
 
 
+# The same word this many times in a row is a decoding loop ("mener, mener, mener, ..."), not speech.
+LOOP_WORDS = 4
+
+
+def _loops(normalised: str) -> bool:
+    words = normalised.split()
+    run = 1
+    for before, word in itertools.pairwise(words):
+        run = run + 1 if word == before else 1
+        if run >= LOOP_WORDS:
+            return True
+    return False
+
+
 def add_review_flags(segments: Iterable[Segment], settings: TranscribeSettings) -> tuple[Segment, ...]:
     """Mark segments a person should check: a repeat of the previous segment (a typical hallucination
     loop), low confidence, or text where the model itself thought there was no speech."""
@@ -151,7 +166,7 @@ def add_review_flags(segments: Iterable[Segment], settings: TranscribeSettings) 
     for segment in segments:
         flags: list[str] = []
         norm = normalise_text(segment.text)
-        if norm and norm == previous:
+        if norm and (norm == previous or _loops(norm)):
             flags.append(FLAG_REPEATED)
         if segment.avg_logprob < settings.log_prob_threshold or any(
             w.probability < LOW_WORD_PROBABILITY for w in segment.words

@@ -1,0 +1,421 @@
+"""Cards: the opening title card and the short card before each statement.
+
+The pure core (``title_card``, ``statement_card``, ``layout``) decides what a card says and where each
+line goes; ``render_png`` draws it with moviepy (the package the organisers asked for) in the font of
+``pipeline.fonts``, the same one the burned-in subtitles use. A speaker's name appears on a card only
+where the form shows names and the speaker consented to ``name_on_screen``; ``Card.caption`` repeats
+what the card says about the speaker, for viewers who cannot see it (WCAG 1.2.5).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pipeline.config import Form, Meeting
+from pipeline.files import atomic_path, stable_json
+from pipeline.fonts import font_identity, font_path
+from pipeline.models import Statement
+from pipeline.stages.transcript import danish_date
+
+if TYPE_CHECKING:
+    from PIL.ImageFont import FreeTypeFont
+
+VERSION = 1
+
+TITLE_FALLBACK = "Høringssvar fra borgermødet"
+
+# Calm and official: dark blue-grey, white bold heading, lighter sub-lines, one quiet accent rule.
+BACKGROUND = (0x1F, 0x2D, 0x3D)
+HEADING_COLOUR = "#ffffff"
+LINE_COLOUR = "#c8d3df"
+ACCENT = (0x6F, 0x9F, 0xCF)
+
+# Everything is measured in "units" of the frame height (of a 16:9 frame as wide as this one, so a
+# portrait frame does not get letters too wide for it): 1280x720 and 1920x1080 look alike.
+SAFE = 0.05  # graphics-safe area: 90 % of width and height
+COLUMN = 0.10  # text column starts (and ends) this far in from the edges, well inside the safe area
+HEADING_SIZE = 0.072
+LINE_SIZE = 0.044
+HEADING_MAX_LINES = 3
+LINE_MAX_LINES = 2
+SMALLEST = 0.7  # a long text may shrink to this share of its size before it is shortened with "…"
+
+
+@dataclass(frozen=True)
+class Card:
+    kind: Literal["title", "statement"]
+    heading: str
+    lines: tuple[str, ...]
+    duration_ms: int
+    statement_id: str | None
+    caption: str | None  # what the card says about the speaker, for the captions; None: names no one
+
+
+# ------------------------------------------------------------------------------------------ pure core
+
+
+def _clean(value: object) -> str | None:
+    # A line break inside a value would break the card's own line structure.
+    text = " ".join(str(value).split()) if value is not None else ""
+    return text or None
+
+
+def title_values(meeting: Meeting, meeting_name: str) -> dict[str, str | None]:
+    """The values for the title card's placeholders; None where meeting.yaml does not say."""
+    return {
+        "title": _clean(meeting.title) or _clean(meeting_name),
+        "date": danish_date(meeting.date) if meeting.date else None,
+        "place": _clean(meeting.place),
+        "committee": _clean(meeting.committee),
+        "organiser": _clean(meeting.organiser),
+    }
+
+
+_SEPARATOR = re.compile(r"(\s*[·|–—,]\s*)")
+
+
+def fill_template_line(line: str, values: Mapping[str, str | None]) -> str | None:
+    """One line of the title card's template, filled in.
+
+    A part of the line (between separators such as " · ") that needs a value the meeting lacks is left
+    out with its separator and its own words, so "Til {committee}" never shows as a bare "Til". A line
+    left with nothing is None; a line without placeholders always stays.
+    """
+    pieces = _SEPARATOR.split(line)
+    kept: list[tuple[str, str]] = []  # (separator before it, filled part)
+    had_fields = False
+    for index in range(0, len(pieces), 2):
+        separator = pieces[index - 1] if index else ""
+        filled = _fill_part(pieces[index], values)
+        if filled is None:
+            had_fields = True
+            continue
+        text, used_fields = filled
+        had_fields = had_fields or used_fields
+        if text.strip():
+            kept.append((separator if kept else "", text))
+    result = "".join(sep + text for sep, text in kept).strip()
+    if not result:
+        return None if had_fields else (line.strip() or None)
+    return result
+
+
+def _fill_part(part: str, values: Mapping[str, str | None]) -> tuple[str, bool] | None:
+    out = []
+    used = False
+    for literal, name, _spec, _conversion in string.Formatter().parse(part):
+        out.append(literal)
+        if name is None:
+            continue
+        used = True
+        value = values.get(name)
+        if value is None:
+            return None
+        out.append(value)
+    return "".join(out), used
+
+
+def title_card(meeting: Meeting, meeting_name: str, form: Form) -> Card | None:
+    """The opening card, from the form's template; None when the form has no title card."""
+    settings = form.clip.title_card
+    if not settings.enabled:
+        return None
+    values = title_values(meeting, meeting_name)
+    lines = [
+        filled
+        for line in settings.text.splitlines()
+        if (filled := fill_template_line(line, values)) is not None
+    ]
+    heading, *rest = lines or [TITLE_FALLBACK]
+    return Card(
+        kind="title",
+        heading=heading,
+        lines=tuple(rest),
+        duration_ms=round(settings.seconds * 1000),
+        statement_id=None,
+        caption=None,
+    )
+
+
+def shows_name(statement: Statement, form: Form) -> bool:
+    return bool(
+        form.clip.statement_cards.show_name and statement.consent.name_on_screen and _clean(statement.speaker)
+    )
+
+
+def statement_card(statement: Statement, number: int, form: Form) -> Card | None:
+    """The card before statement ``number`` (1-based, in clip order); None when the form has none."""
+    settings = form.clip.statement_cards
+    if not settings.enabled:
+        return None
+    name = _clean(statement.speaker) if shows_name(statement, form) else None
+    group = _clean(statement.group)
+    lines = tuple(text for text in (name, group) if text)
+    return Card(
+        kind="statement",
+        heading=_clean(statement.topic) or f"Indlæg {number}",
+        lines=lines,
+        duration_ms=round(settings.seconds * 1000),
+        statement_id=statement.id,
+        caption=", ".join(lines) if name else None,
+    )
+
+
+def card_key(card: Card, width: int, height: int) -> str:
+    """Cache identity of a rendered card: its fields, the frame, the font files and this code."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "absent"
+
+    identity = {
+        "stage": "cards",
+        "version": VERSION,
+        "card": asdict(card),
+        "size": [width, height],
+        "font": font_identity(),
+        # The text drawing lives in moviepy and Pillow; an upgrade may move pixels.
+        "moviepy": installed("moviepy"),
+        "pillow": installed("pillow"),
+    }
+    return hashlib.sha256(stable_json(identity).encode("utf-8")).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------- layout
+
+
+def wrap(text: str, measure: Callable[[str], float], max_width: float) -> list[str]:
+    """Greedy word wrap; a word wider than the column is split with a hyphen rather than overflow."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        candidate = f"{current} {word}" if current else word
+        if measure(candidate) <= max_width:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+            current = ""
+        while measure(word) > max_width:
+            cut = len(word) - 1
+            while cut > 1 and measure(word[:cut] + "-") > max_width:
+                cut -= 1
+            lines.append(word[:cut] + "-")
+            word = word[cut:]
+        current = word
+    if current:
+        lines.append(current)
+    return lines or [""]
+
+
+def _shorten(
+    lines: list[str], max_lines: int, measure: Callable[[str], float], max_width: float
+) -> list[str]:
+    kept = lines[:max_lines]
+    last = kept[-1]
+    while last and measure(last.rstrip(" -") + "…") > max_width:
+        last = last[:-1]
+    kept[-1] = last.rstrip(" -") + "…"
+    return kept
+
+
+@dataclass(frozen=True)
+class TextBlock:
+    """One block of text as drawn: the box's top-left corner and size in frame pixels."""
+
+    text: str  # lines joined by "\n"
+    bold: bool
+    colour: str
+    font_size: int
+    interline: int  # extra pixels between lines (Pillow's spacing)
+    x: int
+    y: int  # top of the box = first baseline minus the font's ascent
+    width: int
+    height: int  # ascent + (lines - 1) * line pitch + descent: every glyph fits inside
+
+    @property
+    def line_count(self) -> int:
+        return self.text.count("\n") + 1
+
+
+@dataclass(frozen=True)
+class Rule:
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class CardLayout:
+    width: int
+    height: int
+    blocks: tuple[TextBlock, ...]
+    rule: Rule | None
+    shortened: bool  # a text was too long even for the smallest size and ends in "…": worth a warning
+
+    @property
+    def safe_box(self) -> tuple[int, int, int, int]:
+        """left, top, right, bottom of the graphics-safe area (right and bottom exclusive)."""
+        return (
+            round(self.width * SAFE),
+            round(self.height * SAFE),
+            self.width - round(self.width * SAFE),
+            self.height - round(self.height * SAFE),
+        )
+
+
+@cache
+def _font(bold: bool, size: int) -> FreeTypeFont:
+    from PIL import ImageFont
+
+    return ImageFont.truetype(str(font_path(bold)), size)
+
+
+def _metrics(bold: bool, size: int, interline: int) -> tuple[int, int, int]:
+    """ascent, descent, line pitch as Pillow draws multi-line text."""
+    font = _font(bold, size)
+    ascent, descent = font.getmetrics()
+    pitch = int(font.getbbox("A")[3]) + interline
+    return ascent, descent, pitch
+
+
+def _fit(text: str, bold: bool, size: int, max_lines: int, max_width: int) -> tuple[list[str], int, bool]:
+    """The lines and font size for ``text``, and whether it had to be shortened with "…".
+
+    A long text first shrinks a little; only what still does not fit in ``max_lines`` is shortened. A
+    size at which no word has to be split is preferred: a hyphen in the middle of a word reads badly.
+    """
+    smallest = max(8, round(size * SMALLEST))
+    trials = range(size, smallest - 1, -max(1, round(size * 0.05)))
+    for split_words in (False, True):
+        for trial in trials:
+            measure = _font(bold, trial).getlength
+            if not split_words and any(measure(word) > max_width for word in text.split()):
+                continue
+            lines = wrap(text, measure, max_width)
+            if len(lines) <= max_lines:
+                return lines, trial, False
+    measure = _font(bold, smallest).getlength
+    return _shorten(wrap(text, measure, max_width), max_lines, measure, max_width), smallest, True
+
+
+def layout(card: Card, width: int, height: int) -> CardLayout:
+    """Where each line of ``card`` goes on a ``width`` x ``height`` frame (needs the font, not moviepy)."""
+    unit = min(height, width * 9 / 16)
+    left = round(width * COLUMN)
+    column = width - 2 * left
+    safe_top, safe_bottom = round(height * SAFE), height - round(height * SAFE)
+
+    for scale in (1.0, 0.9, 0.8, 0.7, 0.6):
+        heading_size = max(8, round(unit * HEADING_SIZE * scale))
+        line_size = max(8, round(unit * LINE_SIZE * scale))
+        parts: list[tuple[str, bool, str, int, int, int]] = []  # text, bold, colour, size, interline, gap
+        lines, size, shortened = _fit(card.heading, True, heading_size, HEADING_MAX_LINES, column)
+        parts.append(("\n".join(lines), True, HEADING_COLOUR, size, round(size * 0.22), 0))
+        for index, line in enumerate(card.lines):
+            wrapped, size, cut = _fit(line, False, line_size, LINE_MAX_LINES, column)
+            shortened = shortened or cut
+            # The first sub-line sits below the rule; the others a little apart from each other.
+            gap = round(unit * 0.075 * scale) if index == 0 else round(size * 0.45)
+            parts.append(("\n".join(wrapped), False, LINE_COLOUR, size, round(size * 0.2), gap))
+
+        heights = []
+        for text, bold, _colour, size, interline, _gap in parts:
+            ascent, descent, pitch = _metrics(bold, size, interline)
+            heights.append(ascent + text.count("\n") * pitch + descent)
+        total = sum(heights) + sum(part[5] for part in parts)
+        if total <= (safe_bottom - safe_top) * 0.9 or scale == 0.6:
+            break
+
+    # A touch above the middle looks centred to the eye; never above the safe area.
+    top = max(safe_top, round((height - total) * 0.46))
+    blocks = []
+    rule = None
+    y = top
+    for (text, bold, colour, size, interline, gap), box_height in zip(parts, heights, strict=True):
+        y += gap
+        blocks.append(TextBlock(text, bold, colour, size, interline, left, y, column, box_height))
+        y += box_height
+    if len(blocks) > 1:
+        # The rule sits in the middle of the gap between the heading and the first sub-line.
+        thickness = max(2, round(unit * 0.005))
+        gap = blocks[1].y - (blocks[0].y + blocks[0].height)
+        rule_y = blocks[0].y + blocks[0].height + (gap - thickness) // 2
+        rule = Rule(left, rule_y, round(unit * 0.12), thickness)
+    return CardLayout(width, height, tuple(blocks), rule, shortened)
+
+
+# ------------------------------------------------------------------------------------------- render
+
+
+def text_clip(block: TextBlock) -> tuple[Any, int]:
+    """A moviepy TextClip of ``block``, with a transparent margin all round.
+
+    moviepy 2.2.1 sizes a caption box by the ink of the text, but draws from the font's ascent, so the
+    bottom of the last line is cut off (PITFALLS.md). Giving the box's full height (ascent, line pitches,
+    descent), aligning to the top and adding a margin keeps every descender whole. Returns the clip and
+    the margin, so the caller can put the box (not the margin) where the layout says.
+    """
+    from moviepy import TextClip
+
+    margin = max(2, round(block.font_size * 0.25))
+    clip = TextClip(
+        font=str(font_path(block.bold)),
+        text=block.text,
+        font_size=block.font_size,
+        color=block.colour,
+        method="caption",
+        # Wider than the column by the margin: the lines are wrapped already and must not wrap again.
+        size=(block.width + margin, block.height),
+        margin=(margin, margin, margin, margin),
+        interline=block.interline,
+        text_align="left",
+        horizontal_align="left",
+        vertical_align="top",
+        transparent=True,
+    )
+    return clip, margin
+
+
+def render_frame(card: Card, width: int, height: int) -> Any:
+    """The card as an RGB numpy array (height x width x 3, uint8)."""
+    from moviepy import ColorClip, CompositeVideoClip
+
+    plan = layout(card, width, height)
+    layers = [ColorClip(size=(width, height), color=BACKGROUND, duration=1)]
+    if plan.rule is not None:
+        rule = plan.rule
+        layers.append(
+            ColorClip(size=(rule.width, rule.height), color=ACCENT, duration=1).with_position(
+                (rule.x, rule.y)
+            )
+        )
+    for block in plan.blocks:
+        clip, margin = text_clip(block)
+        layers.append(clip.with_duration(1).with_position((block.x - margin, block.y - margin)))
+    composite = CompositeVideoClip(layers, size=(width, height))
+    try:
+        return composite.get_frame(0).astype("uint8")
+    finally:
+        composite.close()
+
+
+def render_png(card: Card, width: int, height: int, target: Path) -> None:
+    """Draw ``card`` on a ``width`` x ``height`` frame and write it to ``target`` as PNG, atomically."""
+    from PIL import Image
+
+    frame = render_frame(card, width, height)
+    image = Image.fromarray(frame)
+    with atomic_path(target) as temp:
+        image.save(temp, format="PNG")

@@ -1,0 +1,350 @@
+"""The clip: cards, subtitles and segments planned on one timeline, rendered through the cache, joined.
+
+``ClipMaker.plan`` is pure apart from reading nothing; ``ClipMaker.render`` does the I/O: card pictures,
+loudness measurements, subtitle files, segments and the join, each under ``OUT/work`` by content key, so a
+second run renders nothing and a corrected statement re-renders only its own segment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline import fonts, media
+from pipeline.config import Form, Meeting
+from pipeline.files import atomic_path, sha256_text, stable_json, write_json, write_text
+from pipeline.models import Statement, StatementTranscript
+from pipeline.stages import cards, render, subtitles
+from pipeline.stages.cut import Cut, Part, plan_timeline
+
+if TYPE_CHECKING:
+    from pipeline.runner import Runner
+
+log = logging.getLogger(__name__)
+
+LOUDNESS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Timeline:
+    parts: tuple[Part, ...]
+    title: cards.Card | None
+    statement_cards: dict[str, cards.Card]  # by statement id; also the picture of audio-only statements
+    statements: dict[str, Statement]
+    cuts: dict[str, Cut]
+    cues: tuple[subtitles.Cue, ...]
+
+    @property
+    def duration_ms(self) -> int:
+        return self.parts[-1].end_ms if self.parts else 0
+
+
+def _picture_card(statement: Statement, number: int, form: Form) -> cards.Card:
+    """The card a statement is introduced with, and shown over when it has no picture of its own."""
+    card = cards.statement_card(statement, number, form)
+    if card is None:
+        # Cards are switched off, but an audio-only statement still needs something to show.
+        enabled = form.model_copy(
+            update={
+                "clip": form.clip.model_copy(
+                    update={"statement_cards": form.clip.statement_cards.model_copy(update={"enabled": True})}
+                )
+            }
+        )
+        card = cards.statement_card(statement, number, enabled)
+    assert card is not None
+    return card
+
+
+class ClipMaker:
+    def __init__(
+        self, runner: Runner, meeting_dir: Path, meeting: Meeting, form: Form, language: str, name: str
+    ) -> None:
+        self.runner = runner
+        self.meeting_dir = meeting_dir
+        self.meeting = meeting
+        self.form = form
+        self.language = language
+        self.name = name
+        self.work = runner.work
+
+    # ------------------------------------------------------------------------------------ plan
+
+    def plan(
+        self,
+        statements: list[Statement],
+        cuts: dict[str, Cut],
+        clipped: dict[str, StatementTranscript],
+    ) -> Timeline:
+        form = self.form
+        title = cards.title_card(self.meeting, self.meeting_dir.name, form)
+        statement_cards = {s.id: _picture_card(s, n, form) for n, s in enumerate(statements, start=1)}
+        parts = plan_timeline(statements, cuts, form, title=title is not None)
+        rules = subtitles.SubtitleRules.from_form(form)
+        cues: list[subtitles.Cue] = []
+        for part in parts:
+            window = (part.start_ms, part.end_ms)
+            if part.kind == "card" and part.statement_id:
+                caption = statement_cards[part.statement_id].caption
+                cue = subtitles.card_cue(caption, window, rules, part.statement_id) if caption else None
+                if cue is not None:
+                    cues.append(cue)
+            elif part.kind == "statement" and part.statement_id:
+                words = [
+                    replace(w, start_ms=w.start_ms + part.start_ms, end_ms=w.end_ms + part.start_ms)
+                    for w in clipped[part.statement_id].words
+                ]
+                cues.extend(subtitles.build_statement_cues(words, window, rules, part.statement_id))
+        timeline = Timeline(
+            parts=parts,
+            title=title,
+            statement_cards=statement_cards,
+            statements={s.id: s for s in statements},
+            cuts=cuts,
+            cues=tuple(cues),
+        )
+        for problem in subtitles.validate(timeline.cues, rules, timeline.duration_ms):
+            log.warning("subtitles: %s", problem)
+        if timeline.duration_ms > form.clip.max_duration * 1000:
+            log.warning(
+                "the clip is %.1f s, longer than the agreed %g s",
+                timeline.duration_ms / 1000,
+                form.clip.max_duration,
+            )
+        return timeline
+
+    # ---------------------------------------------------------------------------------- render
+
+    def render(self, timeline: Timeline, *, dry_run: bool = False) -> None:
+        form = self.form
+        segments: list[Path] = []
+        keys: list[str] = []
+        for index, part in enumerate(timeline.parts):
+            segment = self._segment(timeline, part, index, dry_run=dry_run)
+            if segment is None:
+                continue
+            keys.append(segment.stem)
+            segments.append(segment)
+        if dry_run and len(segments) < len(timeline.parts):
+            log.info("the join can be planned once every segment is known")
+            return
+
+        srt_text = subtitles.to_srt(timeline.cues)
+        vtt_text = subtitles.to_vtt(timeline.cues)
+        soft = form.subtitles.mode in ("soft", "burn+soft")
+        title = self.meeting.title or self.meeting_dir.name
+        join_key = sha256_text(
+            stable_json(
+                {
+                    "stage": "join",
+                    "version": render.VERSION,
+                    "segments": keys,
+                    "soft": sha256_text(srt_text) if soft else None,
+                    "language": self.language,
+                    "title": title,
+                    "audio": form.audio.model_dump(),
+                }
+            )
+        )
+        folder = self.work / "clip"
+        clip = folder / f"{join_key}.mp4"
+        list_file = folder / f"{join_key}.txt"
+        soft_file = folder / f"{join_key}.srt" if soft else None
+        args = render.join_args(
+            list_file, form, clip, soft_subtitles=soft_file, language=self.language, title=title
+        )
+        cached = clip.exists()
+        with self.runner.stage("join", None, join_key, cached) as record:
+            record.command = shlex.join([media.ffmpeg_exe(), *args])
+            if not cached and not dry_run:
+                write_text(list_file, render.concat_list(segments))
+                if soft_file is not None:
+                    write_text(soft_file, srt_text)
+                self._ffmpeg(args, clip, "join", "Samler klippet", timeline.duration_ms)
+        if dry_run:
+            return
+
+        delivery = self.runner.out_dir / "delivery"
+        _link_or_copy(clip, delivery / f"{self.name}.mp4")
+        write_text(delivery / f"{self.name}.{self.language}.srt", srt_text)
+        write_text(delivery / f"{self.name}.{self.language}.vtt", vtt_text)
+        self.runner.report.delivered += [
+            f"{self.name}.mp4",
+            f"{self.name}.{self.language}.srt",
+            f"{self.name}.{self.language}.vtt",
+        ]
+        self.runner.report.cues = list(timeline.cues)
+        self.runner.report.timeline = describe(timeline)
+
+    def _segment(self, timeline: Timeline, part: Part, index: int, *, dry_run: bool) -> Path | None:
+        form = self.form
+        width, height = form.video.width, form.video.height
+        if part.kind in ("title", "card"):
+            card = (
+                timeline.title if part.kind == "title" else timeline.statement_cards[part.statement_id or ""]
+            )
+            assert card is not None
+            png = self._card_png(card, dry_run=dry_run)
+            key = render.segment_key(
+                "card", {"card": cards.card_key(card, width, height), "frames": part.frames}, form
+            )
+            target = self.work / "segments" / f"{key}{render.SEGMENT_SUFFIX}"
+            args = render.card_args(png, part, form, target)
+            label = "Titelkort" if part.kind == "title" else f"Kort før {part.statement_id}"
+        else:
+            statement = timeline.statements[part.statement_id or ""]
+            cut = timeline.cuts[statement.id]
+            source = self.meeting_dir / statement.recording.relpath
+            measured = self._loudness(statement, source, cut, dry_run=dry_run)
+            if measured is None:
+                with self.runner.stage("render", statement.id, None, cached=False):
+                    return None
+            ass = self._burn_file(timeline, part) if form.subtitles.mode in ("burn", "burn+soft") else None
+            card_png = None
+            card_id = None
+            if statement.probe.video is None:
+                card = timeline.statement_cards[statement.id]
+                card_png = self._card_png(card, dry_run=dry_run)
+                card_id = cards.card_key(card, width, height)
+            key = render.segment_key(
+                "statement",
+                {
+                    "recording": statement.recording.sha256,
+                    "video_stream": statement.probe.video.index if statement.probe.video else None,
+                    "audio_stream": statement.audio_stream,
+                    "in_ms": cut.in_ms,
+                    "frames": part.frames,
+                    "loudness": measured.to_json(),
+                    "subtitles": ass.stem if ass else None,
+                    "font": fonts.font_identity() if ass else None,
+                    "card": card_id,
+                },
+                form,
+            )
+            target = self.work / "segments" / f"{key}{render.SEGMENT_SUFFIX}"
+            args = render.statement_args(
+                source,
+                statement,
+                cut,
+                part,
+                form,
+                measured,
+                target,
+                subtitles=ass,
+                fonts_dir=fonts.fonts_dir() if ass else None,
+                card_png=card_png,
+            )
+            label = f"Indlæg {statement.recording.relpath}"
+        cached = target.exists()
+        with self.runner.stage("render", part.statement_id, key, cached) as record:
+            record.command = shlex.join([media.ffmpeg_exe(), *args])
+            if not cached and not dry_run:
+                self._ffmpeg(args, target, f"render part {index + 1}", label, part.duration_ms)
+        return target
+
+    def _ffmpeg(self, args: list[str], target: Path, what: str, label: str, duration_ms: int) -> None:
+        progress = self.runner.progress
+        key = f"render-{target.stem}"
+        progress.begin(key, label)
+        try:
+            render.run_segment(
+                args,
+                target,
+                what=what,
+                duration_ms=duration_ms,
+                on_progress=lambda f: progress.update(key, f),
+            )
+        finally:
+            progress.end(key)
+
+    def _card_png(self, card: cards.Card, *, dry_run: bool) -> Path:
+        width, height = self.form.video.width, self.form.video.height
+        key = cards.card_key(card, width, height)
+        target = self.work / "cards" / f"{key}.png"
+        cached = target.exists()
+        with self.runner.stage("card", card.statement_id, key, cached):
+            if not cached and not dry_run:
+                cards.render_png(card, width, height, target)
+        return target
+
+    def _loudness(
+        self, statement: Statement, source: Path, cut: Cut, *, dry_run: bool
+    ) -> media.Loudness | None:
+        form = self.form
+        key = sha256_text(
+            stable_json(
+                {
+                    "stage": "loudness",
+                    "version": LOUDNESS_VERSION,
+                    "recording": statement.recording.sha256,
+                    "stream": statement.audio_stream,
+                    "in_ms": cut.in_ms,
+                    "out_ms": cut.out_ms,
+                    "audio": form.audio.model_dump(),
+                }
+            )
+        )
+        target = self.work / "loudness" / f"{key}.json"
+        cached = target.exists()
+        args = render.loudness_args(source, statement.audio_stream, cut, form)
+        with self.runner.stage("loudness", statement.id, key, cached) as record:
+            record.command = shlex.join([media.ffmpeg_exe(), *args])
+            if cached:
+                data = json.loads(target.read_text(encoding="utf-8"))
+                return media.Loudness(**data)
+            if dry_run:
+                return None
+            measured = media.measure_loudness(
+                args, what=f"measure the loudness of {statement.recording.relpath}"
+            )
+            write_json(target, measured.to_json())
+            return measured
+
+    def _burn_file(self, timeline: Timeline, part: Part) -> Path:
+        """The ASS file with this statement's cues, timed to its segment."""
+        form = self.form
+        cues = [c for c in timeline.cues if c.statement_id == part.statement_id and c.kind == "speech"]
+        text = subtitles.to_ass(
+            cues,
+            width=form.video.width,
+            height=form.video.height,
+            font_name=fonts.FONT_NAME,
+            font_size_px=round(form.subtitles.font_size * form.video.height),
+            offset_ms=part.start_ms,
+            duration_ms=part.duration_ms,
+        )
+        target = self.work / "subtitles" / f"{sha256_text(text)}.ass"
+        if not target.exists():
+            write_text(target, text)
+        return target
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Put the finished clip into the delivery without doubling its size on disk where possible."""
+    import shutil
+
+    with atomic_path(target) as temp:
+        temp.unlink()
+        try:
+            os.link(source, temp)
+        except OSError:
+            shutil.copyfile(source, temp)
+
+
+def describe(timeline: Timeline) -> list[dict[str, Any]]:
+    """The timeline as run.json records it."""
+    return [
+        {
+            "kind": p.kind,
+            "statement": p.statement_id,
+            "start_ms": p.start_ms,
+            "duration_ms": p.duration_ms,
+            "frames": p.frames,
+        }
+        for p in timeline.parts
+    ]

@@ -1,0 +1,280 @@
+"""Render: every part of the clip encoded once into a segment, then the segments joined without
+re-encoding the picture.
+
+Each statement is decoded from its original recording, turned upright, scaled and padded into the form's
+frame at a constant frame rate, its subtitles burned in, its audio normalised on its own (two-pass
+loudnorm) and written as H.264 with PCM audio. PCM keeps the audio lossless until the join, where it is
+encoded to AAC in one pass over the whole clip, so the joins have no priming gaps or clicks. Cards are
+still pictures with silence, encoded with the very same parameters.
+
+The functions that build ffmpeg arguments are pure (ffmpeg-python graphs, ``get_args()``); ``run_*`` do
+the work through pipeline.media.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Form
+from pipeline.files import sha256_text, stable_json
+from pipeline.media import GLOBAL_ARGS, Loudness, input_path
+from pipeline.models import Statement
+from pipeline.stages.cut import Cut, Part
+
+VERSION = 1
+SEGMENT_SUFFIX = ".mov"  # QuickTime keeps exact frame timing and PCM audio; Matroska rounds to 1 ms
+AUDIO_BITRATE = "160k"
+LRA_TARGET = 11  # loudness range loudnorm aims at; with linear=true it only matters as a limit
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    """What one segment of the clip is made from; its ``key`` names it in the cache."""
+
+    part: Part
+    key: str
+    args: tuple[str, ...]  # the exact ffmpeg arguments (without the program)
+
+
+# ------------------------------------------------------------------------------------------ pure core
+
+
+def form_slice(form: Form) -> dict[str, Any]:
+    """The parts of the form a segment depends on (a changed loudness target re-renders; a changed
+    transcript format does not)."""
+    return {"video": form.video.model_dump(), "audio": form.audio.model_dump()}
+
+
+def _encode_options(form: Form, frames: int) -> dict[str, Any]:
+    fps = form.video.fps
+    return {
+        "vcodec": "libx264",
+        "preset": form.video.preset,
+        "crf": form.video.crf,
+        "profile:v": "high",
+        "pix_fmt": "yuv420p",
+        "g": max(1, round(2 * fps)),  # a key frame every 2 s lets players seek
+        "r": _fps_text(fps),
+        "frames:v": frames,
+        "acodec": "pcm_s16le",
+        "ar": form.audio.sample_rate,
+        "ac": form.audio.channels,
+        "map_metadata": -1,
+        "f": "mov",
+    }
+
+
+def _fps_text(fps: float) -> str:
+    # 29.97 is 30000/1001 in every player; a decimal would drift.
+    for exact in ((24000, 1001), (30000, 1001), (60000, 1001)):
+        if abs(fps - exact[0] / exact[1]) < 0.005:
+            return f"{exact[0]}/{exact[1]}"
+    return f"{fps:g}"
+
+
+def _samples(part: Part, form: Form) -> int:
+    return round(part.frames * form.audio.sample_rate / part.fps)
+
+
+def _frame_chain(stream: Any, form: Form) -> Any:
+    """Upright (ffmpeg turns the picture by its rotation flag while decoding), square pixels, scaled into
+    the frame keeping its shape, black bars where it does not fill it, constant frame rate, yuv420p."""
+    width, height = form.video.width, form.video.height
+    return (
+        stream.filter("scale", w="trunc(iw*sar/2)*2", h="ih")
+        .filter("setsar", 1)
+        .filter("scale", w=width, h=height, force_original_aspect_ratio="decrease", force_divisible_by=2)
+        .filter("pad", w=width, h=height, x="(ow-iw)/2", y="(oh-ih)/2", color="black")
+        .filter("setsar", 1)
+        .filter("fps", fps=_fps_text(form.video.fps))
+        .filter("format", "yuv420p")
+    )
+
+
+def _audio_pre(stream: Any, form: Form) -> Any:
+    # The layout the clip will have, before measuring, so that measurement and result agree.
+    layout = "stereo" if form.audio.channels == 2 else "mono"
+    return stream.filter("aformat", channel_layouts=layout)
+
+
+def loudness_args(source: Path, audio_stream: int, cut: Cut, form: Form) -> list[str]:
+    """First loudnorm pass: measure the part of the recording that goes into the clip."""
+    import ffmpeg
+
+    audio = ffmpeg.input(input_path(source), ss=_seconds(cut.in_ms), t=_seconds(cut.duration_ms))
+    chain = _audio_pre(audio[str(audio_stream)], form).filter(
+        "loudnorm",
+        I=form.audio.loudness,
+        TP=form.audio.true_peak,
+        LRA=LRA_TARGET,
+        print_format="json",
+    )
+    graph = ffmpeg.output(chain, "-", f="null")
+    return ["-nostdin", "-hide_banner", "-nostats", "-loglevel", "info", *graph.get_args()]
+
+
+def _seconds(ms: int) -> str:
+    return f"{ms / 1000:.3f}"
+
+
+def _normalised_audio(stream: Any, form: Form, measured: Loudness, samples: int) -> Any:
+    """Second loudnorm pass with the measured values: a linear gain where the target allows it, so speech
+    keeps its dynamics; then exactly the segment's number of samples."""
+    chain = _audio_pre(stream, form).filter(
+        "loudnorm",
+        I=form.audio.loudness,
+        TP=form.audio.true_peak,
+        LRA=LRA_TARGET,
+        measured_I=measured.integrated,
+        measured_TP=measured.true_peak,
+        measured_LRA=measured.lra,
+        measured_thresh=measured.threshold,
+        offset=measured.offset,
+        linear="true",
+    )
+    return (
+        chain.filter("aresample", form.audio.sample_rate)
+        .filter("apad", whole_len=samples)
+        .filter("atrim", end_sample=samples)
+        .filter("asetpts", "N/SR/TB")
+    )
+
+
+def statement_args(
+    source: Path,
+    statement: Statement,
+    cut: Cut,
+    part: Part,
+    form: Form,
+    measured: Loudness,
+    target: Path,
+    *,
+    subtitles: Path | None,
+    fonts_dir: Path | None,
+    card_png: Path | None,
+) -> list[str]:
+    """ffmpeg arguments for one statement's segment. ``card_png`` is the picture of an audio-only
+    statement; ``subtitles`` an ASS file timed to this segment, burned in with the shipped font."""
+    import ffmpeg
+
+    duration = _seconds(part.duration_ms)
+    recording = ffmpeg.input(input_path(source), ss=_seconds(cut.in_ms), t=duration)
+    if statement.probe.video is not None and card_png is None:
+        # A picture that ends before the sound holds its last frame instead of going black.
+        picture = _frame_chain(recording[str(statement.probe.video.index)], form).filter(
+            "tpad", stop_mode="clone", stop_duration=duration
+        )
+    else:
+        assert card_png is not None, "an audio-only statement needs its card as picture"
+        still = ffmpeg.input(input_path(card_png), loop=1, framerate=_fps_text(form.video.fps), t=duration)
+        picture = _frame_chain(still.video, form)
+    if subtitles is not None:
+        picture = picture.filter(
+            "subtitles",
+            filename=str(subtitles.resolve()),
+            fontsdir=str(fonts_dir.resolve()) if fonts_dir else "",
+        )
+    sound = _normalised_audio(recording[str(statement.audio_stream)], form, measured, _samples(part, form))
+    graph = ffmpeg.output(picture, sound, str(target), **_encode_options(form, part.frames))
+    return [*GLOBAL_ARGS, *graph.get_args()]
+
+
+def card_args(card_png: Path, part: Part, form: Form, target: Path) -> list[str]:
+    """A card: its still picture for the part's length, with silence."""
+    import ffmpeg
+
+    duration = _seconds(part.duration_ms)
+    still = ffmpeg.input(input_path(card_png), loop=1, framerate=_fps_text(form.video.fps), t=duration)
+    layout = "stereo" if form.audio.channels == 2 else "mono"
+    silence = ffmpeg.input(
+        f"anullsrc=r={form.audio.sample_rate}:cl={layout}", f="lavfi", t=duration
+    ).audio.filter("atrim", end_sample=_samples(part, form))
+    graph = ffmpeg.output(
+        _frame_chain(still.video, form), silence, str(target), **_encode_options(form, part.frames)
+    )
+    return [*GLOBAL_ARGS, *graph.get_args()]
+
+
+def concat_list(segments: list[Path]) -> str:
+    """The concat demuxer's list; quotes in a path are closed, escaped and reopened as it requires."""
+    lines = ["ffconcat version 1.0"]
+    for path in segments:
+        escaped = str(path.resolve()).replace("'", "'\\''")
+        lines.append(f"file '{escaped}'")
+    return "\n".join(lines) + "\n"
+
+
+def join_args(
+    list_file: Path,
+    form: Form,
+    target: Path,
+    *,
+    soft_subtitles: Path | None,
+    language: str,
+    title: str,
+) -> list[str]:
+    """Join the segments: the picture copied as encoded, the audio encoded once to AAC, the soft
+    subtitle track added when the form says so, the index moved to the front for playback on the web."""
+    args = [
+        *GLOBAL_ARGS,
+        "-f", "concat", "-safe", "0", "-i", input_path(list_file),
+    ]  # fmt: skip
+    if soft_subtitles is not None:
+        args += ["-i", input_path(soft_subtitles)]
+    args += ["-map", "0:v:0", "-map", "0:a:0"]
+    if soft_subtitles is not None:
+        args += ["-map", "1:s:0", "-c:s", "mov_text", "-metadata:s:s:0", f"language={iso639_2(language)}"]
+    args += [
+        "-c:v", "copy",
+        "-c:a", "aac", "-b:a", AUDIO_BITRATE,
+        "-ar", str(form.audio.sample_rate), "-ac", str(form.audio.channels),
+        "-metadata", f"title={title}",
+        "-metadata:s:a:0", f"language={iso639_2(language)}",
+        "-movflags", "+faststart",
+        "-f", "mp4",
+        str(target),
+    ]  # fmt: skip
+    return args
+
+
+_ISO639_2 = {"da": "dan", "en": "eng", "de": "ger", "sv": "swe", "no": "nor", "nb": "nob", "nn": "nno"}
+
+
+def iso639_2(language: str) -> str:
+    """MP4 tracks name their language in three letters."""
+    return _ISO639_2.get(language, language if len(language) == 3 else "und")
+
+
+def segment_key(kind: str, inputs: dict[str, Any], form: Form) -> str:
+    return sha256_text(
+        stable_json(
+            {"stage": "render", "version": VERSION, "kind": kind, "inputs": inputs, "form": form_slice(form)}
+        )
+    )
+
+
+# ------------------------------------------------------------------------------------------------ I/O
+
+
+def run_segment(
+    args: list[str],
+    target: Path,
+    *,
+    what: str,
+    duration_ms: int,
+    on_progress: Callable[[float], None] | None = None,
+) -> None:
+    """Encode one segment beside its place in the cache and rename it there when complete."""
+    from pipeline import media
+    from pipeline.files import atomic_path
+
+    with atomic_path(target) as temp:
+        media.run_ffmpeg(
+            [str(temp) if a == str(target) else a for a in args],
+            what=what,
+            duration_ms=duration_ms,
+            on_progress=on_progress,
+        )
