@@ -81,6 +81,32 @@ class Interrupted(PipelineError):
     exit_code = 130
 
 
+class Busy(PipelineError):
+    """Another run holds the output folder; running beside it would corrupt its work."""
+
+
+class DiskFull(PipelineError):
+    """Not enough free space for what the run must write; carries both numbers."""
+
+    def __init__(self, folder: str, need: int, free: int) -> None:
+        self.folder = folder
+        self.need = need
+        self.free = free
+        super().__init__(
+            f"not enough free disk space in {folder}: the run needs about {human_bytes(need)}, "
+            f"{human_bytes(free)} is free; free some space or choose another --out"
+        )
+
+
+def human_bytes(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{count} B"
+
+
 # Exit codes of a finished run (DESIGN.md). Errors carry their own; these are the outcomes.
 EXIT_OK = 0
 EXIT_FAILED = 1

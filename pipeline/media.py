@@ -9,6 +9,7 @@ tail of ffmpeg's stderr.
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import itertools
 import logging
@@ -24,6 +25,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline import interrupt
 from pipeline.errors import MediaError, MissingToolError, RecordingRejected
 from pipeline.models import AudioInfo, MediaProbe, VideoInfo
 
@@ -78,6 +80,19 @@ def ffmpeg_version() -> str:
     return first.removeprefix("ffmpeg version ").split(" Copyright")[0].strip()
 
 
+def _die_with_parent() -> None:
+    """In the child, before ffmpeg starts: if the pipeline is killed, ffmpeg goes with it instead of
+    writing on into a file nobody will finish (Linux only; elsewhere a no-op)."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            pr_set_pdeathsig = 1
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def input_path(path: Path) -> str:
     """A file name ffmpeg cannot mistake for an option, a protocol (``concat:``) or a pattern."""
     return "file:" + str(path.resolve())
@@ -107,6 +122,7 @@ def run_ffmpeg(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent,
         )
     except OSError as error:
         raise MissingToolError(
@@ -138,6 +154,8 @@ def run_ffmpeg(
         process.wait()
         raise
     reader.join(timeout=5)
+    # ffmpeg shares the terminal: Ctrl-C stops it too, and that is an interruption, not a broken file.
+    interrupt.check()
     if code != 0:
         stderr_tail = "\n".join(list(tail)[-STDERR_TAIL_LINES:])
         last = next((line for line in reversed(tail) if line.strip()), f"exit code {code}")

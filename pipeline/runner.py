@@ -18,16 +18,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pipeline import __version__
+from pipeline import __version__, interrupt
 from pipeline.config import Form, Meeting, load_form, load_meeting
 from pipeline.engines.base import Engine, TranscribeSettings
 from pipeline.errors import (
     EXIT_OK,
     EXIT_REJECTED,
+    Busy,
+    DiskFull,
     ModelError,
     NothingDelivered,
     PipelineError,
     UsageError,
+    exit_code_for,
 )
 from pipeline.files import HashCache, atomic_path, sha256_file, write_bytes, write_json, write_text
 from pipeline.models import Rejection, Statement, StatementTranscript
@@ -56,6 +59,24 @@ class NoProgress:
 
     def end(self, key: str) -> None:
         pass
+
+
+class _StopsOnCtrlC:
+    """Progress reports come often from deep inside the engines: a good place to notice Ctrl-C."""
+
+    def __init__(self, inner: Progress) -> None:
+        self.inner = inner
+
+    def begin(self, key: str, label: str) -> None:
+        interrupt.check()
+        self.inner.begin(key, label)
+
+    def update(self, key: str, fraction: float) -> None:
+        interrupt.check()
+        self.inner.update(key, fraction)
+
+    def end(self, key: str) -> None:
+        self.inner.end(key)
 
 
 @dataclass(frozen=True)
@@ -114,6 +135,7 @@ class RunReport:
     exit_code: int = EXIT_OK
     error: str | None = None
     seconds: float = 0.0
+    ffmpeg: str | None = None
 
     @property
     def rejected(self) -> list[Rejection]:
@@ -124,17 +146,11 @@ class RunReport:
         return [r for r in self.rejections if r.kind == "withheld"]
 
     def to_json(self) -> dict[str, Any]:
-        from pipeline import media
-
-        try:
-            ffmpeg = media.ffmpeg_version()
-        except PipelineError:
-            ffmpeg = None
         return {
             "kind": "hearing-pipeline run report",
             "version": RUN_REPORT_VERSION,
             "tool": {"name": "hearing-pipeline", "version": __version__, "python": platform.python_version()},
-            "ffmpeg": ffmpeg,
+            "ffmpeg": self.ffmpeg,
             "started": self.started,
             "seconds": round(self.seconds, 3),
             "dry_run": self.options.dry_run,
@@ -218,6 +234,55 @@ def default_out_dir(meeting_dir: Path) -> Path:
     return resolved.parent / f"{resolved.name}-output"
 
 
+# Bytes a second of clip takes while it is made: H.264 at about 0.1 bit a pixel (CRF 18-23 on talking
+# heads stays well below), twice (segment and clip, where a hard link is impossible), plus PCM audio in
+# the segments. An estimate on the safe side: running out of space half-way helps nobody.
+BITS_PER_PIXEL = 0.1
+SPEECH_AUDIO_BYTES_PER_S = 32_000  # 16 kHz mono 16-bit
+SAFETY = 1.5
+
+
+def estimate_need(form: Form, *, speech_ms: int, clip_ms: int, archive_bytes: int) -> int:
+    """Free space a run needs for what it has not made yet."""
+    video = form.video.width * form.video.height * form.video.fps * BITS_PER_PIXEL / 8
+    pcm = form.audio.sample_rate * form.audio.channels * 2
+    render = (2 * video + pcm) * clip_ms / 1000
+    speech = SPEECH_AUDIO_BYTES_PER_S * speech_ms / 1000
+    return round(SAFETY * (render + speech + archive_bytes))
+
+
+@contextmanager
+def hold_lock(out_dir: Path) -> Iterator[None]:
+    """One run at a time in an output folder; a second one is refused, never interleaved."""
+    import fcntl
+    import os
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = out_dir / ".hearing.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "another process"
+            raise Busy(
+                f"another hearing run (process {holder}) is working in {out_dir}; "
+                "wait until it has finished, or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def remove_partial_files(out_dir: Path) -> None:
+    """Half-written files of a run that was killed; only a run holding the lock may remove them."""
+    for partial in out_dir.rglob(".*.part"):
+        if partial.is_file():
+            partial.unlink(missing_ok=True)
+
+
 def model_id(model: str | None) -> str:
     """What identifies the model in a cache key, without loading it."""
     from pipeline.engines import embedded
@@ -242,7 +307,7 @@ def model_label(model: str | None) -> str:
 class Runner:
     def __init__(self, options: RunOptions, progress: Progress | None = None) -> None:
         self.options = options
-        self.progress: Progress = progress or NoProgress()
+        self.progress: Progress = _StopsOnCtrlC(progress or NoProgress())
         self.report = RunReport(
             options=options,
             started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -261,6 +326,7 @@ class Runner:
 
     @contextmanager
     def stage(self, name: str, statement: str | None, key: str | None, cached: bool) -> Iterator[StageRecord]:
+        interrupt.check()
         record = StageRecord(name, statement, key, cached, 0.0)
         started = time.monotonic()
         try:
@@ -291,14 +357,28 @@ class Runner:
     def run(self) -> RunReport:
         started = time.monotonic()
         try:
-            self._run()
+            prepared = self._prepare()
         except PipelineError as error:
             self.report.exit_code = error.exit_code
             self.report.error = str(error)
             raise
-        finally:
-            self.report.seconds = time.monotonic() - started
-            if not self.options.dry_run and self.out_dir.exists():
+        if self.options.dry_run:
+            self._run(*prepared)
+            return self.report
+        with hold_lock(self.out_dir), interrupt.guard():
+            try:
+                remove_partial_files(self.out_dir)
+                self._run(*prepared)
+            except PipelineError as error:
+                self.report.exit_code = error.exit_code
+                self.report.error = str(error)
+                raise
+            except KeyboardInterrupt:
+                self.report.exit_code = exit_code_for(KeyboardInterrupt())
+                self.report.error = "interrupted; a re-run resumes"
+                raise
+            finally:
+                self.report.seconds = time.monotonic() - started
                 if self.hashes:
                     self.hashes.save()
                 write_json(self.out_dir / "run.json", self.report.to_json())
@@ -324,15 +404,23 @@ class Runner:
         if model and looks_like_path(model) and not Path(model).expanduser().exists():
             raise ModelError(f"model {model} not found", "check the path, or run `hearing models`")
 
-    def _run(self) -> None:
-        options = self.options
-        report = self.report
+    def _prepare(self) -> tuple[Path, Form, Meeting, str]:
+        """Everything that can be checked before anything is written."""
+        from pipeline import media
+
         meeting_dir = self._check_places()
         self._check_engine()
-        form, report.form_path = load_form(options.form)
-        report.form = form
-        meeting, report.meeting_file = load_meeting(meeting_dir)
-        language = options.language or meeting.language or form.language
+        # Also proves that ffmpeg is there and runs, before any work starts.
+        self.report.ffmpeg = media.ffmpeg_version()
+        form, self.report.form_path = load_form(self.options.form)
+        self.report.form = form
+        meeting, self.report.meeting_file = load_meeting(meeting_dir)
+        language = self.options.language or meeting.language or form.language
+        return meeting_dir, form, meeting, language
+
+    def _run(self, meeting_dir: Path, form: Form, meeting: Meeting, language: str) -> None:
+        options = self.options
+        report = self.report
         report.language = language
         settings = TranscribeSettings(language=language)
         report.settings = settings
@@ -355,6 +443,8 @@ class Runner:
         report.rejections = list(found.rejections)
         for rejection in found.rejections:
             log.info("%s: %s", rejection.relpath, rejection.reason)
+        if not options.dry_run:
+            self._check_disk(form, found.statements)
 
         transcripts: dict[str, StatementTranscript] = {}
         kept: list[Statement] = []
@@ -407,6 +497,29 @@ class Runner:
         }
         self._deliver(meeting, meeting_dir.name, form, ordered, clipped, language, starts)
         report.exit_code = EXIT_REJECTED if report.rejected else EXIT_OK
+
+    def _check_disk(self, form: Form, statements: tuple[Statement, ...]) -> None:
+        import shutil
+
+        pending_audio = [
+            s for s in statements if not (self.work / "audio" / f"{transcribe.audio_key(s)}.wav").exists()
+        ]
+        need = estimate_need(
+            form,
+            speech_ms=sum(s.probe.duration_ms for s in pending_audio),
+            clip_ms=0 if self._delivered_clip() else sum(s.probe.duration_ms for s in statements),
+            archive_bytes=0
+            if (self.out_dir / "archive").exists()
+            else sum(s.recording.size for s in statements),
+        )
+        free = shutil.disk_usage(self.out_dir).free
+        log.info("disk: about %s needed, %s free", need, free)
+        if need > free:
+            raise DiskFull(str(self.out_dir), need, free)
+
+    def _delivered_clip(self) -> bool:
+        delivery = self.out_dir / "delivery"
+        return delivery.is_dir() and any(delivery.glob("*.mp4"))
 
     def _listen(
         self, meeting_dir: Path, statement: Statement, settings: TranscribeSettings

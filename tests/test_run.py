@@ -282,3 +282,36 @@ def test_dry_run_prints_the_plan_and_writes_nothing(shared_media: Path, make_mee
     assert not out.exists()
     assert "speech-audio" in result.stdout and "-ar 16000" in result.stdout
     assert "transcribe" in result.stdout
+
+
+def test_a_changed_form_field_reruns_only_what_depends_on_it(
+    shared_media: Path, make_meeting, out_dir: Path, small_form: Path
+) -> None:
+    meeting = make_meeting({"jfk.flac": shared_media / "en-jfk.flac"})
+    base = small_form.read_text(encoding="utf-8")
+
+    def run_with(extra: str) -> dict[str, set[bool]]:
+        small_form.write_text(base + extra, encoding="utf-8")
+        result = run_cli(
+            "run", meeting, "--out", out_dir, "--form", small_form, "--language", "en", "--quiet"
+        )
+        assert result.returncode == 0, result.stderr
+        cached: dict[str, set[bool]] = {}
+        for stage in run_report(out_dir)["stages"]:
+            cached.setdefault(stage["stage"], set()).add(stage["cached"])
+        return cached
+
+    run_with("")
+    # The transcript's look changes nothing in the clip.
+    again = run_with("transcript: {timecodes: false}\n")
+    assert again["transcribe"] == again["loudness"] == again["render"] == again["join"] == {True}
+    # Another loudness target: measured again and rendered again, but not transcribed again.
+    louder = run_with("transcript: {timecodes: false}\naudio: {loudness: -16}\n")
+    assert louder["transcribe"] == {True}
+    assert louder["loudness"] == {False} and False in louder["render"] and louder["join"] == {False}
+    # Subtitles only as a track: the statements are rendered again without burning, loudness is kept.
+    small_form.write_text(base.replace("mode: burn+soft", "mode: soft"), encoding="utf-8")
+    base = small_form.read_text(encoding="utf-8")
+    soft = run_with("transcript: {timecodes: false}\naudio: {loudness: -16}\n")
+    assert soft["transcribe"] == soft["loudness"] == {True}
+    assert False in soft["render"] and soft["join"] == {False}
