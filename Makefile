@@ -31,12 +31,16 @@ demo: $(VENV)/.installed-run
 	@echo "The delivery of the demo meeting is in demo-output/delivery/"
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check pipeline tests samples
-	$(BIN)/ruff format --check pipeline tests samples
+	$(BIN)/ruff check pipeline tests samples bench
+	$(BIN)/ruff format --check pipeline tests samples bench
 	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest
+
+# Benchmarks are not tests: they take minutes and write gigabytes to the temporary folder.
+bench: $(VENV)/.installed-test
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf demo-output test-output .pytest_cache .mypy_cache .ruff_cache

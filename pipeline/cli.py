@@ -280,6 +280,93 @@ def demo_command(
     _run_meeting(options, as_json, quiet, verbose, traceback)
 
 
+@main.command("check")
+@click.argument("clip", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--form",
+    "form",
+    required=True,
+    help="The agreed form: a YAML file, or a built-in form (default, demo).",
+)
+@click.option(
+    "--subtitles",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The .srt or .vtt to check [default: CLIP's <name>.*.srt beside it].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the QC report as JSON on stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="No table: the exit code and the failed checks only.")
+@click.option("--verbose", "-v", count=True, help="More log lines on stderr (-vv: every command).")
+@click.option("--traceback", is_flag=True, help="Show the Python traceback of an error.")
+def check_command(
+    clip: Path,
+    form: str,
+    subtitles: Path | None,
+    as_json: bool,
+    quiet: bool,
+    verbose: int,
+    traceback: bool,
+) -> None:
+    """Measure CLIP, its subtitles and its transcript against the agreed form.
+
+    Exit 0 when every check passes (warnings allowed), 1 when any fails. The transcript
+    (<name>-transkription.*) and ../run.json are used when they are beside the clip.
+    """
+    _setup_logging(verbose, quiet)
+
+    def action() -> int:
+        from pipeline.config import load_form
+        from pipeline.errors import EXIT_FAILED, EXIT_OK
+        from pipeline.stages import check
+
+        agreed, _ = load_form(form)
+        found = check.find_delivery_files(clip, agreed, subtitles)
+        report = check.run_check(
+            clip,
+            agreed,
+            subtitles=found.subtitles,
+            transcript_json=found.transcript_json,
+            run_json=found.run_json,
+            language=found.language,
+        )
+        if as_json:
+            click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        elif not quiet:
+            click.echo(report.to_text(), nl=False)
+        if not report.passed:
+            click.echo(f"error: {report.summary()}", err=True)
+        return EXIT_OK if report.passed else EXIT_FAILED
+
+    _guarded(action, traceback)
+
+
+def _models_text(entries: list[dict[str, Any]]) -> str:
+    """The engines and models as a person reads them: what works offline now, and how to get the rest."""
+    lines = ["Speech engines:"]
+    for row in (e for e in entries if e["kind"] == "engine"):
+        state = "installed" if row["installed"] else f"not installed ({row['install']})"
+        default = ", the default" if row["default"] else ""
+        lines.append(f"  {row['name']} {row['version'] or ''}: {state}{default}".replace("  :", ":"))
+    lines.append("Models:")
+    for row in (e for e in entries if e["kind"] == "model"):
+        offline = "usable offline" if row["usable_offline"] else "NOT usable offline"
+        lines.append(f"  {row['name']} ({row['source']}, {', '.join(row['engines'])}): {offline}")
+        if row.get("packages"):
+            packages = ", ".join(f"{name} {version}" for name, version in row["packages"].items())
+            lines.append(f"      from the packages {packages}")
+        if row.get("sha256"):
+            lines.append(f"      sha256 {row['sha256']}")
+        if row.get("path"):
+            lines.append(f"      in {row['path']}")
+        if not row["usable_offline"] and row.get("install"):
+            lines.append(f"      to get it: {row['install']}")
+        lines.append(f"      use: {row['use']}")
+    lines.append(
+        "Other models (small, medium, large-v3, Danish fine-tunes): run once online with --model NAME; "
+        "the engine downloads and caches it."
+    )
+    return "\n".join(lines)
+
+
 @main.command("models")
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON on stdout.")
 @click.option("--traceback", is_flag=True, help="Show the Python traceback of an error.")
@@ -293,9 +380,41 @@ def models_command(as_json: bool, traceback: bool) -> None:
         if as_json:
             click.echo(json.dumps(entries, ensure_ascii=False, indent=2, default=str))
             return 0
-        for entry in entries:
-            items = ", ".join(f"{k}: {v}" for k, v in entry.items() if k not in ("kind", "name"))
-            click.echo(f"{entry.get('kind', '')} {entry.get('name', '')}: {items}")
+        click.echo(_models_text(entries))
         return 0
+
+    _guarded(action, traceback)
+
+
+@main.command("verify")
+@click.argument("archive", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@click.option("--traceback", is_flag=True, help="Show the Python traceback of an error.")
+def verify_command(archive: Path, as_json: bool, traceback: bool) -> None:
+    """Check the archive (OUT_DIR/archive, a BagIt bag): every file there, nothing added, every checksum
+    as recorded. Exit 0 when it is valid, 1 naming each changed, missing or extra file."""
+
+    def action() -> int:
+        from pipeline.stages.archive import verify_archive
+
+        result = verify_archive(archive)
+        if as_json:
+            click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        if not result.is_bag:
+            click.echo(f"error: {result.path} is not an archive: {result.error}", err=True)
+            return 1
+        if result.valid:
+            if not as_json:
+                click.echo(
+                    f"valid: {result.path} (BagIt {result.version}; {result.payload_files} files, "
+                    f"{result.payload_bytes / 1e6:,.1f} MB; every {' and '.join(result.algorithms)} "
+                    "checksum matches)"
+                )
+            return 0
+        if not as_json:
+            for problem in result.problems:
+                click.echo(problem.line)
+        click.echo(f"error: {result.path} is not valid: {len(result.problems)} problem(s)", err=True)
+        return 1
 
     _guarded(action, traceback)

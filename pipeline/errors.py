@@ -77,6 +77,10 @@ class NothingDelivered(PipelineError):
     """No statement was left to deliver."""
 
 
+class NotConforming(PipelineError):
+    """The run's own clip fails `hearing check` against the form; the files stay for inspection."""
+
+
 class Interrupted(PipelineError):
     exit_code = 130
 

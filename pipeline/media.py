@@ -20,7 +20,7 @@ import subprocess
 import threading
 import wave
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -302,7 +302,9 @@ def speech_audio_args(source: Path, stream_index: int, target: Path) -> list[str
     graph = ffmpeg.input(input_path(source))[str(stream_index)].output(
         str(target), ac=1, ar=16_000, acodec="pcm_s16le", f="wav", map_metadata=-1
     )
-    return [*GLOBAL_ARGS, *graph.get_args()]
+    # Errors only: ffmpeg warns about harmless things (a WAV's guessed channel layout) that must not be
+    # reported as damage.
+    return ["-nostdin", "-hide_banner", "-loglevel", "error", "-y", *graph.get_args()]
 
 
 def extract_speech_audio(
@@ -422,3 +424,145 @@ def mp4_boxes(path: Path) -> list[tuple[str, int]]:
             boxes.append((kind.decode("latin-1"), size))
             offset += size
     return boxes
+
+
+# ------------------------------------------------------------------------------ measuring a finished clip
+
+
+@dataclass(frozen=True)
+class TrackFacts:
+    """One stream of a finished file, as its container and codec describe it."""
+
+    index: int
+    kind: str  # video, audio, subtitle, data
+    codec: str
+    profile: str  # "High", "LC", ... ; empty where the codec has none
+    language: str  # ISO 639-2 as the container stores it; "und" or empty when not set
+    width: int = 0
+    height: int = 0
+    pix_fmt: str = ""
+    sar: str = ""
+    sample_rate: int = 0
+    channels: int = 0
+    time_base: Fraction | None = None
+    frame_times: tuple[int, ...] = ()  # video: every packet's presentation time in time_base ticks, sorted
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    format_name: str  # as ffmpeg's demuxer names it, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+    brand: str  # the ISO base media major brand ("isom", "mp42", "qt  "); empty for other containers
+    duration_ms: int
+    tracks: tuple[TrackFacts, ...]
+
+
+def read_file_facts(path: Path) -> FileFacts:
+    """Every stream of ``path`` with what a delivery check needs, and the timestamp of every video frame.
+
+    Only packets are read (nothing is decoded), so this is quick even for a long clip.
+    """
+    import av
+
+    try:
+        container = av.open(str(path), metadata_errors="replace")
+    except av.FFmpegError as error:
+        detail = getattr(error, "strerror", None) or str(error)
+        raise MediaError(f"{path.name} cannot be read as media ({detail})") from None
+    except OSError as error:
+        raise MediaError(f"{path.name} cannot be read ({error.strerror})") from None
+    with container:
+        tracks: list[TrackFacts] = []
+        # Cover art is a one-picture "video" stream; it is not the clip's picture.
+        pictures = [
+            s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)
+        ]
+        times: dict[int, list[int]] = {s.index: [] for s in pictures[:1]}
+        if times:
+            try:
+                for packet in container.demux(pictures[0]):
+                    if packet.pts is not None:
+                        times[packet.stream.index].append(packet.pts)
+            except av.FFmpegError as error:
+                raise MediaError(f"{path.name}: the video cannot be read to its end ({error})") from None
+        for stream in container.streams:
+            context = stream.codec_context
+            track = TrackFacts(
+                index=stream.index,
+                kind=stream.type,
+                codec=context.name if context is not None else "",
+                profile=stream.profile or "",
+                language=stream.language or stream.metadata.get("language", "") or "",
+                time_base=stream.time_base,
+            )
+            if isinstance(stream, av.VideoStream):
+                track = replace(
+                    track,
+                    width=int(stream.codec_context.width),
+                    height=int(stream.codec_context.height),
+                    pix_fmt=stream.codec_context.pix_fmt or "",
+                    sar=_sar(stream.sample_aspect_ratio),
+                    frame_times=tuple(sorted(times.get(stream.index, ()))),
+                )
+            elif isinstance(stream, av.AudioStream):
+                track = replace(
+                    track,
+                    sample_rate=int(stream.codec_context.sample_rate or 0),
+                    channels=int(stream.codec_context.channels or 0),
+                )
+            tracks.append(track)
+        brand = str(container.metadata.get("major_brand", "")) if _looks_like_isobmff(path) else ""
+        return FileFacts(
+            format_name=container.format.name,
+            brand=brand,
+            duration_ms=round(container.duration / 1000) if container.duration else 0,
+            tracks=tuple(tracks),
+        )
+
+
+@dataclass(frozen=True)
+class R128:
+    """EBU R 128 measurement of decoded audio, as ffmpeg's ebur128 filter reports it (0.1 precision)."""
+
+    integrated: float  # LUFS
+    true_peak: float  # dBTP
+    lra: float  # LU
+
+
+def r128_args(path: Path, audio_index: int = 0) -> list[str]:
+    """Arguments that decode one audio track and meter it (integrated loudness, true peak, range)."""
+    return [
+        "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info", "-i", input_path(path),
+        "-map", f"0:a:{audio_index}", "-af", "ebur128=peak=true:framelog=quiet", "-f", "null", "-",
+    ]  # fmt: skip
+
+
+def parse_r128(stderr: Sequence[str]) -> R128:
+    """The summary ebur128 prints when the stream ends."""
+    import re
+
+    text = "\n".join(stderr)
+    start = text.rfind("Summary:")
+    if start < 0:
+        raise MediaError("ffmpeg's ebur128 printed no summary")
+    summary = text[start:]
+
+    def number(label: str, unit: str) -> float:
+        found = re.search(rf"{label}:\s+(-?inf|-?\d+(?:\.\d+)?)\s+{unit}", summary)
+        if found is None:
+            raise MediaError(f"ffmpeg's ebur128 summary has no {label.strip()} value")
+        # Silence measures as -inf (or the -70 LUFS gate); keep the numbers finite for JSON.
+        return max(float(found.group(1)), -99.0)
+
+    return R128(
+        integrated=number("I", "LUFS"),
+        true_peak=number("Peak", "dBFS"),
+        lra=number("LRA", "LU"),
+    )
+
+
+def measure_r128(path: Path, audio_index: int = 0) -> R128:
+    """Loudness and true peak of a finished file, measured from its decoded audio."""
+    result = run_ffmpeg(
+        r128_args(path, audio_index), what=f"measure the loudness of {path.name}", stderr_lines=40
+    )
+    return parse_r128(result.stderr_tail)

@@ -14,19 +14,20 @@ import shlex
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from pipeline import __version__, interrupt
 from pipeline.config import Form, Meeting, load_form, load_meeting
-from pipeline.engines.base import Engine, TranscribeSettings
+from pipeline.engines.base import Engine, ModelInfo, TranscribeSettings
 from pipeline.errors import (
     EXIT_OK,
     EXIT_REJECTED,
     Busy,
     DiskFull,
     ModelError,
+    NotConforming,
     NothingDelivered,
     PipelineError,
     UsageError,
@@ -34,7 +35,7 @@ from pipeline.errors import (
 )
 from pipeline.files import HashCache, atomic_path, sha256_file, write_bytes, write_json, write_text
 from pipeline.models import Rejection, Statement, StatementTranscript
-from pipeline.stages import cut, ingest, transcribe, transcript
+from pipeline.stages import archive, check, cut, ingest, transcribe, transcript
 from pipeline.stages.clip import ClipMaker
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,8 @@ class RunReport:
     cuts: dict[str, Any] = field(default_factory=dict)
     cues: list[Any] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    archive: dict[str, Any] | None = None
+    qc: dict[str, Any] | None = None
     delivered: list[str] = field(default_factory=list)
     exit_code: int = EXIT_OK
     error: str | None = None
@@ -201,6 +204,8 @@ class RunReport:
                 ],
             },
             "delivery": {"name": self.delivery_name, "files": self.delivered},
+            "archive": self.archive,
+            "qc": self.qc,
             "exit_code": self.exit_code,
             "error": self.error,
         }
@@ -315,6 +320,7 @@ class Runner:
         )
         self._engine: Engine | None = None
         self.hashes: HashCache | None = None
+        self.transcript_files: dict[str, str] = {}  # statement id -> its transcript, relative to OUT
 
     @property
     def out_dir(self) -> Path:
@@ -444,12 +450,26 @@ class Runner:
         for rejection in found.rejections:
             log.info("%s: %s", rejection.relpath, rejection.reason)
         if not options.dry_run:
-            self._check_disk(form, found.statements)
+            # Before copying: the archive and the speech audio. The clip is checked once its length is known.
+            pending = [
+                s
+                for s in found.statements
+                if not (self.work / "audio" / f"{transcribe.audio_key(s)}.wav").exists()
+            ]
+            self._check_disk(
+                form,
+                speech_ms=sum(s.probe.duration_ms for s in pending),
+                archive_bytes=0
+                if (self.out_dir / "archive").exists()
+                else sum(r.size for r in found.recordings),
+            )
+            # The originals are safe in the archive before anything else is made from them.
+            self._archive(meeting_dir, meeting, form, found, events=())
 
         transcripts: dict[str, StatementTranscript] = {}
         kept: list[Statement] = []
         for statement in found.statements:
-            result = self._listen(meeting_dir, statement, settings)
+            statement, result = self._listen(meeting_dir, statement, settings)
             if isinstance(result, Rejection):
                 report.rejections.append(result)
                 log.info("%s: %s", result.relpath, result.reason)
@@ -488,6 +508,8 @@ class Runner:
         report.delivery_name = name
         clip = ClipMaker(self, meeting_dir, meeting, form, language, name)
         timeline = clip.plan(ordered, cuts, clipped)
+        if not options.dry_run and not self._delivered_clip():
+            self._check_disk(form, clip_ms=timeline.duration_ms)
         if options.dry_run:
             clip.render(timeline, dry_run=True)
             return
@@ -496,24 +518,102 @@ class Runner:
             p.statement_id: p.start_ms for p in timeline.parts if p.kind == "statement" and p.statement_id
         }
         self._deliver(meeting, meeting_dir.name, form, ordered, clipped, language, starts)
+        self._archive(meeting_dir, meeting, form, found, events=self._events(ordered, settings))
         report.exit_code = EXIT_REJECTED if report.rejected else EXIT_OK
 
-    def _check_disk(self, form: Form, statements: tuple[Statement, ...]) -> None:
+    def _archive(
+        self,
+        meeting_dir: Path,
+        meeting: Meeting,
+        form: Form,
+        found: ingest.IngestResult,
+        events: tuple[archive.Event, ...],
+    ) -> None:
+        """Bag the recordings as received; later calls add the run's events to the same bag."""
+        withheld = archive.withheld_from_archive(meeting, form, [r.relpath for r in found.recordings])
+        engine, model = self._engine_identity()
+        info = archive.archive_info(
+            meeting, meeting_dir.name, ffmpeg_version=self.report.ffmpeg, engine=engine, model=model
+        )
+        with self.stage("archive", None, None, cached=False) as record:
+            self.progress.begin("archive", "Arkiverer optagelserne")
+            try:
+                result = archive.build_archive(
+                    self.out_dir,
+                    meeting_dir,
+                    found.recordings,
+                    found.probes,
+                    withheld,
+                    self.report.meeting_file,
+                    info,
+                    events,
+                    unusable={r.relpath: r.reason for r in self.report.rejected},
+                    on_progress=lambda f: self.progress.update("archive", f),
+                )
+            finally:
+                self.progress.end("archive")
+            record.cached = result.action == "reused"
+        self.report.archive = result.to_json()
+
+    def _engine_identity(self) -> tuple[archive.Software, ModelInfo]:
+        """The engine and model of this run, for provenance, also when every transcript was cached."""
+        from importlib import metadata
+
+        from pipeline.engines import embedded
+
+        if self._engine is not None:
+            software = archive.Software(self._engine.name, self._engine.version, role="speech engine")
+            return software, self._engine.model
+        distribution = "openai-whisper" if self.options.engine == "openai-whisper" else "faster-whisper"
+        try:
+            version = metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            version = "unknown"
+        name = self.options.model or "base"
+        if name == "base" and embedded.embedded_available():
+            model = ModelInfo("base", "embedded", str(embedded.model_dir()), embedded.MODEL_SHA256)
+        else:
+            model = ModelInfo(model_label(self.options.model), "cache", name, None)
+        return archive.Software(self.options.engine, version, role="speech engine"), model
+
+    def _events(self, statements: list[Statement], settings: TranscribeSettings) -> tuple[archive.Event, ...]:
+        """Provenance of what this run made from the recordings: each transcription and the clip."""
+        engine, model = self._engine_identity()
+        events = [
+            archive.transcription_event(
+                s.recording.relpath,
+                self.transcript_files[s.id],
+                engine,
+                archive.model_software(model),
+                settings.to_json(),
+            )
+            for s in statements
+            if s.id in self.transcript_files
+        ]
+        join = next((stage for stage in reversed(self.report.stages) if stage.stage == "join"), None)
+        name = self.report.delivery_name
+        if join is not None and join.command and name:
+            clip = self.out_dir / "delivery" / f"{name}.mp4"
+            events.append(
+                archive.creation_event(
+                    [s.recording.relpath for s in statements],
+                    f"delivery/{clip.name}",
+                    archive.Software("ffmpeg", self.report.ffmpeg or "unknown"),
+                    join.command,
+                    clip_sha256=self.hashes.sha256(clip) if self.hashes else None,
+                )
+            )
+        return tuple(events)
+
+    def _check_disk(
+        self, form: Form, *, speech_ms: int = 0, clip_ms: int = 0, archive_bytes: int = 0
+    ) -> None:
+        """Refuse to start work that cannot finish for lack of space, naming both numbers."""
         import shutil
 
-        pending_audio = [
-            s for s in statements if not (self.work / "audio" / f"{transcribe.audio_key(s)}.wav").exists()
-        ]
-        need = estimate_need(
-            form,
-            speech_ms=sum(s.probe.duration_ms for s in pending_audio),
-            clip_ms=0 if self._delivered_clip() else sum(s.probe.duration_ms for s in statements),
-            archive_bytes=0
-            if (self.out_dir / "archive").exists()
-            else sum(s.recording.size for s in statements),
-        )
+        need = estimate_need(form, speech_ms=speech_ms, clip_ms=clip_ms, archive_bytes=archive_bytes)
         free = shutil.disk_usage(self.out_dir).free
-        log.info("disk: about %s needed, %s free", need, free)
+        log.info("disk: about %d bytes needed, %d free", need, free)
         if need > free:
             raise DiskFull(str(self.out_dir), need, free)
 
@@ -521,13 +621,10 @@ class Runner:
         delivery = self.out_dir / "delivery"
         return delivery.is_dir() and any(delivery.glob("*.mp4"))
 
-    def _listen(
-        self, meeting_dir: Path, statement: Statement, settings: TranscribeSettings
-    ) -> StatementTranscript | Rejection | None:
-        """Speech audio and transcript of one statement, from the cache where still valid."""
+    def _speech_audio(self, meeting_dir: Path, statement: Statement) -> Path | Rejection | None:
+        """The statement's speech as 16 kHz mono WAV in the cache (None: a dry run that would make it)."""
         from pipeline import media
 
-        assert self.hashes is not None
         source = meeting_dir / statement.recording.relpath
         audio_key = transcribe.audio_key(statement)
         audio_path = self.work / "audio" / f"{audio_key}.wav"
@@ -536,41 +633,87 @@ class Runner:
             record.command = shlex.join(
                 [media.ffmpeg_exe(), *media.speech_audio_args(source, statement.audio_stream, audio_path)]
             )
-            if not cached and not self.options.dry_run:
-                label = f"Lyd fra {statement.recording.relpath}"
-                self.progress.begin(f"audio-{statement.id}", label)
-                try:
-                    with atomic_path(audio_path) as temp:
-                        warnings = media.extract_speech_audio(
-                            source,
-                            statement.audio_stream,
-                            temp,
-                            duration_ms=statement.probe.duration_ms,
-                            on_progress=lambda f: self.progress.update(f"audio-{statement.id}", f),
-                        )
-                    if warnings:
-                        log.warning(
-                            "%s: the audio had damaged parts that were skipped (%s)",
-                            statement.recording.relpath,
-                            warnings[-1],
-                        )
-                except PipelineError as error:
-                    return Rejection(statement.recording.relpath, f"audio cannot be decoded: {error}")
-                finally:
-                    self.progress.end(f"audio-{statement.id}")
+            if cached:
+                return audio_path
+            if self.options.dry_run:
+                return None
+            progress_key = f"audio-{statement.id}-{statement.audio_stream}"
+            self.progress.begin(progress_key, f"Lyd fra {statement.recording.relpath}")
+            try:
+                with atomic_path(audio_path) as temp:
+                    damage = media.extract_speech_audio(
+                        source,
+                        statement.audio_stream,
+                        temp,
+                        duration_ms=statement.probe.duration_ms,
+                        on_progress=lambda f: self.progress.update(progress_key, f),
+                    )
+                if damage:
+                    log.warning(
+                        "%s: the audio had damaged parts that were skipped (%s)",
+                        statement.recording.relpath,
+                        damage[-1],
+                    )
+            except PipelineError as error:
+                return Rejection(statement.recording.relpath, f"audio cannot be decoded: {error}")
+            finally:
+                self.progress.end(progress_key)
+        return audio_path
 
-        if self.options.dry_run and not cached:
+    def _choose_speech_stream(
+        self, meeting_dir: Path, statement: Statement, settings: TranscribeSettings
+    ) -> Statement:
+        """With several audio streams (a camera's two microphones, a dubbed track), the one with speech."""
+        from pipeline import media
+
+        candidates = [a.index for a in statement.probe.audio if a.sample_rate and a.channels]
+        if len(candidates) < 2 or self.options.dry_run:
+            return statement
+        speech: dict[int, int] = {}
+        for index in candidates:
+            audio = self._speech_audio(meeting_dir, replace(statement, audio_stream=index))
+            if isinstance(audio, Path):
+                speech[index] = transcribe.speech_ms(media.read_wav_mono16k(audio), settings)
+        if not speech:
+            return statement
+        best = max(speech, key=lambda index: (speech[index], -candidates.index(index)))
+        position = candidates.index(best) + 1
+        log.warning(
+            "%s: using audio stream %d of %d, the one with the most speech (%s)",
+            statement.recording.relpath,
+            position,
+            len(candidates),
+            ", ".join(
+                f"stream {candidates.index(i) + 1}: {ms / 1000:.1f} s speech" for i, ms in speech.items()
+            ),
+        )
+        return replace(statement, audio_stream=best)
+
+    def _listen(
+        self, meeting_dir: Path, statement: Statement, settings: TranscribeSettings
+    ) -> tuple[Statement, StatementTranscript | Rejection | None]:
+        """Speech audio and transcript of one statement, from the cache where still valid. The statement
+        comes back too: its speech stream may have been chosen here."""
+        from pipeline import media
+
+        assert self.hashes is not None
+        statement = self._choose_speech_stream(meeting_dir, statement, settings)
+        audio_path = self._speech_audio(meeting_dir, statement)
+        if isinstance(audio_path, Rejection):
+            return statement, audio_path
+        if audio_path is None:
             # Without the audio its transcription key is unknown, so it cannot be in the cache either.
             with self.stage("transcribe", statement.id, None, cached=False):
-                return None
+                return statement, None
         problem = transcribe.truncation(statement, media.wav_duration_ms(audio_path))
         if problem:
-            return Rejection(statement.recording.relpath, problem)
+            return statement, Rejection(statement.recording.relpath, problem)
         audio_sha = self.hashes.sha256(audio_path)
         key = transcribe.transcription_key(
             audio_sha, self.options.engine, model_id(self.options.model), settings
         )
         target = self.work / "transcripts" / f"{key}.json"
+        self.transcript_files[statement.id] = target.relative_to(self.out_dir).as_posix()
         cached = target.exists()
         with self.stage("transcribe", statement.id, key, cached):
             if cached:
@@ -579,7 +722,7 @@ class Runner:
                     statement.id, result.language, result.engine, result.model, result.segments
                 )
             elif self.options.dry_run:
-                return None
+                return statement, None
             else:
                 engine = self.engine()
                 progress_key = f"listen-{statement.id}"
@@ -597,8 +740,10 @@ class Runner:
                 finally:
                     self.progress.end(progress_key)
         if not result.words:
-            return Rejection(statement.recording.relpath, "no speech found (nothing to transcribe)")
-        return result
+            return statement, Rejection(
+                statement.recording.relpath, "no speech found (nothing to transcribe)"
+            )
+        return statement, result
 
     def _deliver(
         self,
@@ -635,6 +780,21 @@ class Runner:
                 target = delivery / f"{name}-transkription.{fmt}"
                 writers[fmt](target)
                 report.delivered.append(target.name)
+        with self.stage("check", None, None, cached=False):
+            # Measured from the files as delivered, never from the settings that made them.
+            qc = check.run_check(
+                delivery / f"{name}.mp4",
+                form,
+                subtitles=delivery / f"{name}.{language}.srt",
+                transcript_json=(delivery / f"{name}-transkription.json")
+                if "json" in form.transcript.formats
+                else None,
+                run_json=None,  # written only when the run ends; the timeline is passed instead
+                timeline=report.timeline,
+                language=language,
+            )
+            report.delivered += check.write_qc_report(delivery, qc)
+        report.qc = {"passed": qc.passed, "verdict": qc.verdict(), "failures": [r.check for r in qc.failures]}
         for stale in delivery.iterdir():
             # The delivery is exactly what the official gets: files of an earlier run under another
             # name must not ride along.
@@ -642,6 +802,8 @@ class Runner:
                 stale.unlink()
         sums = "".join(f"{sha256_file(delivery / file)}  {file}\n" for file in sorted(report.delivered))
         write_text(delivery / "SHA256SUMS", sums)
+        if not qc.passed:
+            raise NotConforming(qc.summary())
 
 
 def run(options: RunOptions, progress: Progress | None = None) -> RunReport:

@@ -161,12 +161,15 @@ def test_demo_delivers_a_committee_ready_clip(out_dir: Path) -> None:
 
     sums = (delivery / "SHA256SUMS").read_text(encoding="utf-8").splitlines()
     assert sorted(line.split("  ", 1)[1] for line in sums) == sorted(
-        [f"{name}.mp4", f"{name}.da.srt", f"{name}.da.vtt"]
+        [f"{name}.mp4", f"{name}.da.srt", f"{name}.da.vtt", "qc-report.json", "qc-report.txt"]
         + [f"{name}-transkription.{x}" for x in ("txt", "json", "docx")]
     )
     for line in sums:
         digest, file = line.split("  ", 1)
         assert hashlib.sha256((delivery / file).read_bytes()).hexdigest() == digest
+
+    qc = json.loads((delivery / "qc-report.json").read_text(encoding="utf-8"))
+    assert report["qc"]["passed"] and not report["qc"]["failures"], qc
 
     # Nothing changed: the second run renders nothing.
     again = run_cli("demo", "--out", out_dir)

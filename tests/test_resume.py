@@ -158,3 +158,33 @@ def test_disk_space_estimate_and_refusal(tmp_path: Path, monkeypatch: pytest.Mon
     message = str(caught.value)
     assert "needs about" in message and "1.0 kB is free" in message
     assert caught.value.exit_code == 1
+
+
+@pytest.mark.slow
+def test_killed_while_bagging_leaves_no_half_bag_and_resumes(
+    shared_media: Path, make_meeting, out_dir: Path, small_form: Path, tmp_path: Path
+) -> None:
+    # A large (unusable, but received and so archived) file makes the copy take long enough to interrupt.
+    big = tmp_path / "big.bin"
+    with big.open("wb") as handle:
+        block = os.urandom(1 << 20)
+        for _ in range(400):
+            handle.write(block)
+    meeting = make_meeting({"01-tale.flac": shared_media / "en-jfk.flac", "02-stor.mp4": big})
+    args = ("run", meeting, "--out", out_dir, "--form", small_form, "--language", "en", "--quiet")
+    process = start(*args)
+    wait_for(lambda: bool(files_in(out_dir / "work", "archive-staging-*")), process, "the bagging")
+    time.sleep(0.2)
+    kill(process)
+    archive = out_dir / "archive"
+    if archive.exists():  # only ever a complete bag, never a half-copied one
+        assert run_cli("verify", archive).returncode == 0
+
+    result = run_cli(*args)
+    assert result.returncode == 5, result.stderr  # the large file is no recording: rejected, but archived
+    assert "02-stor.mp4" in result.stderr
+    verified = run_cli("verify", archive)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert (archive / "data" / "recordings" / "02-stor.mp4").stat().st_size == 400 << 20
+    assert_delivery_complete(out_dir)
+    assert not files_in(out_dir / "work", "archive-staging-*")

@@ -68,8 +68,10 @@ def test_english_reference_sentence_each_engine(
     assert report["exit_code"] == 0 and report["engine"]["name"] == engine
     assert report["engine"]["model_sha256"], "run.json must name the model by checksum"
     stages = [s["stage"] for s in report["stages"]]
-    assert stages[:3] == ["ingest", "speech-audio", "transcribe"]
-    assert {"cut", "loudness", "render", "join", "transcript"} <= set(stages)
+    # The originals are archived first, then listened to, cut, rendered, checked and archived with provenance.
+    assert stages[:4] == ["ingest", "archive", "speech-audio", "transcribe"]
+    assert {"cut", "loudness", "render", "join", "transcript", "check"} <= set(stages)
+    assert stages[-1] == "archive"
 
     # Nothing changed: the second run decodes and transcribes nothing and loads no model.
     again = run_cli("run", meeting, *args)
@@ -315,3 +317,13 @@ def test_a_changed_form_field_reruns_only_what_depends_on_it(
     soft = run_with("transcript: {timecodes: false}\naudio: {loudness: -16}\n")
     assert soft["transcribe"] == soft["loudness"] == {True}
     assert False in soft["render"] and soft["join"] == {False}
+
+
+def test_models_lists_what_is_usable_offline() -> None:
+    result = run_cli("models")
+    assert result.returncode == 0, result.stderr
+    assert "faster-whisper" in result.stdout and "base (embedded" in result.stdout
+    assert "usable offline" in result.stdout
+    rows = json.loads(run_cli("models", "--json").stdout)
+    embedded = next(r for r in rows if r["kind"] == "model" and r["source"] == "embedded")
+    assert embedded["usable_offline"] and embedded["sha256"]

@@ -124,8 +124,8 @@ class ClipMaker:
         form = self.form
         segments: list[Path] = []
         keys: list[str] = []
-        for index, part in enumerate(timeline.parts):
-            segment = self._segment(timeline, part, index, dry_run=dry_run)
+        for part in timeline.parts:
+            segment = self._segment(timeline, part, dry_run=dry_run)
             if segment is None:
                 continue
             keys.append(segment.stem)
@@ -181,7 +181,7 @@ class ClipMaker:
         self.runner.report.cues = list(timeline.cues)
         self.runner.report.timeline = describe(timeline)
 
-    def _segment(self, timeline: Timeline, part: Part, index: int, *, dry_run: bool) -> Path | None:
+    def _segment(self, timeline: Timeline, part: Part, *, dry_run: bool) -> Path | None:
         form = self.form
         width, height = form.video.width, form.video.height
         if part.kind in ("title", "card"):
@@ -196,6 +196,11 @@ class ClipMaker:
             target = self.work / "segments" / f"{key}{render.SEGMENT_SUFFIX}"
             args = render.card_args(png, part, form, target)
             label = "Titelkort" if part.kind == "title" else f"Kort før {part.statement_id}"
+            what = (
+                "render the title card"
+                if part.kind == "title"
+                else f"render the card before {part.statement_id}"
+            )
         else:
             statement = timeline.statements[part.statement_id or ""]
             cut = timeline.cuts[statement.id]
@@ -240,11 +245,12 @@ class ClipMaker:
                 card_png=card_png,
             )
             label = f"Indlæg {statement.recording.relpath}"
+            what = f"render {statement.recording.relpath}"
         cached = target.exists()
         with self.runner.stage("render", part.statement_id, key, cached) as record:
             record.command = shlex.join([media.ffmpeg_exe(), *args])
             if not cached and not dry_run:
-                self._ffmpeg(args, target, f"render part {index + 1}", label, part.duration_ms)
+                self._ffmpeg(args, target, what, label, part.duration_ms)
         return target
 
     def _ffmpeg(self, args: list[str], target: Path, what: str, label: str, duration_ms: int) -> None:

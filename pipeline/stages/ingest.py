@@ -44,6 +44,7 @@ class IngestResult:
     statements: tuple[Statement, ...]
     rejections: tuple[Rejection, ...]
     recordings: tuple[Recording, ...]  # every readable recording, for the archive
+    probes: dict[str, MediaProbe | str]  # each recording's probe, or why it could not be read
 
 
 # ------------------------------------------------------------------------------------------ pure core
@@ -251,4 +252,4 @@ def run(
     statements, rejections = plan_statements(
         meeting, meeting_file or "meeting.yaml", form, files, recordings, probes
     )
-    return IngestResult(tuple(statements), tuple(rejections), tuple(recordings.values()))
+    return IngestResult(tuple(statements), tuple(rejections), tuple(recordings.values()), probes)

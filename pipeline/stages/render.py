@@ -128,10 +128,11 @@ def _normalised_audio(stream: Any, form: Form, measured: Loudness, samples: int)
         I=form.audio.loudness,
         TP=form.audio.true_peak,
         LRA=LRA_TARGET,
-        measured_I=measured.integrated,
+        # loudnorm takes measured values only up to 0 LUFS; clipping recordings can measure above it.
+        measured_I=min(measured.integrated, 0.0),
         measured_TP=measured.true_peak,
         measured_LRA=measured.lra,
-        measured_thresh=measured.threshold,
+        measured_thresh=min(measured.threshold, 0.0),
         offset=measured.offset,
         linear="true",
     )

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.engines.base import Engine, TranscribeSettings
 from pipeline.files import sha256_text, stable_json, write_json
 from pipeline.models import Segment, Statement, StatementTranscript, Word
+
+if TYPE_CHECKING:
+    import numpy as np
 
 AUDIO_VERSION = 1
 VERSION = 1
@@ -62,6 +65,19 @@ def truncation(statement: Statement, decoded_ms: int) -> str | None:
             "could be decoded"
         )
     return None
+
+
+def speech_ms(samples: np.ndarray, settings: TranscribeSettings) -> int:
+    """How much speech the voice-activity detector finds in 16 kHz mono samples."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(
+        threshold=settings.vad_threshold,
+        min_silence_duration_ms=settings.vad_min_silence_ms,
+        speech_pad_ms=0,
+    )
+    regions = get_speech_timestamps(samples, options)
+    return sum(r["end"] - r["start"] for r in regions) * 1000 // 16_000
 
 
 def transcript_to_json(transcript: StatementTranscript) -> dict[str, Any]:
