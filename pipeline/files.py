@@ -9,7 +9,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 CHUNK = 1 << 20
 
@@ -20,10 +20,11 @@ def _umask() -> int:
     return current
 
 
-def _fsync_dir(folder: Path) -> None:
-    # The rename is durable only once the folder entry is on disk too.
+def fsync_path(path: Path) -> None:
+    """Flush a file or a folder entry to disk; a rename is durable only once its folder is flushed too.
+    Not every platform lets a folder be opened for this, so failing quietly is right."""
     with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
@@ -48,10 +49,17 @@ def atomic_path(target: Path) -> Iterator[Path]:
         with contextlib.suppress(OSError), temp.open("rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(temp, target)
-        _fsync_dir(target.parent)
+        fsync_path(target.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_open(target: Path) -> Iterator[BinaryIO]:
+    """``atomic_path`` for a caller that writes a stream itself: a binary handle on the temporary file."""
+    with atomic_path(target) as temp, temp.open("wb") as handle:
+        yield handle
 
 
 def write_bytes(target: Path, data: bytes) -> None:

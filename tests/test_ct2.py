@@ -283,7 +283,7 @@ def test_converted_checkpoint_is_cached_by_source_checksum(tiny_model_dir: Path,
     changed = ct2.ensure_converted(tiny_model_dir / "model.bin", tiny_model_dir / "config.json", target)
     assert changed.converted_now
     assert changed.source_sha256 != first.source_sha256
-    assert not list(target.parent.glob(".*.tmp")), "temp files left behind"
+    assert not list(target.parent.glob(".*.part")), "temp files left behind"
 
 
 @pytest.mark.slow

@@ -354,7 +354,7 @@ def test_damaged_wheels_are_reported(
     monkeypatch.setattr(embedded, "_sources", lambda: ([part], small))
     with pytest.raises(ModelError, match=r"damaged.*force-reinstall"):
         embedded.ensure_embedded_model()
-    assert not list(embedded.model_dir().glob(".*.tmp"))
+    assert not list(embedded.model_dir().glob(".*.part"))
     assert not (embedded.model_dir() / "model.bin").exists()
 
 

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
-from pipeline.engines.embedded import atomic_write, models_dir, remove_stale_temp_files, sha256_file
+from pipeline.engines.embedded import models_dir, remove_stale_temp_files, sha256_file
 from pipeline.errors import ModelError
+from pipeline.files import atomic_open
 
 if TYPE_CHECKING:
     import torch
@@ -406,7 +407,7 @@ def ensure_converted(
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_files(target.parent)
-        with atomic_write(target) as out:
+        with atomic_open(target) as out:
             torch.save(checkpoint, out)
         del checkpoint
         size, sha = sha256_file(target)
@@ -419,7 +420,7 @@ def ensure_converted(
             "dims": dims,
             "alignment_heads": heads,
         }
-        with atomic_write(_sidecar(target)) as out:
+        with atomic_open(_sidecar(target)) as out:
             out.write(json.dumps(meta, indent=2).encode("utf-8"))
     except OSError as error:
         raise ModelError(

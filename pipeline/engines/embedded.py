@@ -10,17 +10,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from importlib import metadata, resources, util
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import BinaryIO
 
 from pipeline.errors import ModelError
+from pipeline.files import atomic_open
 
 log = logging.getLogger(__name__)
 
@@ -125,36 +124,6 @@ def model_bin_ok(path: Path) -> bool:
         return False
 
 
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not every platform lets a directory be opened for this.
-    with suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-@contextmanager
-def atomic_write(target: Path) -> Iterator[BinaryIO]:
-    """Open a uniquely named temp file beside ``target``; on a clean exit fsync it and rename it into
-    place, on an exception remove it. Two processes doing this at once each rename a complete file, so
-    a reader never sees a half-written one."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(target.parent)
-
-
 def _read_chunks(sources: Iterable[Traversable]) -> Iterator[bytes]:
     for source in sources:
         with source.open("rb") as f:
@@ -164,14 +133,14 @@ def _read_chunks(sources: Iterable[Traversable]) -> Iterator[bytes]:
 
 def remove_stale_temp_files(folder: Path) -> None:
     now = time.time()
-    for tmp in folder.glob(".*.tmp"):
+    for tmp in folder.glob(".*.part"):
         with suppress(OSError):
             if now - tmp.stat().st_mtime > _STALE_TEMP_S:
                 tmp.unlink()
 
 
 def _assemble_model_bin(parts: list[Traversable], target: Path) -> None:
-    with atomic_write(target) as out:
+    with atomic_open(target) as out:
         digest = hashlib.sha256()
         size = 0
         for chunk in _read_chunks(parts):
@@ -242,7 +211,7 @@ def ensure_embedded_model() -> EmbeddedModel:
         # The small files first: a concurrent reader takes a verified model.bin to mean "ready".
         for name in SMALL_FILES:
             if not small_ok[name]:
-                with atomic_write(folder / name) as out:
+                with atomic_open(folder / name) as out:
                     out.write(small[name].read_bytes())
         if not model_ok:
             _assemble_model_bin(parts, target)

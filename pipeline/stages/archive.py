@@ -51,6 +51,7 @@ import bagit
 
 from pipeline import __version__
 from pipeline.errors import PipelineError
+from pipeline.files import fsync_path
 from pipeline.models import MediaProbe, Recording
 
 if TYPE_CHECKING:
@@ -687,20 +688,11 @@ def _kept_cwd() -> Iterator[None]:
         os.chdir(cwd)
 
 
-def _fsync_path(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _fsync_tree(root: Path) -> None:
     for folder, _dirs, names in os.walk(root, topdown=False):
         for name in names:
-            _fsync_path(Path(folder, name))
-        _fsync_path(Path(folder))
+            fsync_path(Path(folder, name))
+        fsync_path(Path(folder))
 
 
 def _new_file(path: Path) -> Any:
@@ -794,10 +786,10 @@ def _swap_into_place(staging: Path, target: Path, work: Path) -> None:
         aside = work / f"{ASIDE_PREFIX}{uuid.uuid4().hex[:8]}"
         os.rename(target, aside)
         os.rename(staging, target)
-        _fsync_path(target.parent)
+        fsync_path(target.parent)
         shutil.rmtree(aside)
-    _fsync_path(target.parent)
-    _fsync_path(work)
+    fsync_path(target.parent)
+    fsync_path(work)
 
 
 def _tidy(target: Path, work: Path) -> None:
@@ -808,7 +800,7 @@ def _tidy(target: Path, work: Path) -> None:
     if aside and not target.exists():
         # Stopped between the two renames of a swap: the bag set aside was complete.
         os.rename(aside.pop(), target)
-        _fsync_path(target.parent)
+        fsync_path(target.parent)
         log.info("put the previous archive back in place (a run was stopped while replacing it)")
     for stale in [*aside, *work.glob(f"{STAGING_PREFIX}*")]:
         shutil.rmtree(stale, ignore_errors=True)
