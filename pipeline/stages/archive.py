@@ -12,8 +12,8 @@
   digests already computed; ``bagit.Bag.save`` writes ``bag-info.txt`` and the tag manifests, and
   ``bagit.Bag.validate`` (completeness and every checksum, the copies read back from the disk) decides
   whether the new bag may replace the old one.
-- The bag is built in ``OUT/work/archive-staging-*`` and swapped into place, so ``OUT/archive`` is always
-  a complete bag: the old one or the new one.
+- The bag is built in ``archive-staging-*`` in the output folder's ``work`` and swapped into place, so
+  ``OUT/archive`` is always a complete bag: the old one or the new one.
 - A re-run with the same recordings, meeting.yaml and withheld set leaves the bag alone. When only the
   provenance has something new (a transcription or a clip made later), the bag is remade around hard
   links to the recordings already in it: nothing is copied or hashed again, and the provenance keeps
