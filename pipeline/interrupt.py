@@ -1,8 +1,10 @@
-"""Ctrl-C that is never lost.
+"""Ctrl-C that is never lost, and never shows a traceback.
 
-Python raises KeyboardInterrupt wherever the main thread happens to be, and an interrupt that lands in a
-finaliser or a library callback is swallowed ("Exception ignored in ..."). The handler therefore also
-remembers the request, and the pipeline checks it at every stage and around every child process.
+Python's own handler raises KeyboardInterrupt wherever the main thread happens to be; one that lands in a
+finaliser or an at-fork callback (every time a child process starts) is swallowed and printed as
+"Exception ignored in ...". So the first Ctrl-C only records the request, and the pipeline stops at the
+next check: at every stage, every progress report and around every child process (which the same Ctrl-C
+stops too). A second Ctrl-C stops at once.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ _requested = threading.Event()
 
 
 def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    if _requested.is_set():
+        raise KeyboardInterrupt
     _requested.set()
-    raise KeyboardInterrupt
 
 
 def requested() -> bool:

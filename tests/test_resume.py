@@ -125,9 +125,11 @@ def test_a_second_run_on_the_same_output_is_refused(out_dir: Path, small_form: P
 
 
 @pytest.mark.slow
-def test_ctrl_c_exits_130_and_says_how_to_resume(out_dir: Path, small_form: Path) -> None:
+@pytest.mark.parametrize("when", ["audio", "transcripts"])
+def test_ctrl_c_exits_130_and_says_how_to_resume(when: str, out_dir: Path, small_form: Path) -> None:
     process = start("run", DEMO, "--out", out_dir, "--form", small_form, "--quiet")
-    wait_for(lambda: (out_dir / "work" / "audio").is_dir(), process, "the work to start")
+    # While decoding the first audio (ffmpeg running), or while the engine is busy with the second statement.
+    wait_for(lambda: bool(files_in(out_dir / "work" / when, "*")), process, f"work in {when}")
     os.killpg(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
