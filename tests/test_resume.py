@@ -103,6 +103,8 @@ def test_killed_runs_resume_and_reuse_what_was_finished(out_dir: Path, small_for
     rendered = {f"{key}.mov" for stage, key in cached if stage == "render"}
     assert done_segments <= rendered, "a segment finished before the kill was rendered again"
     assert_delivery_complete(out_dir)
+    verified = run_cli("verify", out_dir / "archive")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
     assert tree_digest(DEMO) == before
 
 
