@@ -394,14 +394,6 @@ def measure_loudness(args: Sequence[str], *, what: str) -> Loudness:
     return parse_loudnorm(result.stderr_tail)
 
 
-def clip_loudness_args(path: Path, target_lufs: float, true_peak: float) -> list[str]:
-    """Arguments that measure a finished file's loudness from its decoded audio."""
-    return [
-        "-nostdin", "-hide_banner", "-loglevel", "info", "-i", input_path(path), "-map", "0:a:0",
-        "-af", f"loudnorm=I={target_lufs}:TP={true_peak}:print_format=json", "-f", "null", "-",
-    ]  # fmt: skip
-
-
 def mp4_boxes(path: Path) -> list[tuple[str, int]]:
     """The top-level boxes of an MP4 file with their sizes, in file order (``moov`` before ``mdat`` means
     a browser can start playing before the whole file has arrived)."""
@@ -528,10 +520,17 @@ class R128:
     lra: float  # LU
 
 
-def r128_args(path: Path, audio_index: int = 0) -> list[str]:
-    """Arguments that decode one audio track and meter it (integrated loudness, true peak, range)."""
+def r128_args(
+    path: Path, audio_index: int = 0, *, start_ms: int | None = None, duration_ms: int | None = None
+) -> list[str]:
+    """Arguments that decode one audio track (or a stretch of it) and meter it: integrated loudness,
+    true peak, range."""
+    window = [
+        *(("-ss", f"{start_ms / 1000:.3f}") if start_ms is not None else ()),
+        *(("-t", f"{duration_ms / 1000:.3f}") if duration_ms is not None else ()),
+    ]
     return [
-        "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info", "-i", input_path(path),
+        "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info", *window, "-i", input_path(path),
         "-map", f"0:a:{audio_index}", "-af", "ebur128=peak=true:framelog=quiet", "-f", "null", "-",
     ]  # fmt: skip
 
@@ -560,9 +559,13 @@ def parse_r128(stderr: Sequence[str]) -> R128:
     )
 
 
-def measure_r128(path: Path, audio_index: int = 0) -> R128:
-    """Loudness and true peak of a finished file, measured from its decoded audio."""
+def measure_r128(
+    path: Path, audio_index: int = 0, *, start_ms: int | None = None, duration_ms: int | None = None
+) -> R128:
+    """Loudness and true peak of a finished file (or a stretch of it), measured from its decoded audio."""
     result = run_ffmpeg(
-        r128_args(path, audio_index), what=f"measure the loudness of {path.name}", stderr_lines=40
+        r128_args(path, audio_index, start_ms=start_ms, duration_ms=duration_ms),
+        what=f"measure the loudness of {path.name}",
+        stderr_lines=40,
     )
     return parse_r128(result.stderr_tail)

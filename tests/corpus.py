@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import struct
-import subprocess
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -175,24 +173,14 @@ def two_audio_streams(target: Path, excerpt: Excerpt) -> None:
 
 
 def integrated_loudness(path: Path, *, start: float | None = None, seconds: float | None = None) -> float:
-    """EBU R 128 integrated loudness (LUFS) of a file or a stretch of it. ``conftest.ffmpeg`` keeps
-    ffmpeg quiet, and the measurement is in what it prints, so this runs the same binary itself."""
-    from pipeline.media import ffmpeg_exe
+    """EBU R 128 integrated loudness (LUFS) of a file or a stretch of it, measured as `hearing check` does."""
+    from pipeline.media import measure_r128
 
-    window = [
-        *(("-ss", f"{start:.3f}") if start is not None else ()),
-        *(("-t", f"{seconds:.3f}") if seconds else ()),
-    ]
-    result = subprocess.run(
-        [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", *window, "-i", str(path),
-         "-map", "0:a:0", "-af", "ebur128=framelog=quiet", "-f", "null", "-"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    summary = result.stderr[result.stderr.rfind("Summary:") :]
-    match = re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", summary)
-    if not match:
-        raise AssertionError(f"no loudness in ffmpeg's output:\n{result.stderr[-2000:]}")
-    return float(match.group(1))
+    return measure_r128(
+        path,
+        start_ms=None if start is None else round(start * 1000),
+        duration_ms=round(seconds * 1000) if seconds else None,
+    ).integrated
 
 
 def quiet(target: Path, excerpt: Excerpt, lufs: float = -45.0) -> None:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from pipeline.config import Form, SubtitleForm, VideoForm
+from pipeline.files import write_text
 from pipeline.models import Word
 from pipeline.stages.subtitles import (
     Cue,
@@ -26,8 +27,6 @@ from pipeline.stages.subtitles import (
     to_srt,
     to_vtt,
     validate,
-    write_srt,
-    write_vtt,
 )
 
 # Hypothesis keeps caches; they belong with the rest of the test output, not in the repository's root.
@@ -378,8 +377,9 @@ def test_braces_in_speech_survive_srt() -> None:
 
 
 def test_files_are_utf8_without_bom(tmp_path: Path) -> None:
-    write_srt(tmp_path / "clip.da.srt", TWO)
-    write_vtt(tmp_path / "clip.da.vtt", TWO)
+    # As the delivery writes them.
+    write_text(tmp_path / "clip.da.srt", to_srt(TWO))
+    write_text(tmp_path / "clip.da.vtt", to_vtt(TWO))
     srt = (tmp_path / "clip.da.srt").read_bytes()
     vtt = (tmp_path / "clip.da.vtt").read_bytes()
     assert srt.startswith(b"1\n") and vtt.startswith(b"WEBVTT\n")

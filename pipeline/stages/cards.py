@@ -152,9 +152,13 @@ def shows_name(statement: Statement, form: Form) -> bool:
 
 def statement_card(statement: Statement, number: int, form: Form) -> Card | None:
     """The card before statement ``number`` (1-based, in clip order); None when the form has none."""
+    return statement_picture(statement, number, form) if form.clip.statement_cards.enabled else None
+
+
+def statement_picture(statement: Statement, number: int, form: Form) -> Card:
+    """The statement's card as a picture: shown before it, and under the whole of an audio-only
+    statement, which needs something to show even where the form switches cards off."""
     settings = form.clip.statement_cards
-    if not settings.enabled:
-        return None
     name = _clean(statement.speaker) if shows_name(statement, form) else None
     group = _clean(statement.group)
     lines = tuple(text for text in (name, group) if text)

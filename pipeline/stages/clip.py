@@ -44,23 +44,6 @@ class Timeline:
         return self.parts[-1].end_ms if self.parts else 0
 
 
-def _picture_card(statement: Statement, number: int, form: Form) -> cards.Card:
-    """The card a statement is introduced with, and shown over when it has no picture of its own."""
-    card = cards.statement_card(statement, number, form)
-    if card is None:
-        # Cards are switched off, but an audio-only statement still needs something to show.
-        enabled = form.model_copy(
-            update={
-                "clip": form.clip.model_copy(
-                    update={"statement_cards": form.clip.statement_cards.model_copy(update={"enabled": True})}
-                )
-            }
-        )
-        card = cards.statement_card(statement, number, enabled)
-    assert card is not None
-    return card
-
-
 class ClipMaker:
     def __init__(
         self, runner: Runner, meeting_dir: Path, meeting: Meeting, form: Form, language: str, name: str
@@ -83,7 +66,9 @@ class ClipMaker:
     ) -> Timeline:
         form = self.form
         title = cards.title_card(self.meeting, self.meeting_dir.name, form)
-        statement_cards = {s.id: _picture_card(s, n, form) for n, s in enumerate(statements, start=1)}
+        statement_cards = {
+            s.id: cards.statement_picture(s, n, form) for n, s in enumerate(statements, start=1)
+        }
         parts = plan_timeline(statements, cuts, form, title=title is not None)
         rules = subtitles.SubtitleRules.from_form(form)
         cues: list[subtitles.Cue] = []

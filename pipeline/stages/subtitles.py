@@ -31,12 +31,10 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import pysubs2
 
-from pipeline.files import write_text
 from pipeline.models import Word
 
 if TYPE_CHECKING:
@@ -883,36 +881,3 @@ def parse_srt(text: str) -> list[Cue]:
 
 def parse_vtt(text: str) -> list[Cue]:
     return _cues_from(pysubs2.SSAFile.from_string(text, format_="vtt"), html.unescape)
-
-
-def write_srt(target: Path, cues: Sequence[Cue]) -> None:
-    write_text(target, to_srt(cues))
-
-
-def write_vtt(target: Path, cues: Sequence[Cue]) -> None:
-    write_text(target, to_vtt(cues))
-
-
-def write_ass(
-    target: Path,
-    cues: Sequence[Cue],
-    *,
-    width: int,
-    height: int,
-    font_name: str,
-    font_size_px: float,
-    duration_ms: int,
-    offset_ms: int = 0,
-) -> None:
-    write_text(
-        target,
-        to_ass(
-            cues,
-            width=width,
-            height=height,
-            font_name=font_name,
-            font_size_px=font_size_px,
-            duration_ms=duration_ms,
-            offset_ms=offset_ms,
-        ),
-    )
