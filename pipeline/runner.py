@@ -800,7 +800,9 @@ class Runner:
             # name must not ride along.
             if stale.is_file() and stale.name not in report.delivered and stale.name != "SHA256SUMS":
                 stale.unlink()
-        sums = "".join(f"{sha256_file(delivery / file)}  {file}\n" for file in sorted(report.delivered))
+        # Through the hash cache: the clip's checksum is needed again for its provenance event.
+        digest = self.hashes.sha256 if self.hashes else sha256_file
+        sums = "".join(f"{digest(delivery / file)}  {file}\n" for file in sorted(report.delivered))
         write_text(delivery / "SHA256SUMS", sums)
         if not qc.passed:
             raise NotConforming(qc.summary())
