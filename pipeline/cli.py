@@ -88,7 +88,9 @@ class RichProgress:
             self._bars.update(self._tasks.pop(key), completed=1.0)
 
 
-def _fail(error: BaseException, traceback: bool) -> None:
+def _fail(error: BaseException, traceback: bool, verbose: int = 0) -> None:
+    from pipeline.errors import MediaError
+
     if traceback:
         raise error
     code = exit_code_for(error)
@@ -97,6 +99,12 @@ def _fail(error: BaseException, traceback: bool) -> None:
     elif isinstance(error, PipelineError):
         for line in str(error).splitlines():
             click.echo(f"error: {line}", err=True)
+        if verbose and isinstance(error, MediaError) and error.command:
+            import shlex
+
+            click.echo(f"  command: {shlex.join(error.command)}", err=True)
+            for line in error.stderr_tail.splitlines():
+                click.echo(f"  ffmpeg: {line}", err=True)
     else:
         click.echo(
             f"error: unexpected failure: {type(error).__name__}: {error} (run with --traceback for details)",
@@ -105,11 +113,11 @@ def _fail(error: BaseException, traceback: bool) -> None:
     sys.exit(code)
 
 
-def _guarded(action: Callable[[], int], traceback: bool) -> None:
+def _guarded(action: Callable[[], int], traceback: bool, verbose: int = 0) -> None:
     try:
         code = action()
     except (Exception, KeyboardInterrupt) as error:
-        _fail(error, traceback)
+        _fail(error, traceback, verbose)
     else:
         sys.exit(code)
 
@@ -170,7 +178,7 @@ def _run_meeting(options: Any, as_json: bool, quiet: bool, verbose: int, traceba
         _summary(report, quiet)
         return int(report.exit_code)
 
-    _guarded(action, traceback)
+    _guarded(action, traceback, verbose)
 
 
 def _common(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -336,7 +344,7 @@ def check_command(
             click.echo(f"error: {report.summary()}", err=True)
         return EXIT_OK if report.passed else EXIT_FAILED
 
-    _guarded(action, traceback)
+    _guarded(action, traceback, verbose)
 
 
 def _models_text(entries: list[dict[str, Any]]) -> str:

@@ -30,12 +30,27 @@ class _Strict(BaseModel):
 def check_template(value: str, allowed: tuple[str, ...]) -> str:
     """A str.format template whose placeholders are all in ``allowed``."""
     try:
-        names = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
+        fields = [
+            (name, spec, conv) for _, name, spec, conv in string.Formatter().parse(value) if name is not None
+        ]
     except ValueError as error:
         raise ValueError(f"is not a valid template ({error})") from None
-    unknown = [n for n in names if n not in allowed]
+    unknown = [name for name, _, _ in fields if name not in allowed]
     if unknown:
         raise ValueError(f"unknown placeholder {{{unknown[0]}}}; allowed: {', '.join(allowed)}")
+    # Every value is filled in as text, so a format ("{date:%Y}") or conversion ("{title!r}") would only
+    # fail once the run has done its work.
+    shaped = next(((name, spec, conv) for name, spec, conv in fields if spec or conv), None)
+    if shaped is not None:
+        name, spec, conv = shaped
+        written = "{" + name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
+        raise ValueError(
+            f"placeholder {written} has a format; write {{{name}}} (allowed: {', '.join(allowed)})"
+        )
+    try:
+        value.format(**dict.fromkeys(allowed, "x"))
+    except (ValueError, KeyError, IndexError) as error:
+        raise ValueError(f"is not a valid template ({error})") from None
     return value
 
 

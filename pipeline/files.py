@@ -14,6 +14,19 @@ from typing import Any, BinaryIO
 CHUNK = 1 << 20
 
 
+def cache_root() -> Path:
+    """The per-user cache of models, converted checkpoints and what each ffmpeg can do (not the per-run
+    work cache)."""
+    env = os.environ.get("HEARING_PIPELINE_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    # The XDG spec says a relative path there is invalid and must be ignored.
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "hearing-pipeline"
+    return Path.home() / ".cache" / "hearing-pipeline"
+
+
 def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
@@ -124,3 +137,60 @@ class HashCache:
         if self._dirty:
             write_json(self.store, self._entries)
             self._dirty = False
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one step (Linux renameat2 RENAME_EXCHANGE); False where that is not possible,
+    so that the caller falls back to two renames."""
+    import ctypes
+    import errno
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def replace_folder(staging: Path, target: Path, aside: Path) -> None:
+    """Make the finished folder ``staging`` the folder ``target``: at every moment ``target`` is the old
+    folder or the new one. Where the system cannot swap two folders in one step, the old one is renamed
+    to ``aside`` for an instant; ``recover_folder`` puts it back if the run stops exactly there."""
+    import shutil
+
+    if not target.exists():
+        os.rename(staging, target)
+    elif _exchange(staging, target):
+        shutil.rmtree(staging)  # now the old folder
+    else:
+        os.rename(target, aside)
+        os.rename(staging, target)
+        fsync_path(target.parent)
+        shutil.rmtree(aside)
+    fsync_path(target.parent)
+
+
+def recover_folder(target: Path, asides: list[Path]) -> bool:
+    """After a run stopped while replacing ``target``: put the old folder back if ``target`` is gone, and
+    remove what was set aside. True when something was put back."""
+    import shutil
+
+    asides = sorted((p for p in asides if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    restored = False
+    if asides and not target.exists():
+        os.rename(asides.pop(), target)
+        fsync_path(target.parent)
+        restored = True
+    for stale in asides:
+        shutil.rmtree(stale, ignore_errors=True)
+    return restored

@@ -14,6 +14,7 @@ import functools
 import itertools
 import logging
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -23,10 +24,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline import interrupt
-from pipeline.errors import MediaError, MissingToolError, RecordingRejected
+from pipeline.errors import MediaError, MissingToolError, PipelineError, RecordingRejected
 from pipeline.models import AudioInfo, MediaProbe, VideoInfo
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 FFMPEG_ENV = "HEARING_FFMPEG"  # points at a specific ffmpeg binary; overrides PATH and the wheel
 STDERR_TAIL_LINES = 12
+ERROR_TAIL_LINES = 40  # of stderr kept with a failure, for -v
+KEPT_ERROR_LINES = 20
 # Before the inputs: ffmpeg ignores options that trail the last output file.
 GLOBAL_ARGS = ("-nostdin", "-hide_banner", "-loglevel", "warning", "-y")
 # Packets read to decide whether the frame rate is variable; phones show it within seconds.
@@ -48,8 +51,45 @@ class FfmpegResult:
     stderr_tail: tuple[str, ...]  # warnings ffmpeg printed although it succeeded
 
 
+BUNDLED_FIX = (
+    "install ffmpeg 5.1 or newer (apt-get install ffmpeg), or reinstall hearing-pipeline, whose "
+    "imageio-ffmpeg dependency brings one"
+)
+
+
+@dataclass(frozen=True)
+class FfmpegChoice:
+    """The ffmpeg binary a run uses, and why: recorded in run.json, the QC report and `hearing models`."""
+
+    path: str
+    version: str
+    source: str  # "HEARING_FFMPEG", "PATH" or "bundled"
+    reason: str
+    passed_over: tuple[str, ...] = ()  # one line each: a candidate that was not used, and why
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "version": self.version,
+            "source": self.source,
+            "reason": self.reason,
+            "passed_over": list(self.passed_over),
+        }
+
+
+def _bundled_ffmpeg() -> str | None:
+    try:
+        import imageio_ffmpeg
+
+        return str(imageio_ffmpeg.get_ffmpeg_exe())
+    except (ImportError, RuntimeError):
+        return None
+
+
 @functools.cache
-def ffmpeg_exe() -> str:
+def ffmpeg_choice() -> FfmpegChoice:
+    """``HEARING_FFMPEG`` if set (it must be able to do everything), else the ffmpeg on PATH if it can,
+    else the bundled one. Each candidate is asked once what it offers; the answer is remembered."""
     override = os.environ.get(FFMPEG_ENV)
     if override:
         if not (Path(override).is_file() and os.access(override, os.X_OK)):
@@ -57,27 +97,109 @@ def ffmpeg_exe() -> str:
                 f"ffmpeg ({FFMPEG_ENV}={override}) is not an executable file",
                 f"unset {FFMPEG_ENV} or point it at an ffmpeg binary",
             )
-        return override
+        version, missing = assess_ffmpeg(override)
+        if missing:
+            raise MissingToolError(
+                f"the ffmpeg in {FFMPEG_ENV} ({override}, {version or 'unknown version'}) lacks "
+                + "; ".join(missing),
+                f"point {FFMPEG_ENV} at ffmpeg 5.1 or newer with libx264 and libass, or unset it",
+            )
+        return FfmpegChoice(override, version, FFMPEG_ENV, f"named by {FFMPEG_ENV}")
+    passed_over: list[str] = []
     found = shutil.which("ffmpeg")
     if found:
-        return found
-    try:
-        import imageio_ffmpeg
-
-        return str(imageio_ffmpeg.get_ffmpeg_exe())
-    except (ImportError, RuntimeError):
+        version, missing = assess_ffmpeg(found)
+        if not missing:
+            return FfmpegChoice(found, version, "PATH", "the system's ffmpeg on PATH can do everything")
+        passed_over.append(
+            f"the ffmpeg on PATH ({found}, {version or 'unknown version'}) lacks " + "; ".join(missing)
+        )
+    bundled = _bundled_ffmpeg()
+    if bundled is None:
+        raise MissingToolError(passed_over[0] if passed_over else "ffmpeg was not found", BUNDLED_FIX)
+    version, missing = assess_ffmpeg(bundled)
+    if missing:
         raise MissingToolError(
-            "ffmpeg was not found",
-            "install it (apt-get install ffmpeg) or reinstall hearing-pipeline, whose imageio-ffmpeg "
-            "dependency brings one",
-        ) from None
+            "; ".join([*passed_over, f"the bundled ffmpeg ({version}) lacks " + "; ".join(missing)]),
+            BUNDLED_FIX,
+        )
+    reason = "no ffmpeg on PATH" if not found else "the ffmpeg on PATH cannot do everything"
+    choice = FfmpegChoice(bundled, version, "bundled", reason, tuple(passed_over))
+    for line in passed_over:
+        log.warning("%s; using the bundled ffmpeg %s instead", line, version)
+    return choice
 
 
-@functools.cache
+def ffmpeg_exe() -> str:
+    return ffmpeg_choice().path
+
+
 def ffmpeg_version() -> str:
-    result = run_ffmpeg(["-version"], what="ask ffmpeg for its version", quiet=True)
-    first = result.stdout.splitlines()[0] if result.stdout else "ffmpeg (unknown version)"
-    return first.removeprefix("ffmpeg version ").split(" Copyright")[0].strip()
+    return ffmpeg_choice().version
+
+
+def _checks_file() -> Path:
+    from pipeline.files import cache_root
+
+    return cache_root() / "ffmpeg-checks.json"
+
+
+def assess_ffmpeg(exe: str) -> tuple[str, list[str]]:
+    """(version, what it lacks) of one ffmpeg binary; remembered per binary (path, size, time), so a
+    later run pays nothing."""
+    import json
+
+    from pipeline import ffmpeg_needs
+    from pipeline.files import write_json
+
+    resolved = Path(exe).resolve()
+    try:
+        stat = resolved.stat()
+    except OSError as error:
+        return "", [f"it cannot be read ({error.strerror})"]
+    key = f"{resolved}|{stat.st_size}|{stat.st_mtime_ns}|{ffmpeg_needs.CHECK_VERSION}"
+    store = _checks_file()
+    try:
+        known = json.loads(store.read_text(encoding="utf-8"))
+        if not isinstance(known, dict):
+            known = {}
+    except (OSError, ValueError):
+        known = {}
+    offer = None
+    if key in known:
+        try:
+            offer = ffmpeg_needs.offer_from_json(known[key])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            offer = None  # a damaged entry: ask again
+    if offer is None:
+        try:
+            offer = _ask_ffmpeg(exe)
+        except PipelineError as error:
+            return "", [f"it does not run ({error})"]
+        known = {k: v for k, v in known.items() if not k.startswith(f"{resolved}|")}
+        known[key] = ffmpeg_needs.offer_to_json(offer)
+        with contextlib.suppress(OSError):
+            write_json(store, known)
+    return offer.version_text, ffmpeg_needs.shortfalls(offer)
+
+
+def _ask_ffmpeg(exe: str) -> Any:
+    from pipeline import ffmpeg_needs
+
+    def ask(*args: str) -> str:
+        return run_ffmpeg(["-hide_banner", *args], what=f"ask {exe} {args[0]}", quiet=True, exe=exe).stdout
+
+    version_text = ffmpeg_needs.version_text(ask("-version"))
+    if not version_text:
+        raise MediaError(f"{exe} does not answer -version like ffmpeg")
+    return ffmpeg_needs.Offer(
+        version_text=version_text,
+        encoders=ffmpeg_needs.parse_names(ask("-encoders")),
+        muxers=ffmpeg_needs.parse_names(ask("-muxers")),
+        demuxers=ffmpeg_needs.parse_names(ask("-demuxers")),
+        filters=ffmpeg_needs.parse_names(ask("-filters")),
+        filter_options=ffmpeg_needs.parse_filter_options(ask("-h", "full"), ffmpeg_needs.wanted_filters()),
+    )
 
 
 def _die_with_parent() -> None:
@@ -106,13 +228,16 @@ def run_ffmpeg(
     on_progress: Callable[[float], None] | None = None,
     quiet: bool = False,
     stderr_lines: int = STDERR_TAIL_LINES,
+    exe: str | None = None,
 ) -> FfmpegResult:
-    """Run ffmpeg with ``args`` (without the program name); return its output.
+    """Run ffmpeg (``exe``, default the chosen one) with ``args`` (without the program name); return its
+    output.
 
     With ``duration_ms`` and ``on_progress`` the share done is reported from ffmpeg's ``-progress``
-    output. Raises MediaError carrying the command and the tail of stderr.
+    output. Raises MediaError carrying the command, the tail of stderr and, as its message, the line of
+    stderr that says most about what went wrong.
     """
-    command = [ffmpeg_exe(), *args]
+    command = [exe or ffmpeg_exe(), *args]
     if on_progress is not None and duration_ms:
         command[1:1] = ["-progress", "pipe:1", "-nostats"]
     (log.debug if quiet else log.info)("%s: %s", what, shlex.join(command))
@@ -128,12 +253,17 @@ def run_ffmpeg(
         raise MissingToolError(
             f"ffmpeg could not be started ({error.strerror})", "check the ffmpeg install"
         ) from None
-    tail: collections.deque[str] = collections.deque(maxlen=stderr_lines)
+    tail: collections.deque[str] = collections.deque(maxlen=max(stderr_lines, ERROR_TAIL_LINES))
+    # The cause is often printed early and followed by pages of summary; keep the error lines apart.
+    errors: list[str] = []
 
     def read_stderr() -> None:
         assert process.stderr is not None
         for raw in process.stderr:
-            tail.append(raw.decode("utf-8", "replace").rstrip())
+            line = raw.decode("utf-8", "replace").rstrip()
+            tail.append(line)
+            if len(errors) < KEPT_ERROR_LINES and _line_score(line) >= 2:
+                errors.append(line)
 
     reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
@@ -156,13 +286,66 @@ def run_ffmpeg(
     reader.join(timeout=5)
     # ffmpeg shares the terminal: Ctrl-C stops it too, and that is an interruption, not a broken file.
     interrupt.check()
+    lines = list(tail)[-stderr_lines:]
     if code != 0:
-        stderr_tail = "\n".join(list(tail)[-STDERR_TAIL_LINES:])
-        last = next((line for line in reversed(tail) if line.strip()), f"exit code {code}")
-        raise MediaError(f"ffmpeg could not {what}: {last}", command, stderr_tail)
-    if tail:
-        log.debug("ffmpeg said while it worked to %s:\n%s", what, "\n".join(tail))
-    return FfmpegResult("".join(out_lines), tuple(tail))
+        told = telling_line([*errors, *tail]) or f"exit code {code}"
+        raise MediaError(
+            f"ffmpeg could not {what}: {told}", command, "\n".join(list(tail)[-ERROR_TAIL_LINES:])
+        )
+    if lines:
+        log.debug("ffmpeg said while it worked to %s:\n%s", what, "\n".join(lines))
+    return FfmpegResult("".join(out_lines), tuple(lines))
+
+
+# Lines that only say that something failed, never what: ffmpeg prints them after the real cause.
+_GENERIC = re.compile(
+    r"conversion failed|error while (?:processing|filtering|decoding|encoding)|error reinitializing filters"
+    r"|failed to inject frame|error initializing filter|error applying options to the filter"
+    r"|error initializing complex filters|error opening output files?$|exiting normally|terminating thread"
+    r"|error configuring filter graph|nothing was written into output file|error while opening encoder"
+    r"|task finished with error|error sending frames to consumers|^\s*$",
+    re.IGNORECASE,
+)
+_CAUSE = re.compile(
+    r"error setting option|option .* not found|no such (?:filter|file|option)|unrecognized option"
+    r"|unknown encoder|unknown decoder|invalid data found|permission denied|cannot select|no space left"
+    r"|matches no streams|does not exist|not supported",
+    re.IGNORECASE,
+)
+_HINT = re.compile(r"unable to parse option|could not find|invalid argument for|undefined constant", re.I)
+_ERRORISH = re.compile(r"error|invalid|unable|cannot|can't|could not|failed|not found|unknown|missing", re.I)
+_CONTEXT = re.compile(r"^\[(\w+)[^\]]*@ 0x[0-9a-f]+\]\s*(?:\[[^\]]*@ 0x[0-9a-f]+\]\s*)*", re.IGNORECASE)
+
+
+def _line_score(line: str) -> int:
+    """4: names the cause; 3: a clue to it; 2: an error of some kind; 1: any other line; 0: says only
+    that it failed."""
+    if _GENERIC.search(line):
+        return 0
+    if _CAUSE.search(line):
+        return 4
+    if _HINT.search(line):
+        return 3
+    return 2 if _ERRORISH.search(line) else 1
+
+
+def telling_line(lines: Sequence[str]) -> str:
+    """The stderr line that says most about why ffmpeg failed: the first that names a cause, else the
+    first error, else the last line that is not just "Conversion failed!". Log prefixes such as
+    ``[Parsed_ebur128_0 @ 0x55f8]`` are shortened to the component's name."""
+    best, best_score = "", 0
+    for line in lines:
+        score = _line_score(line)
+        # Causes and errors: the earliest wins (later ones are consequences); plain lines: the latest.
+        if score > best_score or (score == best_score == 1):
+            best, best_score = line, score
+    if not best:
+        return ""
+    found = _CONTEXT.match(best)
+    if found:
+        component = re.sub(r"^Parsed_(\w+?)_\d+$", r"\1", found.group(1))
+        return f"{component}: {best[found.end() :].strip()}"
+    return best.strip()
 
 
 # --------------------------------------------------------------------------------------------- probe
@@ -531,7 +714,7 @@ def r128_args(
     ]
     return [
         "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info", *window, "-i", input_path(path),
-        "-map", f"0:a:{audio_index}", "-af", "ebur128=peak=true:framelog=quiet", "-f", "null", "-",
+        "-map", f"0:a:{audio_index}", "-af", "ebur128=peak=true:framelog=verbose", "-f", "null", "-",
     ]  # fmt: skip
 
 

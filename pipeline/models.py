@@ -127,6 +127,9 @@ class StatementTranscript:
     engine: str
     model: str
     segments: tuple[Segment, ...]
+    seed: int | None = None  # the engine's random seed, from the audio's content (provenance)
+    # The voice detector heard speech, but the engine wrote down no words: a person must write them.
+    no_text: bool = False
 
     @property
     def words(self) -> tuple[Word, ...]:

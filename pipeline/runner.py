@@ -6,11 +6,12 @@ The runner reports progress through a ``Progress`` object the caller gives it; i
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
+import os
 import platform
 import re
 import shlex
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,13 +19,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from pipeline import __version__, interrupt
+from pipeline import __version__, cache, interrupt
 from pipeline.config import Form, Meeting, load_form, load_meeting
 from pipeline.engines.base import Engine, ModelInfo, TranscribeSettings
 from pipeline.errors import (
     EXIT_OK,
     EXIT_REJECTED,
     Busy,
+    ConfigError,
     DiskFull,
     ModelError,
     NotConforming,
@@ -33,7 +35,16 @@ from pipeline.errors import (
     UsageError,
     exit_code_for,
 )
-from pipeline.files import HashCache, atomic_path, sha256_file, write_bytes, write_json, write_text
+from pipeline.files import (
+    HashCache,
+    atomic_path,
+    recover_folder,
+    replace_folder,
+    sha256_file,
+    write_bytes,
+    write_json,
+    write_text,
+)
 from pipeline.models import Rejection, Statement, StatementTranscript
 from pipeline.stages import archive, check, cut, ingest, transcribe, transcript
 from pipeline.stages.clip import ClipMaker
@@ -139,6 +150,9 @@ class RunReport:
     error: str | None = None
     seconds: float = 0.0
     ffmpeg: str | None = None
+    ffmpeg_choice: dict[str, Any] | None = None
+    seeds: dict[str, int | None] = field(default_factory=dict)  # statement id -> the engine's seed
+    no_text: list[str] = field(default_factory=list)  # statements with speech but no recognised words
 
     @property
     def rejected(self) -> list[Rejection]:
@@ -153,7 +167,7 @@ class RunReport:
             "kind": "hearing-pipeline run report",
             "version": RUN_REPORT_VERSION,
             "tool": {"name": "hearing-pipeline", "version": __version__, "python": platform.python_version()},
-            "ffmpeg": self.ffmpeg,
+            "ffmpeg": self.ffmpeg_choice or {"version": self.ffmpeg},
             "started": self.started,
             "seconds": round(self.seconds, 3),
             "dry_run": self.options.dry_run,
@@ -184,6 +198,8 @@ class RunReport:
                     "consent": vars(s.consent),
                     "audio_stream": s.audio_stream,
                     "duration_ms": s.probe.duration_ms,
+                    "seed": self.seeds.get(s.id),
+                    "no_text": s.id in self.no_text,
                 }
                 for s in self.statements
             ],
@@ -281,8 +297,18 @@ def hold_lock(out_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
+# The delivery is built here, then swapped into place: delivery/ is always all new or all old.
+STAGING_DELIVERY = ".delivery-next"
+ASIDE_PREFIX = ".delivery-old-"
+FAILED_DELIVERY = "failed-delivery"
+
+
 def remove_partial_files(out_dir: Path) -> None:
-    """Half-written files of a run that was killed; only a run holding the lock may remove them."""
+    """Half-written files and deliveries of a run that was killed; only a run holding the lock may remove
+    them. A run stopped in the middle of replacing ``delivery/`` gets its previous delivery back."""
+    if recover_folder(out_dir / "delivery", list(out_dir.glob(f"{ASIDE_PREFIX}*"))):
+        log.info("put the previous delivery back in place (a run was stopped while replacing it)")
+    shutil.rmtree(out_dir / STAGING_DELIVERY, ignore_errors=True)
     for partial in out_dir.rglob(".*.part"):
         if partial.is_file():
             partial.unlink(missing_ok=True)
@@ -399,7 +425,34 @@ class Runner:
                 f"--out {self.out_dir} is inside the meeting folder, which is never written to; "
                 "choose a folder outside it"
             )
+        if meeting_dir.is_relative_to(self.out_dir):
+            # A run tidies its output folder (half-written files, an old delivery): never the meeting's.
+            raise UsageError(
+                f"--out {self.out_dir} contains the meeting folder, which is never written to; "
+                "choose a folder beside it"
+            )
         return meeting_dir
+
+    def _check_language(self, form: Form, meeting: Meeting) -> str:
+        """The spoken language, checked against what the engine knows, naming where it was set."""
+        from pipeline.engines import known_languages
+
+        known = known_languages()
+        allowed = "a language code Whisper knows, e.g. da, en, de, sv, nb (see `hearing models`)"
+        if self.options.language is not None:
+            if self.options.language not in known:
+                raise UsageError(f"--language {self.options.language}: not {allowed}")
+            return self.options.language
+        if meeting.language is not None:
+            if meeting.language not in known:
+                where = self.report.meeting_file or "meeting.yaml"
+                raise ConfigError(where, "language", f"{meeting.language!r} is not {allowed}")
+            return meeting.language
+        if form.language not in known:
+            raise ConfigError(
+                self.report.form_path or "form", "language", f"{form.language!r} is not {allowed}"
+            )
+        return form.language
 
     def _check_engine(self) -> None:
         from pipeline.engines import ENGINES, looks_like_path
@@ -416,13 +469,19 @@ class Runner:
 
         meeting_dir = self._check_places()
         self._check_engine()
-        # Also proves that ffmpeg is there and runs, before any work starts.
-        self.report.ffmpeg = media.ffmpeg_version()
         form, self.report.form_path = load_form(self.options.form)
         self.report.form = form
         meeting, self.report.meeting_file = load_meeting(meeting_dir)
-        language = self.options.language or meeting.language or form.language
+        language = self._check_language(form, meeting)
+        # Also proves that ffmpeg is there and can do the work, before any work starts.
+        choice = media.ffmpeg_choice()
+        self.report.ffmpeg = choice.version
+        self.report.ffmpeg_choice = choice.to_json()
         return meeting_dir, form, meeting, language
+
+    @property
+    def _ffmpeg_version(self) -> str:
+        return self.report.ffmpeg or ""
 
     def _run(self, meeting_dir: Path, form: Form, meeting: Meeting, language: str) -> None:
         options = self.options
@@ -454,7 +513,7 @@ class Runner:
             pending = [
                 s
                 for s in found.statements
-                if not (self.work / "audio" / f"{transcribe.audio_key(s)}.wav").exists()
+                if not (self.work / "audio" / f"{transcribe.audio_key(s, self._ffmpeg_version)}.wav").exists()
             ]
             self._check_disk(
                 form,
@@ -508,12 +567,13 @@ class Runner:
         report.delivery_name = name
         clip = ClipMaker(self, meeting_dir, meeting, form, language, name)
         timeline = clip.plan(ordered, cuts, clipped)
+        report.cuts = dict(timeline.cuts)
         if not options.dry_run and not self._delivered_clip():
             self._check_disk(form, clip_ms=timeline.duration_ms)
         if options.dry_run:
-            clip.render(timeline, dry_run=True)
+            clip.render(timeline, self._staging, dry_run=True)
             return
-        clip.render(timeline)
+        clip.render(timeline, self._staging)
         starts = {
             p.statement_id: p.start_ms for p in timeline.parts if p.kind == "statement" and p.statement_id
         }
@@ -585,7 +645,7 @@ class Runner:
                 self.transcript_files[s.id],
                 engine,
                 archive.model_software(model),
-                settings.to_json(),
+                {**settings.to_json(), "seed": self.report.seeds.get(s.id)},
             )
             for s in statements
             if s.id in self.transcript_files
@@ -625,10 +685,11 @@ class Runner:
         """The statement's speech as 16 kHz mono WAV in the cache (None: a dry run that would make it)."""
         from pipeline import media
 
+        assert self.hashes is not None
         source = meeting_dir / statement.recording.relpath
-        audio_key = transcribe.audio_key(statement)
+        audio_key = transcribe.audio_key(statement, self._ffmpeg_version)
         audio_path = self.work / "audio" / f"{audio_key}.wav"
-        cached = audio_path.exists()
+        cached = cache.is_intact(audio_path, self.hashes)
         with self.stage("speech-audio", statement.id, audio_key, cached) as record:
             record.command = shlex.join(
                 [media.ffmpeg_exe(), *media.speech_audio_args(source, statement.audio_stream, audio_path)]
@@ -648,6 +709,7 @@ class Runner:
                         duration_ms=statement.probe.duration_ms,
                         on_progress=lambda f: self.progress.update(progress_key, f),
                     )
+                cache.seal(audio_path, self.hashes)
                 if damage:
                     log.warning(
                         "%s: the audio had damaged parts that were skipped (%s)",
@@ -714,13 +776,10 @@ class Runner:
         )
         target = self.work / "transcripts" / f"{key}.json"
         self.transcript_files[statement.id] = target.relative_to(self.out_dir).as_posix()
-        cached = target.exists()
-        with self.stage("transcribe", statement.id, key, cached):
-            if cached:
-                result = transcribe.transcript_from_json(json.loads(target.read_text(encoding="utf-8")))
-                result = StatementTranscript(
-                    statement.id, result.language, result.engine, result.model, result.segments
-                )
+        stored = transcribe.read_transcript(target)
+        with self.stage("transcribe", statement.id, key, stored is not None):
+            if stored is not None:
+                result = replace(stored, statement_id=statement.id)
             elif self.options.dry_run:
                 return statement, None
             else:
@@ -735,14 +794,25 @@ class Runner:
                         model_label(self.options.model),
                         settings,
                         target,
+                        audio_sha,
                         on_progress=lambda f: self.progress.update(progress_key, f),
                     )
                 finally:
                     self.progress.end(progress_key)
         if not result.words:
-            return statement, Rejection(
-                statement.recording.relpath, "no speech found (nothing to transcribe)"
+            heard_ms = transcribe.speech_ms(media.read_wav_mono16k(audio_path), settings)
+            verdict = transcribe.judge_no_words(heard_ms)
+            if verdict is not None:
+                return statement, Rejection(statement.recording.relpath, verdict)
+            log.warning(
+                "%s: the voice detector hears %.1f s of speech, but no words were recognised; the "
+                "statement goes into the clip and is flagged for a person to write its text",
+                statement.recording.relpath,
+                heard_ms / 1000,
             )
+            result = replace(result, no_text=True)
+            self.report.no_text.append(statement.id)
+        self.report.seeds[statement.id] = result.seed
         return statement, result
 
     def _deliver(
@@ -757,7 +827,7 @@ class Runner:
     ) -> None:
         report = self.report
         name = report.delivery_name or delivery_name(form, meeting, meeting_name)
-        delivery = self.out_dir / "delivery"
+        delivery = self._staging
         first = transcripts[statements[0].id]
         doc = transcript.build(
             meeting,
@@ -795,17 +865,26 @@ class Runner:
             )
             report.delivered += check.write_qc_report(delivery, qc)
         report.qc = {"passed": qc.passed, "verdict": qc.verdict(), "failures": [r.check for r in qc.failures]}
-        for stale in delivery.iterdir():
-            # The delivery is exactly what the official gets: files of an earlier run under another
-            # name must not ride along.
-            if stale.is_file() and stale.name not in report.delivered and stale.name != "SHA256SUMS":
-                stale.unlink()
         # Through the hash cache: the clip's checksum is needed again for its provenance event.
         digest = self.hashes.sha256 if self.hashes else sha256_file
         sums = "".join(f"{digest(delivery / file)}  {file}\n" for file in sorted(report.delivered))
         write_text(delivery / "SHA256SUMS", sums)
         if not qc.passed:
-            raise NotConforming(qc.summary())
+            # The official keeps the last delivery that passed; this one is kept apart for a look.
+            failed = self.out_dir / FAILED_DELIVERY
+            replace_folder(delivery, failed, self.out_dir / f"{ASIDE_PREFIX}{os.getpid()}")
+            raise NotConforming(
+                f"{qc.summary()}; the files are kept for inspection in {failed}, and "
+                f"{self.out_dir / 'delivery'} is unchanged"
+            )
+        replace_folder(delivery, self.out_dir / "delivery", self.out_dir / f"{ASIDE_PREFIX}{os.getpid()}")
+        # An earlier failure is no longer what this folder delivers.
+        shutil.rmtree(self.out_dir / FAILED_DELIVERY, ignore_errors=True)
+
+    @property
+    def _staging(self) -> Path:
+        """Where the next delivery is put together; it replaces ``delivery/`` as a whole once checked."""
+        return self.out_dir / STAGING_DELIVERY
 
 
 def run(options: RunOptions, progress: Progress | None = None) -> RunReport:

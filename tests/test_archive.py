@@ -16,7 +16,7 @@ from pathlib import Path
 import bagit
 import pytest
 
-from pipeline import media
+from pipeline import files, media
 from pipeline.config import Form, Meeting, StatementEntry, load_form, load_meeting
 from pipeline.errors import RecordingRejected
 from pipeline.files import HashCache
@@ -393,7 +393,7 @@ def test_a_failed_build_keeps_the_previous_archive(demo: Demo, tmp_path: Path) -
 def test_swap_by_two_renames_where_an_exchange_is_not_possible(
     demo: Demo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(archive, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(files, "_exchange", lambda a, b: False)
     out = copy_of(demo, tmp_path)
     assert demo.build(out, withheld={**demo.withheld, LISE: "withdrawn"}).action == "built"
     assert archive.verify_archive(out / "archive").valid

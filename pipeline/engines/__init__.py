@@ -48,6 +48,14 @@ _INSTALL = {
 }
 
 
+def known_languages() -> frozenset[str]:
+    """The language codes Whisper knows (both engines share the list; faster-whisper is always
+    installed, and reading it from there spares importing torch)."""
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    return frozenset(_LANGUAGE_CODES)
+
+
 def looks_like_path(model: str) -> bool:
     if model.startswith((".", "/", "~")) or model.endswith((".pt", ".bin")):
         return True

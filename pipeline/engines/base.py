@@ -65,7 +65,17 @@ class Engine(Protocol):
         audio: np.ndarray,
         settings: TranscribeSettings,
         on_progress: ProgressCallback | None = None,
-    ) -> EngineResult: ...
+        seed: int | None = None,
+    ) -> EngineResult:
+        """``seed`` seeds the engine's random generator before decoding: Whisper samples when it falls
+        back to a higher temperature, and the same audio must give the same words every run."""
+        ...
+
+
+def seed_for(audio_sha256: str) -> int:
+    """The random seed of one statement's transcription, from its audio's content: the same recording
+    gives the same words in every run, whatever was transcribed before it. 31 bits suit every engine."""
+    return int(audio_sha256[:8], 16) & 0x7FFF_FFFF
 
 
 # --- Shared by the engines: turning their results into Segment/Word and flagging doubtful text. ---

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import suppress
@@ -19,7 +18,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from pipeline.errors import ModelError
-from pipeline.files import atomic_open
+from pipeline.files import atomic_open, cache_root
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +38,6 @@ REINSTALL_HINT = "pip install --force-reinstall " + " ".join(
 _CHUNK = 1 << 20
 # A temp file older than this was left by a process that died mid-write; younger ones may be in use.
 _STALE_TEMP_S = 3600.0
-
-
-def cache_root() -> Path:
-    """The per-user cache of models and converted checkpoints (not the per-run work cache)."""
-    env = os.environ.get("HEARING_PIPELINE_CACHE")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    # The XDG spec says a relative path there is invalid and must be ignored.
-    if xdg and os.path.isabs(xdg):
-        return Path(xdg) / "hearing-pipeline"
-    return Path.home() / ".cache" / "hearing-pipeline"
 
 
 def models_dir() -> Path:

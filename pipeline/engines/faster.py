@@ -73,8 +73,14 @@ class FasterWhisperEngine:
         audio: np.ndarray,
         settings: TranscribeSettings,
         on_progress: ProgressCallback | None = None,
+        seed: int | None = None,
     ) -> EngineResult:
         samples = mono_16k(audio)
+        if seed is not None:
+            import ctranslate2
+
+            # CTranslate2 draws the samples of Whisper's temperature fallback from this generator.
+            ctranslate2.set_random_seed(seed)
         audio_ms = duration_ms(samples)
         total_s = len(samples) / SAMPLE_RATE
         if on_progress:

@@ -140,8 +140,14 @@ class OpenAIWhisperEngine:
         audio: np.ndarray,
         settings: TranscribeSettings,
         on_progress: ProgressCallback | None = None,
+        seed: int | None = None,
     ) -> EngineResult:
         samples = mono_16k(audio)
+        if seed is not None:
+            import torch
+
+            # openai-whisper samples its temperature fallback with torch's global generator.
+            torch.manual_seed(seed)
         audio_ms = duration_ms(samples)
         total_s = len(samples) / SAMPLE_RATE
         if on_progress:

@@ -26,7 +26,6 @@ The pure core (events, agents, the provenance document, bag-info) works on data;
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import datetime as dt
 import errno
@@ -37,7 +36,6 @@ import logging
 import os
 import shlex
 import shutil
-import sys
 import tempfile
 import time
 import uuid
@@ -51,7 +49,7 @@ import bagit
 
 from pipeline import __version__
 from pipeline.errors import PipelineError
-from pipeline.files import fsync_path
+from pipeline.files import fsync_path, recover_folder, replace_folder
 from pipeline.models import MediaProbe, Recording
 
 if TYPE_CHECKING:
@@ -755,40 +753,9 @@ def _write_small(path: Path, data: bytes) -> dict[str, str]:
     return {alg: hashlib.new(alg, data).hexdigest() for alg in ALGORITHMS}
 
 
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two folders in one step (Linux renameat2 RENAME_EXCHANGE); False where that is not possible,
-    so that the caller falls back to two renames."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
-        return False
-    raise OSError(code, os.strerror(code), str(b))
-
-
 def _swap_into_place(staging: Path, target: Path, work: Path) -> None:
     """Make the finished bag ``target``: at every moment ``target`` is the old bag or the new one."""
-    if not target.exists():
-        os.rename(staging, target)
-    elif _exchange(staging, target):
-        shutil.rmtree(staging)  # now the old bag
-    else:
-        # Between these two renames there is no ``target``; _tidy puts the old bag back if a run stops
-        # exactly there.
-        aside = work / f"{ASIDE_PREFIX}{uuid.uuid4().hex[:8]}"
-        os.rename(target, aside)
-        os.rename(staging, target)
-        fsync_path(target.parent)
-        shutil.rmtree(aside)
-    fsync_path(target.parent)
+    replace_folder(staging, target, work / f"{ASIDE_PREFIX}{uuid.uuid4().hex[:8]}")
     fsync_path(work)
 
 
@@ -796,13 +763,9 @@ def _tidy(target: Path, work: Path) -> None:
     """Clean up after a run that was stopped while archiving (killed, power cut)."""
     if not work.is_dir():
         return
-    aside = sorted(work.glob(f"{ASIDE_PREFIX}*"), key=lambda p: p.stat().st_mtime)
-    if aside and not target.exists():
-        # Stopped between the two renames of a swap: the bag set aside was complete.
-        os.rename(aside.pop(), target)
-        fsync_path(target.parent)
+    if recover_folder(target, list(work.glob(f"{ASIDE_PREFIX}*"))):
         log.info("put the previous archive back in place (a run was stopped while replacing it)")
-    for stale in [*aside, *work.glob(f"{STAGING_PREFIX}*")]:
+    for stale in work.glob(f"{STAGING_PREFIX}*"):
         shutil.rmtree(stale, ignore_errors=True)
 
 

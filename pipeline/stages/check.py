@@ -800,10 +800,33 @@ def check_transcript(
             not missing,
         )
     ]
+    if transcript is not None:
+        out.append(check_text_recognised(transcript))
     if cues is None or transcript is None:
         return out
     out.append(compare_words(cues, transcript_texts(transcript)))
     return out
+
+
+def check_text_recognised(document: Mapping[str, Any]) -> CheckResult:
+    """A statement whose speech the recogniser could not write down reaches the committee with its
+    picture and sound; a person must write its text, so the report says which."""
+    empty = [
+        label
+        for (label, _), statement in zip(
+            transcript_texts(document), document.get("statements") or [], strict=False
+        )
+        if statement.get("no_text")
+    ]
+    return _result(
+        "transcript.text_recognised",
+        "every statement has text",
+        "text for every statement",
+        "all have text" if not empty else f"no text recognised in {', '.join(empty)}",
+        not empty,
+        "write the text of these statements by hand" if empty else "",
+        warn=True,
+    )
 
 
 def compare_words(cues: Sequence[Cue], statements: Sequence[tuple[str, str]]) -> CheckResult:

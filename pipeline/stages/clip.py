@@ -7,7 +7,6 @@ second run renders nothing and a corrected statement re-renders only its own seg
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shlex
@@ -15,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline import fonts, media
+from pipeline import cache, fonts, media
 from pipeline.config import Form, Meeting
 from pipeline.files import atomic_path, sha256_text, stable_json, write_json, write_text
 from pipeline.models import Statement, StatementTranscript
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LOUDNESS_VERSION = 1
+LOUDNESS_VERSION = 2  # 2: the ffmpeg version is part of the key
 
 
 @dataclass(frozen=True)
@@ -64,6 +63,31 @@ class ClipMaker:
         cuts: dict[str, Cut],
         clipped: dict[str, StatementTranscript],
     ) -> Timeline:
+        """The clip's parts and cues. A statement whose last subtitle cannot be read in time because the
+        recording ends runs on (picture held, sound padded) for that subtitle's reading time."""
+        rules = subtitles.SubtitleRules.from_form(self.form)
+        timeline = self._plan(statements, cuts, clipped)
+        longer = reading_run_on(timeline, rules, self.form)
+        if longer:
+            for cut in longer.values():
+                log.info("%s: %s", timeline.statements[cut.statement_id].recording.relpath, cut.notes[-1])
+            timeline = self._plan(statements, {**cuts, **longer}, clipped)
+        for problem in subtitles.validate(timeline.cues, rules, timeline.duration_ms):
+            log.warning("subtitles: %s", problem)
+        if timeline.duration_ms > self.form.clip.max_duration * 1000:
+            log.warning(
+                "the clip is %.1f s, longer than the agreed %g s",
+                timeline.duration_ms / 1000,
+                self.form.clip.max_duration,
+            )
+        return timeline
+
+    def _plan(
+        self,
+        statements: list[Statement],
+        cuts: dict[str, Cut],
+        clipped: dict[str, StatementTranscript],
+    ) -> Timeline:
         form = self.form
         title = cards.title_card(self.meeting, self.meeting_dir.name, form)
         statement_cards = {
@@ -93,19 +117,13 @@ class ClipMaker:
             cuts=cuts,
             cues=tuple(cues),
         )
-        for problem in subtitles.validate(timeline.cues, rules, timeline.duration_ms):
-            log.warning("subtitles: %s", problem)
-        if timeline.duration_ms > form.clip.max_duration * 1000:
-            log.warning(
-                "the clip is %.1f s, longer than the agreed %g s",
-                timeline.duration_ms / 1000,
-                form.clip.max_duration,
-            )
         return timeline
 
     # ---------------------------------------------------------------------------------- render
 
-    def render(self, timeline: Timeline, *, dry_run: bool = False) -> None:
+    def render(self, timeline: Timeline, delivery: Path, *, dry_run: bool = False) -> None:
+        """Render every part and join them; the clip and its subtitles go into ``delivery`` (a folder
+        that becomes ``delivery/`` only once the whole delivery has passed its check)."""
         form = self.form
         segments: list[Path] = []
         keys: list[str] = []
@@ -133,6 +151,7 @@ class ClipMaker:
                     "language": self.language,
                     "title": title,
                     "audio": form.audio.model_dump(),
+                    "ffmpeg": media.ffmpeg_version(),
                 }
             )
         )
@@ -143,7 +162,7 @@ class ClipMaker:
         args = render.join_args(
             list_file, form, clip, soft_subtitles=soft_file, language=self.language, title=title
         )
-        cached = clip.exists()
+        cached = self._intact(clip)
         with self.runner.stage("join", None, join_key, cached) as record:
             record.command = shlex.join([media.ffmpeg_exe(), *args])
             if not cached and not dry_run:
@@ -154,7 +173,6 @@ class ClipMaker:
         if dry_run:
             return
 
-        delivery = self.runner.out_dir / "delivery"
         _link_or_copy(clip, delivery / f"{self.name}.mp4")
         write_text(delivery / f"{self.name}.{self.language}.srt", srt_text)
         write_text(delivery / f"{self.name}.{self.language}.vtt", vtt_text)
@@ -176,7 +194,10 @@ class ClipMaker:
             assert card is not None
             png = self._card_png(card, dry_run=dry_run)
             key = render.segment_key(
-                "card", {"card": cards.card_key(card, width, height), "frames": part.frames}, form
+                "card",
+                {"card": cards.card_key(card, width, height), "frames": part.frames},
+                form,
+                media.ffmpeg_version(),
             )
             target = self.work / "segments" / f"{key}{render.SEGMENT_SUFFIX}"
             args = render.card_args(png, part, form, target)
@@ -215,6 +236,7 @@ class ClipMaker:
                     "card": card_id,
                 },
                 form,
+                media.ffmpeg_version(),
             )
             target = self.work / "segments" / f"{key}{render.SEGMENT_SUFFIX}"
             args = render.statement_args(
@@ -231,14 +253,19 @@ class ClipMaker:
             )
             label = f"Indlæg {statement.recording.relpath}"
             what = f"render {statement.recording.relpath}"
-        cached = target.exists()
+        cached = self._intact(target)
         with self.runner.stage("render", part.statement_id, key, cached) as record:
             record.command = shlex.join([media.ffmpeg_exe(), *args])
             if not cached and not dry_run:
                 self._ffmpeg(args, target, what, label, part.duration_ms)
         return target
 
+    def _intact(self, path: Path) -> bool:
+        assert self.runner.hashes is not None
+        return cache.is_intact(path, self.runner.hashes)
+
     def _ffmpeg(self, args: list[str], target: Path, what: str, label: str, duration_ms: int) -> None:
+        assert self.runner.hashes is not None
         progress = self.runner.progress
         key = f"render-{target.stem}"
         progress.begin(key, label)
@@ -250,6 +277,7 @@ class ClipMaker:
                 duration_ms=duration_ms,
                 on_progress=lambda f: progress.update(key, f),
             )
+            cache.seal(target, self.runner.hashes)
         finally:
             progress.end(key)
 
@@ -257,10 +285,12 @@ class ClipMaker:
         width, height = self.form.video.width, self.form.video.height
         key = cards.card_key(card, width, height)
         target = self.work / "cards" / f"{key}.png"
-        cached = target.exists()
+        cached = self._intact(target)
         with self.runner.stage("card", card.statement_id, key, cached):
             if not cached and not dry_run:
+                assert self.runner.hashes is not None
                 cards.render_png(card, width, height, target)
+                cache.seal(target, self.runner.hashes)
         return target
 
     def _loudness(
@@ -277,17 +307,17 @@ class ClipMaker:
                     "in_ms": cut.in_ms,
                     "out_ms": cut.out_ms,
                     "audio": form.audio.model_dump(),
+                    "ffmpeg": media.ffmpeg_version(),
                 }
             )
         )
         target = self.work / "loudness" / f"{key}.json"
-        cached = target.exists()
+        stored = _loudness_from_json(cache.read_json(target))
         args = render.loudness_args(source, statement.audio_stream, cut, form)
-        with self.runner.stage("loudness", statement.id, key, cached) as record:
+        with self.runner.stage("loudness", statement.id, key, stored is not None) as record:
             record.command = shlex.join([media.ffmpeg_exe(), *args])
-            if cached:
-                data = json.loads(target.read_text(encoding="utf-8"))
-                return media.Loudness(**data)
+            if stored is not None:
+                return stored
             if dry_run:
                 return None
             measured = media.measure_loudness(
@@ -313,6 +343,44 @@ class ClipMaker:
         if not target.exists():
             write_text(target, text)
         return target
+
+
+def reading_run_on(timeline: Timeline, rules: subtitles.SubtitleRules, form: Form) -> dict[str, Cut]:
+    """Cuts that run on past the end of their statement so that its last subtitle, squeezed against
+    the next part, gets its reading time: at most the cue's minimum duration or the form's silence-trim
+    padding, whichever is longer (the picture holds and the sound is padded there)."""
+    longest = max(rules.min_duration_ms, round(form.clip.silence_trim.padding * 1000))
+    longer: dict[str, Cut] = {}
+    for part in timeline.parts:
+        if part.kind != "statement" or part.statement_id is None:
+            continue
+        own = [c for c in timeline.cues if c.statement_id == part.statement_id and c.kind == "speech"]
+        if not own:
+            continue
+        last = own[-1]
+        need = rules.needed_ms(last.chars)
+        squeezed = last.end_ms >= part.end_ms - rules.min_gap_ms - rules.frame_ms
+        if not squeezed or last.duration_ms >= need:
+            continue
+        extra = min(need - last.duration_ms, longest)
+        cut = timeline.cuts[part.statement_id]
+        longer[part.statement_id] = replace(
+            cut,
+            out_ms=cut.out_ms + extra,
+            notes=(
+                *cut.notes,
+                f"runs on {extra / 1000:.2f} s after its last word so that the last subtitle can be read",
+            ),
+        )
+    return longer
+
+
+def _loudness_from_json(data: Any) -> media.Loudness | None:
+    """A stored measurement, or None when there is none or it is damaged."""
+    try:
+        return media.Loudness(**{k: float(v) for k, v in data.items()})
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

@@ -24,7 +24,7 @@ from pipeline.media import GLOBAL_ARGS, Loudness, input_path
 from pipeline.models import Statement
 from pipeline.stages.cut import Cut, Part
 
-VERSION = 1
+VERSION = 2  # 2: the ffmpeg version is part of the key
 SEGMENT_SUFFIX = ".mov"  # QuickTime keeps exact frame timing and PCM audio; Matroska rounds to 1 ms
 AUDIO_BITRATE = "160k"
 LRA_TARGET = 11  # loudness range loudnorm aims at; with linear=true it only matters as a limit
@@ -249,10 +249,19 @@ def iso639_2(language: str) -> str:
     return _ISO639_2.get(language, language if len(language) == 3 else "und")
 
 
-def segment_key(kind: str, inputs: dict[str, Any], form: Form) -> str:
+def segment_key(kind: str, inputs: dict[str, Any], form: Form, ffmpeg_version: str) -> str:
+    """Another ffmpeg may encode other bytes (or, when older, fail where this one worked): its version
+    is part of every rendered thing's key."""
     return sha256_text(
         stable_json(
-            {"stage": "render", "version": VERSION, "kind": kind, "inputs": inputs, "form": form_slice(form)}
+            {
+                "stage": "render",
+                "version": VERSION,
+                "kind": kind,
+                "inputs": inputs,
+                "form": form_slice(form),
+                "ffmpeg": ffmpeg_version,
+            }
         )
     )
 

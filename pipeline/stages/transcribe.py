@@ -5,26 +5,29 @@ Pure core: cache keys, (de)serialising transcripts, judging the decoded audio. `
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.engines.base import Engine, TranscribeSettings
+from pipeline.engines.base import Engine, TranscribeSettings, seed_for
 from pipeline.files import sha256_text, stable_json, write_json
 from pipeline.models import Segment, Statement, StatementTranscript, Word
 
 if TYPE_CHECKING:
     import numpy as np
 
-AUDIO_VERSION = 1
-VERSION = 1
+log = logging.getLogger(__name__)
+
+AUDIO_VERSION = 2  # 2: the ffmpeg version is part of the key
+VERSION = 2  # 2: seeded from the audio
 
 # Decoding that yields less than this share of the stream's stated duration means the file is cut short.
 TRUNCATED_SHARE = 0.9
 TRUNCATED_MIN_MISSING_MS = 1500
 
 
-def audio_key(statement: Statement) -> str:
+def audio_key(statement: Statement, ffmpeg_version: str) -> str:
     return sha256_text(
         stable_json(
             {
@@ -32,6 +35,7 @@ def audio_key(statement: Statement) -> str:
                 "version": AUDIO_VERSION,
                 "recording": statement.recording.sha256,
                 "stream": statement.audio_stream,
+                "ffmpeg": ffmpeg_version,
             }
         )
     )
@@ -80,12 +84,40 @@ def speech_ms(samples: np.ndarray, settings: TranscribeSettings) -> int:
     return sum(r["end"] - r["start"] for r in regions) * 1000 // 16_000
 
 
+# Less voice than this with no words is no statement (a cough, a door); more is speech nobody could read.
+MIN_SPEECH_WITHOUT_WORDS_MS = 1000
+NO_SPEECH_REASON = "no speech found (nothing to transcribe)"
+
+
+def judge_no_words(heard_speech_ms: int) -> str | None:
+    """For a transcript without words: the reason to reject the recording, or None when the voice
+    detector heard speech and the statement must reach the committee anyway, flagged "no text
+    recognised" for a person to write."""
+    return NO_SPEECH_REASON if heard_speech_ms < MIN_SPEECH_WITHOUT_WORDS_MS else None
+
+
+def read_transcript(path: Path) -> StatementTranscript | None:
+    """A stored transcript, or None when it is missing or damaged (then it is made again)."""
+    from pipeline import cache
+
+    data = cache.read_json(path)
+    if data is None:
+        return None
+    try:
+        return transcript_from_json(data)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        log.warning("cache: %s is not a transcript; transcribing again", path.name)
+        path.unlink(missing_ok=True)
+        return None
+
+
 def transcript_to_json(transcript: StatementTranscript) -> dict[str, Any]:
     return {
         "statement_id": transcript.statement_id,
         "language": transcript.language,
         "engine": transcript.engine,
         "model": transcript.model,
+        "seed": transcript.seed,
         "segments": [
             {
                 "start_ms": s.start_ms,
@@ -131,6 +163,7 @@ def transcript_from_json(data: dict[str, Any]) -> StatementTranscript:
             )
             for s in data["segments"]
         ),
+        seed=data.get("seed"),
     )
 
 
@@ -141,18 +174,21 @@ def run_transcription(
     model_label: str,
     settings: TranscribeSettings,
     target: Path,
+    audio_sha256: str,
     on_progress: Callable[[float], None] | None = None,
 ) -> StatementTranscript:
     from pipeline import media
 
     samples = media.read_wav_mono16k(audio_path)
-    result = engine.transcribe(samples, settings, on_progress)
+    seed = seed_for(audio_sha256)
+    result = engine.transcribe(samples, settings, on_progress, seed=seed)
     transcript = StatementTranscript(
         statement_id=statement.id,
         language=result.language,
         engine=engine.name,
         model=model_label,
         segments=result.segments,
+        seed=seed,
     )
     write_json(target, transcript_to_json(transcript))
     return transcript

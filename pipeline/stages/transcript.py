@@ -159,12 +159,17 @@ def paragraphs(entry: TranscriptEntry) -> list[tuple[Segment, str]]:
     ]
 
 
+NO_TEXT_NOTE = "[Ingen tekst genkendt: talegenkendelsen hørte tale, men skrev intet. Lyt til optagelsen.]"
+
+
 def render_txt(doc: TranscriptDocument) -> str:
     out = ["Høringssvar fra borgermødet", doc.title, "", *header_lines(doc), "", machine_note(doc), ""]
     for entry in doc.entries:
         out.append("")
         out.append(entry_heading(entry, doc.timecodes))
         out.append("")
+        if entry.transcript.no_text:
+            out.append(NO_TEXT_NOTE)
         for segment, code in paragraphs(entry):
             text = segment.text.strip()
             out.append(f"[{code}] {text}" if doc.timecodes else text)
@@ -204,6 +209,9 @@ def render_json(doc: TranscriptDocument) -> dict[str, Any]:
                 "start_ms": entry.start_ms,
                 "duration_ms": entry.statement.probe.duration_ms,
                 "text": entry.transcript.text,
+                "no_text": entry.transcript.no_text,
+                "flags": ["no_text_recognised"] if entry.transcript.no_text else [],
+                "seed": entry.transcript.seed,
                 "segments": transcript_to_json(entry.transcript)["segments"],
             }
             for entry in doc.entries
@@ -238,6 +246,8 @@ def render_docx(doc: TranscriptDocument) -> bytes:
 
     for entry in doc.entries:
         document.add_heading(entry_heading(entry, doc.timecodes), level=2)
+        if entry.transcript.no_text:
+            document.add_paragraph().add_run(NO_TEXT_NOTE).italic = True
         for segment, code in paragraphs(entry):
             paragraph = document.add_paragraph()
             if doc.timecodes:

@@ -1,0 +1,80 @@
+"""The work cache under ``OUT/work``: one way to make a key, look an entry up and store it.
+
+A key is the hash of the stage's name, its version and everything its result depends on (its slice of
+the form, the hashes of its inputs, the tool versions). An entry is stored atomically; a file entry is
+sealed with its checksum beside it, so a damaged entry (truncated JSON, a half-written segment, a
+changed byte) is a miss that is made again, never a crash or a broken clip.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from pipeline.files import HashCache, sha256_text, stable_json, write_json, write_text
+
+log = logging.getLogger(__name__)
+
+SEAL_SUFFIX = ".sha256"
+
+
+def make_key(stage: str, version: int, inputs: dict[str, Any]) -> str:
+    return sha256_text(stable_json({"stage": stage, "version": version, **inputs}))
+
+
+def read_json(path: Path) -> Any | None:
+    """A stored JSON result, or None when it is missing or damaged (the damaged file is removed)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as error:
+        log.warning("cache: %s cannot be read (%s); making it again", path.name, error)
+        _discard(path)
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        log.warning("cache: %s is damaged; making it again", path.name)
+        _discard(path)
+        return None
+
+
+def store_json(path: Path, data: Any) -> None:
+    write_json(path, data)
+
+
+def _seal_path(path: Path) -> Path:
+    return path.with_name(path.name + SEAL_SUFFIX)
+
+
+def seal(path: Path, hashes: HashCache) -> None:
+    """Record the checksum of a file just stored, so that a later lookup can tell it is intact."""
+    write_text(_seal_path(path), hashes.sha256(path) + "\n")
+
+
+def is_intact(path: Path, hashes: HashCache) -> bool:
+    """True when ``path`` is a stored entry with the content it was sealed with. A file that is there
+    but unsealed or changed is removed, so that it is made again."""
+    if not path.is_file():
+        return False
+    seal_file = _seal_path(path)
+    try:
+        recorded = seal_file.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        recorded = ""
+    if recorded and hashes.sha256(path) == recorded:
+        return True
+    log.warning("cache: %s is incomplete or damaged; making it again", path.name)
+    _discard(path)
+    _discard(seal_file)
+    return False
+
+
+def _discard(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as error:
+        log.warning("cache: %s cannot be removed (%s)", path, error)
