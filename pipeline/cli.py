@@ -372,7 +372,23 @@ def _models_text(entries: list[dict[str, Any]]) -> str:
         "Other models (small, medium, large-v3, Danish fine-tunes): run once online with --model NAME; "
         "the engine downloads and caches it."
     )
+    for row in (e for e in entries if e["kind"] == "ffmpeg"):
+        if row.get("error"):
+            lines.append(f"ffmpeg: NOT usable ({row['error']})")
+            continue
+        lines.append(f"ffmpeg: {row['path']} ({row['version']}): {row['reason']}")
+        lines += [f"  passed over: {line}" for line in row["passed_over"]]
     return "\n".join(lines)
+
+
+def _ffmpeg_row() -> dict[str, Any]:
+    """The ffmpeg a run would use, and why; or why there is none."""
+    from pipeline import media
+
+    try:
+        return {"kind": "ffmpeg", **media.ffmpeg_choice().to_json()}
+    except PipelineError as error:
+        return {"kind": "ffmpeg", "error": str(error)}
 
 
 @main.command("models")
@@ -384,7 +400,7 @@ def models_command(as_json: bool, traceback: bool) -> None:
     def action() -> int:
         from pipeline.engines import list_models
 
-        entries = list_models()
+        entries = [*list_models(), _ffmpeg_row()]
         if as_json:
             click.echo(json.dumps(entries, ensure_ascii=False, indent=2, default=str))
             return 0

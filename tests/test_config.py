@@ -38,9 +38,39 @@ def test_demo_form_is_small() -> None:
     assert demo.clip.max_duration < load_form("default")[0].clip.max_duration
 
 
+def _field_paths(model: type, prefix: str = "") -> set[str]:
+    """Every field of a pydantic model, nested models spelt out as dotted paths."""
+    from pydantic import BaseModel
+
+    paths: set[str] = set()
+    for name, info in model.model_fields.items():  # type: ignore[attr-defined]
+        path = f"{prefix}{name}"
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            paths |= _field_paths(annotation, path + ".")
+        else:
+            paths.add(path)
+    return paths
+
+
+def _given_paths(data: dict, prefix: str = "") -> set[str]:
+    paths: set[str] = set()
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        paths |= _given_paths(value, path + ".") if isinstance(value, dict) else {path}
+    return paths
+
+
 def test_every_field_of_the_default_form_file_is_spelt_out() -> None:
     # The shipped file documents the form: it must give every field, and the model's defaults agree.
-    form, _ = load_form(REPO / "configs" / "forms" / "default.yaml")
+    import yaml
+
+    path = REPO / "configs" / "forms" / "default.yaml"
+    given = _given_paths(yaml.safe_load(path.read_text(encoding="utf-8")))
+    expected = _field_paths(Form)
+    assert len(expected) > 40
+    assert expected - given == set(), "fields the default form does not spell out"
+    form, _ = load_form(path)
     assert form == Form(name="default")
 
 

@@ -913,6 +913,7 @@ class QcReport:
     files: tuple[CheckedFile, ...]
     results: tuple[CheckResult, ...]
     not_checked: tuple[str, ...] = ()  # checks that could not be made, with the reason
+    ffmpeg: dict[str, Any] | None = None  # the binary that measured: path, version, why it was chosen
 
     @property
     def passed(self) -> bool:
@@ -953,6 +954,7 @@ class QcReport:
             "form": {"name": self.form, "agreed_with": self.agreed_with},
             "checked_at": self.checked_at,
             "tools": self.tools,
+            "ffmpeg": self.ffmpeg,
             "conforms": self.passed,
             "verdict": self.verdict(),
             "failed": [r.check for r in self.failures],
@@ -969,6 +971,8 @@ class QcReport:
         agreed = f" (aftalt med / agreed with {self.agreed_with})" if self.agreed_with else ""
         out.append(f"Form: {self.form}{agreed}")
         out.append(f"Målt / measured: {self.checked_at} · {self.tools}")
+        if self.ffmpeg:
+            out.append(f"ffmpeg: {self.ffmpeg['path']} ({self.ffmpeg['reason']})")
         out.append("")
         out.append("Filer / files:")
         width = max((len(f.role) for f in self.files), default=0)
@@ -1222,10 +1226,8 @@ def run_check(
         not_checked.append("the transcript's words: no transcript JSON beside the clip")
     results += check_transcript(form, present, cues, document)
 
-    try:
-        ffmpeg = media.ffmpeg_version()
-    except Exception:  # the measurements above ran, so a missing version string is no reason to fail
-        ffmpeg = "unknown"
+    choice = media.ffmpeg_choice()  # the measurements above ran with it, so it is there
+    ffmpeg = choice.version
     return QcReport(
         clip=clip.name,
         form=form.name,
@@ -1235,6 +1237,7 @@ def run_check(
         files=tuple(files),
         results=tuple(results),
         not_checked=tuple(not_checked),
+        ffmpeg=choice.to_json(),
     )
 
 

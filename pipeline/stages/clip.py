@@ -362,7 +362,8 @@ def reading_run_on(timeline: Timeline, rules: subtitles.SubtitleRules, form: For
         squeezed = last.end_ms >= part.end_ms - rules.min_gap_ms - rules.frame_ms
         if not squeezed or last.duration_ms >= need:
             continue
-        extra = min(need - last.duration_ms, longest)
+        # Two frames more: the part is rounded to whole frames, and the cue keeps its gap to the end.
+        extra = min(need - last.duration_ms + 2 * rules.frame_ms, longest)
         cut = timeline.cuts[part.statement_id]
         longer[part.statement_id] = replace(
             cut,
