@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 MIN_VERSION = (5, 1)
-# Part of the remembered answer: a change to the lists below makes every binary be asked again.
+# Part of the remembered answer: a change to how a binary is asked or read makes every binary be asked
+# again (the lists below are judged afresh each run, from what was remembered).
 CHECK_VERSION = 1
 
 ENCODERS = ("libx264", "aac", "pcm_s16le", "mov_text")
 MUXERS = ("mp4", "mov", "wav", "null")
-DEMUXERS = ("concat", "lavfi", "mov", "srt")
+DEMUXERS = ("concat", "lavfi", "mov", "srt", "image2")  # image2: the cards, still PNG pictures
 
 
 @dataclass(frozen=True)

@@ -125,14 +125,14 @@ def sound(target: Path, excerpt: Excerpt, *args: str) -> None:
 def rotated(target: Path, make_coded: Callable[[Path], None], degrees: int) -> None:
     """A file whose stored picture a player turns ``degrees`` counter-clockwise for display, as phones
     write it. ffmpeg sets the display matrix when copying, not when encoding: ffmpeg 6 and later with
-    ``-display_rotation`` (counter-clockwise), 5.1 only with the ``rotate`` tag (clockwise)."""
+    ``-display_rotation``, 5.1 only with the ``rotate`` tag (PITFALLS.md)."""
     coded = _scratch_beside(target, target.suffix)
     make_coded(coded)
     try:
         try:
             ffmpeg("-display_rotation:v:0", str(degrees), "-i", coded, "-c", "copy", target)
         except subprocess.CalledProcessError:
-            ffmpeg("-i", coded, "-c", "copy", "-metadata:s:v:0", f"rotate={(360 - degrees) % 360}", target)
+            ffmpeg("-i", coded, "-c", "copy", "-metadata:s:v:0", f"rotate={degrees}", target)
     finally:
         coded.unlink(missing_ok=True)
 

@@ -53,13 +53,15 @@ class FasterWhisperEngine:
 
         self.version = _version()
         self.model = info
+        self._model_dir = model_dir
+        self._threads = os.cpu_count() or 0
         try:
             self._whisper = WhisperModel(
                 str(model_dir),
                 device="cpu",
                 compute_type=COMPUTE_TYPE,
                 # Transcription is the long step of a run and nothing else competes for the cores.
-                cpu_threads=os.cpu_count() or 0,
+                cpu_threads=self._threads,
             )
         except Exception as error:  # ctranslate2 raises RuntimeError/ValueError for broken folders
             raise ModelError(
@@ -67,6 +69,26 @@ class FasterWhisperEngine:
                 "pass --model with a CTranslate2 Whisper model folder (model.bin, config.json, "
                 "tokenizer.json), or delete the folder if it is a cached download",
             ) from error
+        self._sampler = _SamplingWatch(self._whisper.model)
+        self._whisper.model = self._sampler
+
+    def _seed(self, seed: int) -> None:
+        """Seed the random draws of the next transcription.
+
+        CTranslate2 gives each of its worker threads a generator seeded once, at the thread's first
+        draw, from the seed set then; a later ``set_random_seed`` does not reach it. So once the model
+        has sampled (Whisper's temperature fallback), it is loaded afresh (a fraction of a second for
+        base), and every statement's words depend on its own audio only, not on what came before.
+        """
+        import ctranslate2
+
+        ctranslate2.set_random_seed(seed)
+        if self._sampler.sampled:
+            model = ctranslate2.models.Whisper(
+                str(self._model_dir), device="cpu", compute_type=COMPUTE_TYPE, intra_threads=self._threads
+            )
+            self._sampler = _SamplingWatch(model)
+            self._whisper.model = self._sampler
 
     def transcribe(
         self,
@@ -77,10 +99,7 @@ class FasterWhisperEngine:
     ) -> EngineResult:
         samples = mono_16k(audio)
         if seed is not None:
-            import ctranslate2
-
-            # CTranslate2 draws the samples of Whisper's temperature fallback from this generator.
-            ctranslate2.set_random_seed(seed)
+            self._seed(seed)
         audio_ms = duration_ms(samples)
         total_s = len(samples) / SAMPLE_RATE
         if on_progress:
@@ -126,6 +145,23 @@ class FasterWhisperEngine:
         if on_progress:
             on_progress(1.0)
         return EngineResult(language=settings.language, segments=add_review_flags(segments, settings))
+
+
+class _SamplingWatch:
+    """Stands in for the CTranslate2 model inside faster-whisper and notes whether a decode sampled
+    (a temperature above zero), which draws from the model's thread-local random generators."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self.sampled = False
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        if float(kwargs.get("sampling_temperature") or 0) > 0:
+            self.sampled = True
+        return self._model.generate(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
 
 
 def load_path(path: Path) -> FasterWhisperEngine:
