@@ -56,7 +56,7 @@ def test_an_old_ffmpeg_on_path_is_passed_over_for_the_bundled_one(
     env = no_named_ffmpeg(PATH=f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     result = run_cli("run", jfk_meeting, "--out", out_dir, "--form", small_form, "--language", "en", env=env)
     assert result.returncode == 0, result.stderr
-    said = [line for line in result.stderr.splitlines() if "ffmpeg" in line]
+    said = [line for line in result.stderr.splitlines() if line.startswith(("warning:", "error:"))]
     assert said == [
         f"warning: the ffmpeg on PATH ({fake}, 4.4.2-0ubuntu0.22.04.1) lacks version 4.4.2-0ubuntu0.22.04.1 "
         f"is older than 5.1, the oldest supported; using the bundled ffmpeg "
@@ -197,9 +197,11 @@ def test_damaged_cache_entries_are_made_again(jfk_meeting: Path, out_dir: Path, 
     with biggest.open("r+b") as handle:
         handle.truncate(biggest.stat().st_size // 2)
     (audio,) = (work / "audio").glob("*.wav")
-    with audio.open("r+b") as handle:
-        handle.seek(5000)
-        handle.write(b"\xff" * 64)
+    (clip,) = (work / "clip").glob("*.mp4")
+    for damaged in (audio, clip):
+        with damaged.open("r+b") as handle:
+            handle.seek(5000)
+            handle.write(b"\xff" * 64)
 
     again = run_cli(*args)
     assert again.returncode == 0, again.stderr
@@ -255,7 +257,7 @@ def test_the_same_delivery_with_the_system_and_the_bundled_ffmpeg(
     system_facts, bundled_facts = facts["system"], facts["bundled"]
     assert system_facts["frames"] == bundled_facts["frames"]
     assert system_facts["size"] == bundled_facts["size"]
-    assert abs(system_facts["loudness"] - bundled_facts["loudness"]) <= 0.1
+    assert abs(system_facts["loudness"] - bundled_facts["loudness"]) <= 0.1 + 1e-9
     assert system_facts["subtitles"] == bundled_facts["subtitles"]
     assert abs(system_facts["duration_ms"] - bundled_facts["duration_ms"]) <= 30
 
