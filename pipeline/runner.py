@@ -434,25 +434,22 @@ class Runner:
         return meeting_dir
 
     def _check_language(self, form: Form, meeting: Meeting) -> str:
-        """The spoken language, checked against what the engine knows, naming where it was set."""
+        """The spoken language (``--language``, else meeting.yaml, else the form). Each one given is
+        checked against what the engine knows, naming where it was set, even where another overrides it:
+        the next run may not pass the same option."""
         from pipeline.engines import known_languages
 
         known = known_languages()
-        allowed = "a language code Whisper knows, e.g. da, en, de, sv, nb (see `hearing models`)"
-        if self.options.language is not None:
-            if self.options.language not in known:
-                raise UsageError(f"--language {self.options.language}: not {allowed}")
-            return self.options.language
-        if meeting.language is not None:
-            if meeting.language not in known:
-                where = self.report.meeting_file or "meeting.yaml"
-                raise ConfigError(where, "language", f"{meeting.language!r} is not {allowed}")
-            return meeting.language
+        allowed = "a language code Whisper knows (da, en, de, sv, nb, ...)"
+        if self.options.language is not None and self.options.language not in known:
+            raise UsageError(f"--language {self.options.language}: not {allowed}")
+        if meeting.language is not None and meeting.language not in known:
+            where = self.report.meeting_file or "meeting.yaml"
+            raise ConfigError(where, "language", f"{meeting.language!r} is not {allowed}")
         if form.language not in known:
-            raise ConfigError(
-                self.report.form_path or "form", "language", f"{form.language!r} is not {allowed}"
-            )
-        return form.language
+            where = self.report.form_path or self.options.form
+            raise ConfigError(where, "language", f"{form.language!r} is not {allowed}")
+        return self.options.language or meeting.language or form.language
 
     def _check_engine(self) -> None:
         from pipeline.engines import ENGINES, looks_like_path
