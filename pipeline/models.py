@@ -106,6 +106,7 @@ class Word:
     end_ms: int
     text: str  # as the engine wrote it, leading space included
     probability: float
+    flags: tuple[str, ...] = ()  # for a person to check: "low_confidence", "repeated", "redecoded", ...
 
 
 @dataclass(frozen=True)

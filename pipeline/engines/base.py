@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -156,29 +155,136 @@ def normalise_text(text: str) -> str:
     return " ".join(kept.split())
 
 
-# The same word this many times in a row is a decoding loop ("mener, mener, mener, ..."), not speech.
-LOOP_WORDS = 4
+# The same 1-3 words this many times in a row is Whisper's failure loop ("mener, mener, mener, ..."),
+# beyond what people say; a person may say "nej, nej, nej" but rarely four times.
+LOOP_REPEATS = 4
+LOOP_MAX_WORDS = 3
+FLAG_REDECODED = "redecoded"
+
+
+@dataclass(frozen=True)
+class Loop:
+    """A stretch of words where one phrase repeats: words ``first`` to ``end`` (exclusive)."""
+
+    first: int
+    end: int
+    phrase: str
+    repeats: int
+
+
+def find_loops(texts: Sequence[str]) -> list[Loop]:
+    """Every stretch where the same 1-3 words follow each other LOOP_REPEATS times or more (compared
+    without case and punctuation), longest stretch first at each place, in order."""
+    tokens = [normalise_text(t) for t in texts]
+    loops: list[Loop] = []
+    i = 0
+    while i < len(tokens):
+        best: Loop | None = None
+        for n in range(1, LOOP_MAX_WORDS + 1):
+            phrase = tokens[i : i + n]
+            if len(phrase) < n or not all(phrase):
+                break
+            repeats = 1
+            while tokens[i + repeats * n : i + (repeats + 1) * n] == phrase:
+                repeats += 1
+            if repeats >= LOOP_REPEATS and (best is None or repeats * n > best.end - best.first):
+                best = Loop(i, i + repeats * n, " ".join(phrase), repeats)
+        if best is not None:
+            loops.append(best)
+            i = best.end
+        else:
+            i += 1
+    return loops
 
 
 def _loops(normalised: str) -> bool:
-    words = normalised.split()
-    run = 1
-    for before, word in itertools.pairwise(words):
-        run = run + 1 if word == before else 1
-        if run >= LOOP_WORDS:
-            return True
-    return False
+    return bool(find_loops(normalised.split()))
+
+
+def _with_flag(word: Word, flag: str) -> Word:
+    return word if flag in word.flags else replace(word, flags=(*word.flags, flag))
+
+
+def flag_words(segments: Sequence[Segment], settings: TranscribeSettings) -> tuple[Segment, ...]:
+    """Flags on the words a person should listen to again: low probability, inside a repetition loop,
+    in a segment the model itself thought was not speech."""
+    words = [w for s in segments for w in s.words]
+    looped = {k for loop in find_loops([w.text for w in words]) for k in range(loop.first, loop.end)}
+    out: list[Segment] = []
+    k = 0
+    for segment in segments:
+        flagged = []
+        silent = bool(normalise_text(segment.text)) and segment.no_speech_prob > settings.no_speech_threshold
+        for word in segment.words:
+            if word.probability < LOW_WORD_PROBABILITY:
+                word = _with_flag(word, FLAG_LOW_CONFIDENCE)
+            if k in looped:
+                word = _with_flag(word, FLAG_REPEATED)
+            if silent:
+                word = _with_flag(word, FLAG_OVER_SILENCE)
+            flagged.append(word)
+            k += 1
+        out.append(replace(segment, words=tuple(flagged)))
+    return tuple(out)
+
+
+# Decodes a stretch of the audio again (ms, in the audio's time) and returns its words there.
+Redecode = Callable[[int, int], Sequence[Word]]
+REDECODE_CONTEXT_MS = 1000
+
+
+def redecode_loops(segments: Sequence[Segment], redecode: Redecode) -> tuple[Segment, ...]:
+    """Each repetition loop decoded again (``redecode`` chooses how: another temperature, no repeated
+    n-grams). Where the new words have no loop, they replace the loop's words, marked ``redecoded``;
+    where the loop persists, or nothing comes back, the words stay as they were (``flag_words`` marks
+    them ``repeated``). Words are never dropped silently."""
+    words = [w for s in segments for w in s.words]
+    loops = find_loops([w.text for w in words])
+    if not loops:
+        return tuple(segments)
+    replacement: dict[int, list[Word]] = {}  # index of a loop's first word -> its new words
+    dropped: set[int] = set()
+    for loop in loops:
+        start, end = words[loop.first].start_ms, words[loop.end - 1].end_ms
+        again = [
+            w for w in redecode(max(0, start - REDECODE_CONTEXT_MS), end + REDECODE_CONTEXT_MS)
+            if start <= (w.start_ms + w.end_ms) // 2 <= end
+        ]  # fmt: skip
+        if not again or find_loops([w.text for w in again]):
+            continue
+        replacement[loop.first] = [_with_flag(w, FLAG_REDECODED) for w in again]
+        dropped.update(range(loop.first + 1, loop.end))
+    if not replacement:
+        return tuple(segments)
+    out: list[Segment] = []
+    k = 0
+    for segment in segments:
+        kept: list[Word] = []
+        for word in segment.words:
+            if k in replacement:
+                kept.extend(replacement[k])
+            elif k not in dropped:
+                kept.append(word)
+            k += 1
+        if kept != list(segment.words):
+            text = "".join(w.text for w in kept)
+            segment = replace(segment, words=tuple(kept), text=text)
+        if segment.words or segment.text.strip():
+            out.append(segment)
+    return tuple(out)
 
 
 def add_review_flags(segments: Iterable[Segment], settings: TranscribeSettings) -> tuple[Segment, ...]:
-    """Mark segments a person should check: a repeat of the previous segment (a typical hallucination
-    loop), low confidence, or text where the model itself thought there was no speech."""
+    """Mark words and segments a person should check: a repeat of the previous segment or a loop inside
+    one (a typical hallucination), low confidence, or text where the model itself thought there was no
+    speech. The segment flags summarise its words' flags."""
     flagged: list[Segment] = []
     previous = ""
-    for segment in segments:
+    for segment in flag_words(list(segments), settings):
         flags: list[str] = []
         norm = normalise_text(segment.text)
-        if norm and (norm == previous or _loops(norm)):
+        looped = any(FLAG_REPEATED in w.flags for w in segment.words)
+        if norm and (norm == previous or looped or _loops(norm)):
             flags.append(FLAG_REPEATED)
         if segment.avg_logprob < settings.log_prob_threshold or any(
             w.probability < LOW_WORD_PROBABILITY for w in segment.words

@@ -12,19 +12,23 @@ from pipeline.engines.base import (
     EngineResult,
     ModelInfo,
     ProgressCallback,
+    Redecode,
     TranscribeSettings,
     add_review_flags,
     duration_ms,
     make_segment,
     mono_16k,
+    redecode_loops,
 )
 from pipeline.errors import MissingToolError, ModelError
+from pipeline.models import Word
 
 if TYPE_CHECKING:
     import numpy as np
 
 NAME = "faster-whisper"
 COMPUTE_TYPE = "int8"
+REDECODE_TEMPERATURES = (0.0, 0.4, 0.8)
 NAME_FIX = "run once online with --model {name} to cache it, or pass --model /path/to/model"
 
 
@@ -142,9 +146,47 @@ class FasterWhisperEngine:
                 segments.append(segment)
             if on_progress and total_s > 0:
                 on_progress(min(float(raw.end) / total_s, 1.0))
+        segments = list(redecode_loops(segments, self._redecoder(samples, settings)))
         if on_progress:
             on_progress(1.0)
         return EngineResult(language=settings.language, segments=add_review_flags(segments, settings))
+
+    def _redecoder(self, samples: np.ndarray, settings: TranscribeSettings) -> Redecode:
+        """Decodes a stretch again where Whisper looped: without conditioning, with no 3-word phrase
+        allowed twice, falling back to sampling only if that fails its checks."""
+        audio_ms = duration_ms(samples)
+
+        def redecode(start_ms: int, end_ms: int) -> list[Word]:
+            piece = samples[start_ms * SAMPLE_RATE // 1000 : end_ms * SAMPLE_RATE // 1000]
+            raw_segments, _info = self._whisper.transcribe(
+                piece,
+                language=settings.language,
+                task="transcribe",
+                beam_size=settings.beam_size,
+                temperature=REDECODE_TEMPERATURES,
+                condition_on_previous_text=False,
+                word_timestamps=True,
+                vad_filter=False,
+                no_repeat_ngram_size=3,
+                compression_ratio_threshold=settings.compression_ratio_threshold,
+                log_prob_threshold=settings.log_prob_threshold,
+                no_speech_threshold=settings.no_speech_threshold,
+            )
+            words: list[Word] = []
+            for raw in raw_segments:
+                words += [
+                    Word(
+                        min(start_ms + round(w.start * 1000), audio_ms),
+                        min(start_ms + round(w.end * 1000), audio_ms),
+                        w.word,
+                        float(w.probability),
+                    )
+                    for w in raw.words or ()
+                    if w.word.strip()
+                ]
+            return words
+
+        return redecode
 
 
 class _SamplingWatch:

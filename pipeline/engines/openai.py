@@ -21,19 +21,23 @@ from pipeline.engines.base import (
     EngineResult,
     ModelInfo,
     ProgressCallback,
+    Redecode,
     TranscribeSettings,
     add_review_flags,
     duration_ms,
     make_segment,
     mono_16k,
+    redecode_loops,
 )
 from pipeline.errors import MissingToolError, ModelError
+from pipeline.models import Word
 
 if TYPE_CHECKING:
     import numpy as np
 
 NAME = "openai-whisper"
 INSTALL_HINT = "pip install 'hearing-pipeline[openai]'"
+REDECODE_TEMPERATURES = (0.4, 0.8)
 NAME_FIX = "run once online with --model {name} to cache it, or pass --model /path/to/model"
 # The progress hook swaps a module global inside openai-whisper for the duration of one call.
 _progress_lock = threading.Lock()
@@ -200,9 +204,45 @@ class OpenAIWhisperEngine:
             )
             if segment is not None:
                 segments.append(segment)
+        segments = list(redecode_loops(segments, self._redecoder(samples, settings)))
         if on_progress:
             on_progress(1.0)
         return EngineResult(language=settings.language, segments=add_review_flags(segments, settings))
+
+    def _redecoder(self, samples: np.ndarray, settings: TranscribeSettings) -> Redecode:
+        """Decodes a stretch again where Whisper looped: without conditioning and at a higher
+        temperature (openai-whisper has no way to forbid repeated phrases)."""
+        audio_ms = duration_ms(samples)
+
+        def redecode(start_ms: int, end_ms: int) -> list[Word]:
+            piece = samples[start_ms * SAMPLE_RATE // 1000 : end_ms * SAMPLE_RATE // 1000]
+            result = self._whisper.transcribe(
+                piece,
+                verbose=None,
+                language=settings.language,
+                task="transcribe",
+                fp16=False,
+                best_of=5,
+                temperature=REDECODE_TEMPERATURES,
+                condition_on_previous_text=False,
+                word_timestamps=True,
+                compression_ratio_threshold=settings.compression_ratio_threshold,
+                logprob_threshold=settings.log_prob_threshold,
+                no_speech_threshold=settings.no_speech_threshold,
+            )
+            return [
+                Word(
+                    min(start_ms + round(w["start"] * 1000), audio_ms),
+                    min(start_ms + round(w["end"] * 1000), audio_ms),
+                    w["word"],
+                    float(w["probability"]),
+                )
+                for raw in result["segments"]
+                for w in raw.get("words") or ()
+                if w["word"].strip()
+            ]
+
+        return redecode
 
 
 def _load_checkpoint(path: Path, info: ModelInfo, alignment_heads: bytes | None) -> OpenAIWhisperEngine:

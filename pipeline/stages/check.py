@@ -802,10 +802,45 @@ def check_transcript(
     ]
     if transcript is not None:
         out.append(check_text_recognised(transcript))
+        out.append(check_repetitions(transcript))
     if cues is None or transcript is None:
         return out
     out.append(compare_words(cues, transcript_texts(transcript)))
     return out
+
+
+def check_repetitions(document: Mapping[str, Any]) -> CheckResult:
+    """Repetition loops that decoding again could not mend are kept, flagged, for a person to judge:
+    each one is named with its statement and time in the clip."""
+    found: list[str] = []
+    redecoded = 0
+    for (label, _), statement in zip(
+        transcript_texts(document), document.get("statements") or [], strict=False
+    ):
+        offset = int(statement.get("start_ms") or 0)
+        run: list[Mapping[str, Any]] = []
+        for word in [*(w for s in statement.get("segments") or [] for w in s.get("words") or []), None]:
+            flags = (word or {}).get("flags") or []
+            redecoded += "redecoded" in flags
+            if word is not None and "repeated" in flags:
+                run.append(word)
+                continue
+            if run:
+                text = " ".join(str(w.get("text", "")).strip() for w in run)
+                shown = text if len(text) <= 40 else text[:39] + "…"
+                found.append(f"{label} at {_clock(offset + int(run[0].get('start_ms', 0)))}: '{shown}'")
+                run = []
+    note = f"; {redecoded} words decoded again where Whisper looped" if redecoded else ""
+    return _result(
+        "transcript.repetitions",
+        "no repetition loops",
+        "no phrase repeated 4 times in a row",
+        (f"{len(found)} kept for review" if found else "none") + note,
+        not found,
+        "\n".join(found[:EXAMPLES])
+        + (f"\n… and {len(found) - EXAMPLES} more" if len(found) > EXAMPLES else ""),
+        warn=True,
+    )
 
 
 def check_text_recognised(document: Mapping[str, Any]) -> CheckResult:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 AUDIO_VERSION = 2  # 2: the ffmpeg version is part of the key
-VERSION = 2  # 2: seeded from the audio
+VERSION = 3  # 2: seeded from the audio; 3: repetition loops decoded again, flags per word
 
 # Decoding that yields less than this share of the stream's stated duration means the file is cut short.
 TRUNCATED_SHARE = 0.9
@@ -133,6 +133,7 @@ def transcript_to_json(transcript: StatementTranscript) -> dict[str, Any]:
                         "end_ms": w.end_ms,
                         "text": w.text,
                         "probability": round(w.probability, 4),
+                        **({"flags": list(w.flags)} if w.flags else {}),
                     }
                     for w in s.words
                 ],
@@ -154,7 +155,8 @@ def transcript_from_json(data: dict[str, Any]) -> StatementTranscript:
                 end_ms=s["end_ms"],
                 text=s["text"],
                 words=tuple(
-                    Word(w["start_ms"], w["end_ms"], w["text"], w["probability"]) for w in s["words"]
+                    Word(w["start_ms"], w["end_ms"], w["text"], w["probability"], tuple(w.get("flags", ())))
+                    for w in s["words"]
                 ),
                 avg_logprob=s["avg_logprob"],
                 no_speech_prob=s["no_speech_prob"],
