@@ -118,3 +118,28 @@ def test_the_qc_report_names_every_loop_kept() -> None:
     assert result.detail == "statement 2 (Søren) at 00:00:44,300: 'nævrige nævrige nævrige nævrige nævrige…'"
     clean = {"statements": [{"number": 1, "segments": [{"words": [{"start_ms": 0, "text": " Tak"}]}]}]}
     assert check.check_repetitions(clean).status == "pass"
+
+
+def test_subtitle_credits_over_silence_are_flagged() -> None:
+    from pipeline.engines.base import FLAG_CREDIT, flag_credits
+
+    spoken = segment(words("Tak", "for", "ordet.", start=0))
+    credit = segment(words("Undertekster", "af", "Amara.org", start=5000))
+    speech = [(0, 1000)]
+    flagged = flag_credits((spoken, credit), speech)
+    assert not flagged[0].flags and all(FLAG_CREDIT in w.flags for w in flagged[1].words)
+    # Said aloud, over detected speech, it is what a citizen said.
+    assert flag_credits((credit,), [(5000, 6000)]) == (credit,)
+    document = {
+        "statements": [
+            {
+                "number": 1,
+                "start_ms": 1000,
+                "segments": [{"words": [{"start_ms": w.start_ms, "text": w.text, "flags": list(w.flags)}
+                                        for w in flagged[1].words]}],
+            }
+        ]
+    }  # fmt: skip
+    result = check.check_credits(document)
+    assert result.status == "warn"
+    assert result.detail == "statement 1 at 00:00:06,000: 'Undertekster af Amara.org'"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -272,6 +273,42 @@ def redecode_loops(segments: Sequence[Segment], redecode: Redecode) -> tuple[Seg
         if segment.words or segment.text.strip():
             out.append(segment)
     return tuple(out)
+
+
+# Credits Whisper learnt from subtitled video and writes over silence or music; never said by a citizen.
+FLAG_CREDIT = "subtitle_credit"
+_CREDITS = re.compile(
+    r"\b(?:under)?tekst(?:er|et)?\s+(?:af|by)\b|amara\.org|\bsubtitles?\s+by\b|\boversat\s+af\b"
+    r"|\bdanske\s+tekster\b|\bundertekster\b",
+    re.IGNORECASE,
+)
+# A credit counts as over silence when the voice detector hears less than this share of its time.
+CREDIT_MAX_SPEECH_SHARE = 0.3
+
+
+def flag_credits(segments: Sequence[Segment], speech: Sequence[tuple[int, int]]) -> tuple[Segment, ...]:
+    """Mark the words of a segment that reads like a subtitle credit ("Undertekster af ...", "Tekstet af",
+    "Amara.org") and lies over no detected speech (``speech``: the voice detector's regions, ms)."""
+    out = []
+    for segment in segments:
+        length = max(segment.end_ms - segment.start_ms, 1)
+        heard = sum(max(0, min(b, segment.end_ms) - max(a, segment.start_ms)) for a, b in speech)
+        if _CREDITS.search(segment.text) and heard / length < CREDIT_MAX_SPEECH_SHARE:
+            words = tuple(_with_flag(w, FLAG_CREDIT) for w in segment.words)
+            segment = replace(segment, words=words, flags=tuple(dict.fromkeys([*segment.flags, FLAG_CREDIT])))
+        out.append(segment)
+    return tuple(out)
+
+
+def speech_regions_ms(audio: np.ndarray, settings: TranscribeSettings) -> list[tuple[int, int]]:
+    """Where the voice detector hears speech, without padding, in ms."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(
+        threshold=settings.vad_threshold, min_silence_duration_ms=settings.vad_min_silence_ms, speech_pad_ms=0
+    )
+    chunks = get_speech_timestamps(audio, options, sampling_rate=SAMPLE_RATE)
+    return [(c["start"] * 1000 // SAMPLE_RATE, c["end"] * 1000 // SAMPLE_RATE) for c in chunks]
 
 
 def add_review_flags(segments: Iterable[Segment], settings: TranscribeSettings) -> tuple[Segment, ...]:

@@ -16,9 +16,11 @@ from pipeline.engines.base import (
     TranscribeSettings,
     add_review_flags,
     duration_ms,
+    flag_credits,
     make_segment,
     mono_16k,
     redecode_loops,
+    speech_regions_ms,
 )
 from pipeline.errors import MissingToolError, ModelError
 from pipeline.models import Word
@@ -147,6 +149,7 @@ class FasterWhisperEngine:
             if on_progress and total_s > 0:
                 on_progress(min(float(raw.end) / total_s, 1.0))
         segments = list(redecode_loops(segments, self._redecoder(samples, settings)))
+        segments = list(flag_credits(segments, speech_regions_ms(samples, settings)))
         if on_progress:
             on_progress(1.0)
         return EngineResult(language=settings.language, segments=add_review_flags(segments, settings))

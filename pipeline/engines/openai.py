@@ -25,9 +25,11 @@ from pipeline.engines.base import (
     TranscribeSettings,
     add_review_flags,
     duration_ms,
+    flag_credits,
     make_segment,
     mono_16k,
     redecode_loops,
+    speech_regions_ms,
 )
 from pipeline.errors import MissingToolError, ModelError
 from pipeline.models import Word
@@ -205,6 +207,7 @@ class OpenAIWhisperEngine:
             if segment is not None:
                 segments.append(segment)
         segments = list(redecode_loops(segments, self._redecoder(samples, settings)))
+        segments = list(flag_credits(segments, speech_regions_ms(samples, settings)))
         if on_progress:
             on_progress(1.0)
         return EngineResult(language=settings.language, segments=add_review_flags(segments, settings))

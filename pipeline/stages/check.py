@@ -803,15 +803,16 @@ def check_transcript(
     if transcript is not None:
         out.append(check_text_recognised(transcript))
         out.append(check_repetitions(transcript))
+        out.append(check_credits(transcript))
     if cues is None or transcript is None:
         return out
     out.append(compare_words(cues, transcript_texts(transcript)))
     return out
 
 
-def check_repetitions(document: Mapping[str, Any]) -> CheckResult:
-    """Repetition loops that decoding again could not mend are kept, flagged, for a person to judge:
-    each one is named with its statement and time in the clip."""
+def _flagged_runs(document: Mapping[str, Any], flag: str) -> tuple[list[str], int]:
+    """Each run of consecutive words carrying ``flag`` (statement, time in the clip, text), and how many
+    words were decoded again."""
     found: list[str] = []
     redecoded = 0
     for (label, _), statement in zip(
@@ -822,7 +823,7 @@ def check_repetitions(document: Mapping[str, Any]) -> CheckResult:
         for word in [*(w for s in statement.get("segments") or [] for w in s.get("words") or []), None]:
             flags = (word or {}).get("flags") or []
             redecoded += "redecoded" in flags
-            if word is not None and "repeated" in flags:
+            if word is not None and flag in flags:
                 run.append(word)
                 continue
             if run:
@@ -830,6 +831,18 @@ def check_repetitions(document: Mapping[str, Any]) -> CheckResult:
                 shown = text if len(text) <= 40 else text[:39] + "…"
                 found.append(f"{label} at {_clock(offset + int(run[0].get('start_ms', 0)))}: '{shown}'")
                 run = []
+    return found, redecoded
+
+
+def _examples(found: Sequence[str]) -> str:
+    more = f"\n… and {len(found) - EXAMPLES} more" if len(found) > EXAMPLES else ""
+    return "\n".join(found[:EXAMPLES]) + more
+
+
+def check_repetitions(document: Mapping[str, Any]) -> CheckResult:
+    """Repetition loops that decoding again could not mend are kept, flagged, for a person to judge:
+    each one is named with its statement and time in the clip."""
+    found, redecoded = _flagged_runs(document, "repeated")
     note = f"; {redecoded} words decoded again where Whisper looped" if redecoded else ""
     return _result(
         "transcript.repetitions",
@@ -837,8 +850,21 @@ def check_repetitions(document: Mapping[str, Any]) -> CheckResult:
         "no phrase repeated 4 times in a row",
         (f"{len(found)} kept for review" if found else "none") + note,
         not found,
-        "\n".join(found[:EXAMPLES])
-        + (f"\n… and {len(found) - EXAMPLES} more" if len(found) > EXAMPLES else ""),
+        _examples(found),
+        warn=True,
+    )
+
+
+def check_credits(document: Mapping[str, Any]) -> CheckResult:
+    """Subtitle credits ("Undertekster af ...") Whisper writes over silence: nobody said them."""
+    found, _ = _flagged_runs(document, "subtitle_credit")
+    return _result(
+        "transcript.credits",
+        "no invented subtitle credits",
+        "none over silence",
+        f"{len(found)} for review: nobody said them" if found else "none",
+        not found,
+        _examples(found),
         warn=True,
     )
 
