@@ -307,14 +307,15 @@ _GENERIC = re.compile(
     re.IGNORECASE,
 )
 _CAUSE = re.compile(
-    r"error setting option|option .* not found|no such (?:filter|file|option)|unrecognized option"
+    r"error setting option|error applying option '|option .* not found|no such (?:filter|file|option)"
+    r"|unrecognized option"
     r"|unknown encoder|unknown decoder|invalid data found|permission denied|cannot select|no space left"
     r"|matches no streams|does not exist|not supported",
     re.IGNORECASE,
 )
-_HINT = re.compile(r"unable to parse option|could not find|invalid argument for|undefined constant", re.I)
+_HINT = re.compile(r"unable to parse|could not find|invalid argument for", re.I)
 _ERRORISH = re.compile(r"error|invalid|unable|cannot|can't|could not|failed|not found|unknown|missing", re.I)
-_CONTEXT = re.compile(r"^\[(\w+)[^\]]*@ 0x[0-9a-f]+\]\s*(?:\[[^\]]*@ 0x[0-9a-f]+\]\s*)*", re.IGNORECASE)
+_CONTEXT = re.compile(r"^\[([^\]@]*?)\s*@ 0x[0-9a-f]+\]\s*(?:\[[^\]]*@ 0x[0-9a-f]+\]\s*)*", re.IGNORECASE)
 
 
 def _line_score(line: str) -> int:
@@ -344,7 +345,11 @@ def telling_line(lines: Sequence[str]) -> str:
     found = _CONTEXT.match(best)
     if found:
         component = re.sub(r"^Parsed_(\w+?)_\d+$", r"\1", found.group(1))
-        return f"{component}: {best[found.end() :].strip()}"
+        text = best[found.end() :].strip()
+        # ffmpeg's own plumbing ("fc#-1", "AVFilterGraph") tells a person nothing; a filter's name does.
+        if re.fullmatch(r"[a-z][a-z0-9_]*", component) and component not in ("fc", "out", "in"):
+            return f"{component}: {text}"
+        return text
     return best.strip()
 
 

@@ -131,6 +131,7 @@ class StatementTranscript:
     seed: int | None = None  # the engine's random seed, from the audio's content (provenance)
     # The voice detector heard speech, but the engine wrote down no words: a person must write them.
     no_text: bool = False
+    heard_ms: int | None = None  # what the engine's voice detector passed on (padding included)
 
     @property
     def words(self) -> tuple[Word, ...]:

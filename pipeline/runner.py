@@ -797,6 +797,8 @@ class Runner:
                 finally:
                     self.progress.end(progress_key)
         if not result.words:
+            if transcribe.no_words_upper_bound_rejects(result):
+                return statement, Rejection(statement.recording.relpath, transcribe.NO_SPEECH_REASON)
             heard_ms = transcribe.speech_ms(media.read_wav_mono16k(audio_path), settings)
             verdict = transcribe.judge_no_words(heard_ms)
             if verdict is not None:

@@ -126,10 +126,16 @@ def test_subtitle_credits_over_silence_are_flagged() -> None:
     spoken = segment(words("Tak", "for", "ordet.", start=0))
     credit = segment(words("Undertekster", "af", "Amara.org", start=5000))
     speech = [(0, 1000)]
-    flagged = flag_credits((spoken, credit), speech)
+    flagged = flag_credits((spoken, credit), lambda: speech)
     assert not flagged[0].flags and all(FLAG_CREDIT in w.flags for w in flagged[1].words)
     # Said aloud, over detected speech, it is what a citizen said.
-    assert flag_credits((credit,), [(5000, 6000)]) == (credit,)
+    assert flag_credits((credit,), lambda: [(5000, 6000)]) == (credit,)
+
+    # Without anything that reads like a credit, the audio is not passed over again.
+    def never() -> list[tuple[int, int]]:
+        raise AssertionError("the voice detector was asked for nothing")
+
+    assert flag_credits((spoken,), never) == (spoken,)
     document = {
         "statements": [
             {

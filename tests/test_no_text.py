@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from test_cut import statement
 
 from pipeline.config import Form, Meeting
@@ -17,6 +19,16 @@ def test_no_words_is_a_rejection_only_without_speech() -> None:
     # The voice detector heard speech the engine could not write down: it goes to the committee.
     assert judge_no_words(MIN_SPEECH_WITHOUT_WORDS_MS) is None
     assert judge_no_words(45_000) is None
+
+
+def test_silence_is_known_without_another_pass() -> None:
+    from pipeline.stages.transcribe import no_words_upper_bound_rejects
+
+    silent = StatementTranscript("s01", "da", "faster-whisper", "base", (), heard_ms=0)
+    assert no_words_upper_bound_rejects(silent)
+    # Enough voice passed on that only the exact count can tell; and an old transcript without the count.
+    assert not no_words_upper_bound_rejects(replace(silent, heard_ms=MIN_SPEECH_WITHOUT_WORDS_MS))
+    assert not no_words_upper_bound_rejects(replace(silent, heard_ms=None))
 
 
 def _empty(sid: str) -> StatementTranscript:

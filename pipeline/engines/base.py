@@ -55,6 +55,9 @@ class ModelInfo:
 class EngineResult:
     language: str
     segments: tuple[Segment, ...]
+    # Audio the voice detector passed to the decoder (ms, padding included): an upper bound of the speech
+    # heard, so that silence is known as silence without another pass over the audio.
+    heard_ms: int | None = None
 
 
 class Engine(Protocol):
@@ -286,13 +289,19 @@ _CREDITS = re.compile(
 CREDIT_MAX_SPEECH_SHARE = 0.3
 
 
-def flag_credits(segments: Sequence[Segment], speech: Sequence[tuple[int, int]]) -> tuple[Segment, ...]:
+def flag_credits(
+    segments: Sequence[Segment], speech: Callable[[], Sequence[tuple[int, int]]]
+) -> tuple[Segment, ...]:
     """Mark the words of a segment that reads like a subtitle credit ("Undertekster af ...", "Tekstet af",
-    "Amara.org") and lies over no detected speech (``speech``: the voice detector's regions, ms)."""
+    "Amara.org") and lies over no detected speech. ``speech`` gives the voice detector's regions (ms);
+    it is asked only when a segment reads like a credit, since it is a pass over the whole audio."""
+    if not any(_CREDITS.search(segment.text) for segment in segments):
+        return tuple(segments)
+    regions = speech()
     out = []
     for segment in segments:
         length = max(segment.end_ms - segment.start_ms, 1)
-        heard = sum(max(0, min(b, segment.end_ms) - max(a, segment.start_ms)) for a, b in speech)
+        heard = sum(max(0, min(b, segment.end_ms) - max(a, segment.start_ms)) for a, b in regions)
         if _CREDITS.search(segment.text) and heard / length < CREDIT_MAX_SPEECH_SHARE:
             words = tuple(_with_flag(w, FLAG_CREDIT) for w in segment.words)
             segment = replace(segment, words=words, flags=tuple(dict.fromkeys([*segment.flags, FLAG_CREDIT])))

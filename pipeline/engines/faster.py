@@ -117,7 +117,7 @@ class FasterWhisperEngine:
                 "min_silence_duration_ms": settings.vad_min_silence_ms,
                 "speech_pad_ms": settings.vad_speech_pad_ms,
             }
-        raw_segments, _info = self._whisper.transcribe(
+        raw_segments, info = self._whisper.transcribe(
             samples,
             language=settings.language,
             task="transcribe",
@@ -149,10 +149,15 @@ class FasterWhisperEngine:
             if on_progress and total_s > 0:
                 on_progress(min(float(raw.end) / total_s, 1.0))
         segments = list(redecode_loops(segments, self._redecoder(samples, settings)))
-        segments = list(flag_credits(segments, speech_regions_ms(samples, settings)))
+        segments = list(flag_credits(segments, lambda: speech_regions_ms(samples, settings)))
         if on_progress:
             on_progress(1.0)
-        return EngineResult(language=settings.language, segments=add_review_flags(segments, settings))
+        heard = getattr(info, "duration_after_vad", None)
+        return EngineResult(
+            language=settings.language,
+            segments=add_review_flags(segments, settings),
+            heard_ms=round(heard * 1000) if heard is not None else None,
+        )
 
     def _redecoder(self, samples: np.ndarray, settings: TranscribeSettings) -> Redecode:
         """Decodes a stretch again where Whisper looped: without conditioning, with no 3-word phrase

@@ -166,7 +166,8 @@ class OpenAIWhisperEngine:
         if not regions:
             if on_progress:
                 on_progress(1.0)
-            return EngineResult(language=settings.language, segments=())
+            return EngineResult(language=settings.language, segments=(), heard_ms=0)
+        heard_ms = round(sum(end - start for start, end in regions) * 1000)
 
         clip_timestamps = [t for region in regions for t in region]
         frames_per_second = 100  # openai-whisper's mel hop is 10 ms
@@ -207,10 +208,12 @@ class OpenAIWhisperEngine:
             if segment is not None:
                 segments.append(segment)
         segments = list(redecode_loops(segments, self._redecoder(samples, settings)))
-        segments = list(flag_credits(segments, speech_regions_ms(samples, settings)))
+        segments = list(flag_credits(segments, lambda: speech_regions_ms(samples, settings)))
         if on_progress:
             on_progress(1.0)
-        return EngineResult(language=settings.language, segments=add_review_flags(segments, settings))
+        return EngineResult(
+            language=settings.language, segments=add_review_flags(segments, settings), heard_ms=heard_ms
+        )
 
     def _redecoder(self, samples: np.ndarray, settings: TranscribeSettings) -> Redecode:
         """Decodes a stretch again where Whisper looped: without conditioning and at a higher

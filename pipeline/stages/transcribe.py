@@ -89,6 +89,12 @@ MIN_SPEECH_WITHOUT_WORDS_MS = 1000
 NO_SPEECH_REASON = "no speech found (nothing to transcribe)"
 
 
+def no_words_upper_bound_rejects(transcript: StatementTranscript) -> bool:
+    """True when even the engine's padded voice-detector count is below the minimum: then the exact
+    count (another pass over the audio, long for hours of silence) is not needed to reject."""
+    return transcript.heard_ms is not None and transcript.heard_ms < MIN_SPEECH_WITHOUT_WORDS_MS
+
+
 def judge_no_words(heard_speech_ms: int) -> str | None:
     """For a transcript without words: the reason to reject the recording, or None when the voice
     detector heard speech and the statement must reach the committee anyway, flagged "no text
@@ -118,6 +124,7 @@ def transcript_to_json(transcript: StatementTranscript) -> dict[str, Any]:
         "engine": transcript.engine,
         "model": transcript.model,
         "seed": transcript.seed,
+        "heard_ms": transcript.heard_ms,
         "segments": [
             {
                 "start_ms": s.start_ms,
@@ -166,6 +173,7 @@ def transcript_from_json(data: dict[str, Any]) -> StatementTranscript:
             for s in data["segments"]
         ),
         seed=data.get("seed"),
+        heard_ms=data.get("heard_ms"),
     )
 
 
@@ -191,6 +199,7 @@ def run_transcription(
         model=model_label,
         segments=result.segments,
         seed=seed,
+        heard_ms=result.heard_ms,
     )
     write_json(target, transcript_to_json(transcript))
     return transcript
