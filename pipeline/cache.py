@@ -1,9 +1,8 @@
-"""The work cache under ``OUT/work``: one way to make a key, look an entry up and store it.
+"""The work cache under ``OUT/work``: looking an entry up and sealing what was stored.
 
-A key is the hash of the stage's name, its version and everything its result depends on (its slice of
-the form, the hashes of its inputs, the tool versions). An entry is stored atomically; a file entry is
-sealed with its checksum beside it, so a damaged entry (truncated JSON, a half-written segment, a
-changed byte) is a miss that is made again, never a crash or a broken clip.
+Entries are stored atomically (``pipeline.files``); a file entry is sealed with its checksum beside it,
+so a damaged entry (truncated JSON, a half-written segment, a changed byte) is a miss that is made
+again, never a crash or a broken clip.
 """
 
 from __future__ import annotations
@@ -13,15 +12,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pipeline.files import HashCache, sha256_text, stable_json, write_json, write_text
+from pipeline.files import HashCache, write_text
 
 log = logging.getLogger(__name__)
 
 SEAL_SUFFIX = ".sha256"
-
-
-def make_key(stage: str, version: int, inputs: dict[str, Any]) -> str:
-    return sha256_text(stable_json({"stage": stage, "version": version, **inputs}))
 
 
 def read_json(path: Path) -> Any | None:
@@ -40,10 +35,6 @@ def read_json(path: Path) -> Any | None:
         log.warning("cache: %s is damaged; making it again", path.name)
         _discard(path)
         return None
-
-
-def store_json(path: Path, data: Any) -> None:
-    write_json(path, data)
 
 
 def _seal_path(path: Path) -> Path:

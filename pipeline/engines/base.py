@@ -309,15 +309,22 @@ def flag_credits(
     return tuple(out)
 
 
-def speech_regions_ms(audio: np.ndarray, settings: TranscribeSettings) -> list[tuple[int, int]]:
-    """Where the voice detector hears speech, without padding, in ms."""
+def speech_chunks(audio: np.ndarray, settings: TranscribeSettings, pad_ms: int) -> list[tuple[int, int]]:
+    """Where Silero VAD hears speech, with the settings' threshold and minimum silence and ``pad_ms`` of
+    padding: (start, end) in samples."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     options = VadOptions(
-        threshold=settings.vad_threshold, min_silence_duration_ms=settings.vad_min_silence_ms, speech_pad_ms=0
+        threshold=settings.vad_threshold,
+        min_silence_duration_ms=settings.vad_min_silence_ms,
+        speech_pad_ms=pad_ms,
     )
-    chunks = get_speech_timestamps(audio, options, sampling_rate=SAMPLE_RATE)
-    return [(c["start"] * 1000 // SAMPLE_RATE, c["end"] * 1000 // SAMPLE_RATE) for c in chunks]
+    return [(c["start"], c["end"]) for c in get_speech_timestamps(audio, options, sampling_rate=SAMPLE_RATE)]
+
+
+def speech_regions_ms(audio: np.ndarray, settings: TranscribeSettings) -> list[tuple[int, int]]:
+    """Where the voice detector hears speech, without padding, in ms."""
+    return [(a * 1000 // SAMPLE_RATE, b * 1000 // SAMPLE_RATE) for a, b in speech_chunks(audio, settings, 0)]
 
 
 def add_review_flags(segments: Iterable[Segment], settings: TranscribeSettings) -> tuple[Segment, ...]:

@@ -29,6 +29,7 @@ from pipeline.engines.base import (
     make_segment,
     mono_16k,
     redecode_loops,
+    speech_chunks,
     speech_regions_ms,
 )
 from pipeline.errors import MissingToolError, ModelError
@@ -104,15 +105,8 @@ def _reporting_progress(report: ProgressCallback | None, speech_frames: int) -> 
 
 def speech_regions(audio: np.ndarray, settings: TranscribeSettings) -> list[tuple[float, float]]:
     """Where Silero VAD hears speech, in seconds, with the settings' threshold, silence and padding."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    options = VadOptions(
-        threshold=settings.vad_threshold,
-        min_silence_duration_ms=settings.vad_min_silence_ms,
-        speech_pad_ms=settings.vad_speech_pad_ms,
-    )
-    chunks = get_speech_timestamps(audio, options, sampling_rate=SAMPLE_RATE)
-    return [(c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE) for c in chunks]
+    chunks = speech_chunks(audio, settings, settings.vad_speech_pad_ms)
+    return [(start / SAMPLE_RATE, end / SAMPLE_RATE) for start, end in chunks]
 
 
 def merge_regions(regions: list[tuple[float, float]], max_gap_s: float) -> list[tuple[float, float]]:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.engines.base import Engine, TranscribeSettings, seed_for
+from pipeline.engines.base import SAMPLE_RATE, Engine, TranscribeSettings, seed_for, speech_chunks
 from pipeline.files import sha256_text, stable_json, write_json
 from pipeline.models import Segment, Statement, StatementTranscript, Word
 
@@ -73,15 +73,7 @@ def truncation(statement: Statement, decoded_ms: int) -> str | None:
 
 def speech_ms(samples: np.ndarray, settings: TranscribeSettings) -> int:
     """How much speech the voice-activity detector finds in 16 kHz mono samples."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    options = VadOptions(
-        threshold=settings.vad_threshold,
-        min_silence_duration_ms=settings.vad_min_silence_ms,
-        speech_pad_ms=0,
-    )
-    regions = get_speech_timestamps(samples, options)
-    return sum(r["end"] - r["start"] for r in regions) * 1000 // 16_000
+    return sum(end - start for start, end in speech_chunks(samples, settings, 0)) * 1000 // SAMPLE_RATE
 
 
 # Less voice than this with no words is no statement (a cough, a door); more is speech nobody could read.
