@@ -232,6 +232,16 @@ def flag_words(segments: Sequence[Segment], settings: TranscribeSettings) -> tup
     return tuple(out)
 
 
+def words_at(raw: Iterable[tuple[float, float, str, float]], offset_ms: int, audio_ms: int) -> list[Word]:
+    """Words an engine gave for a stretch of the audio (start, end in seconds within the stretch, text,
+    probability), timed in the whole audio's ms; empty words are left out."""
+
+    def at(seconds: float) -> int:
+        return min(offset_ms + round(seconds * 1000), audio_ms)
+
+    return [Word(at(start), at(end), text, float(p)) for start, end, text, p in raw if text.strip()]
+
+
 # Decodes a stretch of the audio again (ms, in the audio's time) and returns its words there.
 Redecode = Callable[[int, int], Sequence[Word]]
 REDECODE_CONTEXT_MS = 1000

@@ -21,6 +21,7 @@ from pipeline.engines.base import (
     mono_16k,
     redecode_loops,
     speech_regions_ms,
+    words_at,
 )
 from pipeline.errors import MissingToolError, ModelError
 from pipeline.models import Word
@@ -180,19 +181,8 @@ class FasterWhisperEngine:
                 log_prob_threshold=settings.log_prob_threshold,
                 no_speech_threshold=settings.no_speech_threshold,
             )
-            words: list[Word] = []
-            for raw in raw_segments:
-                words += [
-                    Word(
-                        min(start_ms + round(w.start * 1000), audio_ms),
-                        min(start_ms + round(w.end * 1000), audio_ms),
-                        w.word,
-                        float(w.probability),
-                    )
-                    for w in raw.words or ()
-                    if w.word.strip()
-                ]
-            return words
+            raw_words = ((w.start, w.end, w.word, w.probability) for r in raw_segments for w in r.words or ())
+            return words_at(raw_words, start_ms, audio_ms)
 
         return redecode
 

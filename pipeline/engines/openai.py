@@ -31,6 +31,7 @@ from pipeline.engines.base import (
     redecode_loops,
     speech_chunks,
     speech_regions_ms,
+    words_at,
 )
 from pipeline.errors import MissingToolError, ModelError
 from pipeline.models import Word
@@ -230,17 +231,12 @@ class OpenAIWhisperEngine:
                 logprob_threshold=settings.log_prob_threshold,
                 no_speech_threshold=settings.no_speech_threshold,
             )
-            return [
-                Word(
-                    min(start_ms + round(w["start"] * 1000), audio_ms),
-                    min(start_ms + round(w["end"] * 1000), audio_ms),
-                    w["word"],
-                    float(w["probability"]),
-                )
-                for raw in result["segments"]
-                for w in raw.get("words") or ()
-                if w["word"].strip()
-            ]
+            raw_words = (
+                (w["start"], w["end"], w["word"], w["probability"])
+                for r in result["segments"]
+                for w in r.get("words") or ()
+            )
+            return words_at(raw_words, start_ms, audio_ms)
 
         return redecode
 
