@@ -147,6 +147,17 @@ class TranscriptForm(_Strict):
         return value
 
 
+Term = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class SpeechForm(_Strict):
+    # The meeting's own words (names, places, topics, the committee; meeting.yaml's and this form's
+    # vocabulary) given to the engine as its prompt. Off by default: on the accuracy benchmark it cost
+    # words overall (bench/results/).
+    vocabulary_prompt: bool = False
+    vocabulary: Annotated[list[Term], Field(max_length=500)] = []
+
+
 class ConsentEntry(_Strict):
     committee: bool | None = None
     archive: bool | None = None
@@ -185,6 +196,7 @@ class Form(_Strict):
     audio: AudioForm = AudioForm()
     subtitles: SubtitleForm = SubtitleForm()
     transcript: TranscriptForm = TranscriptForm()
+    speech: SpeechForm = SpeechForm()
     naming: str = "{date}_{committee}_hoeringssvar"
     default_consent: DefaultConsent = DefaultConsent()
 
@@ -225,6 +237,7 @@ class Meeting(_Strict):
     committee: str | None = None
     language: Annotated[str, Field(pattern=r"^[a-z]{2,3}$")] | None = None
     statements: list[StatementEntry] | None = None
+    vocabulary: Annotated[list[Term], Field(max_length=500)] | None = None  # words the recogniser should know
 
 
 # ------------------------------------------------------------------------------------------- loading

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import gc
 import itertools
 import logging
 import os
@@ -483,16 +484,27 @@ def _is_variable_frame_rate(container: object, stream: object) -> bool:
 # ----------------------------------------------------------------------------------------- speech
 
 
-def speech_audio_args(source: Path, stream_index: int, target: Path) -> list[str]:
-    """ffmpeg arguments that decode one audio stream to 16 kHz mono 16-bit WAV for Whisper."""
-    import ffmpeg
+SPEECH_RATE = 16_000
+# Decoded frames are resampled in groups this big (samples), as faster-whisper's own decoder does.
+RESAMPLE_GROUP = 500_000
 
-    graph = ffmpeg.input(input_path(source))[str(stream_index)].output(
-        str(target), ac=1, ar=16_000, acodec="pcm_s16le", f="wav", map_metadata=-1
+
+def speech_decoder() -> str:
+    """What decodes the speech audio: PyAV and the FFmpeg libraries it brings, whatever ffmpeg binary the
+    system has, so the same recording gives the same samples (and so the same words) on every laptop."""
+    import av
+
+    codec = ".".join(str(n) for n in av.library_versions["libavcodec"])
+    resample = ".".join(str(n) for n in av.library_versions["libswresample"])
+    return f"PyAV {av.__version__} (libavcodec {codec}, libswresample {resample})"
+
+
+def speech_audio_plan(source: Path, stream_index: int, target: Path) -> str:
+    """The speech decoding in words, for the plan and run.json: it runs in-process, not as a command."""
+    return (
+        f"{speech_decoder()}: decode stream {stream_index} of {shlex.quote(str(source))} to "
+        f"{SPEECH_RATE // 1000} kHz mono 16-bit WAV {shlex.quote(str(target))}"
     )
-    # Errors only: ffmpeg warns about harmless things (a WAV's guessed channel layout) that must not be
-    # reported as damage.
-    return ["-nostdin", "-hide_banner", "-loglevel", "error", "-y", *graph.get_args()]
 
 
 def extract_speech_audio(
@@ -503,14 +515,86 @@ def extract_speech_audio(
     duration_ms: int | None = None,
     on_progress: Callable[[float], None] | None = None,
 ) -> tuple[str, ...]:
-    """Decode the speech audio; returns what ffmpeg warned about (damaged packets, say)."""
-    result = run_ffmpeg(
-        speech_audio_args(source, stream_index, target),
-        what=f"decode the audio of {source.name}",
-        duration_ms=duration_ms,
-        on_progress=on_progress,
-    )
-    return result.stderr_tail
+    """Decode one audio stream to 16 kHz mono 16-bit WAV for the speech engines, the way faster-whisper's
+    own decoder does (PyAV, swresample to s16 mono): the engine hears what it would hear on its own.
+    Returns notes on damage that was skipped (packets that would not decode, a file ending in junk);
+    raises MediaError when nothing can be decoded at all."""
+    import av
+
+    damaged = 0
+    last_error = ""
+    stopped_at: float | None = None
+    try:
+        container = av.open(str(source), metadata_errors="replace")
+    except av.FFmpegError as error:
+        raise MediaError(f"cannot open {source.name}: {_av_reason(error)}") from None
+    with container, wave.open(str(target), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SPEECH_RATE)
+        try:
+            stream = container.streams[stream_index]
+        except IndexError:
+            raise MediaError(f"{source.name} has no stream {stream_index}") from None
+        if stream.type != "audio":
+            raise MediaError(f"stream {stream_index} of {source.name} is not audio")
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=SPEECH_RATE)
+        fifo = av.AudioFifo()
+        shape: tuple[int, str, str] | None = None
+        seconds = 0.0
+
+        def write(frames: Sequence[Any]) -> None:
+            for frame in frames:
+                out.writeframes(frame.to_ndarray().tobytes())
+
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except av.FFmpegError as error:
+                # The demuxer cannot go on (a file cut off mid-packet): keep what was decoded.
+                stopped_at, last_error = seconds, _av_reason(error)
+                break
+            interrupt.check()
+            try:
+                frames: list[Any] = list(packet.decode())
+            except av.FFmpegError as error:
+                damaged += 1
+                last_error = _av_reason(error)
+                continue
+            for frame in frames:
+                frame.pts = None  # the fifo refuses frames whose timestamps jump (gaps in a damaged file)
+                if fifo.samples and (frame.sample_rate, frame.layout.name, frame.format.name) != shape:
+                    # A stream that changes its rate or channels midway: flush and start again.
+                    write(resampler.resample(fifo.read()))
+                    write(resampler.resample(None))
+                    resampler = av.AudioResampler(format="s16", layout="mono", rate=SPEECH_RATE)
+                    fifo = av.AudioFifo()
+                shape = (frame.sample_rate, frame.layout.name, frame.format.name)
+                fifo.write(frame)
+                seconds += frame.samples / (frame.sample_rate or SPEECH_RATE)
+            if fifo.samples >= RESAMPLE_GROUP:
+                write(resampler.resample(fifo.read()))
+                if on_progress and duration_ms:
+                    on_progress(min(1.0, seconds * 1000 / duration_ms))
+        if fifo.samples:
+            write(resampler.resample(fifo.read()))
+        write(resampler.resample(None))
+        del resampler
+    # PyAV frees some resampler state only on a collection (faster-whisper does the same).
+    gc.collect()
+    notes = []
+    if damaged:
+        notes.append(f"{damaged} damaged audio packet{'s' if damaged != 1 else ''} skipped ({last_error})")
+    if stopped_at is not None:
+        notes.append(f"the audio stops at {stopped_at:.1f} s in unreadable data ({last_error})")
+    return tuple(notes)
+
+
+def _av_reason(error: Exception) -> str:
+    return str(getattr(error, "strerror", None) or error)
 
 
 def read_wav_mono16k(path: Path) -> np.ndarray:

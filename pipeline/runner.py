@@ -10,7 +10,6 @@ import logging
 import os
 import platform
 import re
-import shlex
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -152,6 +151,7 @@ class RunReport:
     ffmpeg: str | None = None
     ffmpeg_choice: dict[str, Any] | None = None
     seeds: dict[str, int | None] = field(default_factory=dict)  # statement id -> the engine's seed
+    prompts: dict[str, str | None] = field(default_factory=dict)  # statement id -> vocabulary prompt
     no_text: list[str] = field(default_factory=list)  # statements with speech but no recognised words
 
     @property
@@ -199,6 +199,7 @@ class RunReport:
                     "audio_stream": s.audio_stream,
                     "duration_ms": s.probe.duration_ms,
                     "seed": self.seeds.get(s.id),
+                    "prompt": self.prompts.get(s.id),
                     "no_text": s.id in self.no_text,
                 }
                 for s in self.statements
@@ -476,11 +477,9 @@ class Runner:
         self.report.ffmpeg_choice = choice.to_json()
         return meeting_dir, form, meeting, language
 
-    @property
-    def _ffmpeg_version(self) -> str:
-        return self.report.ffmpeg or ""
-
     def _run(self, meeting_dir: Path, form: Form, meeting: Meeting, language: str) -> None:
+        from pipeline import media
+
         options = self.options
         report = self.report
         report.language = language
@@ -507,10 +506,11 @@ class Runner:
             log.info("%s: %s", rejection.relpath, rejection.reason)
         if not options.dry_run:
             # Before copying: the archive and the speech audio. The clip is checked once its length is known.
+            decoder = media.speech_decoder()
             pending = [
                 s
                 for s in found.statements
-                if not (self.work / "audio" / f"{transcribe.audio_key(s, self._ffmpeg_version)}.wav").exists()
+                if not (self.work / "audio" / f"{transcribe.audio_key(s, decoder)}.wav").exists()
             ]
             self._check_disk(
                 form,
@@ -525,7 +525,9 @@ class Runner:
         transcripts: dict[str, StatementTranscript] = {}
         kept: list[Statement] = []
         for statement in found.statements:
-            statement, result = self._listen(meeting_dir, statement, settings)
+            prompt = transcribe.vocabulary_prompt(meeting, form, statement)
+            self.report.prompts[statement.id] = prompt
+            statement, result = self._listen(meeting_dir, statement, replace(settings, prompt=prompt))
             if isinstance(result, Rejection):
                 report.rejections.append(result)
                 log.info("%s: %s", result.relpath, result.reason)
@@ -642,7 +644,11 @@ class Runner:
                 self.transcript_files[s.id],
                 engine,
                 archive.model_software(model),
-                {**settings.to_json(), "seed": self.report.seeds.get(s.id)},
+                {
+                    **settings.to_json(),
+                    "prompt": self.report.prompts.get(s.id),
+                    "seed": self.report.seeds.get(s.id),
+                },
             )
             for s in statements
             if s.id in self.transcript_files
@@ -684,13 +690,11 @@ class Runner:
 
         assert self.hashes is not None
         source = meeting_dir / statement.recording.relpath
-        audio_key = transcribe.audio_key(statement, self._ffmpeg_version)
+        audio_key = transcribe.audio_key(statement, media.speech_decoder())
         audio_path = self.work / "audio" / f"{audio_key}.wav"
         cached = cache.is_intact(audio_path, self.hashes)
         with self.stage("speech-audio", statement.id, audio_key, cached) as record:
-            record.command = shlex.join(
-                [media.ffmpeg_exe(), *media.speech_audio_args(source, statement.audio_stream, audio_path)]
-            )
+            record.command = media.speech_audio_plan(source, statement.audio_stream, audio_path)
             if cached:
                 return audio_path
             if self.options.dry_run:

@@ -281,3 +281,53 @@ def test_a_named_ffmpeg_that_falls_short_is_exit_4(tmp_path: Path, monkeypatch: 
         media.ffmpeg_choice()
     assert caught.value.exit_code == 4
     assert "4.4.2 is older than 5.1" in str(caught.value) and media.FFMPEG_ENV in str(caught.value)
+
+
+def _ffmpegs() -> list[str]:
+    """The bundled ffmpeg and, where there is one, the system's."""
+    import shutil
+
+    found = [bundled_ffmpeg()]
+    system = shutil.which("ffmpeg")
+    if system and Path(system).resolve() != Path(found[0]).resolve():
+        found.append(system)
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("binary", _ffmpegs(), ids=lambda b: "bundled" if b == bundled_ffmpeg() else "system")
+def test_a_clip_without_one_recognised_word_still_gets_its_subtitle_track(
+    binary: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every statement flagged "no text recognised": the join gets no cues at all. ffmpeg (5.1 and 9.x)
+    refuses an empty SRT as input; the form still asks for a selectable track."""
+    from pipeline.config import Form
+    from pipeline.stages import clip, render
+
+    monkeypatch.setenv(media.FFMPEG_ENV, binary)
+    monkeypatch.setenv("HEARING_PIPELINE_CACHE", str(tmp_path / "cache"))
+    media.ffmpeg_choice.cache_clear()
+    try:
+        segment = tmp_path / "segment.mov"
+        media.run_ffmpeg(
+            ["-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x90:rate=25:d=2",
+             "-f", "lavfi", "-i", "sine=d=2", "-c:v", "libx264", "-c:a", "pcm_s16le", str(segment)],
+            what="make a segment",
+        )  # fmt: skip
+        form = Form.model_validate({"subtitles": {"mode": "soft"}})
+        (tmp_path / "list.txt").write_text(render.concat_list([segment]), encoding="utf-8")
+        soft = tmp_path / "empty.vtt"
+        soft.write_text(clip.EMPTY_WEBVTT, encoding="utf-8")
+        target = tmp_path / "clip.mp4"
+        media.run_ffmpeg(
+            render.join_args(
+                tmp_path / "list.txt", form, target, soft_subtitles=soft, language="da", title="Møde"
+            ),
+            what="join",
+        )
+        tracks = media.read_file_facts(target).tracks
+        assert [(t.kind, t.codec, t.language) for t in tracks if t.kind == "subtitle"] == [
+            ("subtitle", "mov_text", "dan")
+        ]
+    finally:
+        media.ffmpeg_choice.cache_clear()

@@ -21,6 +21,8 @@ from pipeline import media
 
 pytestmark = pytest.mark.slow
 
+SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "borgermoede-nordby" / "recordings"
+
 
 def run_report(out: Path) -> dict:
     return json.loads((out / "run.json").read_text(encoding="utf-8"))
@@ -223,26 +225,24 @@ def _system_ffmpeg() -> str | None:
 
 
 def test_the_same_delivery_with_the_system_and_the_bundled_ffmpeg(
-    jfk_meeting: Path, tmp_path: Path, small_form: Path
+    make_meeting, tmp_path: Path, small_form: Path
 ) -> None:
     system = _system_ffmpeg()
     if system is None:
         pytest.skip("no system ffmpeg on PATH to compare with the bundled one")
     assert not media.assess_ffmpeg(system)[1], f"the system's ffmpeg cannot do the work: {system}"
+    # AAC from a phone: ffmpeg 5.1 and 9.x decode it to slightly different samples, so words that came
+    # from the ffmpeg binary would differ here.
+    meeting = make_meeting({"anna.mp4": SAMPLES / "01-anna.mp4"})
     facts = {}
-    out = tmp_path / "out"
     for label, binary in (("system", system), ("bundled", bundled_ffmpeg())):
+        out = tmp_path / label
         result = run_cli(
-            "run", jfk_meeting, "--out", out, "--form", small_form, "--language", "en", "--quiet",
-            env={media.FFMPEG_ENV: binary},
+            "run", meeting, "--out", out, "--form", small_form, "--quiet", env={media.FFMPEG_ENV: binary}
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         report = run_report(out)
         assert report["ffmpeg"]["path"] == binary
-        if label == "bundled":
-            # Another ffmpeg renders everything again, in the same output folder.
-            rendered = [s["cached"] for s in report["stages"] if s["stage"] in ("loudness", "render", "join")]
-            assert rendered and not any(rendered)
         (clip,) = (out / "delivery").glob("*.mp4")
         file_facts = media.read_file_facts(clip)
         video = next(t for t in file_facts.tracks if t.kind == "video")
@@ -253,13 +253,42 @@ def test_the_same_delivery_with_the_system_and_the_bundled_ffmpeg(
             "loudness": media.measure_r128(clip).integrated,
             "subtitles": srt.read_text(encoding="utf-8"),
             "duration_ms": file_facts.duration_ms,
+            "speech_audio": (out / "work" / "audio").glob("*.wav").__next__().read_bytes(),
         }
     system_facts, bundled_facts = facts["system"], facts["bundled"]
+    assert system_facts["speech_audio"] == bundled_facts["speech_audio"]
+    assert system_facts["subtitles"] == bundled_facts["subtitles"] and "-->" in system_facts["subtitles"]
     assert system_facts["frames"] == bundled_facts["frames"]
     assert system_facts["size"] == bundled_facts["size"]
     assert abs(system_facts["loudness"] - bundled_facts["loudness"]) <= 0.1 + 1e-9
-    assert system_facts["subtitles"] == bundled_facts["subtitles"]
     assert abs(system_facts["duration_ms"] - bundled_facts["duration_ms"]) <= 30
+
+    # Switching ffmpeg in one output folder renders everything again but keeps the words.
+    result = run_cli(
+        "run", meeting, "--out", tmp_path / "system", "--form", small_form, "--quiet",
+        env={media.FFMPEG_ENV: bundled_ffmpeg()},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    cached = {s["stage"]: s["cached"] for s in run_report(tmp_path / "system")["stages"]}
+    assert cached["speech-audio"] and cached["transcribe"]
+    assert not any(cached[stage] for stage in ("loudness", "render", "join"))
+
+
+def test_the_speech_audio_is_what_the_bare_engine_hears_whatever_ffmpeg_is_chosen(
+    shared_media: Path, tmp_path: Path
+) -> None:
+    """Decoded in-process with PyAV the way faster-whisper decodes a file itself: the pipeline's engine
+    hears the same samples as the bare engine, and no ffmpeg binary has a say in them."""
+    from faster_whisper.audio import decode_audio
+
+    for source in (shared_media / "en-talking-head.mp4", shared_media / "da-udhr-preamble.mp3",
+                   SAMPLES / "04-mads.m4a", SAMPLES / "02-soeren.mov"):  # fmt: skip
+        probe = media.probe(source)
+        target = tmp_path / f"{source.stem}.wav"
+        notes = media.extract_speech_audio(source, probe.audio[0].index, target)
+        assert notes == ()
+        ours = media.read_wav_mono16k(target)
+        assert ours.size > 16_000 and (ours == decode_audio(str(source))).all(), source.name
 
 
 def test_the_demo_from_scratch_gives_the_same_words_every_time(tmp_path: Path) -> None:
@@ -274,6 +303,40 @@ def test_the_demo_from_scratch_gives_the_same_words_every_time(tmp_path: Path) -
         assert all(isinstance(seed, int) for seed in seeds)
         texts.append((srt.read_text(encoding="utf-8"), txt.read_text(encoding="utf-8"), seeds))
     assert texts[0] == texts[1]
+    assert_demo_subtitles_can_be_read(tmp_path / "demo-1")
+
+
+def assert_demo_subtitles_can_be_read(out: Path) -> None:
+    """Every statement has words; every cue is up its minimum time; no loop is shown unflagged."""
+    import pysubs2
+
+    from pipeline.config import load_form
+    from pipeline.engines.base import find_loops
+
+    form, _ = load_form("demo")
+    report = run_report(out)
+    assert not any(s["no_text"] for s in report["statements"]), report["statements"]
+    (srt,) = (out / "delivery").glob("*.srt")
+    cues = [c for c in pysubs2.load(str(srt), encoding="utf-8") if c.plaintext.strip()]
+    assert cues
+    short = [(c.start, c.plaintext) for c in cues if c.end - c.start < form.subtitles.min_duration * 1000]
+    assert not short, short
+    (document_file,) = (out / "delivery").glob("*-transkription.json")
+    document = json.loads(document_file.read_text(encoding="utf-8"))
+    flagged = {
+        w["text"].strip(" ,.").lower()
+        for st in document["statements"]
+        for s in st["segments"]
+        for w in s["words"]
+        if "repeated" in w.get("flags", ())
+    }
+    for cue in cues:
+        words = cue.plaintext.lower().replace(",", " ").replace(".", " ").split()
+        for loop in find_loops(words):
+            assert set(words[loop.first : loop.end]) <= flagged, cue.plaintext
+    qc = json.loads((out / "delivery" / "qc-report.json").read_text(encoding="utf-8"))
+    (repetitions,) = [c for c in qc["checks"] if c["check"] == "transcript.repetitions"]
+    assert (repetitions["status"] == "pass") == (not flagged)
 
 
 def test_a_real_run_records_its_transcription_and_the_clip_in_provenance(

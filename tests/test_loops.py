@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
+
 from pipeline.engines.base import (
     FLAG_LOW_CONFIDENCE,
     FLAG_REDECODED,
@@ -149,3 +154,51 @@ def test_subtitle_credits_over_silence_are_flagged() -> None:
     result = check.check_credits(document)
     assert result.status == "warn"
     assert result.detail == "statement 1 at 00:00:06,000: 'Undertekster af Amara.org'"
+
+
+@pytest.mark.slow
+def test_real_speech_made_to_loop_is_decoded_again_and_listed(
+    shared_media: Path, make_meeting, out_dir: Path, small_form: Path, tmp_path: Path
+) -> None:
+    """Real speech with "ask not what" said six times over (cut from the JFK recording): Whisper writes a
+    loop; the pipeline decodes that stretch again or keeps it flagged, never drops it silently, and the
+    QC report and the transcript JSON say so."""
+    from conftest import run_cli
+
+    from pipeline import media
+
+    looped = tmp_path / "looped.flac"
+    phrase = "atrim=start=3.1:end=5.3,asetpts=PTS-STARTPTS"
+    graph = (
+        f"[0:a]{phrase},asplit=6[p1][p2][p3][p4][p5][p6];"
+        "[0:a]atrim=end=3.1,asetpts=PTS-STARTPTS[head];[0:a]atrim=start=5.3,asetpts=PTS-STARTPTS[tail];"
+        "[head][p1][p2][p3][p4][p5][p6][tail]concat=n=8:v=0:a=1[out]"
+    )
+    media.run_ffmpeg(
+        ["-nostdin", "-v", "error", "-i", str(shared_media / "en-jfk.flac"), "-filter_complex", graph,
+         "-map", "[out]", str(looped)],
+        what="repeat a phrase",
+    )  # fmt: skip
+    meeting = make_meeting({"looped.flac": looped})
+    result = run_cli("run", meeting, "--out", out_dir, "--form", small_form, "--language", "en", "--quiet")
+    assert result.returncode == 0, result.stderr
+    delivery = out_dir / "delivery"
+    (document_file,) = delivery.glob("*-transkription.json")
+    document = json.loads(document_file.read_text(encoding="utf-8"))
+    words = [w for st in document["statements"] for s in st["segments"] for w in s["words"]]
+    marked = [w for w in words if {"redecoded", "repeated"} & set(w.get("flags", ()))]
+    assert marked, [w["text"] for w in words]
+    # What was said around the loop is all there.
+    text = " ".join(w["text"].strip(" ,.").lower() for w in words)
+    assert text.startswith("and so my fellow americans") and text.endswith("what you can do for your country")
+    # Nothing unmarked repeats four times in a row.
+    plain = [w["text"].strip(" ,.").lower() for w in words if w not in marked]
+    assert not find_loops(plain), plain
+    qc = json.loads((delivery / "qc-report.json").read_text(encoding="utf-8"))
+    (repetitions,) = [c for c in qc["checks"] if c["check"] == "transcript.repetitions"]
+    kept = [w for w in marked if "repeated" in w.get("flags", ())]
+    if kept:
+        assert repetitions["status"] == "warn" and "kept for review" in repetitions["measured"]
+    redecoded = sum("redecoded" in w.get("flags", ()) for w in words)
+    if redecoded:
+        assert f"{redecoded} words decoded again" in repetitions["measured"]

@@ -282,7 +282,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(shared_media: Path, make_mee
     result = run_cli("run", meeting, "--out", out, "--dry-run")
     assert result.returncode == 0, result.stderr
     assert not out.exists()
-    assert "speech-audio" in result.stdout and "-ar 16000" in result.stdout
+    assert "speech-audio" in result.stdout and "16 kHz mono" in result.stdout
     assert "transcribe" in result.stdout
 
 

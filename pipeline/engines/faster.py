@@ -131,6 +131,7 @@ class FasterWhisperEngine:
             compression_ratio_threshold=settings.compression_ratio_threshold,
             log_prob_threshold=settings.log_prob_threshold,
             no_speech_threshold=settings.no_speech_threshold,
+            initial_prompt=settings.prompt,
         )
         segments = []
         # The result is a generator: decoding happens while it is consumed, so progress is live.

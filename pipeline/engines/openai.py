@@ -110,6 +110,10 @@ def speech_regions(audio: np.ndarray, settings: TranscribeSettings) -> list[tupl
     return [(start / SAMPLE_RATE, end / SAMPLE_RATE) for start, end in chunks]
 
 
+# Pauses up to this long stay inside one clip of speech (openai-whisper decodes each clip on its own).
+MERGE_GAP_S = 2.0
+
+
 def merge_regions(regions: list[tuple[float, float]], max_gap_s: float) -> list[tuple[float, float]]:
     """Join speech regions separated by pauses of at most ``max_gap_s``.
 
@@ -154,8 +158,7 @@ class OpenAIWhisperEngine:
         if on_progress:
             on_progress(0.0)
         if settings.vad:
-            max_gap_s = settings.hallucination_silence_threshold
-            regions = merge_regions(speech_regions(samples, settings), max_gap_s)
+            regions = merge_regions(speech_regions(samples, settings), MERGE_GAP_S)
         else:
             regions = [(0.0, total_s)] if len(samples) else []
         if not regions:
@@ -187,6 +190,7 @@ class OpenAIWhisperEngine:
                 logprob_threshold=settings.log_prob_threshold,
                 no_speech_threshold=settings.no_speech_threshold,
                 clip_timestamps=clip_timestamps,
+                initial_prompt=settings.prompt,
             )
         segments = []
         for raw in result["segments"]:

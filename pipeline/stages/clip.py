@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOUDNESS_VERSION = 2  # 2: the ffmpeg version is part of the key
+EMPTY_WEBVTT = "WEBVTT\n\n"
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,10 @@ class ClipMaker:
         folder = self.work / "clip"
         clip = folder / f"{join_key}.mp4"
         list_file = folder / f"{join_key}.txt"
-        soft_file = folder / f"{join_key}.srt" if soft else None
+        # A clip without one recognised word still gets its (empty) track, as the form asks; ffmpeg reads
+        # no subtitles from an empty SRT, but does from a WebVTT file that is only its header.
+        soft_text = srt_text if timeline.cues else EMPTY_WEBVTT
+        soft_file = folder / f"{join_key}.{'srt' if timeline.cues else 'vtt'}" if soft else None
         args = render.join_args(
             list_file, form, clip, soft_subtitles=soft_file, language=self.language, title=title
         )
@@ -168,7 +172,7 @@ class ClipMaker:
             if not cached and not dry_run:
                 write_text(list_file, render.concat_list(segments))
                 if soft_file is not None:
-                    write_text(soft_file, srt_text)
+                    write_text(soft_file, soft_text)
                 self._ffmpeg(args, clip, "join", "Samler klippet", timeline.duration_ms)
         if dry_run:
             return

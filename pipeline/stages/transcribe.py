@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline.config import Form, Meeting
 from pipeline.engines.base import SAMPLE_RATE, Engine, TranscribeSettings, seed_for, speech_chunks
 from pipeline.files import sha256_text, stable_json, write_json
 from pipeline.models import Segment, Statement, StatementTranscript, Word
@@ -19,15 +20,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-AUDIO_VERSION = 2  # 2: the ffmpeg version is part of the key
-VERSION = 3  # 2: seeded from the audio; 3: repetition loops decoded again, flags per word
+AUDIO_VERSION = 3  # 3: decoded in-process by PyAV, its version in the key
+VERSION = 4  # 2: seeded from the audio; 3: repetition loops decoded again, flags per word; 4: prompt
 
 # Decoding that yields less than this share of the stream's stated duration means the file is cut short.
 TRUNCATED_SHARE = 0.9
 TRUNCATED_MIN_MISSING_MS = 1500
 
 
-def audio_key(statement: Statement, ffmpeg_version: str) -> str:
+def audio_key(statement: Statement, decoder: str) -> str:
     return sha256_text(
         stable_json(
             {
@@ -35,7 +36,7 @@ def audio_key(statement: Statement, ffmpeg_version: str) -> str:
                 "version": AUDIO_VERSION,
                 "recording": statement.recording.sha256,
                 "stream": statement.audio_stream,
-                "ffmpeg": ffmpeg_version,
+                "decoder": decoder,
             }
         )
     )
@@ -85,6 +86,35 @@ def no_words_upper_bound_rejects(transcript: StatementTranscript) -> bool:
     """True when even the engine's padded voice-detector count is below the minimum: then the exact
     count (another pass over the audio, long for hours of silence) is not needed to reject."""
     return transcript.heard_ms is not None and transcript.heard_ms < MIN_SPEECH_WITHOUT_WORDS_MS
+
+
+# Whisper keeps only the last 223 tokens of a prompt (Danish: about 3 characters each); beyond this the
+# most general terms are left out, so the statement's own words are always heard.
+PROMPT_MAX_CHARS = 600
+
+
+def vocabulary_prompt(meeting: Meeting, form: Form, statement: Statement) -> str | None:
+    """The meeting's own words as the engine's prompt for one statement, when the form asks for it: the
+    title, committee, organiser and place, the vocabulary of meeting.yaml and the form, then the
+    statement's group, topic and (with consent to be named) speaker. Each term once."""
+    if not form.speech.vocabulary_prompt:
+        return None
+    speaker = statement.speaker if statement.consent.name_on_screen else None
+    terms = [
+        meeting.title, meeting.committee, meeting.organiser, meeting.place,
+        *(meeting.vocabulary or ()), *form.speech.vocabulary,
+        statement.group, statement.topic, speaker,
+    ]  # fmt: skip
+    seen: set[str] = set()
+    kept: list[str] = []
+    for term in terms:
+        text = " ".join((term or "").split()).strip(" ,.")
+        if text and text.casefold() not in seen:
+            seen.add(text.casefold())
+            kept.append(text)
+    while kept and len(", ".join(kept)) + 1 > PROMPT_MAX_CHARS:
+        kept.pop(0)
+    return ", ".join(kept) + "." if kept else None
 
 
 def judge_no_words(heard_speech_ms: int) -> str | None:
