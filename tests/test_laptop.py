@@ -321,6 +321,16 @@ def assert_demo_subtitles_can_be_read(out: Path) -> None:
     assert cues
     short = [(c.start, c.plaintext) for c in cues if c.end - c.start < form.subtitles.min_duration * 1000]
     assert not short, short
+    # The last cue of each statement can be read at max_cps, unless the run-on allowed was not enough.
+    longest = max(form.subtitles.min_duration, form.clip.silence_trim.padding)
+    for part in (p for p in report["timeline"] if p["kind"] == "statement"):
+        start, end = part["start_ms"], part["start_ms"] + part["duration_ms"]
+        last = [c for c in cues if start <= c.start < end][-1]
+        cps = len(last.plaintext.replace("\n", " ")) / ((last.end - last.start) / 1000)
+        ran_on = [n for n in report["cuts"][part["statement"]]["notes"] if n.startswith("runs on")]
+        assert cps <= form.subtitles.max_cps + 0.05 or ran_on == [
+            f"runs on {longest:.2f} s after its last word so that the last subtitle can be read"
+        ], (last.plaintext, cps, ran_on)
     (document_file,) = (out / "delivery").glob("*-transkription.json")
     document = json.loads(document_file.read_text(encoding="utf-8"))
     flagged = {
