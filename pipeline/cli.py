@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -88,7 +88,7 @@ class RichProgress:
             self._bars.update(self._tasks.pop(key), completed=1.0)
 
 
-def _fail(error: BaseException, traceback: bool, verbose: int = 0) -> None:
+def _fail(error: BaseException, traceback: bool, verbose: int = 0) -> NoReturn:
     from pipeline.errors import MediaError
 
     if traceback:
@@ -141,10 +141,22 @@ def _summary(report: Any, quiet: bool) -> None:
         click.echo(
             f"dry run: {len(report.statements)} statement(s) would be delivered to {delivery}", err=True
         )
+    elif report.draft:
+        click.echo(
+            f"not delivered: a draft of {len(report.statements)} statement(s) is in "
+            f"{report.out_dir / 'draft'}, waiting for approval",
+            err=True,
+        )
     else:
         click.echo(f"delivered {len(report.statements)} statement(s) to {delivery}", err=True)
         for name in report.delivered:
             click.echo(f"  {name}", err=True)
+    if report.edited and not quiet:
+        click.echo(
+            f"corrections: the text of {len(report.edited)} statement(s) as corrected in "
+            f"{report.out_dir / 'edits'}",
+            err=True,
+        )
     for rejection in report.rejected:
         click.echo(f"rejected: {rejection.relpath}: {rejection.reason}", err=True)
     for rejection in report.withheld:
@@ -250,6 +262,27 @@ def run_command(
         dry_run=dry_run,
     )
     _run_meeting(options, as_json, quiet, verbose, traceback)
+
+
+@main.command("render")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Print the plan of the re-render; write nothing.")
+@_common
+def render_command(
+    out_dir: Path, dry_run: bool, as_json: bool, quiet: bool, verbose: int, traceback: bool
+) -> None:
+    """Make the delivery in OUT_DIR again from the corrections and approvals in OUT_DIR/edits.
+
+    Runs what `hearing run` ran there, with the same meeting folder, form, engine and model; only what
+    the corrections change is made again (nothing is transcribed again)."""
+    from pipeline.runner import options_of_earlier_run
+
+    _setup_logging(verbose, quiet)
+    try:
+        earlier = options_of_earlier_run(out_dir, dry_run=dry_run)
+    except PipelineError as error:
+        _fail(error, traceback, verbose)
+    _run_meeting(earlier, as_json, quiet, verbose, traceback)
 
 
 def demo_meeting_dir() -> Path:

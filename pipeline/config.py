@@ -198,6 +198,9 @@ class Form(_Strict):
     transcript: TranscriptForm = TranscriptForm()
     speech: SpeechForm = SpeechForm()
     naming: str = "{date}_{committee}_hoeringssvar"
+    # Every statement read and approved by a person before anything reaches delivery/ (DESIGN.md: true
+    # in the default form). A form file that leaves it out does not require it.
+    require_approval: bool = False
     default_consent: DefaultConsent = DefaultConsent()
 
     @field_validator("naming")
@@ -238,6 +241,32 @@ class Meeting(_Strict):
     language: Annotated[str, Field(pattern=r"^[a-z]{2,3}$")] | None = None
     statements: list[StatementEntry] | None = None
     vocabulary: Annotated[list[Term], Field(max_length=500)] | None = None  # words the recogniser should know
+
+
+class StatementEdit(_Strict):
+    """``OUT/edits/<recording>.yaml``: what a person corrected about a statement that is not a cue, and
+    whether they approved its text. Every field is optional; a field left out keeps meeting.yaml's."""
+
+    speaker: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    topic: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    group: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    in_: float | None = Field(default=None, ge=0, alias="in")  # seconds into the recording
+    out: float | None = Field(default=None, gt=0)
+    approved: bool = False
+    approved_by: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    approved_at: dt.datetime | dt.date | None = None
+
+    @model_validator(mode="after")
+    def _in_before_out(self) -> StatementEdit:
+        if self.in_ is not None and self.out is not None and self.out <= self.in_:
+            raise ValueError(f"out ({self.out}) must be after in ({self.in_})")
+        if self.approved and not self.approved_by:
+            raise ValueError("approved: true needs approved_by (who read and approved the text)")
+        return self
+
+
+def load_statement_edit(path: Path) -> StatementEdit:
+    return _validate(StatementEdit, read_yaml(path), path)
 
 
 # ------------------------------------------------------------------------------------------- loading

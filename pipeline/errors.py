@@ -115,6 +115,7 @@ def human_bytes(count: int) -> str:
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_REJECTED = 5
+EXIT_DRAFT = 6  # a draft was made; the form asks for every statement to be approved first
 
 
 def exit_code_for(error: BaseException) -> int:

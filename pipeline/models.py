@@ -140,3 +140,14 @@ class StatementTranscript:
     @property
     def text(self) -> str:
         return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A person read (and corrected) a statement's text and approved it for the committee."""
+
+    by: str
+    at: str | None  # ISO date or time, as written
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"by": self.by, "at": self.at}

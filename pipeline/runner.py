@@ -22,6 +22,7 @@ from pipeline import __version__, cache, interrupt
 from pipeline.config import Form, Meeting, load_form, load_meeting
 from pipeline.engines.base import Engine, ModelInfo, TranscribeSettings
 from pipeline.errors import (
+    EXIT_DRAFT,
     EXIT_OK,
     EXIT_REJECTED,
     Busy,
@@ -44,9 +45,10 @@ from pipeline.files import (
     write_json,
     write_text,
 )
-from pipeline.models import Rejection, Statement, StatementTranscript
-from pipeline.stages import archive, check, cut, ingest, transcribe, transcript
+from pipeline.models import Approval, Rejection, Statement, StatementTranscript
+from pipeline.stages import archive, check, cut, edits, ingest, subtitles, transcribe, transcript
 from pipeline.stages.clip import ClipMaker
+from pipeline.stages.subtitles import Cue, SubtitleRules
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +155,9 @@ class RunReport:
     seeds: dict[str, int | None] = field(default_factory=dict)  # statement id -> the engine's seed
     prompts: dict[str, str | None] = field(default_factory=dict)  # statement id -> vocabulary prompt
     no_text: list[str] = field(default_factory=list)  # statements with speech but no recognised words
+    edited: list[str] = field(default_factory=list)  # statements whose text a person corrected
+    draft: bool = False  # the delivery waits in draft/ for approvals
+    approvals: dict[str, Approval | None] = field(default_factory=dict)  # statement id -> who approved
 
     @property
     def rejected(self) -> list[Rejection]:
@@ -171,6 +176,15 @@ class RunReport:
             "started": self.started,
             "seconds": round(self.seconds, 3),
             "dry_run": self.options.dry_run,
+            # As given, so that `hearing render` can run the same again with the corrections.
+            "options": {
+                "meeting_dir": str(self.options.meeting_dir.resolve()),
+                "form": str(self.form_path) if self.form_path else self.options.form,
+                "engine": self.options.engine,
+                "model": self.options.model,
+                "language": self.options.language,
+            },
+            "draft": self.draft,
             "meeting_dir": str(self.options.meeting_dir),
             "meeting_file": str(self.meeting_file) if self.meeting_file else None,
             "out_dir": str(self.out_dir),
@@ -201,6 +215,8 @@ class RunReport:
                     "seed": self.seeds.get(s.id),
                     "prompt": self.prompts.get(s.id),
                     "no_text": s.id in self.no_text,
+                    "edited": s.id in self.edited,
+                    "approved": (a.to_json() if (a := self.approvals.get(s.id)) else None),
                 }
                 for s in self.statements
             ],
@@ -302,6 +318,8 @@ def hold_lock(out_dir: Path) -> Iterator[None]:
 STAGING_DELIVERY = ".delivery-next"
 ASIDE_PREFIX = ".delivery-old-"
 FAILED_DELIVERY = "failed-delivery"
+DRAFT = "draft"  # a delivery that waits for statements to be approved
+DRAFT_ASIDE_PREFIX = ".draft-old-"
 
 
 def remove_partial_files(out_dir: Path) -> None:
@@ -309,6 +327,7 @@ def remove_partial_files(out_dir: Path) -> None:
     them. A run stopped in the middle of replacing ``delivery/`` gets its previous delivery back."""
     if recover_folder(out_dir / "delivery", list(out_dir.glob(f"{ASIDE_PREFIX}*"))):
         log.info("put the previous delivery back in place (a run was stopped while replacing it)")
+    recover_folder(out_dir / DRAFT, list(out_dir.glob(f"{DRAFT_ASIDE_PREFIX}*")))
     shutil.rmtree(out_dir / STAGING_DELIVERY, ignore_errors=True)
     for partial in out_dir.rglob(".*.part"):
         if partial.is_file():
@@ -541,6 +560,9 @@ class Runner:
             log.info("the clip can be planned once every statement is transcribed")
             return
 
+        kept, fixed_cues = self._corrections(kept, transcripts, form)
+        report.statements = kept
+
         ordered = cut.order_statements(kept, form)
         cuts: dict[str, cut.Cut] = {}
         clipped: dict[str, StatementTranscript] = {}
@@ -565,7 +587,7 @@ class Runner:
         name = delivery_name(form, meeting, meeting_dir.name)
         report.delivery_name = name
         clip = ClipMaker(self, meeting_dir, meeting, form, language, name)
-        timeline = clip.plan(ordered, cuts, clipped)
+        timeline = clip.plan(ordered, cuts, clipped, fixed_cues)
         report.cuts = dict(timeline.cuts)
         if not options.dry_run and not self._delivered_clip():
             self._check_disk(form, clip_ms=timeline.duration_ms)
@@ -578,7 +600,35 @@ class Runner:
         }
         self._deliver(meeting, meeting_dir.name, form, ordered, clipped, language, starts)
         self._archive(meeting_dir, meeting, form, found, events=self._events(ordered, settings))
-        report.exit_code = EXIT_REJECTED if report.rejected else EXIT_OK
+        report.exit_code = EXIT_DRAFT if report.draft else EXIT_REJECTED if report.rejected else EXIT_OK
+
+    def _corrections(
+        self, statements: list[Statement], transcripts: dict[str, StatementTranscript], form: Form
+    ) -> tuple[list[Statement], dict[str, tuple[Cue, ...]]]:
+        """A person's corrections in OUT/edits applied to the statements and their transcripts; the
+        starting files left there for the statements that have none. Returns the statements and the
+        cues a person timed (recording-relative), which the clip shows as given."""
+        rules = SubtitleRules.from_form(form)
+        folder = self.out_dir / "edits"
+        corrected: list[Statement] = []
+        fixed: dict[str, tuple[Cue, ...]] = {}
+        for statement in statements:
+            heard = transcripts.get(statement.id)
+            if heard is not None and not self.options.dry_run:
+                edits.write_starting(folder, statement, heard, rules)
+            found = edits.read(folder, statement)
+            statement = edits.apply_fields(statement, found)
+            if found.cues is not None and heard is not None:
+                srt_name = edits.edit_names(statement.recording.relpath)[0]
+                for problem in subtitles.validate(found.cues, rules, statement.probe.duration_ms):
+                    log.warning("edits/%s: %s", srt_name, problem)
+                transcripts[statement.id] = edits.apply_cues(heard, found.cues)
+                fixed[statement.id] = found.cues
+                self.report.edited.append(statement.id)
+                log.info("%s: the text as corrected in edits/", statement.recording.relpath)
+            self.report.approvals[statement.id] = found.approval
+            corrected.append(statement)
+        return corrected, fixed
 
     def _archive(
         self,
@@ -655,7 +705,8 @@ class Runner:
         ]
         join = next((stage for stage in reversed(self.report.stages) if stage.stage == "join"), None)
         name = self.report.delivery_name
-        if join is not None and join.command and name:
+        # A draft is not a derivation anyone receives: its clip enters the provenance once delivered.
+        if join is not None and join.command and name and not self.report.draft:
             clip = self.out_dir / "delivery" / f"{name}.mp4"
             events.append(
                 archive.creation_event(
@@ -842,6 +893,7 @@ class Runner:
             model=first.model,
             language=language,
             starts_ms=starts_ms,
+            approvals=report.approvals,
         )
         writers: dict[str, Callable[[Path], None]] = {
             "txt": lambda p: write_text(p, transcript.render_txt(doc)),
@@ -880,14 +932,54 @@ class Runner:
                 f"{qc.summary()}; the files are kept for inspection in {failed}, and "
                 f"{self.out_dir / 'delivery'} is unchanged"
             )
+        unapproved = [s for s in statements if report.approvals.get(s.id) is None]
+        if form.require_approval and unapproved:
+            # Nothing reaches the official unread: the whole delivery waits in draft/ for the approvals.
+            draft = self.out_dir / DRAFT
+            replace_folder(delivery, draft, self.out_dir / f"{DRAFT_ASIDE_PREFIX}{os.getpid()}")
+            report.draft = True
+            log.warning(
+                "a draft is in %s: %d of %d statements are not approved yet (%s); read and approve them "
+                "with `hearing review %s` or in %s (approved: true, approved_by), then run "
+                "`hearing render %s`",
+                draft,
+                len(unapproved),
+                len(statements),
+                ", ".join(s.recording.relpath for s in unapproved),
+                self.out_dir,
+                self.out_dir / "edits",
+                self.out_dir,
+            )
+            return
         replace_folder(delivery, self.out_dir / "delivery", self.out_dir / f"{ASIDE_PREFIX}{os.getpid()}")
-        # An earlier failure is no longer what this folder delivers.
+        # An earlier failure or draft is no longer what this folder delivers.
         shutil.rmtree(self.out_dir / FAILED_DELIVERY, ignore_errors=True)
+        shutil.rmtree(self.out_dir / DRAFT, ignore_errors=True)
 
     @property
     def _staging(self) -> Path:
         """Where the next delivery is put together; it replaces ``delivery/`` as a whole once checked."""
         return self.out_dir / STAGING_DELIVERY
+
+
+def options_of_earlier_run(out_dir: Path, *, dry_run: bool = False) -> RunOptions:
+    """The options `hearing run` was given for ``out_dir`` (from its run.json), for `hearing render`."""
+    report = cache.read_json(out_dir / "run.json")
+    given = report.get("options") if isinstance(report, dict) else None
+    if not isinstance(given, dict) or not given.get("meeting_dir"):
+        raise UsageError(
+            f"{out_dir} holds no earlier run (no run.json with its options): run `hearing run "
+            f"MEETING_DIR --out {out_dir}` first"
+        )
+    return RunOptions(
+        meeting_dir=Path(given["meeting_dir"]),
+        out_dir=out_dir,
+        form=str(given.get("form") or "default"),
+        engine=str(given.get("engine") or "faster-whisper"),
+        model=given.get("model"),
+        language=given.get("language"),
+        dry_run=dry_run,
+    )
 
 
 def run(options: RunOptions, progress: Progress | None = None) -> RunReport:

@@ -802,6 +802,7 @@ def check_transcript(
     ]
     if transcript is not None:
         out.append(check_text_recognised(transcript))
+        out.append(check_approved(transcript))
         out.append(check_repetitions(transcript))
         out.append(check_credits(transcript))
     if cues is None or transcript is None:
@@ -886,6 +887,33 @@ def check_text_recognised(document: Mapping[str, Any]) -> CheckResult:
         "all have text" if not empty else f"no text recognised in {', '.join(empty)}",
         not empty,
         "write the text of these statements by hand" if empty else "",
+        warn=True,
+    )
+
+
+def check_approved(document: Mapping[str, Any]) -> CheckResult:
+    """Whether a person read and approved each statement's text (and who, when): speech recognition
+    gets many Danish words wrong. The gate itself is the run's (form ``require_approval``)."""
+    labels = transcript_texts(document)
+    statements = document.get("statements") or []
+    approved = []
+    missing = []
+    for (label, _), statement in zip(labels, statements, strict=False):
+        approval = statement.get("approved")
+        if approval:
+            approved.append(
+                f"{label}: {approval.get('by')}" + (f", {approval['at']}" if approval.get("at") else "")
+            )
+        else:
+            missing.append(label)
+    return _result(
+        "transcript.approved",
+        "text approved by a person",
+        "every statement approved",
+        f"{len(approved)} of {len(statements)} approved"
+        + (f"; not approved: {', '.join(missing)}" if missing else ""),
+        not missing,
+        "\n".join(approved),
         warn=True,
     )
 

@@ -18,7 +18,7 @@ from pipeline import cache, fonts, media
 from pipeline.config import Form, Meeting
 from pipeline.files import atomic_path, sha256_text, stable_json, write_json, write_text
 from pipeline.models import Statement, StatementTranscript
-from pipeline.stages import cards, render, subtitles
+from pipeline.stages import cards, edits, render, subtitles
 from pipeline.stages.cut import Cut, Part, plan_timeline
 
 if TYPE_CHECKING:
@@ -63,16 +63,19 @@ class ClipMaker:
         statements: list[Statement],
         cuts: dict[str, Cut],
         clipped: dict[str, StatementTranscript],
+        fixed_cues: dict[str, tuple[subtitles.Cue, ...]] | None = None,
     ) -> Timeline:
-        """The clip's parts and cues. A statement whose last subtitle cannot be read in time because the
-        recording ends runs on (picture held, sound padded) for that subtitle's reading time."""
+        """The clip's parts and cues; a person's cues (recording-relative, in ``fixed_cues``) as given.
+        A statement whose last subtitle cannot be read in time because the recording ends runs on
+        (picture held, sound padded) for that subtitle's reading time."""
         rules = subtitles.SubtitleRules.from_form(self.form)
-        timeline = self._plan(statements, cuts, clipped)
+        fixed = fixed_cues or {}
+        timeline = self._plan(statements, cuts, clipped, fixed)
         longer = reading_run_on(timeline, rules, self.form)
         if longer:
             for cut in longer.values():
                 log.info("%s: %s", timeline.statements[cut.statement_id].recording.relpath, cut.notes[-1])
-            timeline = self._plan(statements, {**cuts, **longer}, clipped)
+            timeline = self._plan(statements, {**cuts, **longer}, clipped, fixed)
         for problem in subtitles.validate(timeline.cues, rules, timeline.duration_ms):
             log.warning("subtitles: %s", problem)
         if timeline.duration_ms > self.form.clip.max_duration * 1000:
@@ -88,6 +91,7 @@ class ClipMaker:
         statements: list[Statement],
         cuts: dict[str, Cut],
         clipped: dict[str, StatementTranscript],
+        fixed: dict[str, tuple[subtitles.Cue, ...]],
     ) -> Timeline:
         form = self.form
         title = cards.title_card(self.meeting, self.meeting_dir.name, form)
@@ -104,6 +108,11 @@ class ClipMaker:
                 cue = subtitles.card_cue(caption, window, rules, part.statement_id) if caption else None
                 if cue is not None:
                     cues.append(cue)
+            elif part.kind == "statement" and part.statement_id in fixed:
+                shift = part.start_ms - cuts[part.statement_id].in_ms
+                cues.extend(
+                    edits.place_fixed_cues(fixed[part.statement_id], shift, window, rules, part.statement_id)
+                )
             elif part.kind == "statement" and part.statement_id:
                 words = [
                     replace(w, start_ms=w.start_ms + part.start_ms, end_ms=w.end_ms + part.start_ms)

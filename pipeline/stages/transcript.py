@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.config import Form, Meeting
-from pipeline.models import Segment, Statement, StatementTranscript
+from pipeline.models import Approval, Segment, Statement, StatementTranscript
 
 VERSION = 1
 
@@ -31,6 +31,7 @@ class TranscriptEntry:
     named: bool
     start_ms: int | None  # where the statement starts in the clip; None while there is no clip
     transcript: StatementTranscript
+    approval: Approval | None = None  # who read and approved the text, None: nobody yet
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ def build(
     model: str,
     language: str,
     starts_ms: dict[str, int] | None = None,
+    approvals: dict[str, Approval | None] | None = None,
 ) -> TranscriptDocument:
     entries = []
     for number, statement in enumerate(statements, start=1):
@@ -98,6 +100,7 @@ def build(
                 named=named,
                 start_ms=starts_ms.get(statement.id) if starts_ms else None,
                 transcript=transcripts[statement.id],
+                approval=(approvals or {}).get(statement.id),
             )
         )
     return TranscriptDocument(
@@ -128,7 +131,16 @@ def header_lines(doc: TranscriptDocument) -> list[str]:
     if doc.committee_meeting:
         lines.append(f"Vises på udvalgsmødet: {danish_date(doc.committee_meeting)}")
     lines.append(f"Antal indlæg: {len(doc.entries)}")
+    approved = sum(e.approval is not None for e in doc.entries)
+    lines.append(f"Godkendt: {approved} af {len(doc.entries)} indlæg er læst og godkendt af en person")
     return lines
+
+
+def approval_line(entry: TranscriptEntry) -> str:
+    if entry.approval is None:
+        return "Ikke godkendt: teksten er ikke læst igennem af en person."
+    when = f", {entry.approval.at.replace('T', ' ')}" if entry.approval.at else ""
+    return f"Godkendt af {entry.approval.by}{when}."
 
 
 def machine_note(doc: TranscriptDocument) -> str:
@@ -167,6 +179,7 @@ def render_txt(doc: TranscriptDocument) -> str:
     for entry in doc.entries:
         out.append("")
         out.append(entry_heading(entry, doc.timecodes))
+        out.append(approval_line(entry))
         out.append("")
         if entry.transcript.no_text:
             out.append(NO_TEXT_NOTE)
@@ -212,6 +225,7 @@ def render_json(doc: TranscriptDocument) -> dict[str, Any]:
                 "no_text": entry.transcript.no_text,
                 "flags": ["no_text_recognised"] if entry.transcript.no_text else [],
                 "seed": entry.transcript.seed,
+                "approved": entry.approval.to_json() if entry.approval else None,
                 "segments": transcript_to_json(entry.transcript)["segments"],
             }
             for entry in doc.entries
@@ -246,6 +260,9 @@ def render_docx(doc: TranscriptDocument) -> bytes:
 
     for entry in doc.entries:
         document.add_heading(entry_heading(entry, doc.timecodes), level=2)
+        approval = document.add_paragraph().add_run(approval_line(entry))
+        approval.italic = True
+        approval.font.size = Pt(9)
         if entry.transcript.no_text:
             document.add_paragraph().add_run(NO_TEXT_NOTE).italic = True
         for segment, code in paragraphs(entry):
