@@ -13,10 +13,10 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from pipeline import __version__, cache, interrupt
 from pipeline.config import Form, Meeting, load_form, load_meeting
@@ -49,47 +49,11 @@ from pipeline.models import Approval, Rejection, Statement, StatementTranscript
 from pipeline.stages import archive, check, cut, edits, ingest, subtitles, transcribe, transcript
 from pipeline.stages.clip import ClipMaker
 from pipeline.stages.subtitles import Cue, SubtitleRules
+from pipeline.steps import NoProgress, Progress, StageLog, StageRecord, StopsOnCtrlC
 
 log = logging.getLogger(__name__)
 
 RUN_REPORT_VERSION = 1
-
-
-class Progress(Protocol):
-    """What the runner tells the caller about long work; the caller draws it (or not)."""
-
-    def begin(self, key: str, label: str) -> None: ...
-    def update(self, key: str, fraction: float) -> None: ...
-    def end(self, key: str) -> None: ...
-
-
-class NoProgress:
-    def begin(self, key: str, label: str) -> None:
-        pass
-
-    def update(self, key: str, fraction: float) -> None:
-        pass
-
-    def end(self, key: str) -> None:
-        pass
-
-
-class _StopsOnCtrlC:
-    """Progress reports come often from deep inside the engines: a good place to notice Ctrl-C."""
-
-    def __init__(self, inner: Progress) -> None:
-        self.inner = inner
-
-    def begin(self, key: str, label: str) -> None:
-        interrupt.check()
-        self.inner.begin(key, label)
-
-    def update(self, key: str, fraction: float) -> None:
-        interrupt.check()
-        self.inner.update(key, fraction)
-
-    def end(self, key: str) -> None:
-        self.inner.end(key)
 
 
 @dataclass(frozen=True)
@@ -101,26 +65,6 @@ class RunOptions:
     model: str | None = None
     language: str | None = None
     dry_run: bool = False
-
-
-@dataclass
-class StageRecord:
-    stage: str
-    statement: str | None
-    key: str | None
-    cached: bool
-    seconds: float
-    command: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "stage": self.stage,
-            "statement": self.statement,
-            "key": self.key,
-            "cached": self.cached,
-            "seconds": round(self.seconds, 3),
-            **({"command": self.command} if self.command else {}),
-        }
 
 
 @dataclass
@@ -358,12 +302,14 @@ def model_label(model: str | None) -> str:
 class Runner:
     def __init__(self, options: RunOptions, progress: Progress | None = None) -> None:
         self.options = options
-        self.progress: Progress = _StopsOnCtrlC(progress or NoProgress())
+        self.progress: Progress = StopsOnCtrlC(progress or NoProgress())
         self.report = RunReport(
             options=options,
             started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             out_dir=(options.out_dir or default_out_dir(options.meeting_dir)).resolve(),
         )
+        # The report's list of stages is the log's: both name the same records.
+        self.steps = StageLog(self.report.stages)
         self._engine: Engine | None = None
         self.hashes: HashCache | None = None
         self.transcript_files: dict[str, str] = {}  # statement id -> its transcript, relative to OUT
@@ -376,16 +322,10 @@ class Runner:
     def work(self) -> Path:
         return self.out_dir / "work"
 
-    @contextmanager
-    def stage(self, name: str, statement: str | None, key: str | None, cached: bool) -> Iterator[StageRecord]:
-        interrupt.check()
-        record = StageRecord(name, statement, key, cached, 0.0)
-        started = time.monotonic()
-        try:
-            yield record
-        finally:
-            record.seconds = time.monotonic() - started
-            self.report.stages.append(record)
+    def stage(
+        self, name: str, statement: str | None, key: str | None, cached: bool
+    ) -> AbstractContextManager[StageRecord]:
+        return self.steps.stage(name, statement, key, cached)
 
     def engine(self) -> Engine:
         if self._engine is None:
@@ -586,7 +526,18 @@ class Runner:
             )
         name = delivery_name(form, meeting, meeting_dir.name)
         report.delivery_name = name
-        clip = ClipMaker(self, meeting_dir, meeting, form, language, name)
+        assert self.hashes is not None
+        clip = ClipMaker(
+            steps=self.steps,
+            work=self.work,
+            hashes=self.hashes,
+            progress=self.progress,
+            meeting_dir=meeting_dir,
+            meeting=meeting,
+            form=form,
+            language=language,
+            name=name,
+        )
         timeline = clip.plan(ordered, cuts, clipped, fixed_cues)
         report.cuts = dict(timeline.cuts)
         if not options.dry_run and not self._delivered_clip():
@@ -594,7 +545,11 @@ class Runner:
         if options.dry_run:
             clip.render(timeline, self._staging, dry_run=True)
             return
-        clip.render(timeline, self._staging)
+        made = clip.render(timeline, self._staging)
+        assert made is not None
+        report.delivered += made.delivered
+        report.cues = list(made.cues)
+        report.timeline = made.timeline
         starts = {
             p.statement_id: p.start_ms for p in timeline.parts if p.kind == "statement" and p.statement_id
         }

@@ -22,7 +22,8 @@ from pipeline.stages import cards, edits, render, subtitles
 from pipeline.stages.cut import Cut, Part, plan_timeline
 
 if TYPE_CHECKING:
-    from pipeline.runner import Runner
+    from pipeline.files import HashCache
+    from pipeline.steps import Progress, StageLog
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +45,38 @@ class Timeline:
         return self.parts[-1].end_ms if self.parts else 0
 
 
+@dataclass(frozen=True)
+class ClipResult:
+    """What the clip stage put into the delivery folder."""
+
+    delivered: tuple[str, ...]  # file names
+    cues: tuple[subtitles.Cue, ...]
+    timeline: list[dict[str, Any]]  # for run.json and the check
+
+
 class ClipMaker:
     def __init__(
-        self, runner: Runner, meeting_dir: Path, meeting: Meeting, form: Form, language: str, name: str
+        self,
+        *,
+        steps: StageLog,
+        work: Path,
+        hashes: HashCache,
+        progress: Progress,
+        meeting_dir: Path,
+        meeting: Meeting,
+        form: Form,
+        language: str,
+        name: str,
     ) -> None:
-        self.runner = runner
+        self.steps = steps
+        self.work = work
+        self.hashes = hashes
+        self.progress = progress
         self.meeting_dir = meeting_dir
         self.meeting = meeting
         self.form = form
         self.language = language
         self.name = name
-        self.work = runner.work
 
     # ------------------------------------------------------------------------------------ plan
 
@@ -131,7 +153,7 @@ class ClipMaker:
 
     # ---------------------------------------------------------------------------------- render
 
-    def render(self, timeline: Timeline, delivery: Path, *, dry_run: bool = False) -> None:
+    def render(self, timeline: Timeline, delivery: Path, *, dry_run: bool = False) -> ClipResult | None:
         """Render every part and join them; the clip and its subtitles go into ``delivery`` (a folder
         that becomes ``delivery/`` only once the whole delivery has passed its check)."""
         form = self.form
@@ -145,7 +167,7 @@ class ClipMaker:
             segments.append(segment)
         if dry_run and len(segments) < len(timeline.parts):
             log.info("the join can be planned once every segment is known")
-            return
+            return None
 
         srt_text = subtitles.to_srt(timeline.cues)
         vtt_text = subtitles.to_vtt(timeline.cues)
@@ -176,7 +198,7 @@ class ClipMaker:
             list_file, form, clip, soft_subtitles=soft_file, language=self.language, title=title
         )
         cached = self._intact(clip)
-        with self.runner.stage("join", None, join_key, cached) as record:
+        with self.steps.stage("join", None, join_key, cached) as record:
             record.command = shlex.join([media.ffmpeg_exe(), *args])
             if not cached and not dry_run:
                 write_text(list_file, render.concat_list(segments))
@@ -184,18 +206,20 @@ class ClipMaker:
                     write_text(soft_file, soft_text)
                 self._ffmpeg(args, clip, "join", "Samler klippet", timeline.duration_ms)
         if dry_run:
-            return
+            return None
 
         _link_or_copy(clip, delivery / f"{self.name}.mp4")
         write_text(delivery / f"{self.name}.{self.language}.srt", srt_text)
         write_text(delivery / f"{self.name}.{self.language}.vtt", vtt_text)
-        self.runner.report.delivered += [
-            f"{self.name}.mp4",
-            f"{self.name}.{self.language}.srt",
-            f"{self.name}.{self.language}.vtt",
-        ]
-        self.runner.report.cues = list(timeline.cues)
-        self.runner.report.timeline = describe(timeline)
+        return ClipResult(
+            delivered=(
+                f"{self.name}.mp4",
+                f"{self.name}.{self.language}.srt",
+                f"{self.name}.{self.language}.vtt",
+            ),
+            cues=timeline.cues,
+            timeline=describe(timeline),
+        )
 
     def _segment(self, timeline: Timeline, part: Part, *, dry_run: bool) -> Path | None:
         form = self.form
@@ -226,7 +250,7 @@ class ClipMaker:
             source = self.meeting_dir / statement.recording.relpath
             measured = self._loudness(statement, source, cut, dry_run=dry_run)
             if measured is None:
-                with self.runner.stage("render", statement.id, None, cached=False):
+                with self.steps.stage("render", statement.id, None, cached=False):
                     return None
             ass = self._burn_file(timeline, part) if form.subtitles.mode in ("burn", "burn+soft") else None
             card_png = None
@@ -267,19 +291,17 @@ class ClipMaker:
             label = f"Indlæg {statement.recording.relpath}"
             what = f"render {statement.recording.relpath}"
         cached = self._intact(target)
-        with self.runner.stage("render", part.statement_id, key, cached) as record:
+        with self.steps.stage("render", part.statement_id, key, cached) as record:
             record.command = shlex.join([media.ffmpeg_exe(), *args])
             if not cached and not dry_run:
                 self._ffmpeg(args, target, what, label, part.duration_ms)
         return target
 
     def _intact(self, path: Path) -> bool:
-        assert self.runner.hashes is not None
-        return cache.is_intact(path, self.runner.hashes)
+        return cache.is_intact(path, self.hashes)
 
     def _ffmpeg(self, args: list[str], target: Path, what: str, label: str, duration_ms: int) -> None:
-        assert self.runner.hashes is not None
-        progress = self.runner.progress
+        progress = self.progress
         key = f"render-{target.stem}"
         progress.begin(key, label)
         try:
@@ -290,7 +312,7 @@ class ClipMaker:
                 duration_ms=duration_ms,
                 on_progress=lambda f: progress.update(key, f),
             )
-            cache.seal(target, self.runner.hashes)
+            cache.seal(target, self.hashes)
         finally:
             progress.end(key)
 
@@ -299,11 +321,10 @@ class ClipMaker:
         key = cards.card_key(card, width, height)
         target = self.work / "cards" / f"{key}.png"
         cached = self._intact(target)
-        with self.runner.stage("card", card.statement_id, key, cached):
+        with self.steps.stage("card", card.statement_id, key, cached):
             if not cached and not dry_run:
-                assert self.runner.hashes is not None
                 cards.render_png(card, width, height, target)
-                cache.seal(target, self.runner.hashes)
+                cache.seal(target, self.hashes)
         return target
 
     def _loudness(
@@ -327,7 +348,7 @@ class ClipMaker:
         target = self.work / "loudness" / f"{key}.json"
         stored = _loudness_from_json(cache.read_json(target))
         args = render.loudness_args(source, statement.audio_stream, cut, form)
-        with self.runner.stage("loudness", statement.id, key, stored is not None) as record:
+        with self.steps.stage("loudness", statement.id, key, stored is not None) as record:
             record.command = shlex.join([media.ffmpeg_exe(), *args])
             if stored is not None:
                 return stored

@@ -1,0 +1,88 @@
+"""The steps of a run as they happen: what each stage did (cached or made, how long, the exact command),
+and the progress of long work. Shared by the runner and the stages it hands work to, so that no stage
+needs the runner itself."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pipeline import interrupt
+
+
+class Progress(Protocol):
+    """What the runner tells the caller about long work; the caller draws it (or not)."""
+
+    def begin(self, key: str, label: str) -> None: ...
+    def update(self, key: str, fraction: float) -> None: ...
+    def end(self, key: str) -> None: ...
+
+
+class NoProgress:
+    def begin(self, key: str, label: str) -> None:
+        pass
+
+    def update(self, key: str, fraction: float) -> None:
+        pass
+
+    def end(self, key: str) -> None:
+        pass
+
+
+class StopsOnCtrlC:
+    """Progress reports come often from deep inside the engines: a good place to notice Ctrl-C."""
+
+    def __init__(self, inner: Progress) -> None:
+        self.inner = inner
+
+    def begin(self, key: str, label: str) -> None:
+        interrupt.check()
+        self.inner.begin(key, label)
+
+    def update(self, key: str, fraction: float) -> None:
+        interrupt.check()
+        self.inner.update(key, fraction)
+
+    def end(self, key: str) -> None:
+        self.inner.end(key)
+
+
+@dataclass
+class StageRecord:
+    stage: str
+    statement: str | None
+    key: str | None
+    cached: bool
+    seconds: float
+    command: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "statement": self.statement,
+            "key": self.key,
+            "cached": self.cached,
+            "seconds": round(self.seconds, 3),
+            **({"command": self.command} if self.command else {}),
+        }
+
+
+@dataclass
+class StageLog:
+    """Every stage of a run in the order it ran."""
+
+    records: list[StageRecord] = field(default_factory=list)
+
+    @contextmanager
+    def stage(self, name: str, statement: str | None, key: str | None, cached: bool) -> Iterator[StageRecord]:
+        interrupt.check()
+        record = StageRecord(name, statement, key, cached, 0.0)
+        started = time.monotonic()
+        try:
+            yield record
+        finally:
+            record.seconds = time.monotonic() - started
+            self.records.append(record)
