@@ -440,6 +440,38 @@ def test_speech_regions_closer_than_the_silence_threshold_are_joined() -> None:
     assert merge_regions([], 2.0) == []
 
 
+def test_openai_clips_stay_inside_the_mel_frames_of_the_audio() -> None:
+    from pipeline.engines.openai import clip_times
+
+    # 1040.6 frames of audio: openai-whisper has 1040; a clip ending at frame 1041 would never end.
+    samples = 160 * 1040 + 100
+    assert clip_times([(0.2, samples / 16_000)], samples) == [0.2, 10.4]
+    assert clip_times([(0.2, 3.0), (10.405, 10.406)], samples) == [0.2, 3.0]
+    assert clip_times([], samples) == []
+
+
+@pytest.mark.slow
+def test_openai_speech_that_runs_to_the_end_of_the_audio_finishes(jfk_audio: np.ndarray) -> None:
+    """Speech cut off mid-word, 100 samples past a mel frame: openai-whisper decoded the last empty
+    window for ever (the demo's 04-mads hung for half an hour). An alarm turns a hang into a failure."""
+    import signal
+
+    pytest.importorskip("whisper", reason="openai-whisper (the [openai] extra) is not installed")
+    cut = jfk_audio[: 160 * 1040 + 100]
+
+    def hung(signum: int, frame: object) -> None:
+        raise TimeoutError("openai-whisper did not finish")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(600)
+    try:
+        result = load_engine("openai-whisper").transcribe(cut, TranscribeSettings(language="en"))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert "fellow americans" in " ".join(s.text for s in result.segments).lower()
+
+
 # ---------------------------------------------------------------------------------------------------
 # Listing and import cost
 

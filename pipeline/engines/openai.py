@@ -110,6 +110,24 @@ def speech_regions(audio: np.ndarray, settings: TranscribeSettings) -> list[tupl
     return [(start / SAMPLE_RATE, end / SAMPLE_RATE) for start, end in chunks]
 
 
+MEL_HOP = 160  # samples per mel frame in openai-whisper (10 ms at 16 kHz)
+
+
+def clip_times(regions: list[tuple[float, float]], samples: int) -> list[float]:
+    """openai-whisper's ``clip_timestamps`` for the speech regions, every one inside the mel frames the
+    audio has. A clip that ends even one frame past them never ends: openai-whisper then decodes a
+    zero-length window over and over without moving on (seen on the demo: an 18.00 s region over 1799
+    frames)."""
+    frames = samples // MEL_HOP
+    out: list[float] = []
+    for start, end in regions:
+        first = min(round(start * 100), frames)
+        last = min(round(end * 100), frames)
+        if last > first:
+            out += [first / 100, last / 100]
+    return out
+
+
 # Pauses up to this long stay inside one clip of speech (openai-whisper decodes each clip on its own).
 MERGE_GAP_S = 2.0
 
@@ -167,7 +185,7 @@ class OpenAIWhisperEngine:
             return EngineResult(language=settings.language, segments=(), heard_ms=0)
         heard_ms = round(sum(end - start for start, end in regions) * 1000)
 
-        clip_timestamps = [t for region in regions for t in region]
+        clip_timestamps = clip_times(regions, len(samples))
         frames_per_second = 100  # openai-whisper's mel hop is 10 ms
         speech_frames = round(sum(end - start for start, end in regions) * frames_per_second)
         with _reporting_progress(on_progress, speech_frames):
