@@ -48,6 +48,7 @@ from pipeline.files import (
 from pipeline.models import Approval, Rejection, Statement, StatementTranscript
 from pipeline.stages import archive, check, cut, edits, ingest, subtitles, transcribe, transcript
 from pipeline.stages.clip import ClipMaker
+from pipeline.stages.render import SEGMENT_SUFFIX
 from pipeline.stages.subtitles import Cue, SubtitleRules
 from pipeline.steps import NoProgress, Progress, StageLog, StageRecord, StopsOnCtrlC
 
@@ -662,12 +663,26 @@ class Runner:
         name = self.report.delivery_name
         # A draft is not a derivation anyone receives: its clip enters the provenance once delivered.
         if join is not None and join.command and name and not self.report.draft:
+            ffmpeg = archive.Software("ffmpeg", self.report.ffmpeg or "unknown")
+            by_id = {s.id: s for s in statements}
+            # Each statement's segment of this clip, made now or in an earlier run (the command is the
+            # same either way: its key is in the file name).
+            for stage in self.report.stages:
+                if stage.part == "statement" and stage.statement in by_id and stage.command and stage.key:
+                    events.append(
+                        archive.creation_event(
+                            [by_id[stage.statement].recording.relpath],
+                            f"work/segments/{stage.key}{SEGMENT_SUFFIX}",
+                            ffmpeg,
+                            stage.command,
+                        )
+                    )
             clip = self.out_dir / "delivery" / f"{name}.mp4"
             events.append(
                 archive.creation_event(
                     [s.recording.relpath for s in statements],
                     f"delivery/{clip.name}",
-                    archive.Software("ffmpeg", self.report.ffmpeg or "unknown"),
+                    ffmpeg,
                     join.command,
                     clip_sha256=self.hashes.sha256(clip) if self.hashes else None,
                 )

@@ -58,6 +58,7 @@ class StageRecord:
     cached: bool
     seconds: float
     command: str | None = None
+    part: str | None = None  # of a render: "title", "card" or "statement"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -66,6 +67,7 @@ class StageRecord:
             "key": self.key,
             "cached": self.cached,
             "seconds": round(self.seconds, 3),
+            **({"part": self.part} if self.part else {}),
             **({"command": self.command} if self.command else {}),
         }
 

@@ -100,6 +100,13 @@ def test_a_corrected_word_and_cue_time_make_a_new_delivery_redoing_only_that_sta
 
     digest = hashlib.sha256(clip.read_bytes()).hexdigest()
     assert any(digest in json.dumps(e) for e in made_clip)
+    # ... and the command of the statement's new segment, made from its recording.
+    (segment,) = [s for s in report["stages"] if s["stage"] == "render" and not s["cached"]]
+    assert segment["part"] == "statement"
+    (event,) = [e for e in made_clip if f"work/segments/{segment['key']}.mov" in json.dumps(e)]
+    detail = event["eventDetailInformation"]["eventDetail"]
+    assert detail.startswith("program=ffmpeg") and "command=" in detail and segment["key"] in detail
+    assert "jfk.flac" in json.dumps(event["linkingObjectIdentifier"])
 
     # A later `hearing run` keeps the corrections: they are inputs, like meeting.yaml.
     rerun = run_cli("run", meeting, "--out", out_dir, "--form", small_form, "--language", "en")

@@ -292,6 +292,7 @@ class ClipMaker:
             what = f"render {statement.recording.relpath}"
         cached = self._intact(target)
         with self.steps.stage("render", part.statement_id, key, cached) as record:
+            record.part = part.kind
             record.command = shlex.join([media.ffmpeg_exe(), *args])
             if not cached and not dry_run:
                 self._ffmpeg(args, target, what, label, part.duration_ms)

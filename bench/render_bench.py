@@ -1,0 +1,104 @@
+"""Benchmark: `hearing render` after a one-word correction in one statement, against the floor of what it
+must do: one bare ffmpeg render of that statement's segment plus the join (the very commands the
+pipeline logged, run again by hand to a scratch file). Target: at most 1.3 times the floor.
+
+Real speech from ../shared/media (two statements), the real engine, real ffmpeg; the median of three
+corrections, each timed side by side with the bare commands. Run: python bench/render_bench.py
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MEDIA = REPO.parent / "shared" / "media"
+RESULTS = REPO / "bench" / "results"
+TARGET = 1.3
+REPEATS = 3
+FORM = """\
+name: bench
+clip: {max_duration: 300, max_statement: 150, title_card: {enabled: true, seconds: 1.5}}
+video: {width: 1280, height: 720, fps: 25, preset: veryfast}
+subtitles: {mode: burn+soft}
+"""
+
+
+def hearing(*args: str | Path) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], check=True, cwd=REPO)
+    return time.perf_counter() - started
+
+
+def bare(command: str, scratch: Path) -> float:
+    """A logged ffmpeg command again, writing to ``scratch`` instead of the cache."""
+    args = shlex.split(command)
+    args[-1] = str(scratch.with_suffix(Path(args[-1]).suffix))
+    started = time.perf_counter()
+    subprocess.run(args, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    sources = [MEDIA / "en-jfk.flac", MEDIA / "en-talking-head.mp4"]
+    if not all(p.is_file() for p in sources):
+        print(f"skipped: the real recordings are not in {MEDIA}")
+        return 0
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        meeting = root / "meeting"
+        meeting.mkdir()
+        for source in sources:
+            shutil.copy(source, meeting / source.name)
+        form = root / "bench.yaml"
+        form.write_text(FORM, encoding="utf-8")
+        out = root / "out"
+        hearing("run", meeting, "--out", out, "--form", form, "--language", "en", "--quiet")
+        srt = out / "edits" / "en-jfk.flac.srt"
+        original = srt.read_text(encoding="utf-8")
+        for n, word in enumerate(("citizens", "friends", "neighbours")[:REPEATS]):
+            srt.write_text(original.replace("Americans", word), encoding="utf-8")
+            seconds = hearing("render", out, "--quiet")
+            report = json.loads((out / "run.json").read_text(encoding="utf-8"))
+            made = [s for s in report["stages"] if not s["cached"] and s.get("command")]
+            segment = next(s for s in made if s["stage"] == "render")
+            join = next(s for s in made if s["stage"] == "join")
+            floor = bare(segment["command"], root / f"segment-{n}")
+            floor += bare(join["command"], root / f"clip-{n}")
+            rows.append({"render_s": seconds, "floor_s": floor, "ratio": seconds / floor})
+            print(f"correction {n + 1}: render {seconds:.2f} s, bare segment + join {floor:.2f} s")
+    ratio = statistics.median(r["ratio"] for r in rows)
+    verdict = "meets" if ratio <= TARGET else "misses"
+    print(f"re-render after a one-word correction: {ratio:.2f}x the bare commands ({verdict} {TARGET}x)")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    target = RESULTS / f"render-{dt.date.today().isoformat()}.json"
+    target.write_text(
+        json.dumps(
+            {
+                "kind": "re-render benchmark",
+                "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "what": "hearing render after one corrected word, against the bare segment render + join",
+                "target": TARGET,
+                "median_ratio": round(ratio, 3),
+                "runs": rows,
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    print(f"results: {target.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
