@@ -448,7 +448,7 @@ class Runner:
         self.hashes = HashCache(self.work / "hashes.json")
 
         self.progress.begin("ingest", "Finder og undersøger optagelser")
-        with self.stage("ingest", None, None, cached=False):
+        with self.stage("ingest", None, None, cached=False) as record:
             found = ingest.run(
                 meeting_dir,
                 meeting,
@@ -456,7 +456,9 @@ class Runner:
                 form,
                 self.hashes,
                 on_file=lambda relpath: log.debug("probing %s", relpath),
+                probe_cache=None if options.dry_run else self.work / "probes",
             )
+            record.cached = found.all_cached
         self.progress.end("ingest")
         report.recordings = [
             {"file": r.relpath, "size": r.size, "sha256": r.sha256} for r in found.recordings

@@ -6,17 +6,17 @@ and probes; ``run`` walks the folder, hashes and probes. Nothing is ever written
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from pipeline.config import Form, Meeting, StatementEntry
 from pipeline.errors import ConfigError, RecordingRejected
 from pipeline.files import HashCache
-from pipeline.models import MediaProbe, Recording, Rejection, Statement
+from pipeline.models import AudioInfo, MediaProbe, Recording, Rejection, Statement, VideoInfo
 
 VERSION = 1
 
@@ -45,6 +45,7 @@ class IngestResult:
     rejections: tuple[Rejection, ...]
     recordings: tuple[Recording, ...]  # every readable recording, for the archive
     probes: dict[str, MediaProbe | str]  # each recording's probe, or why it could not be read
+    all_cached: bool = False  # every probe came from the cache: nothing in the folder changed
 
 
 # ------------------------------------------------------------------------------------------ pure core
@@ -225,6 +226,7 @@ def run(
     hashes: HashCache,
     *,
     on_file: Callable[[str], None] | None = None,
+    probe_cache: Path | None = None,
 ) -> IngestResult:
     from pipeline import media
 
@@ -233,6 +235,7 @@ def run(
     probes: dict[str, MediaProbe | str] = {}
     # Check meeting.yaml against the folder before any slow work, so a typo fails at once.
     check_meeting_files(meeting, meeting_file or "meeting.yaml", {f.relpath for f in files})
+    probed = 0
     for found in files:
         if on_file:
             on_file(found.relpath)
@@ -240,16 +243,74 @@ def run(
             continue
         path = meeting_dir / found.relpath
         try:
-            probe = media.probe(path)
-            recordings[found.relpath] = Recording(found.relpath, path.stat().st_size, hashes.sha256(path))
-            probes[found.relpath] = probe
+            recording = Recording(found.relpath, path.stat().st_size, hashes.sha256(path))
+        except OSError as error:
+            probes[found.relpath] = f"cannot be read ({(error.strerror or str(error)).lower()})"
+            continue
+        recordings[found.relpath] = recording
+        stored = _stored_probe(probe_cache, recording.sha256) if probe_cache else None
+        if stored is not None:
+            probes[found.relpath] = stored
+            continue
+        probed += 1
+        try:
+            probes[found.relpath] = media.probe(path)
         except RecordingRejected as rejected:
             probes[found.relpath] = rejected.reason
-            with contextlib.suppress(OSError):
-                recordings[found.relpath] = Recording(found.relpath, path.stat().st_size, hashes.sha256(path))
         except OSError as error:
-            probes[found.relpath] = f"cannot be read ({error.strerror})"
+            probes[found.relpath] = f"cannot be read ({(error.strerror or str(error)).lower()})"
+            del recordings[found.relpath]
+            continue  # the system's trouble, not the file's: not remembered
+        if probe_cache:
+            _store_probe(probe_cache, recording.sha256, probes[found.relpath])
     statements, rejections = plan_statements(
         meeting, meeting_file or "meeting.yaml", form, files, recordings, probes
     )
-    return IngestResult(tuple(statements), tuple(rejections), tuple(recordings.values()), probes)
+    return IngestResult(
+        tuple(statements), tuple(rejections), tuple(recordings.values()), probes, all_cached=probed == 0
+    )
+
+
+PROBE_VERSION = 1
+
+
+def _probe_file(folder: Path, sha256: str) -> Path:
+    return folder / f"{sha256}-v{PROBE_VERSION}.json"
+
+
+def _stored_probe(folder: Path, sha256: str) -> MediaProbe | str | None:
+    """What probing a recording with this content found before: its streams, or why it is unusable."""
+    from pipeline import cache
+
+    data = cache.read_json(_probe_file(folder, sha256))
+    if not isinstance(data, dict):
+        return None
+    try:
+        if "rejected" in data:
+            return str(data["rejected"])
+        return probe_from_json(data["probe"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _store_probe(folder: Path, sha256: str, probe: MediaProbe | str) -> None:
+    from pipeline.files import write_json
+
+    write_json(
+        _probe_file(folder, sha256),
+        {"rejected": probe} if isinstance(probe, str) else {"probe": probe.to_json()},
+    )
+
+
+def probe_from_json(data: dict[str, Any]) -> MediaProbe:
+    video = data.get("video")
+    return MediaProbe(
+        format_name=str(data["format_name"]),
+        duration_ms=int(data["duration_ms"]),
+        video=VideoInfo(
+            **{k: video[k] for k in VideoInfo.__dataclass_fields__}  # display sizes are derived
+        )
+        if video
+        else None,
+        audio=tuple(AudioInfo(**{k: a[k] for k in AudioInfo.__dataclass_fields__}) for a in data["audio"]),
+    )
