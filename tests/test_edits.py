@@ -140,3 +140,15 @@ def test_a_file_nobody_changed_follows_a_new_transcription(tmp_path: Path) -> No
     assert "dear" in srt.read_text(encoding="utf-8")
     found = edits.read(tmp_path, anna)
     assert found.cues is not None and "dear" in found.cues[0].text
+
+
+def test_a_persons_srt_from_any_editor_is_read_or_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "a.mp4.srt"
+    path.write_bytes("\ufeff1\n00:00:01,000 --> 00:00:02,000\nKære Ærø\n".encode())
+    assert edits.parse_edited_srt(edits.read_srt_text(path), path)[0].lines == ("Kære Ærø",)
+    path.write_bytes("1\n00:00:01,000 --> 00:00:02,000\nKære Ærø\n".encode("cp1252"))
+    assert edits.read_srt_text(path).endswith("Kære Ærø\n")
+    broken = "1\n00:00:01,000 --> 00:00:02,000\nHej\n\n2\nhalf past --> three\nDav\n"
+    with pytest.raises(ConfigError) as caught:
+        edits.parse_edited_srt(broken, path)
+    assert "a.mp4.srt" in str(caught.value) and "1 of its 2 cues" in str(caught.value)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.config import StatementEdit, load_statement_edit
+from pipeline.errors import ConfigError
 from pipeline.files import sha256_text, write_json, write_text
 from pipeline.models import Approval, Segment, Statement, StatementTranscript, Word
 from pipeline.stages import subtitles
@@ -252,12 +253,37 @@ def read(edits_dir: Path, statement: Statement) -> StatementEdits:
     srt_path = edits_dir / srt_name
     if not srt_path.exists():
         return StatementEdits(statement.recording.relpath, None, fields)
-    text = srt_path.read_text(encoding="utf-8", errors="replace")
+    text = read_srt_text(srt_path)
     digest = sha256_text(text)
     if digest == _generated(edits_dir).get(srt_name):
         return StatementEdits(statement.recording.relpath, None, fields)
-    cues = tuple(sorted(subtitles.parse_srt(text), key=lambda c: (c.start_ms, c.end_ms)))
-    return StatementEdits(statement.recording.relpath, cues, fields, digest)
+    return StatementEdits(statement.recording.relpath, parse_edited_srt(text, srt_path), fields, digest)
+
+
+def read_srt_text(path: Path) -> str:
+    """A person's SRT: UTF-8 (with or without the byte-order mark subtitle editors write), else the
+    Windows code page older editors save in."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        log.warning("edits/%s is not UTF-8; read as Windows-1252", path.name)
+        return raw.decode("cp1252", errors="replace")
+
+
+def parse_edited_srt(text: str, path: Path | str) -> tuple[Cue, ...]:
+    """The cues of a person's SRT, in time order. A cue that cannot be read is an error naming the file
+    (exit 3), never a silent loss of the words in it."""
+    cues = subtitles.parse_srt(text)
+    timed = text.count("-->")
+    if len(cues) < timed:
+        raise ConfigError(
+            path,
+            "",
+            f"{timed - len(cues)} of its {timed} cues cannot be read as SubRip (each needs a number, a "
+            "line like 00:00:01,000 --> 00:00:02,500 and its text)",
+        )
+    return tuple(sorted(cues, key=lambda c: (c.start_ms, c.end_ms)))
 
 
 def apply_fields(statement: Statement, edits: StatementEdits) -> Statement:
