@@ -374,8 +374,15 @@ def test_a_real_run_records_its_transcription_and_the_clip_in_provenance(
         ("source", "data/recordings/jfk.flac"),
         ("outcome", f"work/transcripts/{transcript_file.name}"),
     }
-    (creation,) = [e for e in events if e["eventType"] == "creation"]
     (clip,) = (out_dir / "delivery").glob("*.mp4")
+    made = [e for e in events if e["eventType"] == "creation"]
+    (creation,) = [e for e in made if f"delivery/{clip.name}" in json.dumps(e["linkingObjectIdentifier"])]
+    # The statement's segment too, from its recording, with the command that made it.
+    (segment,) = [e for e in made if e is not creation]
+    assert "data/recordings/jfk.flac" in json.dumps(segment["linkingObjectIdentifier"])
+    assert "work/segments/" in json.dumps(segment["linkingObjectIdentifier"])
+    assert "ebur128" not in segment["eventDetailInformation"]["eventDetail"]
+    assert "loudnorm" in segment["eventDetailInformation"]["eventDetail"]
     sha = hashlib.sha256(clip.read_bytes()).hexdigest()
     assert (
         creation["eventOutcomeInformation"]["eventOutcomeDetail"]["eventOutcomeDetailNote"] == f"sha256={sha}"
