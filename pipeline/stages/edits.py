@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -44,7 +44,6 @@ class StatementEdits:
     relpath: str
     cues: tuple[Cue, ...] | None  # recording-relative; None: the recognised words stand
     fields: StatementEdit
-    srt_sha256: str | None = None  # of the person's SRT, for the cache keys of what it changes
 
     @property
     def approval(self) -> Approval | None:
@@ -254,10 +253,9 @@ def read(edits_dir: Path, statement: Statement) -> StatementEdits:
     if not srt_path.exists():
         return StatementEdits(statement.recording.relpath, None, fields)
     text = read_srt_text(srt_path)
-    digest = sha256_text(text)
-    if digest == _generated(edits_dir).get(srt_name):
+    if sha256_text(text) == _generated(edits_dir).get(srt_name):
         return StatementEdits(statement.recording.relpath, None, fields)
-    return StatementEdits(statement.recording.relpath, parse_edited_srt(text, srt_path), fields, digest)
+    return StatementEdits(statement.recording.relpath, parse_edited_srt(text, srt_path), fields)
 
 
 def read_srt_text(path: Path) -> str:
@@ -303,11 +301,3 @@ def apply_fields(statement: Statement, edits: StatementEdits) -> Statement:
         group=f.group if f.group is not None else statement.group,
         trim_ms=trim,
     )
-
-
-def approvals(edits: Mapping[str, StatementEdits]) -> dict[str, Approval | None]:
-    return {sid: e.approval for sid, e in edits.items()}
-
-
-def now_iso() -> str:
-    return dt.datetime.now().astimezone().isoformat(timespec="minutes")
