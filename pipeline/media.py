@@ -397,28 +397,37 @@ def probe(path: Path) -> MediaProbe:
             ) from None
         raise RecordingRejected(name, f"not a media file that ffmpeg can read ({detail})") from None
     with container:
-        video = _probe_video(container)
-        audio = tuple(
-            AudioInfo(
-                index=s.index,
-                codec=s.codec_context.name,
-                sample_rate=int(s.codec_context.sample_rate or 0),
-                channels=int(s.codec_context.channels or 0),
-                layout=s.codec_context.layout.name if s.codec_context.layout else "",
-                duration_ms=(int(s.duration * s.time_base * 1000) if s.duration and s.time_base else None),
-            )
-            for s in container.streams.audio
+        try:
+            return _probe_streams(container)
+        except av.FFmpegError as error:
+            # Random bytes can pass for a raw stream (VVC, H.263) that then fails to read or seek.
+            detail = getattr(error, "strerror", None) or str(error)
+            raise RecordingRejected(name, f"not a media file that ffmpeg can read ({detail})") from None
+
+
+def _probe_streams(container: Any) -> MediaProbe:
+    video = _probe_video(container)
+    audio = tuple(
+        AudioInfo(
+            index=s.index,
+            codec=s.codec_context.name,
+            sample_rate=int(s.codec_context.sample_rate or 0),
+            channels=int(s.codec_context.channels or 0),
+            layout=s.codec_context.layout.name if s.codec_context.layout else "",
+            duration_ms=(int(s.duration * s.time_base * 1000) if s.duration and s.time_base else None),
         )
-        duration_ms = int(container.duration / 1000) if container.duration else 0
-        if not duration_ms:
-            durations = [a.duration_ms or 0 for a in audio]
-            duration_ms = max(durations, default=0)
-        return MediaProbe(
-            format_name=container.format.name,
-            duration_ms=duration_ms,
-            video=video,
-            audio=audio,
-        )
+        for s in container.streams.audio
+    )
+    duration_ms = int(container.duration / 1000) if container.duration else 0
+    if not duration_ms:
+        durations = [a.duration_ms or 0 for a in audio]
+        duration_ms = max(durations, default=0)
+    return MediaProbe(
+        format_name=container.format.name,
+        duration_ms=duration_ms,
+        video=video,
+        audio=audio,
+    )
 
 
 def _probe_video(container: object) -> VideoInfo | None:
@@ -444,7 +453,7 @@ def _probe_video(container: object) -> VideoInfo | None:
             pix_fmt = first.format.name or pix_fmt
     except (av.FFmpegError, StopIteration, ValueError):
         pass
-    container.seek(0)  # type: ignore[attr-defined]
+    _rewind(container)
     return VideoInfo(
         index=stream.index,
         codec=stream.codec_context.name,
@@ -456,6 +465,15 @@ def _probe_video(container: object) -> VideoInfo | None:
         pix_fmt=pix_fmt,
         sar=_sar(stream.sample_aspect_ratio),
     )
+
+
+def _rewind(container: Any) -> None:
+    """Back to the start for the next look; a stream that cannot seek (a raw elementary stream) is
+    left where it is, since what is probed next does not depend on it."""
+    import av
+
+    with contextlib.suppress(av.FFmpegError):
+        container.seek(0)
 
 
 def _is_variable_frame_rate(container: object, stream: object) -> bool:
@@ -472,7 +490,7 @@ def _is_variable_frame_rate(container: object, stream: object) -> bool:
     except av.FFmpegError:
         pass
     finally:
-        container.seek(0)  # type: ignore[attr-defined]
+        _rewind(container)
     times.sort()
     gaps = [b - a for a, b in itertools.pairwise(times) if b > a]
     if len(gaps) < 3:

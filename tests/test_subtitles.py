@@ -304,19 +304,19 @@ def test_validate_names_every_broken_rule() -> None:
     ]
     problems = "\n".join(validate(cues, RULES, 9200))
     for words in [
-        "subtitle 1 (00:00:00,000 'Alt for kort'): shown 0.500 s, less than 0.833 s",
-        "subtitle 2 (00:00:00,540",
-        "(gap 40 ms, at least 80 ms)",
-        "has 3 lines, more than 2",
-        "line 1 has 66 characters, more than 42",
-        "shown 7.460 s, more than 7 s",
-        "subtitle 3 (00:00:08,200 'Det her læses alt for hurtigt '): "
-        "gap of 200 ms after subtitle 2 should be closed to 80 ms",
-        "reads at 46.2 characters/s, more than 17",
-        "subtitle 4 (00:00:08,900 'Overlapper'): overlaps subtitle 3 (gap -100 ms",
-        "lies outside the clip (00:00:00,000 to 00:00:09,200)",
-        "subtitle 5 (00:00:09,400 'Baglæns'): ends (00:00:09,000) before it starts",
-        "subtitle 6 (00:00:12,000 'Tom '): has an empty line",
+        "subtitle 1 at 00:00:00,000 'Alt for kort': 0.500 s (shortest time on screen ≥ 0.833 s)",
+        "subtitle 2 at 00:00:00,540",
+        ": 40 ms after subtitle 1 (gap between subtitles ≥ 80 ms",
+        "has 3 lines (lines per subtitle ≤ 2)",
+        "line 1: 66 characters (characters per line ≤ 42",
+        ": 7.460 s (longest time on screen ≤ 7 s)",
+        "subtitle 3 at 00:00:08,200 'Det her læses alt for hurtigt a…': 200 ms after subtitle 2; "
+        "gaps up to 0.5 s are usually closed to 80 ms",
+        ": 46.25 characters/s (reading speed ≤ 17 characters/s",
+        "subtitle 4 at 00:00:08,900 'Overlapper' starts 100 ms before subtitle 3 ends",
+        "'Overlapper' ends at 00:00:09,500 (subtitles within the clip 00:00:00,000 – 00:00:09,200)",
+        "subtitle 5 at 00:00:09,400 'Baglæns' ends at 00:00:09,000 (each subtitle ends after it starts",
+        "subtitle 6 at 00:00:12,000 'Tom ' has an empty line",
     ]:
         assert words in problems
 

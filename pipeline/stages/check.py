@@ -45,7 +45,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pipeline.config import Form
-from pipeline.stages.subtitles import Cue, SubtitleRules, parse_srt, parse_vtt
+from pipeline.stages.subtitles import (
+    Cue,
+    SubtitleRules,
+    cue_name,
+    parse_srt,
+    parse_vtt,
+    rule_breaks,
+    rule_titles,
+)
 
 VERSION = 1
 REPORT_JSON = "qc-report.json"
@@ -506,7 +514,7 @@ def check_subtitle_pair(
                 expected,
                 f"cue {n} differs",
                 False,
-                f"{name}: {_cue_name(n, a)}; {other_name}: {_cue_name(n, b)}",
+                f"{name}: {cue_name(n, a)}; {other_name}: {cue_name(n, b)}",
             )
     if len(cues) != len(other):
         return _result("subtitles.formats", title, expected, f"{len(cues)} and {len(other)} cues", False)
@@ -516,11 +524,6 @@ def check_subtitle_pair(
 def _clock(ms: int) -> str:
     ms = max(ms, 0)
     return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
-
-
-def _cue_name(n: int, cue: Cue) -> str:
-    text = cue.text if len(cue.text) <= 32 else cue.text[:31] + "…"
-    return f"subtitle {n} at {_clock(cue.start_ms)} {text!r}"
 
 
 @dataclass
@@ -563,127 +566,57 @@ def check_subtitles(
     them takes the cue's own times for its speech and the whole clip as its window.
     """
     rules = SubtitleRules.from_form(form)
-    gap = rules.min_gap_ms
-    named = [(n, cue, _cue_name(n, cue)) for n, cue in enumerate(cues, 1)]
-    timed = [(n, c, name) for n, c, name in named if c.end_ms > c.start_ms]
-
-    order = _Rule("subtitles.order", "subtitles in time order", "each starts after the one before")
-    overlap = _Rule("subtitles.overlap", "no two subtitles at once", "no overlap")
-    gaps = _Rule(
-        "subtitles.gap", "gap between subtitles", f"≥ {gap} ms ({form.subtitles.min_gap_frames} frames)"
-    )
-    smallest_gap: int | None = None
-    for (_, a, _), (n, b, name) in itertools.pairwise(named):
-        between = b.start_ms - a.end_ms
-        if b.start_ms < a.start_ms:
-            order.hit("fail", "out of order", f"{name} starts before subtitle {n - 1}")
-        elif between < 0:
-            overlap.hit("fail", "overlapping", f"{name} starts {-between} ms before subtitle {n - 1} ends")
-        else:
-            smallest_gap = between if smallest_gap is None else min(smallest_gap, between)
-            if between < gap:
-                gaps.hit("fail", f"below {gap} ms", f"{name}: {between} ms after subtitle {n - 1}")
-            elif between <= rules.close_gap_ms and between > gap:
-                gaps.hit(
-                    "warn",
-                    f"up to {rules.close_gap_ms / 1000:g} s, not closed",
-                    f"{name}: {between} ms after subtitle {n - 1}; gaps up to "
-                    f"{rules.close_gap_ms / 1000:g} s are usually closed to {gap} ms",
-                )
-
-    ends = _Rule("subtitles.end_after_start", "each subtitle ends after it starts", "end > start")
-    inside = _Rule("subtitles.inside_clip", "subtitles within the clip", f"00:00:00,000 – {_clock(clip_ms)}")
-    lines = _Rule("subtitles.lines", "lines per subtitle", f"≤ {rules.max_lines}")
-    chars = _Rule(
-        "subtitles.chars_per_line",
-        "characters per line",
-        f"≤ {rules.max_chars_per_line} (note above {rules.warn_chars_per_line})",
-    )
-    for n, cue, name in named:
-        if cue.end_ms <= cue.start_ms:
-            ends.hit("fail", "end before they start", f"{name} ends at {_clock(cue.end_ms)}")
-        if cue.start_ms < 0 or cue.end_ms > clip_ms:
-            inside.hit("fail", "outside", f"{name} ends at {_clock(cue.end_ms)}")
-        texts = [line for line in cue.lines if line.strip()]
-        if not texts:
-            lines.hit("fail", "empty", f"subtitle {n} at {_clock(cue.start_ms)} has no text")
-        elif len(cue.lines) > rules.max_lines:
-            lines.hit("fail", f"over {rules.max_lines}", f"{name} has {len(cue.lines)} lines")
-        for number, line in enumerate(cue.lines, 1):
-            if len(line) > rules.max_chars_per_line:
-                chars.hit(
-                    "fail",
-                    f"over {rules.max_chars_per_line}",
-                    f"{name}, line {number}: {len(line)} characters",
-                )
-            elif len(line) > rules.warn_chars_per_line:
-                chars.hit(
-                    "warn",
-                    f"above {rules.warn_chars_per_line}",
-                    f"{name}, line {number}: {len(line)} characters",
-                )
-
-    shortest = _Rule(
-        "subtitles.min_duration", "shortest time on screen", f"≥ {rules.min_duration_ms / 1000:g} s"
-    )
-    longest = _Rule(
-        "subtitles.max_duration", "longest time on screen", f"≤ {rules.max_duration_ms / 1000:g} s"
-    )
-    speed = _Rule(
-        "subtitles.reading_speed",
-        "reading speed",
-        f"≤ {rules.max_cps:g} characters/s (note above {rules.warn_cps:g})",
-    )
-    for k, (n, cue, name) in enumerate(timed):
-        if cue.duration_ms < rules.min_duration_ms:
-            shortest.hit("fail", "too short", f"{name}: {cue.duration_ms / 1000:.3f} s")
-        if cue.duration_ms > rules.max_duration_ms:
-            longest.hit("fail", "too long", f"{name}: {cue.duration_ms / 1000:.3f} s")
-        if cue.cps > rules.max_cps + 1e-9:
-            before = timed[k - 1][1] if k else None
-            after = timed[k + 1][1] if k + 1 < len(timed) else None
+    titles = rule_titles(rules, clip_ms)
+    checks = {name: _Rule(name, *titles[name]) for name in titles}
+    checks["subtitles.gap"].expected = f"≥ {rules.min_gap_ms} ms ({form.subtitles.min_gap_frames} frames)"
+    timed = [(n, c) for n, c in enumerate(cues, 1) if c.end_ms > c.start_ms]
+    position = {n: k for k, (n, _) in enumerate(timed)}
+    for found in rule_breaks(cues, rules, clip_ms):
+        status, kind, detail = found.severity, found.kind, found.detail
+        if found.rule == "subtitles.reading_speed" and status == "fail":
+            # Too fast is a failure only where a legal timing could have shown the words slower.
+            cue = cues[found.cue - 1]
+            k = position[found.cue]
             room = legal_room_ms(
                 cue,
-                before,
-                after,
+                timed[k - 1][1] if k else None,
+                timed[k + 1][1] if k + 1 < len(timed) else None,
                 rules,
                 clip_ms,
-                speech=speech[n - 1] if speech is not None and n <= len(speech) else None,
+                speech=speech[found.cue - 1] if speech is not None and found.cue <= len(speech) else None,
                 window=_window(timeline, cue.start_ms, clip_ms) if timeline else None,
             )
             if cue.chars * 1000 > rules.max_cps * room:
-                speed.hit(
-                    "warn",
-                    f"above {rules.max_cps:g}, spoken too fast for any timing",
-                    f"{name}: {cue.cps:.2f} characters/s; spoken faster than any legal timing could show: "
-                    f"at most {room / 1000:.2f} s is free for it, {cue.chars * 1000 / max(room, 1):.2f} "
-                    "characters/s at best",
+                status, kind = "warn", f"above {rules.max_cps:g}, spoken too fast for any timing"
+                detail += (
+                    f"; spoken faster than any legal timing could show: at most {room / 1000:.2f} s is "
+                    f"free for it, {cue.chars * 1000 / max(room, 1):.2f} characters/s at best"
                 )
             else:
-                speed.hit(
-                    "fail",
-                    f"above {rules.max_cps:g}",
-                    f"{name}: {cue.cps:.2f} characters/s, though up to {room / 1000:.2f} s is free for it, "
-                    f"enough for {rules.max_cps:g}",
-                )
-        elif cue.cps > rules.warn_cps + 1e-9:
-            speed.hit("warn", f"above {rules.warn_cps:g}", f"{name}: {cue.cps:.2f} characters/s")
+                detail += f", though up to {room / 1000:.2f} s is free for it, enough for {rules.max_cps:g}"
+        checks[found.rule].hit(status, kind, detail)
 
-    durations = [c.duration_ms for _, c, _ in timed]
-    line_lengths = [len(line) for c in cues for line in c.lines]
-    fastest = max((c.cps for _, c, _ in timed), default=0.0)
-    return [
-        order.result("" if order.hits else "in order"),
-        ends.result(f"{len(cues)} cues"),
-        overlap.result("" if overlap.hits else "none"),
-        gaps.result(f"smallest {smallest_gap} ms" if smallest_gap is not None else "no gaps"),
-        inside.result(f"last ends {_clock(max((c.end_ms for c in cues), default=0))}"),
-        lines.result(f"most {max((len(c.lines) for c in cues), default=0)}"),
-        chars.result(f"longest {max(line_lengths, default=0)}"),
-        speed.result(f"fastest {fastest:.2f} characters/s"),
-        shortest.result(f"shortest {min(durations, default=0) / 1000:.3f} s"),
-        longest.result(f"longest {max(durations, default=0) / 1000:.3f} s"),
+    gaps = [
+        b.start_ms - a.end_ms
+        for a, b in itertools.pairwise(cues)
+        if b.start_ms >= a.start_ms and b.start_ms >= a.end_ms
     ]
+    durations = [c.duration_ms for _, c in timed]
+    line_lengths = [len(line) for c in cues for line in c.lines]
+    fastest = max((c.cps for _, c in timed), default=0.0)
+    measured = {
+        "subtitles.order": "" if checks["subtitles.order"].hits else "in order",
+        "subtitles.end_after_start": f"{len(cues)} cues",
+        "subtitles.overlap": "" if checks["subtitles.overlap"].hits else "none",
+        "subtitles.gap": f"smallest {min(gaps)} ms" if gaps else "no gaps",
+        "subtitles.inside_clip": f"last ends {_clock(max((c.end_ms for c in cues), default=0))}",
+        "subtitles.lines": f"most {max((len(c.lines) for c in cues), default=0)}",
+        "subtitles.chars_per_line": f"longest {max(line_lengths, default=0)}",
+        "subtitles.reading_speed": f"fastest {fastest:.2f} characters/s",
+        "subtitles.min_duration": f"shortest {min(durations, default=0) / 1000:.3f} s",
+        "subtitles.max_duration": f"longest {max(durations, default=0) / 1000:.3f} s",
+    }
+    return [checks[name].result(measured[name]) for name in measured]
 
 
 def legal_room_ms(

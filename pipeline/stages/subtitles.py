@@ -723,50 +723,152 @@ def _clock(ms: int) -> str:
     return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
 
 
-def validate(cues: Sequence[Cue], rules: SubtitleRules, clip_ms: int) -> list[str]:
-    """Every rule of the form the cues break, one readable line each; empty when all is well."""
-    problems: list[str] = []
+@dataclass(frozen=True)
+class RuleBreak:
+    """One cue breaking one of the form's subtitle rules (STANDARDS.md "Subtitles").
+
+    ``rule`` is the check's name for it (``subtitles.gap``); ``severity`` "fail" breaks the form, "warn"
+    is worth a look; ``kind`` is the short label the check counts by; ``detail`` names the cue.
+    """
+
+    rule: str
+    severity: Literal["fail", "warn"]
+    kind: str
+    cue: int  # 1-based, in the order given
+    detail: str
+
+
+def cue_name(n: int, cue: Cue) -> str:
+    text = cue.text if len(cue.text) <= 32 else cue.text[:31] + "…"
+    return f"subtitle {n} at {_clock(cue.start_ms)} {text!r}"
+
+
+def rule_breaks(cues: Sequence[Cue], rules: SubtitleRules, clip_ms: int) -> list[RuleBreak]:
+    """Every rule of the form the cues break, in one place for the builder, a person's edits and the
+    check of the delivered files. A cue read too fast is a "fail" here; the check, which knows where the
+    words are spoken, may find that no legal timing could do better and call it a "warn"."""
+    breaks: list[RuleBreak] = []
+
+    def hit(rule: str, severity: Literal["fail", "warn"], kind: str, n: int, detail: str) -> None:
+        breaks.append(RuleBreak(rule, severity, kind, n, detail))
+
+    gap = rules.min_gap_ms
     for n, cue in enumerate(cues, 1):
-        name = f"subtitle {n} ({_clock(cue.start_ms)} {cue.text[:30]!r})"
-        if not cue.lines or any(not line.strip() for line in cue.lines):
-            problems.append(f"{name}: has an empty line")
-        if cue.end_ms <= cue.start_ms:
-            problems.append(f"{name}: ends ({_clock(cue.end_ms)}) before it starts")
-        if cue.start_ms < 0 or cue.end_ms > clip_ms:
-            problems.append(f"{name}: lies outside the clip (00:00:00,000 to {_clock(clip_ms)})")
-        if len(cue.lines) > rules.max_lines:
-            problems.append(f"{name}: has {len(cue.lines)} lines, more than {rules.max_lines}")
-        for number, line in enumerate(cue.lines, 1):
-            if len(line) > rules.max_chars_per_line:
-                problems.append(
-                    f"{name}: line {number} has {len(line)} characters, more than {rules.max_chars_per_line}"
-                )
-        if 0 < cue.duration_ms < rules.min_duration_ms:
-            problems.append(
-                f"{name}: shown {cue.duration_ms / 1000:.3f} s, less than {rules.min_duration_ms / 1000:g} s"
-            )
-        if cue.duration_ms > rules.max_duration_ms:
-            problems.append(
-                f"{name}: shown {cue.duration_ms / 1000:.3f} s, more than {rules.max_duration_ms / 1000:g} s"
-            )
-        if cue.duration_ms > 0 and cue.cps > rules.max_cps:
-            problems.append(f"{name}: reads at {cue.cps:.1f} characters/s, more than {rules.max_cps:g}")
+        name = cue_name(n, cue)
         if n > 1:
             before = cues[n - 2]
             between = cue.start_ms - before.end_ms
             if cue.start_ms < before.start_ms:
-                problems.append(f"{name}: starts before subtitle {n - 1}")
-            elif between < rules.min_gap_ms:
-                problems.append(
-                    f"{name}: {'overlaps' if between < 0 else 'follows too closely on'} subtitle {n - 1} "
-                    f"(gap {between} ms, at least {rules.min_gap_ms} ms)"
+                hit("subtitles.order", "fail", "out of order", n, f"{name} starts before subtitle {n - 1}")
+            elif between < 0:
+                hit(
+                    "subtitles.overlap", "fail", "overlapping", n,
+                    f"{name} starts {-between} ms before subtitle {n - 1} ends",
+                )  # fmt: skip
+            elif between < gap:
+                hit(
+                    "subtitles.gap",
+                    "fail",
+                    f"below {gap} ms",
+                    n,
+                    f"{name}: {between} ms after subtitle {n - 1}",
                 )
-            elif rules.min_gap_ms < between <= rules.close_gap_ms:
-                problems.append(
-                    f"{name}: gap of {between} ms after subtitle {n - 1} should be closed to "
-                    f"{rules.min_gap_ms} ms (gaps up to {rules.close_gap_ms / 1000:g} s are closed)"
-                )
-    return problems
+            elif gap < between <= rules.close_gap_ms:
+                hit(
+                    "subtitles.gap", "warn", f"up to {rules.close_gap_ms / 1000:g} s, not closed", n,
+                    f"{name}: {between} ms after subtitle {n - 1}; gaps up to "
+                    f"{rules.close_gap_ms / 1000:g} s are usually closed to {gap} ms",
+                )  # fmt: skip
+        if cue.end_ms <= cue.start_ms:
+            hit(
+                "subtitles.end_after_start",
+                "fail",
+                "end before they start",
+                n,
+                f"{name} ends at {_clock(cue.end_ms)}",
+            )
+        if cue.start_ms < 0 or cue.end_ms > clip_ms:
+            hit(
+                "subtitles.inside_clip", "fail", "outside", n,
+                f"{name} ends at {_clock(cue.end_ms)}" if cue.start_ms >= 0 else f"{name} starts before 0",
+            )  # fmt: skip
+        if not cue.lines or any(not line.strip() for line in cue.lines):
+            hit("subtitles.lines", "fail", "empty", n, f"{name} has an empty line")
+        elif len(cue.lines) > rules.max_lines:
+            hit("subtitles.lines", "fail", f"over {rules.max_lines}", n, f"{name} has {len(cue.lines)} lines")
+        for number, line in enumerate(cue.lines, 1):
+            if len(line) > rules.max_chars_per_line:
+                hit(
+                    "subtitles.chars_per_line", "fail", f"over {rules.max_chars_per_line}", n,
+                    f"{name}, line {number}: {len(line)} characters",
+                )  # fmt: skip
+            elif len(line) > rules.warn_chars_per_line:
+                hit(
+                    "subtitles.chars_per_line", "warn", f"above {rules.warn_chars_per_line}", n,
+                    f"{name}, line {number}: {len(line)} characters",
+                )  # fmt: skip
+        if cue.end_ms <= cue.start_ms:
+            continue
+        seconds = f"{cue.duration_ms / 1000:.3f} s"
+        if cue.duration_ms < rules.min_duration_ms:
+            hit("subtitles.min_duration", "fail", "too short", n, f"{name}: {seconds}")
+        if cue.duration_ms > rules.max_duration_ms:
+            hit("subtitles.max_duration", "fail", "too long", n, f"{name}: {seconds}")
+        if cue.cps > rules.max_cps + 1e-9:
+            hit(
+                "subtitles.reading_speed", "fail", f"above {rules.max_cps:g}", n,
+                f"{name}: {cue.cps:.2f} characters/s",
+            )  # fmt: skip
+        elif cue.cps > rules.warn_cps + 1e-9:
+            hit(
+                "subtitles.reading_speed", "warn", f"above {rules.warn_cps:g}", n,
+                f"{name}: {cue.cps:.2f} characters/s",
+            )  # fmt: skip
+    return breaks
+
+
+def rule_titles(rules: SubtitleRules, clip_ms: int | None = None) -> dict[str, tuple[str, str]]:
+    """Each rule's name in words and what it asks for, as the check's report and the warnings say it."""
+    return {
+        "subtitles.order": ("subtitles in time order", "each starts after the one before"),
+        "subtitles.end_after_start": ("each subtitle ends after it starts", "end > start"),
+        "subtitles.overlap": ("no two subtitles at once", "no overlap"),
+        "subtitles.gap": (
+            "gap between subtitles",
+            f"≥ {rules.min_gap_ms} ms; gaps up to {rules.close_gap_ms / 1000:g} s closed",
+        ),
+        "subtitles.inside_clip": (
+            "subtitles within the clip",
+            f"00:00:00,000 – {_clock(clip_ms)}" if clip_ms is not None else "within the clip",
+        ),
+        "subtitles.lines": ("lines per subtitle", f"≤ {rules.max_lines}"),
+        "subtitles.chars_per_line": (
+            "characters per line",
+            f"≤ {rules.max_chars_per_line} (note above {rules.warn_chars_per_line})",
+        ),
+        "subtitles.reading_speed": (
+            "reading speed",
+            f"≤ {rules.max_cps:g} characters/s (note above {rules.warn_cps:g})",
+        ),
+        "subtitles.min_duration": ("shortest time on screen", f"≥ {rules.min_duration_ms / 1000:g} s"),
+        "subtitles.max_duration": ("longest time on screen", f"≤ {rules.max_duration_ms / 1000:g} s"),
+    }
+
+
+# What a person or the builder is told about: what breaks the form, and gaps left open that the form
+# would close. Mild notes (a long line, a fast but legal pace) are left to the check's report.
+_TOLD = {"subtitles.gap"}
+
+
+def validate(cues: Sequence[Cue], rules: SubtitleRules, clip_ms: int) -> list[str]:
+    """Every rule of the form the cues break, one readable line each naming the rule and its limit;
+    empty when all is well."""
+    titles = rule_titles(rules, clip_ms)
+    return [
+        f"{b.detail} ({titles[b.rule][0]} {titles[b.rule][1]})"
+        for b in rule_breaks(cues, rules, clip_ms)
+        if b.severity == "fail" or b.rule in _TOLD
+    ]
 
 
 # ----------------------------------------------------------------------------------------------- files
