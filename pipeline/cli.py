@@ -123,13 +123,9 @@ def _guarded(action: Callable[[], int], traceback: bool, verbose: int = 0) -> No
 
 
 def _print_plan(report: Any) -> None:
-    """The plan of a dry run on stdout: each stage, cached or to do, with its exact command."""
-    for stage in report.stages:
-        where = f" {stage.statement}" if stage.statement else ""
-        state = "cached" if stage.cached else "to do"
-        click.echo(f"{stage.stage}{where}: {state}")
-        if stage.command and not stage.cached:
-            click.echo(f"    {stage.command}")
+    """The plan of a dry run on stdout: each step, cached or to do, from what, with its exact command."""
+    for line in report.plan.lines():
+        click.echo(line)
 
 
 def _summary(report: Any, quiet: bool) -> None:

@@ -135,6 +135,11 @@ def ffmpeg_exe() -> str:
     return ffmpeg_choice().path
 
 
+def command_line(args: Sequence[str]) -> str:
+    """The exact command line of an ffmpeg call, as the logs, run.json and a dry run show it."""
+    return shlex.join([ffmpeg_exe(), *args])
+
+
 def ffmpeg_version() -> str:
     return ffmpeg_choice().version
 

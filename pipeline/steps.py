@@ -88,3 +88,63 @@ class StageLog:
         finally:
             record.seconds = time.monotonic() - started
             self.records.append(record)
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One step of a run's plan: what it makes, from what, under which key, and how.
+
+    ``after`` names what the step waits for where its key depends on what an earlier step makes (a
+    transcript's key on the speech audio, a segment's on the measured loudness): the plan is made in
+    phases, and a dry run shows such a step as waiting. Steps without a cache (the archive, which keeps
+    itself when nothing changed; the check, which always reads the newest files) have no key.
+    """
+
+    stage: str
+    statement: str | None
+    key: str | None
+    cached: bool
+    inputs: tuple[str, ...] = ()
+    command: str | None = None
+    part: str | None = None
+    after: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "statement": self.statement,
+            "key": self.key,
+            "cached": self.cached,
+            "inputs": list(self.inputs),
+            **({"part": self.part} if self.part else {}),
+            **({"command": self.command} if self.command else {}),
+            **({"after": self.after} if self.after else {}),
+        }
+
+    def lines(self) -> list[str]:
+        where = f" {self.statement}" if self.statement else ""
+        what = f" ({self.part})" if self.part and self.part != "statement" else ""
+        state = f"to do, once {self.after}" if self.after else "cached" if self.cached else "to do"
+        shown = [f"{self.stage}{what}{where}: {state}"]
+        if self.inputs:
+            shown.append(f"    from {', '.join(self.inputs)}")
+        if self.command and not self.cached:
+            shown.append(f"    {self.command}")
+        return shown
+
+
+@dataclass
+class Plan:
+    """A run's steps in order; a phase that cannot be planned yet says so in ``waiting``."""
+
+    steps: list[PlannedStep] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"steps": [s.to_json() for s in self.steps], "waiting": self.waiting}
+
+    def add(self, *steps: PlannedStep) -> None:
+        self.steps.extend(steps)
+
+    def lines(self) -> list[str]:
+        return [line for step in self.steps for line in step.lines()] + [f"then: {w}" for w in self.waiting]

@@ -15,7 +15,7 @@ from pipeline.config import (
 )
 from pipeline.errors import ConfigError
 from pipeline.models import Consent
-from pipeline.runner import delivery_name
+from pipeline.stages.deliver import delivery_name
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -214,3 +214,37 @@ def list_models() -> list[dict[str, Any]]:
     engines = _engine_rows()
     installed = {row["name"] for row in engines if row["installed"]}
     return [*engines, _embedded_row(installed), *_huggingface_rows(installed), *_openai_rows(installed)]
+
+
+def model_id(model: str | None) -> str:
+    """What identifies the model in a cache key, without loading it."""
+    from pipeline.engines import embedded
+
+    name = model or "base"
+    if name == "base" and embedded.embedded_available():
+        return f"embedded:{embedded.MODEL_SHA256}"
+    path = Path(name).expanduser()
+    if path.exists():
+        stat = path.stat()
+        return f"path:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    return f"name:{name}"
+
+
+def model_label(model: str | None) -> str:
+    """What the model is called in a transcript and on screen."""
+    return "base" if model is None else Path(model).name if Path(model).exists() else model
+
+
+def identity(engine: str, model: str | None, loaded: Engine | None = None) -> tuple[str, ModelInfo]:
+    """The engine's version and the model, for provenance, also when every transcript was cached and
+    the engine was never loaded."""
+    from pipeline.engines import embedded
+
+    if loaded is not None:
+        return loaded.version, loaded.model
+    distribution = "openai-whisper" if engine == "openai-whisper" else "faster-whisper"
+    version = _version(distribution) or "unknown"
+    name = model or "base"
+    if name == "base" and embedded.embedded_available():
+        return version, ModelInfo("base", "embedded", str(embedded.model_dir()), embedded.MODEL_SHA256)
+    return version, ModelInfo(model_label(model), "cache", name, None)

@@ -50,11 +50,13 @@ import bagit
 from pipeline import __version__
 from pipeline.errors import PipelineError
 from pipeline.files import fsync_path, recover_folder, replace_folder
-from pipeline.models import MediaProbe, Recording
+from pipeline.models import MediaProbe, Recording, Statement
+from pipeline.stages.render import SEGMENT_SUFFIX
 
 if TYPE_CHECKING:
     from pipeline.config import Form, Meeting
     from pipeline.engines.base import ModelInfo
+    from pipeline.steps import StageRecord
 
 log = logging.getLogger(__name__)
 
@@ -360,6 +362,49 @@ def transcription_event(
         outcomes=(Link.output(transcript),),
         uses=(model,),
     )
+
+
+def derivation_events(
+    statements: Sequence[Statement],
+    transcript_files: Mapping[str, str],
+    engine: Software,
+    model: Software,
+    settings: Mapping[str, Mapping[str, Any]],
+    stages: Sequence[StageRecord],
+    clip: tuple[str, str | None] | None,
+    ffmpeg: Software,
+) -> list[Event]:
+    """Provenance of what a run made from the recordings: each statement's transcription (with its
+    settings, by statement id), each statement's segment of the clip and the clip itself (``clip``: its
+    path in the output folder and checksum; None for a draft, which nobody receives). ``stages``: the
+    run's records, whose commands made the segments, now or in an earlier run (the command is the same
+    either way: its key is in the file name)."""
+    events = [
+        transcription_event(s.recording.relpath, transcript_files[s.id], engine, model, settings[s.id])
+        for s in statements
+        if s.id in transcript_files
+    ]
+    join = next((stage for stage in reversed(stages) if stage.stage == "join"), None)
+    if clip is None or join is None or not join.command:
+        return events
+    by_id = {s.id: s for s in statements}
+    for stage in stages:
+        if stage.part == "statement" and stage.statement in by_id and stage.command and stage.key:
+            events.append(
+                creation_event(
+                    [by_id[stage.statement].recording.relpath],
+                    f"work/segments/{stage.key}{SEGMENT_SUFFIX}",
+                    ffmpeg,
+                    stage.command,
+                )
+            )
+    path, sha256 = clip
+    events.append(
+        creation_event(
+            [s.recording.relpath for s in statements], path, ffmpeg, join.command, clip_sha256=sha256
+        )
+    )
+    return events
 
 
 def creation_event(

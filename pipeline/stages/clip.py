@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shlex
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from pipeline.files import atomic_path, sha256_text, stable_json, write_json, wr
 from pipeline.models import Statement, StatementTranscript
 from pipeline.stages import cards, edits, render, subtitles
 from pipeline.stages.cut import Cut, Part, plan_timeline
+from pipeline.steps import PlannedStep
 
 if TYPE_CHECKING:
     from pipeline.files import HashCache
@@ -151,34 +151,112 @@ class ClipMaker:
         )
         return timeline
 
-    # ---------------------------------------------------------------------------------- render
+    # ----------------------------------------------------------------------------------- specs
+    # What each step makes, under which key and with which command: shared by the plan and the render,
+    # so that a dry run shows exactly what a run does.
 
-    def render(self, timeline: Timeline, delivery: Path, *, dry_run: bool = False) -> ClipResult | None:
-        """Render every part and join them; the clip and its subtitles go into ``delivery`` (a folder
-        that becomes ``delivery/`` only once the whole delivery has passed its check)."""
+    def _card_spec(self, card: cards.Card) -> tuple[str, Path]:
+        key = cards.card_key(card, self.form.video.width, self.form.video.height)
+        return key, self.work / "cards" / f"{key}.png"
+
+    def _loudness_spec(self, statement: Statement, cut: Cut) -> tuple[str, Path, list[str]]:
         form = self.form
-        segments: list[Path] = []
-        keys: list[str] = []
-        for part in timeline.parts:
-            segment = self._segment(timeline, part, dry_run=dry_run)
-            if segment is None:
-                continue
-            keys.append(segment.stem)
-            segments.append(segment)
-        if dry_run and len(segments) < len(timeline.parts):
-            log.info("the join can be planned once every segment is known")
-            return None
+        key = sha256_text(
+            stable_json(
+                {
+                    "stage": "loudness",
+                    "version": LOUDNESS_VERSION,
+                    "recording": statement.recording.sha256,
+                    "stream": statement.audio_stream,
+                    "in_ms": cut.in_ms,
+                    "out_ms": cut.out_ms,
+                    "audio": form.audio.model_dump(),
+                    "ffmpeg": media.ffmpeg_version(),
+                }
+            )
+        )
+        source = self.meeting_dir / statement.recording.relpath
+        args = render.loudness_args(source, statement.audio_stream, cut, form)
+        return key, self.work / "loudness" / f"{key}.json", args
 
+    def _segment_spec(
+        self, timeline: Timeline, part: Part, measured: media.Loudness | None
+    ) -> _Segment | None:
+        """The segment of ``part``; None for a statement whose loudness is not measured yet."""
+        form = self.form
+        if part.kind in ("title", "card"):
+            card = (
+                timeline.title if part.kind == "title" else timeline.statement_cards[part.statement_id or ""]
+            )
+            assert card is not None
+            shown, png = self._card_spec(card)
+            key = render.segment_key(
+                "card", {"card": shown, "frames": part.frames}, form, media.ffmpeg_version()
+            )
+            target = self.work / "segments" / f"{key}{render.SEGMENT_SUFFIX}"
+            if part.kind == "title":
+                return _Segment(part, key, target, render.card_args(png, part, form, target),
+                                "render the title card", "Titelkort", card=card)  # fmt: skip
+            return _Segment(part, key, target, render.card_args(png, part, form, target),
+                            f"render the card before {part.statement_id}", f"Kort før {part.statement_id}",
+                            card=card)  # fmt: skip
+        if measured is None:
+            return None
+        statement = timeline.statements[part.statement_id or ""]
+        cut = timeline.cuts[statement.id]
+        burn = self._burn_text(timeline, part) if form.subtitles.mode in ("burn", "burn+soft") else None
+        ass = self.work / "subtitles" / f"{sha256_text(burn)}.ass" if burn is not None else None
+        picture = timeline.statement_cards[statement.id] if statement.probe.video is None else None
+        card_id: str | None = None
+        card_png: Path | None = None
+        if picture is not None:
+            card_id, card_png = self._card_spec(picture)
+        key = render.segment_key(
+            "statement",
+            {
+                "recording": statement.recording.sha256,
+                "video_stream": statement.probe.video.index if statement.probe.video else None,
+                "audio_stream": statement.audio_stream,
+                "in_ms": cut.in_ms,
+                "frames": part.frames,
+                "loudness": measured.to_json(),
+                "subtitles": ass.stem if ass else None,
+                "font": fonts.font_identity() if ass else None,
+                "card": card_id,
+            },
+            form,
+            media.ffmpeg_version(),
+        )
+        target = self.work / "segments" / f"{key}{render.SEGMENT_SUFFIX}"
+        args = render.statement_args(
+            self.meeting_dir / statement.recording.relpath,
+            statement,
+            cut,
+            part,
+            form,
+            measured,
+            target,
+            subtitles=ass,
+            fonts_dir=fonts.fonts_dir() if ass else None,
+            card_png=card_png,
+        )
+        return _Segment(
+            part, key, target, args, f"render {statement.recording.relpath}",
+            f"Indlæg {statement.recording.relpath}", card=picture,
+            burn=(ass, burn) if ass and burn is not None else None,
+        )  # fmt: skip
+
+    def _join_spec(self, timeline: Timeline, segments: list[Path]) -> _Join:
+        form = self.form
         srt_text = subtitles.to_srt(timeline.cues)
-        vtt_text = subtitles.to_vtt(timeline.cues)
         soft = form.subtitles.mode in ("soft", "burn+soft")
         title = self.meeting.title or self.meeting_dir.name
-        join_key = sha256_text(
+        key = sha256_text(
             stable_json(
                 {
                     "stage": "join",
                     "version": render.VERSION,
-                    "segments": keys,
+                    "segments": [s.stem for s in segments],
                     "soft": sha256_text(srt_text) if soft else None,
                     "language": self.language,
                     "title": title,
@@ -188,29 +266,96 @@ class ClipMaker:
             )
         )
         folder = self.work / "clip"
-        clip = folder / f"{join_key}.mp4"
-        list_file = folder / f"{join_key}.txt"
+        clip = folder / f"{key}.mp4"
+        list_file = folder / f"{key}.txt"
         # A clip without one recognised word still gets its (empty) track, as the form asks; ffmpeg reads
         # no subtitles from an empty SRT, but does from a WebVTT file that is only its header.
         soft_text = srt_text if timeline.cues else EMPTY_WEBVTT
-        soft_file = folder / f"{join_key}.{'srt' if timeline.cues else 'vtt'}" if soft else None
+        soft_file = folder / f"{key}.{'srt' if timeline.cues else 'vtt'}" if soft else None
         args = render.join_args(
             list_file, form, clip, soft_subtitles=soft_file, language=self.language, title=title
         )
-        cached = self._intact(clip)
-        with self.steps.stage("join", None, join_key, cached) as record:
-            record.command = shlex.join([media.ffmpeg_exe(), *args])
-            if not cached and not dry_run:
-                write_text(list_file, render.concat_list(segments))
-                if soft_file is not None:
-                    write_text(soft_file, soft_text)
-                self._ffmpeg(args, clip, "join", "Samler klippet", timeline.duration_ms)
-        if dry_run:
-            return None
+        return _Join(key, clip, list_file, soft_file, soft_text, args)
 
-        _link_or_copy(clip, delivery / f"{self.name}.mp4")
-        write_text(delivery / f"{self.name}.{self.language}.srt", srt_text)
-        write_text(delivery / f"{self.name}.{self.language}.vtt", vtt_text)
+    # ------------------------------------------------------------------------------------ plan
+
+    def plan_steps(self, timeline: Timeline) -> list[PlannedStep]:
+        """The steps ``render`` takes for ``timeline``, from what the cache holds; makes nothing."""
+        planned: list[PlannedStep] = []
+        made_cards: set[str] = set()
+        segments: list[Path] = []
+
+        def card_step(card: cards.Card) -> None:
+            key, png = self._card_spec(card)
+            if key not in made_cards:
+                made_cards.add(key)
+                planned.append(PlannedStep("card", card.statement_id, key, self._intact(png)))
+
+        for part in timeline.parts:
+            measured: media.Loudness | None = None
+            if part.kind == "statement":
+                statement = timeline.statements[part.statement_id or ""]
+                key, target, args = self._loudness_spec(statement, timeline.cuts[statement.id])
+                measured = _loudness_from_json(cache.read_json(target))
+                planned.append(
+                    PlannedStep(
+                        "loudness", statement.id, key, measured is not None,
+                        (statement.recording.relpath,), media.command_line(args),
+                    )
+                )  # fmt: skip
+            segment = self._segment_spec(timeline, part, measured)
+            if segment is None:
+                planned.append(
+                    PlannedStep(
+                        "render",
+                        part.statement_id,
+                        None,
+                        False,
+                        part=part.kind,
+                        after="its loudness is measured",
+                    )
+                )
+                continue
+            if segment.card is not None:
+                card_step(segment.card)
+            segments.append(segment.target)
+            planned.append(
+                PlannedStep(
+                    "render", part.statement_id, segment.key, self._intact(segment.target),
+                    segment.inputs(), media.command_line(segment.args), part.kind,
+                )
+            )  # fmt: skip
+        if len(segments) < len(timeline.parts):
+            planned.append(PlannedStep("join", None, None, False, after="every segment is known"))
+            return planned
+        join = self._join_spec(timeline, segments)
+        planned.append(
+            PlannedStep(
+                "join", None, join.key, self._intact(join.clip),
+                tuple(f"work/segments/{s.name}" for s in segments), media.command_line(join.args),
+            )
+        )  # fmt: skip
+        return planned
+
+    # ---------------------------------------------------------------------------------- render
+
+    def render(self, timeline: Timeline, delivery: Path) -> ClipResult:
+        """Render every part and join them; the clip and its subtitles go into ``delivery`` (a folder
+        that becomes ``delivery/`` only once the whole delivery has passed its check)."""
+        segments = [self._segment(timeline, part) for part in timeline.parts]
+        join = self._join_spec(timeline, segments)
+        cached = self._intact(join.clip)
+        with self.steps.stage("join", None, join.key, cached) as record:
+            record.command = media.command_line(join.args)
+            if not cached:
+                write_text(join.list_file, render.concat_list(segments))
+                if join.soft_file is not None:
+                    write_text(join.soft_file, join.soft_text)
+                self._ffmpeg(join.args, join.clip, "join", "Samler klippet", timeline.duration_ms)
+
+        _link_or_copy(join.clip, delivery / f"{self.name}.mp4")
+        write_text(delivery / f"{self.name}.{self.language}.srt", subtitles.to_srt(timeline.cues))
+        write_text(delivery / f"{self.name}.{self.language}.vtt", subtitles.to_vtt(timeline.cues))
         return ClipResult(
             delivered=(
                 f"{self.name}.mp4",
@@ -221,82 +366,26 @@ class ClipMaker:
             timeline=describe(timeline),
         )
 
-    def _segment(self, timeline: Timeline, part: Part, *, dry_run: bool) -> Path | None:
-        form = self.form
-        width, height = form.video.width, form.video.height
-        if part.kind in ("title", "card"):
-            card = (
-                timeline.title if part.kind == "title" else timeline.statement_cards[part.statement_id or ""]
-            )
-            assert card is not None
-            png = self._card_png(card, dry_run=dry_run)
-            key = render.segment_key(
-                "card",
-                {"card": cards.card_key(card, width, height), "frames": part.frames},
-                form,
-                media.ffmpeg_version(),
-            )
-            target = self.work / "segments" / f"{key}{render.SEGMENT_SUFFIX}"
-            args = render.card_args(png, part, form, target)
-            label = "Titelkort" if part.kind == "title" else f"Kort før {part.statement_id}"
-            what = (
-                "render the title card"
-                if part.kind == "title"
-                else f"render the card before {part.statement_id}"
-            )
-        else:
+    def _segment(self, timeline: Timeline, part: Part) -> Path:
+        measured = None
+        if part.kind == "statement":
             statement = timeline.statements[part.statement_id or ""]
-            cut = timeline.cuts[statement.id]
-            source = self.meeting_dir / statement.recording.relpath
-            measured = self._loudness(statement, source, cut, dry_run=dry_run)
-            if measured is None:
-                with self.steps.stage("render", statement.id, None, cached=False):
-                    return None
-            ass = self._burn_file(timeline, part) if form.subtitles.mode in ("burn", "burn+soft") else None
-            card_png = None
-            card_id = None
-            if statement.probe.video is None:
-                card = timeline.statement_cards[statement.id]
-                card_png = self._card_png(card, dry_run=dry_run)
-                card_id = cards.card_key(card, width, height)
-            key = render.segment_key(
-                "statement",
-                {
-                    "recording": statement.recording.sha256,
-                    "video_stream": statement.probe.video.index if statement.probe.video else None,
-                    "audio_stream": statement.audio_stream,
-                    "in_ms": cut.in_ms,
-                    "frames": part.frames,
-                    "loudness": measured.to_json(),
-                    "subtitles": ass.stem if ass else None,
-                    "font": fonts.font_identity() if ass else None,
-                    "card": card_id,
-                },
-                form,
-                media.ffmpeg_version(),
-            )
-            target = self.work / "segments" / f"{key}{render.SEGMENT_SUFFIX}"
-            args = render.statement_args(
-                source,
-                statement,
-                cut,
-                part,
-                form,
-                measured,
-                target,
-                subtitles=ass,
-                fonts_dir=fonts.fonts_dir() if ass else None,
-                card_png=card_png,
-            )
-            label = f"Indlæg {statement.recording.relpath}"
-            what = f"render {statement.recording.relpath}"
-        cached = self._intact(target)
-        with self.steps.stage("render", part.statement_id, key, cached) as record:
+            measured = self._loudness(statement, timeline.cuts[statement.id])
+        segment = self._segment_spec(timeline, part, measured)
+        assert segment is not None
+        if segment.card is not None:
+            self._card_png(segment.card)
+        if segment.burn is not None:
+            ass, text = segment.burn
+            if not ass.exists():
+                write_text(ass, text)
+        cached = self._intact(segment.target)
+        with self.steps.stage("render", part.statement_id, segment.key, cached) as record:
             record.part = part.kind
-            record.command = shlex.join([media.ffmpeg_exe(), *args])
-            if not cached and not dry_run:
-                self._ffmpeg(args, target, what, label, part.duration_ms)
-        return target
+            record.command = media.command_line(segment.args)
+            if not cached:
+                self._ffmpeg(segment.args, segment.target, segment.what, segment.label, part.duration_ms)
+        return segment.target
 
     def _intact(self, path: Path) -> bool:
         return cache.is_intact(path, self.hashes)
@@ -317,55 +406,33 @@ class ClipMaker:
         finally:
             progress.end(key)
 
-    def _card_png(self, card: cards.Card, *, dry_run: bool) -> Path:
-        width, height = self.form.video.width, self.form.video.height
-        key = cards.card_key(card, width, height)
-        target = self.work / "cards" / f"{key}.png"
+    def _card_png(self, card: cards.Card) -> Path:
+        key, target = self._card_spec(card)
         cached = self._intact(target)
         with self.steps.stage("card", card.statement_id, key, cached):
-            if not cached and not dry_run:
-                cards.render_png(card, width, height, target)
+            if not cached:
+                cards.render_png(card, self.form.video.width, self.form.video.height, target)
                 cache.seal(target, self.hashes)
         return target
 
-    def _loudness(
-        self, statement: Statement, source: Path, cut: Cut, *, dry_run: bool
-    ) -> media.Loudness | None:
-        form = self.form
-        key = sha256_text(
-            stable_json(
-                {
-                    "stage": "loudness",
-                    "version": LOUDNESS_VERSION,
-                    "recording": statement.recording.sha256,
-                    "stream": statement.audio_stream,
-                    "in_ms": cut.in_ms,
-                    "out_ms": cut.out_ms,
-                    "audio": form.audio.model_dump(),
-                    "ffmpeg": media.ffmpeg_version(),
-                }
-            )
-        )
-        target = self.work / "loudness" / f"{key}.json"
+    def _loudness(self, statement: Statement, cut: Cut) -> media.Loudness:
+        key, target, args = self._loudness_spec(statement, cut)
         stored = _loudness_from_json(cache.read_json(target))
-        args = render.loudness_args(source, statement.audio_stream, cut, form)
         with self.steps.stage("loudness", statement.id, key, stored is not None) as record:
-            record.command = shlex.join([media.ffmpeg_exe(), *args])
+            record.command = media.command_line(args)
             if stored is not None:
                 return stored
-            if dry_run:
-                return None
             measured = media.measure_loudness(
                 args, what=f"measure the loudness of {statement.recording.relpath}"
             )
             write_json(target, measured.to_json())
             return measured
 
-    def _burn_file(self, timeline: Timeline, part: Part) -> Path:
-        """The ASS file with this statement's cues, timed to its segment."""
+    def _burn_text(self, timeline: Timeline, part: Part) -> str:
+        """The ASS text with this statement's cues, timed to its segment."""
         form = self.form
         cues = [c for c in timeline.cues if c.statement_id == part.statement_id and c.kind == "speech"]
-        text = subtitles.to_ass(
+        return subtitles.to_ass(
             cues,
             width=form.video.width,
             height=form.video.height,
@@ -374,10 +441,36 @@ class ClipMaker:
             offset_ms=part.start_ms,
             duration_ms=part.duration_ms,
         )
-        target = self.work / "subtitles" / f"{sha256_text(text)}.ass"
-        if not target.exists():
-            write_text(target, text)
-        return target
+
+
+@dataclass(frozen=True)
+class _Segment:
+    part: Part
+    key: str
+    target: Path
+    args: list[str]
+    what: str  # for an error: "render 01-anna.mp4"
+    label: str  # for the progress bar
+    card: cards.Card | None = None  # the picture it shows
+    burn: tuple[Path, str] | None = None  # the burned-in subtitles' file and text
+
+    def inputs(self) -> tuple[str, ...]:
+        found: list[str] = []
+        if self.card is not None:
+            found.append(f"card {self.card.statement_id or 'title'}")
+        if self.burn is not None:
+            found.append(f"work/subtitles/{self.burn[0].name}")
+        return tuple(found)
+
+
+@dataclass(frozen=True)
+class _Join:
+    key: str
+    clip: Path
+    list_file: Path
+    soft_file: Path | None
+    soft_text: str
+    args: list[str]
 
 
 def reading_run_on(timeline: Timeline, rules: subtitles.SubtitleRules, form: Form) -> dict[str, Cut]:

@@ -1,22 +1,29 @@
 """Transcribe: decode each statement's speech audio and let a Whisper engine write down what was said.
 
-Pure core: cache keys, (de)serialising transcripts, judging the decoded audio. ``run_*`` do the I/O.
+Pure core: cache keys, (de)serialising transcripts, judging the decoded audio. ``Listener`` does the
+I/O through the cache under ``OUT/work`` (``audio/`` and ``transcripts/``) and plans it for a dry run.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Form, Meeting
 from pipeline.engines.base import SAMPLE_RATE, Engine, TranscribeSettings, seed_for, speech_chunks
+from pipeline.errors import PipelineError
 from pipeline.files import sha256_text, stable_json, write_json
-from pipeline.models import Segment, Statement, StatementTranscript, Word
+from pipeline.models import Rejection, Segment, Statement, StatementTranscript, Word
+from pipeline.steps import PlannedStep
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from pipeline.files import HashCache
+    from pipeline.steps import Progress, StageLog
 
 log = logging.getLogger(__name__)
 
@@ -225,3 +232,229 @@ def run_transcription(
     )
     write_json(target, transcript_to_json(transcript))
     return transcript
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What listening to one statement gave: the statement (its speech stream may have been chosen),
+    and its transcript or the reason it cannot be used."""
+
+    statement: Statement
+    result: StatementTranscript | Rejection
+    transcript_file: Path | None = None  # the stored transcript, for its provenance
+
+    @property
+    def no_text(self) -> bool:
+        return isinstance(self.result, StatementTranscript) and self.result.no_text
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """The engine as a cache key names it, and how to load it when a transcript must be made."""
+
+    name: str
+    model_id: str  # in the key: what the model is, without loading it
+    model_label: str  # in the transcript: what the model is called
+    load: Callable[[], Engine]
+
+
+class Listener:
+    """Speech audio and transcript of each statement, from the cache where still valid."""
+
+    def __init__(
+        self, *, steps: StageLog, work: Path, hashes: HashCache, progress: Progress, engine: EngineChoice
+    ) -> None:
+        self.steps = steps
+        self.work = work
+        self.hashes = hashes
+        self.progress = progress
+        self.engine = engine
+
+    # ---------------------------------------------------------------------------------------- keys
+
+    def _audio_path(self, statement: Statement) -> Path:
+        from pipeline import media
+
+        return self.work / "audio" / f"{audio_key(statement, media.speech_decoder())}.wav"
+
+    def _transcript_path(self, audio_sha256: str, settings: TranscribeSettings) -> Path:
+        key = transcription_key(audio_sha256, self.engine.name, self.engine.model_id, settings)
+        return self.work / "transcripts" / f"{key}.json"
+
+    def pending_speech_ms(self, statements: list[Statement]) -> int:
+        """Speech audio still to be decoded, for the estimate of the disk space a run needs."""
+        return sum(s.probe.duration_ms for s in statements if not self._audio_path(s).exists())
+
+    # ---------------------------------------------------------------------------------------- plan
+
+    def plan(
+        self, meeting_dir: Path, statement: Statement, settings: TranscribeSettings
+    ) -> list[PlannedStep]:
+        """The steps that listening to ``statement`` takes, from what the cache holds; runs nothing."""
+        from pipeline import cache, media
+
+        source = meeting_dir / statement.recording.relpath
+        streams = (
+            _speech_candidates(statement)
+            if len(_speech_candidates(statement)) > 1
+            else [statement.audio_stream]
+        )
+        planned: list[PlannedStep] = []
+        audio: Path | None = None
+        for index in streams:
+            candidate = replace(statement, audio_stream=index)
+            path = self._audio_path(candidate)
+            cached = cache.is_intact(path, self.hashes)
+            planned.append(
+                PlannedStep(
+                    "speech-audio",
+                    statement.id,
+                    path.stem,
+                    cached,
+                    (statement.recording.relpath,),
+                    media.speech_audio_plan(source, index, path),
+                )
+            )
+            audio = path if cached and len(streams) == 1 else None
+        if audio is None:
+            planned.append(
+                PlannedStep("transcribe", statement.id, None, False, after="its speech audio is decoded")
+            )
+            return planned
+        target = self._transcript_path(self.hashes.sha256(audio), settings)
+        stored = read_transcript(target) is not None
+        planned.append(
+            PlannedStep("transcribe", statement.id, target.stem, stored, (f"work/audio/{audio.name}",))
+        )
+        return planned
+
+    def stored(self, statement: Statement, settings: TranscribeSettings) -> StatementTranscript | None:
+        """The transcript the cache holds for ``statement`` as it stands, without making anything."""
+        from pipeline import cache
+
+        audio = self._audio_path(statement)
+        if len(_speech_candidates(statement)) > 1 or not cache.is_intact(audio, self.hashes):
+            return None
+        found = read_transcript(self._transcript_path(self.hashes.sha256(audio), settings))
+        return replace(found, statement_id=statement.id) if found else None
+
+    # ----------------------------------------------------------------------------------------- run
+
+    def listen(self, meeting_dir: Path, statement: Statement, settings: TranscribeSettings) -> Heard:
+        """Decode, transcribe and judge one statement."""
+        from pipeline import media
+
+        statement = self._choose_speech_stream(meeting_dir, statement, settings)
+        audio_path = self._speech_audio(meeting_dir, statement)
+        if isinstance(audio_path, Rejection):
+            return Heard(statement, audio_path)
+        problem = truncation(statement, media.wav_duration_ms(audio_path))
+        if problem:
+            return Heard(statement, Rejection(statement.recording.relpath, problem))
+        audio_sha = self.hashes.sha256(audio_path)
+        target = self._transcript_path(audio_sha, settings)
+        stored = read_transcript(target)
+        with self.steps.stage("transcribe", statement.id, target.stem, stored is not None):
+            if stored is not None:
+                result = replace(stored, statement_id=statement.id)
+            else:
+                engine = self.engine.load()
+                progress_key = f"listen-{statement.id}"
+                self.progress.begin(progress_key, f"Transskriberer {statement.recording.relpath}")
+                try:
+                    result = run_transcription(
+                        statement,
+                        audio_path,
+                        engine,
+                        self.engine.model_label,
+                        settings,
+                        target,
+                        audio_sha,
+                        on_progress=lambda f: self.progress.update(progress_key, f),
+                    )
+                finally:
+                    self.progress.end(progress_key)
+        if not result.words:
+            if no_words_upper_bound_rejects(result):
+                return Heard(statement, Rejection(statement.recording.relpath, NO_SPEECH_REASON), target)
+            heard_ms = speech_ms(media.read_wav_mono16k(audio_path), settings)
+            verdict = judge_no_words(heard_ms)
+            if verdict is not None:
+                return Heard(statement, Rejection(statement.recording.relpath, verdict), target)
+            log.warning(
+                "%s: the voice detector hears %.1f s of speech, but no words were recognised; the "
+                "statement goes into the clip and is flagged for a person to write its text",
+                statement.recording.relpath,
+                heard_ms / 1000,
+            )
+            result = replace(result, no_text=True)
+        return Heard(statement, result, target)
+
+    def _speech_audio(self, meeting_dir: Path, statement: Statement) -> Path | Rejection:
+        """The statement's speech as 16 kHz mono WAV in the cache."""
+        from pipeline import cache, media
+        from pipeline.files import atomic_path
+
+        source = meeting_dir / statement.recording.relpath
+        audio_path = self._audio_path(statement)
+        cached = cache.is_intact(audio_path, self.hashes)
+        with self.steps.stage("speech-audio", statement.id, audio_path.stem, cached) as record:
+            record.command = media.speech_audio_plan(source, statement.audio_stream, audio_path)
+            if cached:
+                return audio_path
+            progress_key = f"audio-{statement.id}-{statement.audio_stream}"
+            self.progress.begin(progress_key, f"Lyd fra {statement.recording.relpath}")
+            try:
+                with atomic_path(audio_path) as temp:
+                    damage = media.extract_speech_audio(
+                        source,
+                        statement.audio_stream,
+                        temp,
+                        duration_ms=statement.probe.duration_ms,
+                        on_progress=lambda f: self.progress.update(progress_key, f),
+                    )
+                cache.seal(audio_path, self.hashes)
+                if damage:
+                    log.warning(
+                        "%s: the audio had damaged parts that were skipped (%s)",
+                        statement.recording.relpath,
+                        damage[-1],
+                    )
+            except PipelineError as error:
+                return Rejection(statement.recording.relpath, f"audio cannot be decoded: {error}")
+            finally:
+                self.progress.end(progress_key)
+        return audio_path
+
+    def _choose_speech_stream(
+        self, meeting_dir: Path, statement: Statement, settings: TranscribeSettings
+    ) -> Statement:
+        """With several audio streams (a camera's two microphones, a dubbed track), the one with speech."""
+        from pipeline import media
+
+        candidates = _speech_candidates(statement)
+        if len(candidates) < 2:
+            return statement
+        speech: dict[int, int] = {}
+        for index in candidates:
+            audio = self._speech_audio(meeting_dir, replace(statement, audio_stream=index))
+            if isinstance(audio, Path):
+                speech[index] = speech_ms(media.read_wav_mono16k(audio), settings)
+        if not speech:
+            return statement
+        best = max(speech, key=lambda index: (speech[index], -candidates.index(index)))
+        position = candidates.index(best) + 1
+        log.warning(
+            "%s: using audio stream %d of %d, the one with the most speech (%s)",
+            statement.recording.relpath,
+            position,
+            len(candidates),
+            ", ".join(
+                f"stream {candidates.index(i) + 1}: {ms / 1000:.1f} s speech" for i, ms in speech.items()
+            ),
+        )
+        return replace(statement, audio_stream=best)
+
+
+def _speech_candidates(statement: Statement) -> list[int]:
+    return [a.index for a in statement.probe.audio if a.sample_rate and a.channels]

@@ -1,0 +1,177 @@
+"""Deliver: the transcript documents, the check of the agreed form, the checksums, and the swap.
+
+The clip stage leaves the clip and its subtitles in a staging folder; this stage adds the transcript in
+the form's formats, checks the files as delivered (never the settings that made them), writes
+``SHA256SUMS`` and then puts the folder in its place as a whole:
+
+- ``delivery/`` when the check passed and every statement is approved (or the form asks no approval);
+- ``draft/`` when the form asks for approval and a statement still lacks it: nothing reaches the official
+  unread;
+- ``failed-delivery/`` when the check failed: the official keeps the last delivery that passed.
+
+The pure core is ``delivery_name`` and ``outcome``; ``run`` does the I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pipeline.config import Form, Meeting
+from pipeline.files import replace_folder, sha256_file, write_bytes, write_json, write_text
+from pipeline.models import Approval, Statement, StatementTranscript
+from pipeline.stages import check, transcript
+from pipeline.steps import PlannedStep, StageLog
+
+log = logging.getLogger(__name__)
+
+DELIVERY = "delivery"
+STAGING_DELIVERY = ".delivery-next"  # built here, then swapped in: delivery/ is all new or all old
+ASIDE_PREFIX = ".delivery-old-"
+FAILED_DELIVERY = "failed-delivery"
+DRAFT = "draft"  # a delivery that waits for statements to be approved
+DRAFT_ASIDE_PREFIX = ".draft-old-"
+FAILED_ASIDE_PREFIX = ".failed-old-"
+
+_UNSAFE_IN_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f]+')
+
+
+def delivery_name(form: Form, meeting: Meeting, meeting_name: str) -> str:
+    """The delivery's file-name stem from the form's template; safe on every file system officials use."""
+    values = {
+        "date": meeting.date.isoformat() if meeting.date else "udateret",
+        "committee": meeting.committee or "udvalget",
+        "title": meeting.title or meeting_name,
+        "place": meeting.place or "",
+        "organiser": meeting.organiser or "",
+        "form": form.name,
+    }
+    raw = form.naming.format(**values)
+    clean = _UNSAFE_IN_NAME.sub("-", raw)
+    clean = re.sub(r"\s+", "-", clean.strip())
+    clean = re.sub(r"-{2,}", "-", clean)
+    clean = re.sub(r"-*_-*", "_", clean).strip(".-_")
+    return clean[:120] or "hoeringssvar"
+
+
+def outcome(
+    passed: bool, form: Form, statements: Sequence[Statement], approvals: Mapping[str, Approval | None]
+) -> Literal["delivery", "draft", "failed"]:
+    """Where a checked delivery goes."""
+    if not passed:
+        return "failed"
+    if form.require_approval and any(approvals.get(s.id) is None for s in statements):
+        return "draft"
+    return "delivery"
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """What the stage put in place."""
+
+    where: Literal["delivery", "draft", "failed"]
+    folder: Path
+    files: tuple[str, ...]  # every file of the folder, SHA256SUMS aside
+    qc: check.QcReport
+    unapproved: tuple[Statement, ...]
+
+    def qc_summary(self) -> dict[str, Any]:
+        return {
+            "passed": self.qc.passed,
+            "verdict": self.qc.verdict(),
+            "failures": [r.check for r in self.qc.failures],
+        }
+
+
+def plan(form: Form, name: str, language: str) -> list[PlannedStep]:
+    """The steps ``run`` takes: they are never cached (they are quick and read the newest clip)."""
+    documents = tuple(f"{name}-transkription.{fmt}" for fmt in form.transcript.formats)
+    return [
+        PlannedStep("transcript", None, None, False, ("the transcripts", "the corrections in edits/")),
+        PlannedStep("check", None, None, False, (f"{name}.mp4", f"{name}.{language}.srt", *documents)),
+    ]
+
+
+def run(
+    out_dir: Path,
+    staged: Sequence[str],
+    *,
+    steps: StageLog,
+    meeting: Meeting,
+    meeting_name: str,
+    form: Form,
+    name: str,
+    statements: Sequence[Statement],
+    transcripts: Mapping[str, StatementTranscript],
+    language: str,
+    starts_ms: Mapping[str, int],
+    approvals: Mapping[str, Approval | None],
+    timeline: list[dict[str, Any]],
+    digest: Callable[[Path], str] = sha256_file,
+) -> Delivered:
+    """Complete the delivery staged in ``OUT/.delivery-next`` (holding the clip files ``staged``) and put
+    it in its place. ``digest`` computes a file's SHA-256 (the run's hash cache: the clip's checksum is
+    needed again for its provenance)."""
+    folder = out_dir / STAGING_DELIVERY
+    files = list(staged)
+    first = transcripts[statements[0].id]
+    doc = transcript.build(
+        meeting,
+        meeting_name,
+        form,
+        list(statements),
+        dict(transcripts),
+        engine=first.engine,
+        model=first.model,
+        language=language,
+        starts_ms=dict(starts_ms),
+        approvals=dict(approvals),
+    )
+    writers: dict[str, Callable[[Path], None]] = {
+        "txt": lambda p: write_text(p, transcript.render_txt(doc)),
+        "json": lambda p: write_json(p, transcript.render_json(doc)),
+        "docx": lambda p: write_bytes(p, transcript.render_docx(doc)),
+    }
+    with steps.stage("transcript", None, None, cached=False):
+        for fmt in form.transcript.formats:
+            target = folder / f"{name}-transkription.{fmt}"
+            writers[fmt](target)
+            files.append(target.name)
+    with steps.stage("check", None, None, cached=False):
+        qc = check.run_check(
+            folder / f"{name}.mp4",
+            form,
+            subtitles=folder / f"{name}.{language}.srt",
+            transcript_json=(folder / f"{name}-transkription.json")
+            if "json" in form.transcript.formats
+            else None,
+            run_json=None,  # written only when the run ends; the timeline is passed instead
+            timeline=timeline,
+            language=language,
+        )
+        files += check.write_qc_report(folder, qc)
+    sums = "".join(f"{digest(folder / file)}  {file}\n" for file in sorted(files))
+    write_text(folder / "SHA256SUMS", sums)
+
+    where = outcome(qc.passed, form, statements, approvals)
+    unapproved = tuple(s for s in statements if approvals.get(s.id) is None)
+    pid = os.getpid()
+    if where == "failed":
+        target = out_dir / FAILED_DELIVERY
+        replace_folder(folder, target, out_dir / f"{FAILED_ASIDE_PREFIX}{pid}")
+    elif where == "draft":
+        target = out_dir / DRAFT
+        replace_folder(folder, target, out_dir / f"{DRAFT_ASIDE_PREFIX}{pid}")
+    else:
+        target = out_dir / DELIVERY
+        replace_folder(folder, target, out_dir / f"{ASIDE_PREFIX}{pid}")
+        # An earlier failure or draft is no longer what this folder delivers.
+        shutil.rmtree(out_dir / FAILED_DELIVERY, ignore_errors=True)
+        shutil.rmtree(out_dir / DRAFT, ignore_errors=True)
+    return Delivered(where, target, tuple(files), qc, unapproved)
