@@ -542,3 +542,16 @@ def test_model_agent_carries_its_checksum() -> None:
     software = {a["agentName"]: a for a in agent if a["agentType"] == "software"}
     assert software["base"]["agentNote"] == f"speech model; sha256={'ef' * 32}"
     assert software["faster-whisper"]["agentVersion"] == "1.1.1"
+
+
+def test_bytes_that_pass_for_a_raw_stream_are_rejected_and_still_archived(tmp_path: Path) -> None:
+    # These bytes pass for a raw VVC stream that then cannot seek (EPERM): a reason to reject the
+    # file, never an error of the system that would drop it from the archive.
+    import random
+
+    meeting_dir = tmp_path / "meeting"
+    meeting_dir.mkdir()
+    (meeting_dir / "02-stor.mp4").write_bytes(random.Random(6916).randbytes(32768))
+    found = ingest.run(meeting_dir, Meeting(), None, Form(), HashCache(tmp_path / "hashes.json"))
+    assert [r.relpath for r in found.recordings] == ["02-stor.mp4"]
+    assert "02-stor.mp4" in {r.relpath for r in found.rejections}
