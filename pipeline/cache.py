@@ -1,22 +1,44 @@
-"""The work cache under ``OUT/work``: looking an entry up and sealing what was stored.
+"""The work cache under ``OUT/work``: making a key, looking an entry up, storing a result.
 
-Entries are stored atomically (``pipeline.files``); a file entry is sealed with its checksum beside it,
-so a damaged entry (truncated JSON, a half-written segment, a changed byte) is a miss that is made
-again, never a crash or a broken clip.
+Every key is made by ``make_key`` from the same parts: the stage's name and version, the slice of the
+form it reads, the content hashes (or values) of its inputs, and the versions of the tools whose output
+it keeps. Entries are stored atomically (``pipeline.files``); a file entry is sealed with its checksum
+beside it, so a damaged entry (truncated JSON, a half-written segment, a changed byte) is a miss that is
+made again, never a crash or a broken clip.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pipeline.files import HashCache, write_text
+from pipeline.files import HashCache, sha256_text, stable_json, write_json, write_text
 
 log = logging.getLogger(__name__)
 
 SEAL_SUFFIX = ".sha256"
+
+
+def make_key(
+    stage: str,
+    version: int,
+    inputs: Mapping[str, Any],
+    *,
+    form: Mapping[str, Any] | None = None,
+    tools: Mapping[str, str] | None = None,
+) -> str:
+    """The content key of a stage's result: the same parts give the same key on any machine."""
+    return sha256_text(
+        stable_json({"stage": stage, "version": version, "form": form, "inputs": inputs, "tools": tools})
+    )
+
+
+def store_json(path: Path, data: Any) -> None:
+    """Store a JSON result atomically; ``read_json`` finds it, or a miss when it is damaged."""
+    write_json(path, data)
 
 
 def read_json(path: Path) -> Any | None:

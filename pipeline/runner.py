@@ -345,7 +345,7 @@ class Runner:
         checked against what the engine knows, naming where it was set, even where another overrides it:
         the next run may not pass the same option."""
         known = engines.known_languages()
-        allowed = "a language code Whisper knows (da, en, de, sv, nb, ...)"
+        allowed = "a language code Whisper knows (da, en, de, sv, no, ...)"
         if self.options.language is not None and self.options.language not in known:
             raise UsageError(f"--language {self.options.language}: not {allowed}")
         if meeting.language is not None and meeting.language not in known:

@@ -553,3 +553,11 @@ def test_the_same_audio_gives_the_same_words_whatever_came_before() -> None:
     words(karen, karen_seed)
     assert words(anna, anna_seed) == first
     assert first, "the demo's first statement has words"
+
+
+def test_the_written_out_languages_are_whispers() -> None:
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    from pipeline.engines import WHISPER_LANGUAGES
+
+    assert frozenset(_LANGUAGE_CODES) == WHISPER_LANGUAGES

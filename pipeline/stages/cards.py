@@ -9,7 +9,6 @@ what the card says about the speaker, for viewers who cannot see it (WCAG 1.2.5)
 
 from __future__ import annotations
 
-import hashlib
 import re
 import string
 from collections.abc import Callable, Mapping
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pipeline.config import Form, Meeting
-from pipeline.files import atomic_path, stable_json
+from pipeline.files import atomic_path
 from pipeline.fonts import font_identity, font_path
 from pipeline.models import Statement
 from pipeline.stages.transcript import danish_date
@@ -182,17 +181,15 @@ def card_key(card: Card, width: int, height: int) -> str:
         except PackageNotFoundError:
             return "absent"
 
-    identity = {
-        "stage": "cards",
-        "version": VERSION,
-        "card": asdict(card),
-        "size": [width, height],
-        "font": font_identity(),
+    from pipeline import cache
+
+    return cache.make_key(
+        "cards",
+        VERSION,
+        {"card": asdict(card), "size": [width, height], "font": font_identity()},
         # The text drawing lives in moviepy and Pillow; an upgrade may move pixels.
-        "moviepy": installed("moviepy"),
-        "pillow": installed("pillow"),
-    }
-    return hashlib.sha256(stable_json(identity).encode("utf-8")).hexdigest()
+        tools={"moviepy": installed("moviepy"), "pillow": installed("pillow")},
+    )
 
 
 # ------------------------------------------------------------------------------------------- layout

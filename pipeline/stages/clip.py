@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline import cache, fonts, media
 from pipeline.config import Form, Meeting
-from pipeline.files import atomic_path, sha256_text, stable_json, write_json, write_text
+from pipeline.files import atomic_path, sha256_text, write_text
 from pipeline.models import Statement, StatementTranscript
 from pipeline.stages import cards, edits, render, subtitles
 from pipeline.stages.cut import Cut, Part, plan_timeline
@@ -161,19 +161,17 @@ class ClipMaker:
 
     def _loudness_spec(self, statement: Statement, cut: Cut) -> tuple[str, Path, list[str]]:
         form = self.form
-        key = sha256_text(
-            stable_json(
-                {
-                    "stage": "loudness",
-                    "version": LOUDNESS_VERSION,
-                    "recording": statement.recording.sha256,
-                    "stream": statement.audio_stream,
-                    "in_ms": cut.in_ms,
-                    "out_ms": cut.out_ms,
-                    "audio": form.audio.model_dump(),
-                    "ffmpeg": media.ffmpeg_version(),
-                }
-            )
+        key = cache.make_key(
+            "loudness",
+            LOUDNESS_VERSION,
+            {
+                "recording": statement.recording.sha256,
+                "stream": statement.audio_stream,
+                "in_ms": cut.in_ms,
+                "out_ms": cut.out_ms,
+            },
+            form={"audio": form.audio.model_dump()},
+            tools={"ffmpeg": media.ffmpeg_version()},
         )
         source = self.meeting_dir / statement.recording.relpath
         args = render.loudness_args(source, statement.audio_stream, cut, form)
@@ -251,19 +249,17 @@ class ClipMaker:
         srt_text = subtitles.to_srt(timeline.cues)
         soft = form.subtitles.mode in ("soft", "burn+soft")
         title = self.meeting.title or self.meeting_dir.name
-        key = sha256_text(
-            stable_json(
-                {
-                    "stage": "join",
-                    "version": render.VERSION,
-                    "segments": [s.stem for s in segments],
-                    "soft": sha256_text(srt_text) if soft else None,
-                    "language": self.language,
-                    "title": title,
-                    "audio": form.audio.model_dump(),
-                    "ffmpeg": media.ffmpeg_version(),
-                }
-            )
+        key = cache.make_key(
+            "join",
+            render.VERSION,
+            {
+                "segments": [s.stem for s in segments],
+                "soft": sha256_text(srt_text) if soft else None,
+                "language": self.language,
+                "title": title,
+            },
+            form={"audio": form.audio.model_dump()},
+            tools={"ffmpeg": media.ffmpeg_version()},
         )
         folder = self.work / "clip"
         clip = folder / f"{key}.mp4"
@@ -425,7 +421,7 @@ class ClipMaker:
             measured = media.measure_loudness(
                 args, what=f"measure the loudness of {statement.recording.relpath}"
             )
-            write_json(target, measured.to_json())
+            cache.store_json(target, measured.to_json())
             return measured
 
     def _burn_text(self, timeline: Timeline, part: Part) -> str:

@@ -20,12 +20,12 @@ import datetime as dt
 import difflib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from pipeline.config import StatementEdit, load_statement_edit
 from pipeline.errors import ConfigError
-from pipeline.files import sha256_text, write_json, write_text
+from pipeline.files import sha256_text, stable_json, write_json, write_text
 from pipeline.models import Approval, Segment, Statement, StatementTranscript, Word
 from pipeline.stages import subtitles
 from pipeline.stages.subtitles import Cue, SubtitleRules
@@ -218,6 +218,14 @@ def place_fixed_cues(
 # ------------------------------------------------------------------------------------------------ I/O
 
 
+FROM = "#from"  # beside a file's checksum in .generated.json: what it was made from
+
+
+def _source_id(transcript: StatementTranscript, duration_ms: int, rules: SubtitleRules) -> str:
+    words = [(w.start_ms, w.end_ms, w.text) for w in transcript.words]
+    return sha256_text(stable_json({"words": words, "duration_ms": duration_ms, "rules": asdict(rules)}))
+
+
 def _generated(edits_dir: Path) -> dict[str, str]:
     from pipeline import cache
 
@@ -233,11 +241,17 @@ def write_starting(
     srt_name, yaml_name = edit_names(statement.recording.relpath)
     generated = _generated(edits_dir)
     srt_path = edits_dir / srt_name
-    text = subtitles.to_srt(starting_cues(transcript, statement.probe.duration_ms, rules))
     current = srt_path.read_text(encoding="utf-8") if srt_path.exists() else None
-    if current is None or (sha256_text(current) == generated.get(srt_name) and current != text):
-        write_text(srt_path, text)
+    untouched = current is not None and sha256_text(current) == generated.get(srt_name)
+    # Laying out the cues again is the slow part: only where the file is new, or nobody changed it and
+    # it was made from other words or rules than these.
+    source = _source_id(transcript, statement.probe.duration_ms, rules)
+    if current is None or (untouched and generated.get(srt_name + FROM) != source):
+        text = subtitles.to_srt(starting_cues(transcript, statement.probe.duration_ms, rules))
+        if text != current:
+            write_text(srt_path, text)
         generated[srt_name] = sha256_text(text)
+        generated[srt_name + FROM] = source
         write_json(edits_dir / GENERATED, dict(sorted(generated.items())))
     yaml_path = edits_dir / yaml_name
     if not yaml_path.exists():

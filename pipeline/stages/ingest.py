@@ -275,7 +275,13 @@ PROBE_VERSION = 1
 
 
 def _probe_file(folder: Path, sha256: str) -> Path:
-    return folder / f"{sha256}-v{PROBE_VERSION}.json"
+    import av
+
+    from pipeline import cache
+
+    # The prober's version is in the key: another FFmpeg may read the same bytes otherwise.
+    key = cache.make_key("probe", PROBE_VERSION, {"recording": sha256}, tools={"pyav": av.__version__})
+    return folder / f"{key}.json"
 
 
 def _stored_probe(folder: Path, sha256: str) -> MediaProbe | str | None:
@@ -294,9 +300,9 @@ def _stored_probe(folder: Path, sha256: str) -> MediaProbe | str | None:
 
 
 def _store_probe(folder: Path, sha256: str, probe: MediaProbe | str) -> None:
-    from pipeline.files import write_json
+    from pipeline import cache
 
-    write_json(
+    cache.store_json(
         _probe_file(folder, sha256),
         {"rejected": probe} if isinstance(probe, str) else {"probe": probe.to_json()},
     )

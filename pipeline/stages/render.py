@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Form
-from pipeline.files import sha256_text, stable_json
 from pipeline.media import GLOBAL_ARGS, Loudness, input_path
 from pipeline.models import Statement
 from pipeline.stages.cut import Cut, Part
@@ -252,17 +251,10 @@ def iso639_2(language: str) -> str:
 def segment_key(kind: str, inputs: dict[str, Any], form: Form, ffmpeg_version: str) -> str:
     """Another ffmpeg may encode other bytes (or, when older, fail where this one worked): its version
     is part of every rendered thing's key."""
-    return sha256_text(
-        stable_json(
-            {
-                "stage": "render",
-                "version": VERSION,
-                "kind": kind,
-                "inputs": inputs,
-                "form": form_slice(form),
-                "ffmpeg": ffmpeg_version,
-            }
-        )
+    from pipeline import cache
+
+    return cache.make_key(
+        "render", VERSION, {"kind": kind, **inputs}, form=form_slice(form), tools={"ffmpeg": ffmpeg_version}
     )
 
 

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from pipeline.config import Form, Meeting
 from pipeline.engines.base import SAMPLE_RATE, Engine, TranscribeSettings, seed_for, speech_chunks
 from pipeline.errors import PipelineError
-from pipeline.files import sha256_text, stable_json, write_json
 from pipeline.models import Rejection, Segment, Statement, StatementTranscript, Word
 from pipeline.steps import PlannedStep
 
@@ -36,31 +35,24 @@ TRUNCATED_MIN_MISSING_MS = 1500
 
 
 def audio_key(statement: Statement, decoder: str) -> str:
-    return sha256_text(
-        stable_json(
-            {
-                "stage": "speech-audio",
-                "version": AUDIO_VERSION,
-                "recording": statement.recording.sha256,
-                "stream": statement.audio_stream,
-                "decoder": decoder,
-            }
-        )
+    from pipeline import cache
+
+    return cache.make_key(
+        "speech-audio",
+        AUDIO_VERSION,
+        {"recording": statement.recording.sha256, "stream": statement.audio_stream},
+        tools={"decoder": decoder},
     )
 
 
 def transcription_key(audio_sha256: str, engine: str, model: str, settings: TranscribeSettings) -> str:
-    return sha256_text(
-        stable_json(
-            {
-                "stage": "transcribe",
-                "version": VERSION,
-                "audio": audio_sha256,
-                "engine": engine,
-                "model": model,
-                "settings": settings.to_json(),
-            }
-        )
+    from pipeline import cache
+
+    return cache.make_key(
+        "transcribe",
+        VERSION,
+        {"audio": audio_sha256, "settings": settings.to_json()},
+        tools={"engine": engine, "model": model},
     )
 
 
@@ -216,7 +208,7 @@ def run_transcription(
     audio_sha256: str,
     on_progress: Callable[[float], None] | None = None,
 ) -> StatementTranscript:
-    from pipeline import media
+    from pipeline import cache, media
 
     samples = media.read_wav_mono16k(audio_path)
     seed = seed_for(audio_sha256)
@@ -230,7 +222,7 @@ def run_transcription(
         seed=seed,
         heard_ms=result.heard_ms,
     )
-    write_json(target, transcript_to_json(transcript))
+    cache.store_json(target, transcript_to_json(transcript))
     return transcript
 
 
