@@ -35,9 +35,9 @@ from pipeline.errors import (
 )
 from pipeline.files import HashCache, recover_folder, sha256_file, write_json
 from pipeline.models import Approval, Rejection, Statement, StatementTranscript
-from pipeline.stages import archive, cut, deliver, edits, ingest, subtitles, transcribe
+from pipeline.stages import archive, cut, deliver, edits, ingest, transcribe
 from pipeline.stages.clip import ClipMaker
-from pipeline.stages.subtitles import Cue, SubtitleRules
+from pipeline.stages.subtitles import SubtitleRules
 from pipeline.steps import NoProgress, Plan, PlannedStep, Progress, StageLog, StageRecord, StopsOnCtrlC
 
 log = logging.getLogger(__name__)
@@ -447,32 +447,36 @@ class Runner:
         )
 
     def _cut(
-        self, kept: list[Statement], transcripts: dict[str, StatementTranscript], form: Form
-    ) -> tuple[list[Statement], dict[str, cut.Cut], dict[str, StatementTranscript]]:
-        """The statements in the clip's order, each with its in and out points and the words inside."""
-        report = self.report
-        ordered = cut.order_statements(kept, form)
-        cuts: dict[str, cut.Cut] = {}
-        clipped: dict[str, StatementTranscript] = {}
+        self, kept: Sequence[Statement], transcripts: dict[str, StatementTranscript], form: Form
+    ) -> cut.Cuts:
         with self.steps.stage("cut", None, None, cached=False):
-            for statement in ordered:
-                planned = cut.plan_cut(statement, transcripts[statement.id], form)
-                if isinstance(planned, Rejection):
-                    report.rejections.append(planned)
-                    continue
-                for note in planned.notes:
-                    log.warning("%s: %s", statement.recording.relpath, note)
-                cuts[statement.id] = planned
-                clipped[statement.id] = cut.words_in_cut(transcripts[statement.id], planned)
-        ordered = [s for s in ordered if s.id in cuts]
-        report.statements = ordered
-        report.cuts = cuts
-        if not ordered:
+            made = cut.run(kept, transcripts, form)
+        report = self.report
+        report.rejections += made.rejections
+        report.statements = list(made.statements)
+        report.cuts = made.cuts
+        if not made.statements:
             raise NothingDelivered(
                 "nothing to deliver: no recording in the meeting folder could be used"
                 + (f" ({len(report.rejections)} left out, see above)" if report.rejections else "")
             )
-        return ordered, cuts, clipped
+        return made
+
+    def _corrections(
+        self, statements: Sequence[Statement], transcripts: dict[str, StatementTranscript], form: Form, *,
+        leave_starting_files: bool,
+    ) -> edits.Corrected:  # fmt: skip
+        corrected = edits.run(
+            self.out_dir / "edits",
+            statements,
+            transcripts,
+            SubtitleRules.from_form(form),
+            leave_starting_files=leave_starting_files,
+        )
+        self.report.statements = list(corrected.statements)
+        self.report.edited = list(corrected.edited)
+        self.report.approvals = dict(corrected.approvals)
+        return corrected
 
     def _run(self, meeting_dir: Path, form: Form, meeting: Meeting, language: str) -> None:
         report = self.report
@@ -500,10 +504,11 @@ class Runner:
                 kept.append(heard.statement)
         report.statements = kept
 
-        kept, fixed_cues = self._corrections(kept, transcripts, form, leave_starting_files=True)
-        ordered, cuts, clipped = self._cut(kept, transcripts, form)
+        corrected = self._corrections(kept, transcripts, form, leave_starting_files=True)
+        made_cuts = self._cut(corrected.statements, corrected.transcripts, form)
+        ordered = list(made_cuts.statements)
         clip = self._clip_maker(meeting_dir, meeting, form, language)
-        timeline = clip.plan(ordered, cuts, clipped, fixed_cues)
+        timeline = clip.plan(ordered, made_cuts.cuts, made_cuts.clipped, corrected.fixed_cues)
         report.cuts = dict(timeline.cuts)
         if not self._delivered_clip():
             self._check_disk(form, clip_ms=timeline.duration_ms)
@@ -524,7 +529,7 @@ class Runner:
             form=form,
             name=clip.name,
             statements=ordered,
-            transcripts=clipped,
+            transcripts=made_cuts.clipped,
             language=language,
             starts_ms=starts,
             approvals=report.approvals,
@@ -574,10 +579,12 @@ class Runner:
         if len(kept) < len(found.statements):
             plan.waiting.append("the cuts, cards, segments, join and delivery, once every statement is heard")
             return
-        kept, fixed_cues = self._corrections(kept, transcripts, form, leave_starting_files=False)
-        ordered, cuts, clipped = self._cut(kept, transcripts, form)
+        corrected = self._corrections(kept, transcripts, form, leave_starting_files=False)
+        made_cuts = self._cut(corrected.statements, corrected.transcripts, form)
         clip = self._clip_maker(meeting_dir, meeting, form, language)
-        timeline = clip.plan(ordered, cuts, clipped, fixed_cues)
+        timeline = clip.plan(
+            list(made_cuts.statements), made_cuts.cuts, made_cuts.clipped, corrected.fixed_cues
+        )
         plan.add(*clip.plan_steps(timeline))
         plan.add(*deliver.plan(form, clip.name, language))
 
@@ -589,40 +596,6 @@ class Runner:
             self.report.seeds[statement.id] = heard.result.seed
             if heard.no_text:
                 self.report.no_text.append(statement.id)
-
-    def _corrections(
-        self,
-        statements: list[Statement],
-        transcripts: dict[str, StatementTranscript],
-        form: Form,
-        *,
-        leave_starting_files: bool,
-    ) -> tuple[list[Statement], dict[str, tuple[Cue, ...]]]:
-        """A person's corrections in OUT/edits applied to the statements and their transcripts; the
-        starting files left there for the statements that have none. Returns the statements and the
-        cues a person timed (recording-relative), which the clip shows as given."""
-        rules = SubtitleRules.from_form(form)
-        folder = self.out_dir / "edits"
-        corrected: list[Statement] = []
-        fixed: dict[str, tuple[Cue, ...]] = {}
-        for statement in statements:
-            heard = transcripts.get(statement.id)
-            if heard is not None and leave_starting_files:
-                edits.write_starting(folder, statement, heard, rules)
-            found = edits.read(folder, statement)
-            statement = edits.apply_fields(statement, found)
-            if found.cues is not None and heard is not None:
-                srt_name = edits.edit_names(statement.recording.relpath)[0]
-                for problem in subtitles.validate(found.cues, rules, statement.probe.duration_ms):
-                    log.warning("edits/%s: %s", srt_name, problem)
-                transcripts[statement.id] = edits.apply_cues(heard, found.cues)
-                fixed[statement.id] = found.cues
-                self.report.edited.append(statement.id)
-                log.info("%s: the text as corrected in edits/", statement.recording.relpath)
-            self.report.approvals[statement.id] = found.approval
-            corrected.append(statement)
-        self.report.statements = corrected
-        return corrected, fixed
 
     def _archive(
         self,

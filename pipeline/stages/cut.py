@@ -1,15 +1,19 @@
 """Cut: where each statement starts and ends in the clip, in which order, and the clip's timeline.
 
-All pure: in and out points from the word timestamps (never inside a word), the form's length rules, the
-order, and the timeline of cards and statements in whole frames.
+Pure: in and out points from the word timestamps (never inside a word), the form's length rules, the
+order, and the timeline of cards and statements in whole frames. ``run`` only logs its notes.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from pipeline.config import Form
 from pipeline.models import Rejection, Segment, Statement, StatementTranscript, Word
+
+log = logging.getLogger(__name__)
 
 VERSION = 1
 
@@ -203,3 +207,32 @@ def plan_timeline(
             add("card", statement.id, round(form.clip.statement_cards.seconds * 1000))
         add("statement", statement.id, cuts[statement.id].duration_ms)
     return tuple(parts)
+
+
+@dataclass(frozen=True)
+class Cuts:
+    """The statements in the clip's order, each with its in and out points and the words inside them;
+    the statements that cannot be cut, with the reason."""
+
+    statements: tuple[Statement, ...]
+    cuts: dict[str, Cut]
+    clipped: dict[str, StatementTranscript]
+    rejections: tuple[Rejection, ...]
+
+
+def run(statements: Sequence[Statement], transcripts: Mapping[str, StatementTranscript], form: Form) -> Cuts:
+    cuts: dict[str, Cut] = {}
+    clipped: dict[str, StatementTranscript] = {}
+    rejections: list[Rejection] = []
+    ordered = order_statements(list(statements), form)
+    for statement in ordered:
+        planned = plan_cut(statement, transcripts[statement.id], form)
+        if isinstance(planned, Rejection):
+            rejections.append(planned)
+            continue
+        for note in planned.notes:
+            log.warning("%s: %s", statement.recording.relpath, note)
+        cuts[statement.id] = planned
+        clipped[statement.id] = words_in_cut(transcripts[statement.id], planned)
+    kept = tuple(s for s in ordered if s.id in cuts)
+    return Cuts(kept, cuts, clipped, tuple(rejections))

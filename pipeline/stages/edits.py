@@ -315,3 +315,48 @@ def apply_fields(statement: Statement, edits: StatementEdits) -> Statement:
         group=f.group if f.group is not None else statement.group,
         trim_ms=trim,
     )
+
+
+@dataclass(frozen=True)
+class Corrected:
+    """The statements and transcripts as a person corrected them in ``OUT/edits``."""
+
+    statements: tuple[Statement, ...]
+    transcripts: dict[str, StatementTranscript]  # by statement id
+    fixed_cues: dict[str, tuple[Cue, ...]]  # a person's cues (recording-relative), shown as given
+    edited: tuple[str, ...]  # statements whose text a person changed
+    approvals: dict[str, Approval | None]
+
+
+def run(
+    edits_dir: Path,
+    statements: Sequence[Statement],
+    transcripts: dict[str, StatementTranscript],
+    rules: SubtitleRules,
+    *,
+    leave_starting_files: bool,
+) -> Corrected:
+    """Apply a person's corrections; leave the starting files for the statements that have none (not
+    in a dry run, which writes nothing). Cues that break the form's rules are named, rule by rule."""
+    corrected: list[Statement] = []
+    texts = dict(transcripts)
+    fixed: dict[str, tuple[Cue, ...]] = {}
+    edited: list[str] = []
+    approvals: dict[str, Approval | None] = {}
+    for statement in statements:
+        heard = texts.get(statement.id)
+        if heard is not None and leave_starting_files:
+            write_starting(edits_dir, statement, heard, rules)
+        found = read(edits_dir, statement)
+        statement = apply_fields(statement, found)
+        if found.cues is not None and heard is not None:
+            srt_name = edit_names(statement.recording.relpath)[0]
+            for problem in subtitles.validate(found.cues, rules, statement.probe.duration_ms):
+                log.warning("edits/%s: %s", srt_name, problem)
+            texts[statement.id] = apply_cues(heard, found.cues)
+            fixed[statement.id] = found.cues
+            edited.append(statement.id)
+            log.info("%s: the text as corrected in edits/", statement.recording.relpath)
+        approvals[statement.id] = found.approval
+        corrected.append(statement)
+    return Corrected(tuple(corrected), texts, fixed, tuple(edited), approvals)
