@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import run_cli, tree_digest
 from test_laptop import run_report, sums_verify
 
 pytestmark = pytest.mark.slow
@@ -64,11 +64,26 @@ def test_a_corrected_word_and_cue_time_make_a_new_delivery_redoing_only_that_sta
     srt.write_text(subs.to_string("srt"), encoding="utf-8")
     old_cue_two = pysubs2.SSAFile.from_string(before["srt"], format_="srt")[1].start
 
+    # The dry run's plan is the render's: the same steps under the same keys, and only this statement's
+    # segment and the join to do.
+    untouched = tree_digest(out_dir)
+    planned = run_cli("render", out_dir, "--dry-run", "--json")
+    assert planned.returncode == 0, planned.stderr
+    assert tree_digest(out_dir) == untouched
+    plan = json.loads(planned.stdout)["plan"]
+    assert not plan["waiting"]
+    to_do = [(p["stage"], p["statement"]) for p in plan["steps"] if not p["cached"] and p["key"]]
+    assert to_do == [("render", jfk_id), ("join", None)]
+    assert "to do" in run_cli("render", out_dir, "--dry-run").stdout
+
     again = run_cli("render", out_dir, "--quiet")
     assert again.returncode == 0, again.stderr
     report = run_report(out_dir)
     made = [(s["stage"], s["statement"]) for s in report["stages"] if not s["cached"]]
     assert ("render", jfk_id) in made
+    planned_keys = [(p["stage"], p["statement"], p["key"]) for p in plan["steps"] if p["key"]]
+    ran_keys = [(s["stage"], s["statement"], s["key"]) for s in report["stages"] if s["key"]]
+    assert planned_keys == ran_keys
     assert [m for m in made if m[0] in ("render", "card", "loudness")] == [("render", jfk_id)]
     # Nothing was probed, decoded or transcribed again.
     listened = [s for s in report["stages"] if s["stage"] in ("ingest", "speech-audio", "transcribe")]

@@ -278,14 +278,11 @@ class ClipMaker:
     def plan_steps(self, timeline: Timeline) -> list[PlannedStep]:
         """The steps ``render`` takes for ``timeline``, from what the cache holds; makes nothing."""
         planned: list[PlannedStep] = []
-        made_cards: set[str] = set()
         segments: list[Path] = []
 
         def card_step(card: cards.Card) -> None:
             key, png = self._card_spec(card)
-            if key not in made_cards:
-                made_cards.add(key)
-                planned.append(PlannedStep("card", card.statement_id, key, self._intact(png)))
+            planned.append(PlannedStep("card", card.statement_id, key, self._intact(png)))
 
         for part in timeline.parts:
             measured: media.Loudness | None = None
