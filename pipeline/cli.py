@@ -281,6 +281,31 @@ def render_command(
     _run_meeting(earlier, as_json, quiet, verbose, traceback)
 
 
+@main.command("review")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0: a free port.")
+@click.option("--no-browser", is_flag=True, help="Print the address; do not open a browser.")
+@click.option("--verbose", "-v", count=True, help="More log lines on stderr.")
+@click.option("--traceback", is_flag=True, help="Show the Python traceback of an unexpected error.")
+def review_command(out_dir: Path, port: int, no_browser: bool, verbose: int, traceback: bool) -> None:
+    """Read, correct and approve every statement of OUT_DIR on a page in the browser, then render.
+
+    The page is served on this computer only (127.0.0.1) and works without a network; every change is
+    saved in OUT_DIR/edits as you go. Ctrl-C stops the server."""
+    from pipeline import review
+
+    _setup_logging(verbose, quiet=False)
+
+    def ready(url: str) -> None:
+        click.echo(f"review of {out_dir.resolve()}: {url}  (Ctrl-C stops it)", err=True)
+
+    _guarded(
+        lambda: review.serve(out_dir, port=port, open_browser=not no_browser, on_ready=ready),
+        traceback,
+        verbose,
+    )
+
+
 def demo_meeting_dir() -> Path:
     """The demo meeting: shipped inside the installed package, or samples/ of a source checkout."""
     packaged = resources.files("pipeline").joinpath("samples", DEMO_MEETING)

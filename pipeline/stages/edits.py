@@ -65,12 +65,18 @@ def edit_names(relpath: str) -> tuple[str, str]:
 # ------------------------------------------------------------------------------------------ pure core
 
 
+def editable_end_ms(duration_ms: int, rules: SubtitleRules) -> int:
+    """How far past the end of its recording a person's cue may run: the last word's reading time (the
+    clip holds the picture that long, see ``clip.reading_run_on``), never more."""
+    return duration_ms + rules.min_duration_ms
+
+
 def starting_cues(transcript: StatementTranscript, duration_ms: int, rules: SubtitleRules) -> tuple[Cue, ...]:
     """The recognised cues of the whole recording, as the starting point of a correction."""
     words = transcript.words
     if not words:
         return ()
-    end = max(duration_ms, words[-1].end_ms + rules.min_duration_ms)
+    end = min(max(duration_ms, words[-1].end_ms + rules.min_duration_ms), editable_end_ms(duration_ms, rules))
     return subtitles.build_statement_cues(words, (0, end), rules, transcript.statement_id)
 
 
@@ -92,6 +98,46 @@ def starting_yaml(statement: Statement) -> str:
         "approved: false      # true once a person has read (and corrected) the text\n"
         "approved_by: null    # who, e.g. Ida Holm\n"
         "approved_at: null    # when, e.g. 2026-11-21 10:30\n"
+    )
+
+
+def edit_yaml(relpath: str, fields: StatementEdit, shown: Statement) -> str:
+    """The per-statement file with a person's fields set (by hand or by `hearing review`); a field they
+    left alone stays commented out, showing meeting.yaml's value, so a later change there still counts."""
+    import yaml
+
+    def value(v: object) -> str:
+        if v is None:
+            return "null"
+        return (
+            yaml.safe_dump(v, allow_unicode=True, default_flow_style=True, width=10_000)
+            .strip()
+            .removesuffix("\n...")
+        )
+
+    def line(name: str, set_to: object, meeting_value: object, note: str = "") -> str:
+        if set_to is None:
+            was = "" if meeting_value is None else " ".join(str(meeting_value).split())
+            return f"# {name}: {was}{note}\n"
+        return f"{name}: {value(set_to)}{note}\n"
+
+    trim_in, trim_out = shown.trim_ms or (None, None)
+    at = fields.approved_at
+    when = at.isoformat(sep=" ", timespec="minutes") if isinstance(at, dt.datetime) else at
+    approved = "true" if fields.approved else "false"
+    return (
+        f"# Corrections to {relpath}: remove the '# ' before a line to change it.\n"
+        "# The text is corrected in the .srt file beside this one (times from the start of the recording).\n"
+        + line("speaker", fields.speaker, shown.speaker)
+        + line("topic", fields.topic, shown.topic)
+        + line("group", fields.group, shown.group)
+        + line(
+            "in", fields.in_, None if trim_in is None else trim_in / 1000, "     # seconds into the recording"
+        )
+        + line("out", fields.out, None if trim_out is None else trim_out / 1000)
+        + f"approved: {approved}      # true once a person has read (and corrected) the text\n"
+        + f"approved_by: {value(fields.approved_by)}\n"
+        + f"approved_at: {value(when)}\n"
     )
 
 
@@ -351,7 +397,8 @@ def run(
         statement = apply_fields(statement, found)
         if found.cues is not None and heard is not None:
             srt_name = edit_names(statement.recording.relpath)[0]
-            for problem in subtitles.validate(found.cues, rules, statement.probe.duration_ms):
+            end = editable_end_ms(statement.probe.duration_ms, rules)
+            for problem in subtitles.validate(found.cues, rules, end):
                 log.warning("edits/%s: %s", srt_name, problem)
             texts[statement.id] = apply_cues(heard, found.cues)
             fixed[statement.id] = found.cues

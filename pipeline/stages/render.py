@@ -198,6 +198,36 @@ def card_args(card_png: Path, part: Part, form: Form, target: Path) -> list[str]
     return [*GLOBAL_ARGS, *graph.get_args()]
 
 
+PREVIEW_VERSION = 1
+PREVIEW_HEIGHT = 360
+
+
+def preview_args(source: Path, statement: Statement, target: Path) -> list[str]:
+    """A small copy of a recording that every browser plays (H.264 and AAC in MP4, upright, 360 lines,
+    the index first), for the review page: phones record HEVC or MOV that a browser may refuse. Times
+    are the recording's own, so that a cue's time points at the same words."""
+    import ffmpeg
+
+    stream = ffmpeg.input(input_path(source))
+    outputs: list[Any] = []
+    if statement.probe.video is not None:
+        picture = stream[str(statement.probe.video.index)].filter("scale", -2, PREVIEW_HEIGHT)
+        outputs.append(picture.filter("format", "yuv420p"))
+    outputs.append(stream[str(statement.audio_stream)])
+    options: dict[str, Any] = {
+        "acodec": "aac",
+        "b:a": "96k",
+        "ac": 2,
+        "movflags": "+faststart",
+        "map_metadata": -1,
+        "f": "mp4",
+    }
+    if statement.probe.video is not None:
+        options.update(vcodec="libx264", preset="veryfast", crf=30, g=25)
+    graph = ffmpeg.output(*outputs, str(target), **options)
+    return [*GLOBAL_ARGS, *graph.get_args()]
+
+
 def concat_list(segments: list[Path]) -> str:
     """The concat demuxer's list; quotes in a path are closed, escaped and reopened as it requires."""
     lines = ["ffconcat version 1.0"]

@@ -1,0 +1,505 @@
+// hearing review: read, correct and approve every statement. Plain JavaScript, nothing from a network.
+// Every change is sent to the local server as it is made; the server writes OUT/edits and answers with
+// the form's subtitle rules each cue breaks (one set of rules, in the pipeline itself).
+"use strict";
+
+const TOKEN = document.querySelector('meta[name="review-token"]').content;
+const NUDGE_MS = 100;
+const BACK_S = 3;
+const SAVE_AFTER_MS = 500;
+
+const TEXT = {
+  da: {
+    title: "Gennemsyn indlæg", reviewer: "Godkendes af", find: "Find", replace_with: "Erstat med",
+    replace_all: "Erstat alle", undo: "Fortryd", render: "Lav leverancen", new_clip: "Den nye leverance",
+    keys: "Esc: afspil/pause · Alt+J: 3 s tilbage · Alt+↓/↑: langsommere/hurtigere · Alt+N/Alt+P: næste/forrige undertekst",
+    speaker: "Taler", topic: "Emne", in: "Ind (s)", out: "Ud (s)", here: "her",
+    no_name: "Navnet vises ikke i klippet: der er ikke samtykke til navn på skærmen.",
+    approved: "Godkendt", approve: "Jeg har læst og rettet teksten, og godkender den",
+    not_approved: "ikke godkendt", approved_by: (who, when) => `godkendt af ${who}${when ? ", " + when : ""}`,
+    summary: (done, all, missing) => done === all ? `Alle ${all} indlæg er godkendt.`
+      : `${done} af ${all} indlæg er godkendt. Mangler: ${missing}.`,
+    more: (n) => ` og ${n} flere`,
+    split: "Del", merge: "Flet med næste", remove: "Slet", start: "start", end: "slut",
+    no_cues: "Ingen undertekster: skriv teksten her.", add_cue: "Tilføj undertekst",
+    saving: "Gemmer …", saved: "Gemt", save_failed: "Kunne ikke gemme: ",
+    need_name: "Skriv først dit navn under “Godkendes af”.",
+    replaced: (n) => `${n} erstatning${n === 1 ? "" : "er"}`,
+    rendering: "Laver leverancen …", render_done: { 0: "Leveret.", 5: "Leveret; nogle optagelser er afvist.", 6: "Kladde: venter på godkendelse af alle indlæg." },
+    render_failed: "Leverancen kunne ikke laves: ", speed: (r) => `hastighed ${r.toFixed(1)}×`,
+    flags: { low_confidence: "usikre ord", repeated: "gentagelse", redecoded: "genlyttet", over_silence: "ord over stilhed", subtitle_credit: "mulig tekstnings-kredit" },
+    rules: {
+      "subtitles.order": "rækkefølge", "subtitles.overlap": "overlapper", "subtitles.gap": "afstand til forrige",
+      "subtitles.end_after_start": "slutter før start", "subtitles.inside_clip": "uden for optagelsen",
+      "subtitles.lines": "linjer", "subtitles.chars_per_line": "tegn pr. linje", "subtitles.reading_speed": "læsehastighed",
+      "subtitles.min_duration": "for kort tid på skærmen", "subtitles.max_duration": "for lang tid på skærmen",
+    },
+    fail: "bryder formens regel", warn: "bemærk",
+  },
+  en: {
+    title: "Review statements", reviewer: "Approved by", find: "Find", replace_with: "Replace with",
+    replace_all: "Replace all", undo: "Undo", render: "Make the delivery", new_clip: "The new delivery",
+    keys: "Esc: play/pause · Alt+J: back 3 s · Alt+↓/↑: slower/faster · Alt+N/Alt+P: next/previous cue",
+    speaker: "Speaker", topic: "Topic", in: "In (s)", out: "Out (s)", here: "here",
+    no_name: "The name is not shown in the clip: there is no consent to a name on screen.",
+    approved: "Approved", approve: "I have read and corrected the text, and approve it",
+    not_approved: "not approved", approved_by: (who, when) => `approved by ${who}${when ? ", " + when : ""}`,
+    summary: (done, all, missing) => done === all ? `All ${all} statements are approved.`
+      : `${done} of ${all} statements are approved. Still to approve: ${missing}.`,
+    more: (n) => ` and ${n} more`,
+    split: "Split", merge: "Merge with next", remove: "Delete", start: "start", end: "end",
+    no_cues: "No subtitles: write the text here.", add_cue: "Add a cue",
+    saving: "Saving …", saved: "Saved", save_failed: "Could not save: ",
+    need_name: "First write your name under “Approved by”.",
+    replaced: (n) => `${n} replacement${n === 1 ? "" : "s"}`,
+    rendering: "Making the delivery …", render_done: { 0: "Delivered.", 5: "Delivered; some recordings were rejected.", 6: "A draft: waiting for every statement to be approved." },
+    render_failed: "The delivery could not be made: ", speed: (r) => `speed ${r.toFixed(1)}×`,
+    flags: { low_confidence: "doubtful words", repeated: "repetition", redecoded: "heard again", over_silence: "words over silence", subtitle_credit: "possible subtitle credit" },
+    rules: {},
+    fail: "breaks the form's rule", warn: "note",
+  },
+};
+let T = TEXT.da;
+
+const page = { statements: [], byId: new Map(), rules: {}, history: [], timers: new Map(), current: null };
+
+// ------------------------------------------------------------------------------------------- server
+
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    headers: { "Content-Type": "application/json", "X-Review-Token": TOKEN },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    keepalive: method === "POST",
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.error || response.statusText);
+  return data;
+}
+
+function payload(st) {
+  return {
+    cues: st.cues, speaker: st.speaker, topic: st.topic, in_ms: st.in_ms, out_ms: st.out_ms,
+    approved: st.approved, approved_by: st.approved_by, approved_at: st.approved_at,
+  };
+}
+
+function saveSoon(st) {
+  clearTimeout(page.timers.get(st.id));
+  page.timers.set(st.id, setTimeout(() => save(st), SAVE_AFTER_MS));
+  status(T.saving);
+}
+
+async function save(st) {
+  clearTimeout(page.timers.get(st.id));
+  page.timers.delete(st.id);
+  try {
+    const fresh = await api("POST", `/api/statements/${encodeURIComponent(st.id)}`, payload(st));
+    st.problems = fresh.problems;
+    st.approved_at = fresh.approved_at;
+    showProblems(st);
+    showHeading(st);
+    if (!page.timers.size) status(T.saved);
+  } catch (error) {
+    status(T.save_failed + error.message, true);
+  }
+}
+
+async function saveAll() {
+  await Promise.all([...page.timers.keys()].map((id) => save(page.byId.get(id))));
+}
+
+function status(text, error = false) {
+  const el = document.getElementById("save-state");
+  el.textContent = text;
+  el.classList.toggle("error", error);
+}
+
+// ------------------------------------------------------------------------------------------ history
+
+function snapshot(st) {
+  return JSON.stringify(payload(st));
+}
+
+function remember(st) {
+  const last = page.history[page.history.length - 1];
+  const now = snapshot(st);
+  if (!last || last.id !== st.id || last.state !== now) page.history.push({ id: st.id, state: now });
+  if (page.history.length > 500) page.history.shift();
+  document.getElementById("undo").disabled = false;
+}
+
+function undo() {
+  const step = page.history.pop();
+  document.getElementById("undo").disabled = !page.history.length;
+  if (!step) return;
+  const st = page.byId.get(step.id);
+  Object.assign(st, JSON.parse(step.state));
+  showStatement(st);
+  save(st);
+}
+
+// ------------------------------------------------------------------------------------------ drawing
+
+function clock(ms) {
+  const s = Math.max(ms, 0) / 1000;
+  const m = Math.floor(s / 60);
+  return `${String(m).padStart(2, "0")}:${(s - 60 * m).toFixed(1).padStart(4, "0")}`;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (name === "class") node.className = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else if (value !== null && value !== undefined && value !== false) node.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function buildStatement(st, n) {
+  const section = el("section", { class: "statement", id: `st-${st.id}`, "data-id": st.id });
+  section.append(el("h2", {}, `${n}. ${st.file}`, el("span", { class: "state" })));
+  // A recording without a picture gets a sound player: no black box the height of a video.
+  const video = el(st.has_video ? "video" : "audio", { src: `/media/${encodeURIComponent(st.id)}`, controls: true, preload: "metadata" });
+  video.addEventListener("timeupdate", () => highlight(st));
+  video.addEventListener("play", () => { page.current = st; });
+  const field = (label, name, placeholder) => {
+    const input = el("input", { name, placeholder: placeholder || "", value: st[name] || "" });
+    input.addEventListener("input", () => {
+      remember(st);
+      st[name] = input.value.trim() || null;
+      saveSoon(st);
+    });
+    return [el("label", {}, label), input];
+  };
+  const trimInput = (label, name) => {
+    const input = el("input", {
+      name, type: "number", step: "0.1", min: "0", max: String(st.duration_ms / 1000),
+      placeholder: st.meeting[name] === null ? "" : String(st.meeting[name] / 1000),
+      value: st[name] === null ? "" : String(st[name] / 1000),
+    });
+    const apply = () => {
+      remember(st);
+      const seconds = parseFloat(input.value);
+      st[name] = Number.isFinite(seconds) ? Math.round(seconds * 1000) : null;
+      saveSoon(st);
+    };
+    input.addEventListener("change", apply);
+    const here = el("button", { type: "button", title: label, onclick: () => {
+      input.value = video.currentTime.toFixed(1);
+      apply();
+    } }, T.here);
+    return [el("label", {}, label), el("span", { class: "trim" }, input, here)];
+  };
+  const fields = el("div", { class: "fields" },
+    ...field(T.speaker, "speaker", st.meeting.speaker),
+    ...(st.name_on_screen ? [] : [el("p", { class: "note" }, T.no_name)]),
+    ...field(T.topic, "topic", st.meeting.topic),
+    ...trimInput(T.in, "in_ms"),
+    ...trimInput(T.out, "out_ms"));
+  const tick = el("input", { type: "checkbox", class: "approved", checked: st.approved });
+  tick.addEventListener("change", () => {
+    const who = document.getElementById("reviewer").value.trim();
+    if (tick.checked && !who) {
+      tick.checked = false;
+      status(T.need_name, true);
+      document.getElementById("reviewer").focus();
+      return;
+    }
+    remember(st);
+    st.approved = tick.checked;
+    st.approved_by = tick.checked ? who : null;
+    st.approved_at = null;
+    showHeading(st);
+    save(st);
+  });
+  const player = el("div", { class: "player" }, video, fields, el("label", { class: "approve" }, tick, T.approve));
+  section.append(player, el("ol", { class: "cues" }));
+  st.video = video;
+  st.section = section;
+  return section;
+}
+
+function showStatement(st) {
+  showCues(st);
+  showHeading(st);
+  for (const name of ["speaker", "topic"]) st.section.querySelector(`input[name="${name}"]`).value = st[name] || "";
+  for (const name of ["in_ms", "out_ms"]) {
+    st.section.querySelector(`input[name="${name}"]`).value = st[name] === null ? "" : String(st[name] / 1000);
+  }
+  st.section.querySelector("input.approved").checked = st.approved;
+}
+
+function showHeading(st) {
+  const state = st.section.querySelector("h2 .state");
+  state.textContent = st.approved ? T.approved_by(st.approved_by, st.approved_at) : T.not_approved;
+  st.section.classList.toggle("approved", st.approved);
+  showSummary();
+}
+
+function showSummary() {
+  const all = page.statements.length;
+  const open = page.statements.filter((s) => !s.approved);
+  const shown = open.slice(0, 3).map((s) => s.file).join(", ") + (open.length > 3 ? T.more(open.length - 3) : "");
+  const summary = document.getElementById("summary");
+  summary.textContent = T.summary(all - open.length, all, shown);
+  summary.classList.toggle("done", !open.length);
+  // The strip of statements: where each one is, and which are still to approve.
+  const toc = document.getElementById("toc");
+  if (toc.childElementCount !== all) {
+    toc.replaceChildren(...page.statements.map((s, n) => el("a", { href: `#st-${s.id}`, title: s.file }, String(n + 1))));
+  }
+  page.statements.forEach((s, n) => toc.children[n].classList.toggle("approved", s.approved));
+}
+
+function showCues(st) {
+  const list = st.section.querySelector(".cues");
+  list.replaceChildren();
+  if (!st.cues.length) {
+    list.append(el("li", { class: "empty" }, T.no_cues, " ",
+      el("button", { type: "button", onclick: () => {
+        remember(st);
+        st.cues.push({ start_ms: 0, end_ms: Math.min(st.duration_ms, 3000), text: "" });
+        showCues(st);
+        saveSoon(st);
+      } }, T.add_cue)));
+    return;
+  }
+  st.cues.forEach((cue, k) => list.append(buildCue(st, cue, k)));
+  showProblems(st);
+}
+
+function buildCue(st, cue, k) {
+  const text = el("textarea", { rows: String(Math.max(2, cue.text.split("\n").length)), spellcheck: "true", lang: page.language });
+  text.value = cue.text;
+  text.addEventListener("focus", () => { page.current = st; page.focused = k; remember(st); });
+  text.addEventListener("input", () => {
+    cue.text = text.value;
+    saveSoon(st);
+  });
+  const time = el("button", { type: "button", class: "time", title: "▶", onclick: () => playFrom(st, k) },
+    `${clock(cue.start_ms)}–${clock(cue.end_ms)}`);
+  const nudge = (edge, by) => () => {
+    remember(st);
+    const limit = edge === "start_ms" ? [0, cue.end_ms - 1] : [cue.start_ms + 1, st.duration_ms + 60000];
+    cue[edge] = Math.min(Math.max(cue[edge] + by, limit[0]), limit[1]);
+    time.textContent = `${clock(cue.start_ms)}–${clock(cue.end_ms)}`;
+    saveSoon(st);
+  };
+  const button = (label, title, action) => el("button", { type: "button", title, onclick: action }, label);
+  const bar = el("div", { class: "bar" }, time,
+    el("span", { class: "edge" }, T.start, button("−", `${T.start} −0,1 s`, nudge("start_ms", -NUDGE_MS)),
+      button("+", `${T.start} +0,1 s`, nudge("start_ms", NUDGE_MS))),
+    el("span", { class: "edge" }, T.end, button("−", `${T.end} −0,1 s`, nudge("end_ms", -NUDGE_MS)),
+      button("+", `${T.end} +0,1 s`, nudge("end_ms", NUDGE_MS))),
+    button(T.split, T.split, () => split(st, k, text.selectionStart)),
+    ...(k + 1 < st.cues.length ? [button(T.merge, T.merge, () => merge(st, k))] : []),
+    button(T.remove, T.remove, () => { remember(st); st.cues.splice(k, 1); showCues(st); saveSoon(st); }));
+  const flags = el("div", { class: "flags" });
+  const words = st.flagged.filter((w) => (w.start_ms + w.end_ms) / 2 >= cue.start_ms && (w.start_ms + w.end_ms) / 2 < cue.end_ms);
+  if (words.length) {
+    const kinds = [...new Set(words.flatMap((w) => w.flags))].map((f) => T.flags[f] || f);
+    flags.textContent = `⚑ ${kinds.join(", ")}: ${words.map((w) => w.text).join(" ")}`;
+  }
+  return el("li", { class: "cue", "data-k": String(k) }, bar, text, flags, el("div", { class: "problems" }));
+}
+
+function showProblems(st) {
+  const items = st.section.querySelectorAll(".cue");
+  items.forEach((item) => {
+    item.querySelector(".problems").replaceChildren();
+    item.classList.remove("broken");
+  });
+  // Only what breaks the form: a note on every fast-but-legal cue would be checked, not read.
+  for (const problem of (st.problems || []).filter((p) => p.severity === "fail")) {
+    const item = items[problem.cue];
+    if (!item) continue;
+    const title = T.rules[problem.rule] || problem.title;
+    item.querySelector(".problems").append(el("div", { class: problem.severity, "data-rule": problem.rule },
+      `${T[problem.severity]}: ${title} (${problem.limit}): ${problem.measured}`));
+    if (problem.severity === "fail") item.classList.add("broken");
+  }
+}
+
+// ------------------------------------------------------------------------------------------ editing
+
+function split(st, k, at) {
+  const cue = st.cues[k];
+  const text = cue.text;
+  const cut = Math.max(1, Math.min(at || Math.floor(text.length / 2), text.length - 1));
+  const gap = page.rules.min_gap_ms || 80;
+  const middle = Math.round(cue.start_ms + ((cue.end_ms - cue.start_ms) * cut) / Math.max(text.length, 1));
+  remember(st);
+  const first = { start_ms: cue.start_ms, end_ms: Math.max(cue.start_ms + 1, middle - Math.floor(gap / 2)), text: text.slice(0, cut).trim() };
+  const second = { start_ms: Math.min(cue.end_ms - 1, first.end_ms + gap), end_ms: cue.end_ms, text: text.slice(cut).trim() };
+  st.cues.splice(k, 1, first, second);
+  showCues(st);
+  saveSoon(st);
+}
+
+function merge(st, k) {
+  const [a, b] = [st.cues[k], st.cues[k + 1]];
+  remember(st);
+  st.cues.splice(k, 2, { start_ms: a.start_ms, end_ms: b.end_ms, text: `${a.text.replace(/\n/g, " ")} ${b.text.replace(/\n/g, " ")}`.trim() });
+  showCues(st);
+  saveSoon(st);
+}
+
+function replaceAll() {
+  const find = document.getElementById("find").value;
+  const by = document.getElementById("replace").value;
+  if (!find) return;
+  let count = 0;
+  for (const st of page.statements) {
+    let changed = false;
+    const before = snapshot(st);
+    for (const cue of st.cues) {
+      const parts = cue.text.split(find);
+      if (parts.length > 1) {
+        count += parts.length - 1;
+        cue.text = parts.join(by);
+        changed = true;
+      }
+    }
+    if (changed) {
+      page.history.push({ id: st.id, state: before });
+      document.getElementById("undo").disabled = false;
+      showCues(st);
+      save(st);
+    }
+  }
+  status(T.replaced(count));
+}
+
+// ---------------------------------------------------------------------------------------- listening
+
+function playFrom(st, k) {
+  page.current = st;
+  page.focused = k;
+  st.video.currentTime = st.cues[k].start_ms / 1000;
+  st.video.play().catch(() => {});
+}
+
+function highlight(st) {
+  const ms = st.video.currentTime * 1000;
+  const k = st.cues.findIndex((c) => c.start_ms <= ms && ms < c.end_ms);
+  const list = st.section.querySelector(".cues");
+  list.querySelectorAll(".cue.now").forEach((item) => { if (Number(item.dataset.k) !== k) item.classList.remove("now"); });
+  if (k < 0) return;
+  const item = list.querySelector(`.cue[data-k="${k}"]`);
+  if (item && !item.classList.contains("now")) {
+    item.classList.add("now");
+    // Into view inside the list only: the page itself stays where the person is typing.
+    const top = item.offsetTop - list.offsetTop;
+    if (top < list.scrollTop || top + item.offsetHeight > list.scrollTop + list.clientHeight) {
+      list.scrollTop = Math.max(0, top - list.clientHeight / 3);
+    }
+  }
+}
+
+function currentStatement() {
+  const section = document.activeElement && document.activeElement.closest ? document.activeElement.closest(".statement") : null;
+  if (section) return page.byId.get(section.dataset.id);
+  return page.current || page.statements[0];
+}
+
+function keys(event) {
+  const st = currentStatement();
+  if (!st) return;
+  const video = st.video;
+  const key = event.key.toLowerCase();
+  if (event.key === "Escape") {
+    if (video.paused) video.play().catch(() => {}); else video.pause();
+  } else if (event.altKey && key === "j") {
+    video.currentTime = Math.max(0, video.currentTime - BACK_S);
+  } else if (event.altKey && (event.key === "ArrowDown" || event.key === "ArrowUp")) {
+    const rate = Math.min(2, Math.max(0.5, video.playbackRate + (event.key === "ArrowUp" ? 0.1 : -0.1)));
+    video.playbackRate = Math.round(rate * 10) / 10;
+    status(T.speed(video.playbackRate));
+  } else if (event.altKey && (key === "n" || key === "p")) {
+    const from = page.focused === undefined ? -1 : page.focused;
+    const k = Math.min(Math.max(from + (key === "n" ? 1 : -1), 0), st.cues.length - 1);
+    const text = st.section.querySelector(`.cue[data-k="${k}"] textarea`);
+    if (text) text.focus();
+    page.focused = k;
+    if (st.cues[k]) video.currentTime = st.cues[k].start_ms / 1000;
+  } else if ((event.ctrlKey || event.metaKey) && key === "z" && !/^(TEXTAREA|INPUT)$/.test(document.activeElement.tagName)) {
+    undo();
+  } else {
+    return;
+  }
+  event.preventDefault();
+}
+
+// ------------------------------------------------------------------------------------------- render
+
+async function render() {
+  const button = document.getElementById("render");
+  const shown = document.getElementById("render-state");
+  button.disabled = true;
+  shown.classList.remove("error");
+  shown.textContent = T.rendering;
+  try {
+    await saveAll();
+    let job = await api("POST", "/api/render", {});
+    while (job.state === "running") {
+      shown.textContent = `${T.rendering} ${job.last}`;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      job = await api("GET", "/api/render");
+    }
+    if (job.state === "done") {
+      shown.textContent = T.render_done[job.exit_code] || T.render_done[0];
+      const clip = document.getElementById("clip");
+      clip.hidden = false;
+      document.getElementById("clip-video").src = `/clip?made=${Date.now()}`;
+      document.body.dataset.rendered = String(job.exit_code);
+    } else {
+      shown.classList.add("error");
+      shown.textContent = T.render_failed + job.lines.join("\n");
+      document.body.dataset.rendered = "failed";
+    }
+  } catch (error) {
+    shown.classList.add("error");
+    shown.textContent = T.render_failed + error.message;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// --------------------------------------------------------------------------------------------- start
+
+async function start() {
+  const data = await api("GET", "/api/state");
+  T = data.language === "da" ? TEXT.da : TEXT.en;
+  page.language = data.language;
+  document.documentElement.lang = data.language;
+  document.title = `${T.title}: ${data.meeting.title}`;
+  document.querySelectorAll("[data-t]").forEach((node) => { node.textContent = T[node.dataset.t]; });
+  document.querySelectorAll("[data-tp]").forEach((node) => { node.placeholder = T[node.dataset.tp]; });
+  document.getElementById("meeting-title").textContent = [data.meeting.title, data.meeting.date].filter(Boolean).join(", ");
+  page.rules = data.rules;
+  page.statements = data.statements;
+  const main = document.getElementById("statements");
+  data.statements.forEach((st, n) => {
+    page.byId.set(st.id, st);
+    main.append(buildStatement(st, n + 1));
+    showStatement(st);
+  });
+  const reviewer = document.getElementById("reviewer");
+  reviewer.value = localStorage.getItem("hearing-reviewer") || "";
+  reviewer.addEventListener("input", () => localStorage.setItem("hearing-reviewer", reviewer.value.trim()));
+  if (data.clip) {
+    document.getElementById("clip").hidden = false;
+    document.getElementById("clip-video").src = "/clip";
+  }
+  document.getElementById("replace-all").addEventListener("click", replaceAll);
+  document.getElementById("undo").addEventListener("click", undo);
+  document.getElementById("render").addEventListener("click", render);
+  document.addEventListener("keydown", keys);
+  window.addEventListener("beforeunload", () => { for (const id of page.timers.keys()) save(page.byId.get(id)); });
+  document.body.dataset.ready = "true";
+}
+
+start().catch((error) => status(error.message, true));
