@@ -342,7 +342,8 @@ class Review:
             },
             "statements": [self.statement_state(item) for item in self.statements.values()],
             "render": self.render.to_json(),
-            "clip": self._clip() is not None,
+            "clip": (clip := self._clip()) is not None,
+            "clip_is_draft": clip is not None and clip.parent.name == "draft",
         }
 
     def statement_state(self, item: ReviewStatement) -> dict[str, Any]:

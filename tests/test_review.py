@@ -241,6 +241,18 @@ def test_a_person_reads_corrects_approves_and_renders_in_the_browser(reviewed: P
         wait.until(lambda d: d.execute_script("return arguments[0].currentTime", video) * 1000 >= start_ms)
         wait.until(lambda d: "now" in cues[1].get_attribute("class"))
         driver.save_screenshot(str(shots / "review-playing.png"))
+        # The keys work while the person types in a cue.
+        from selenium.webdriver.common.keys import Keys
+
+        text = cues[1].find_element(By.TAG_NAME, "textarea")
+        text.click()
+        text.send_keys(Keys.ESCAPE)
+        wait.until(lambda d: d.execute_script("return arguments[0].paused", video))
+        text.send_keys(Keys.ALT, Keys.ARROW_DOWN)
+        assert driver.execute_script("return arguments[0].playbackRate", video) == pytest.approx(0.9)
+        text.send_keys(Keys.ESCAPE)
+        wait.until(lambda d: not d.execute_script("return arguments[0].paused", video))
+        text.send_keys(Keys.ESCAPE)
 
         # A name the recogniser wrote wrong, replaced everywhere.
         driver.find_element(By.ID, "find").send_keys("Americans")

@@ -10,7 +10,7 @@ const SAVE_AFTER_MS = 500;
 
 const TEXT = {
   da: {
-    title: "Gennemsyn indlæg", reviewer: "Godkendes af", find: "Find", replace_with: "Erstat med",
+    title: "Gennemsyn indlæg", draft_clip: "Kladden (venter på godkendelse)", reviewer: "Godkendes af", find: "Find", replace_with: "Erstat med",
     replace_all: "Erstat alle", undo: "Fortryd", render: "Lav leverancen", new_clip: "Den nye leverance",
     keys: "Esc: afspil/pause · Alt+J: 3 s tilbage · Alt+↓/↑: langsommere/hurtigere · Alt+N/Alt+P: næste/forrige undertekst",
     speaker: "Taler", topic: "Emne", in: "Ind (s)", out: "Ud (s)", here: "her",
@@ -37,7 +37,7 @@ const TEXT = {
     fail: "bryder formens regel", warn: "bemærk",
   },
   en: {
-    title: "Review statements", reviewer: "Approved by", find: "Find", replace_with: "Replace with",
+    title: "Review statements", draft_clip: "The draft (waiting for approval)", reviewer: "Approved by", find: "Find", replace_with: "Replace with",
     replace_all: "Replace all", undo: "Undo", render: "Make the delivery", new_clip: "The new delivery",
     keys: "Esc: play/pause · Alt+J: back 3 s · Alt+↓/↑: slower/faster · Alt+N/Alt+P: next/previous cue",
     speaker: "Speaker", topic: "Topic", in: "In (s)", out: "Out (s)", here: "here",
@@ -453,6 +453,7 @@ async function render() {
       shown.textContent = T.render_done[job.exit_code] || T.render_done[0];
       const clip = document.getElementById("clip");
       clip.hidden = false;
+      clip.querySelector("h2").textContent = job.exit_code === 6 ? T.draft_clip : T.new_clip;
       document.getElementById("clip-video").src = `/clip?made=${Date.now()}`;
       document.body.dataset.rendered = String(job.exit_code);
     } else {
@@ -493,6 +494,7 @@ async function start() {
   if (data.clip) {
     document.getElementById("clip").hidden = false;
     document.getElementById("clip-video").src = "/clip";
+    if (data.clip_is_draft) document.querySelector("#clip h2").textContent = T.draft_clip;
   }
   document.getElementById("replace-all").addEventListener("click", replaceAll);
   document.getElementById("undo").addEventListener("click", undo);
