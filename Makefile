@@ -37,9 +37,10 @@ lint: $(VENV)/.installed-test
 
 # With a system ffmpeg on PATH the suite runs with it (as on an organiser's laptop); the end-to-end tests
 # then run once more with the bundled one, so both are known to deliver.
-# (not the engines' own tests again: what they check does not depend on ffmpeg)
-E2E_TESTS ?= tests/test_clip.py tests/test_run.py tests/test_laptop.py tests/test_resume.py
-E2E_SELECT ?= not openai and not from_scratch
+# (not the engines' own tests again, nor killing and resuming: what they check does not depend on ffmpeg;
+# nor the test that itself runs the system and the bundled ffmpeg side by side)
+E2E_TESTS ?= tests/test_clip.py tests/test_run.py tests/test_laptop.py
+E2E_SELECT ?= not openai and not from_scratch and not system_and_the_bundled
 test: lint
 	$(BIN)/python -m pytest
 	@if command -v ffmpeg >/dev/null 2>&1 && [ -z "$$HEARING_FFMPEG" ]; then \

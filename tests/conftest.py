@@ -136,3 +136,23 @@ def small_form(tmp_path: Path) -> Path:
     path = tmp_path / "lille.yaml"
     path.write_text(SMALL_FORM, encoding="utf-8")
     return path
+
+
+class DemoRun:
+    """One `hearing demo` from scratch, shared by the tests that look at what it delivered."""
+
+    def __init__(self, out: Path, result: subprocess.CompletedProcess[str], samples: dict[str, str]) -> None:
+        self.out = out
+        self.result = result
+        self.samples_before = samples  # samples/ before the run, which only ever reads it
+
+
+@pytest.fixture(scope="session")
+def demo_run() -> DemoRun:
+    # A demo from scratch takes a minute: the tests that only look at its delivery share one run.
+    import shutil
+
+    out = TEST_OUTPUT / "runs" / "demo-shared"
+    shutil.rmtree(out, ignore_errors=True)
+    samples = tree_digest(REPO / "samples")
+    return DemoRun(out, run_cli("demo", "--out", out), samples)

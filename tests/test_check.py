@@ -9,7 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from conftest import ffmpeg, run_cli
+from conftest import DemoRun, ffmpeg, run_cli
 
 from pipeline.config import Form
 from pipeline.stages import check
@@ -322,9 +322,8 @@ def test_check_usage_and_errors(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_delivery(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("demo") / "out"
-    result = run_cli("demo", "--out", out, "--quiet")
+def demo_delivery(demo_run: DemoRun) -> Path:
+    out, result = demo_run.out, demo_run.result
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "run.json").read_text(encoding="utf-8"))
     return out / "delivery" / f"{report['delivery']['name']}.mp4"

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import REPO, TEST_OUTPUT, ffmpeg, run_cli, tree_digest
+from conftest import REPO, TEST_OUTPUT, DemoRun, ffmpeg, run_cli, tree_digest
 
 pytestmark = pytest.mark.slow
 
@@ -73,14 +73,13 @@ def check_subtitles(path: Path, clip_ms: int, form) -> list:
     return cues
 
 
-def test_demo_delivers_a_committee_ready_clip(out_dir: Path) -> None:
+def test_demo_delivers_a_committee_ready_clip(demo_run: DemoRun) -> None:
     from PIL import Image
 
     from pipeline.config import load_form
 
     form, _ = load_form("demo")
-    samples_before = tree_digest(REPO / "samples")
-    result = run_cli("demo", "--out", out_dir)
+    out_dir, result, samples_before = demo_run.out, demo_run.result, demo_run.samples_before
     assert result.returncode == 0, result.stderr
     report = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
     name = report["delivery"]["name"]
