@@ -135,7 +135,9 @@ class SubtitleForm(_Strict):
 
 
 class TranscriptForm(_Strict):
-    formats: Annotated[list[Literal["txt", "docx", "json"]], Field(min_length=1)] = ["txt", "docx", "json"]
+    formats: Annotated[list[Literal["txt", "docx", "pdf", "json"]], Field(min_length=1)] = [
+        "txt", "docx", "pdf", "json",
+    ]  # fmt: skip
     timecodes: bool = True
     speaker_labels: Literal["consent", "none"] = "consent"
 
@@ -202,6 +204,9 @@ class Form(_Strict):
     # in the default form). A form file that leaves it out does not require it.
     require_approval: bool = False
     default_consent: DefaultConsent = DefaultConsent()
+    # The note to the participants goes with the delivery (the official sees what they were told), or
+    # beside it in OUT/deltagere/ where the form says it is not for the official.
+    participant_note: Literal["with_delivery", "separate"] = "with_delivery"
 
     @field_validator("naming")
     @classmethod
@@ -232,6 +237,48 @@ class StatementEntry(_Strict):
     trim: TrimEntry | None = None
 
 
+Line = Annotated[str, Field(min_length=1, max_length=1000)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Contact(_Strict):
+    """Who the participants can ask about what happens next."""
+
+    name: Name
+    role: Name | None = None
+    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=200)] | None = None
+    phone: Annotated[str, Field(min_length=3, max_length=40)] | None = None
+
+
+class WorkingGroup(_Strict):
+    """A network or working group that came out of the meeting."""
+
+    name: Name
+    coordinator: Name | None = None
+    meets: Line | None = None  # where and when it meets
+    costs: Line | None = None
+    costs_covered_by: Name | None = None
+
+
+class Agreement(_Strict):
+    """Who does what, by when: what the meeting agreed."""
+
+    who: Name
+    what: Line
+    by: dt.date | None = None
+
+
+class FollowUp(_Strict):
+    """meeting.yaml ``follow_up:``: how the meeting is followed up, for the note to the participants."""
+
+    contact: Contact | None = None
+    next_steps: Annotated[list[Line], Field(max_length=50)] = []
+    groups: Annotated[list[WorkingGroup], Field(max_length=50)] = []
+    agreements: Annotated[list[Agreement], Field(max_length=100)] = []
+    next_meeting: dt.date | None = None  # the next citizen meeting
+    next_meeting_place: Line | None = None
+
+
 class Meeting(_Strict):
     title: str | None = None
     date: dt.date | None = None
@@ -241,6 +288,7 @@ class Meeting(_Strict):
     language: Annotated[str, Field(pattern=r"^[a-z]{2,3}$")] | None = None
     statements: list[StatementEntry] | None = None
     vocabulary: Annotated[list[Term], Field(max_length=500)] | None = None  # words the recogniser should know
+    follow_up: FollowUp | None = None
 
 
 class StatementEdit(_Strict):

@@ -40,7 +40,9 @@ def fonts_dir() -> Path:
     raise MissingToolError(what, INSTALL_HINT)
 
 
-def font_path(bold: bool = False) -> Path:
+def font_path(bold: bool = False, italic: bool = False) -> Path:
+    if italic:
+        return fonts_dir() / ("DejaVuSans-BoldOblique.ttf" if bold else "DejaVuSans-Oblique.ttf")
     return fonts_dir() / (BOLD_FILE if bold else REGULAR_FILE)
 
 

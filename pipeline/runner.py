@@ -534,6 +534,7 @@ class Runner:
             starts_ms=starts,
             approvals=report.approvals,
             timeline=report.timeline,
+            cues=made.cues,
             digest=self.hashes.sha256,
         )
         report.delivered = list(delivered.files)

@@ -19,14 +19,15 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from pipeline.config import Form, Meeting
 from pipeline.files import replace_folder, sha256_file, write_bytes, write_json, write_text
 from pipeline.models import Approval, Statement, StatementTranscript
-from pipeline.stages import check, transcript
+from pipeline.stages import check, delivery_page, letters, transcript
+from pipeline.stages.subtitles import Cue
 from pipeline.steps import PlannedStep, StageLog
 
 log = logging.getLogger(__name__)
@@ -89,12 +90,71 @@ class Delivered:
         }
 
 
+PARTICIPANTS = "deltagere"  # OUT/deltagere: the participant note, where the form keeps it from the official
+
+
+def _letters(
+    out_dir: Path,
+    folder: Path,
+    files: Sequence[str],
+    doc: transcript.TranscriptDocument,
+    meeting: Meeting,
+    meeting_name: str,
+    form: Form,
+    name: str,
+    language: str,
+    qc: check.QcReport,
+    cues: Sequence[Cue],
+    timeline: Sequence[Mapping[str, Any]],
+    digest: Callable[[Path], str],
+) -> list[str]:
+    """The cover letter, the participant note and the delivery page; returns the files it added."""
+    clip_ms = max((int(p["start_ms"]) + int(p["duration_ms"]) for p in timeline), default=0)
+    facts = letters.facts(
+        meeting,
+        meeting_name,
+        form,
+        statements=len(doc.entries),
+        approved=sum(e.approval is not None for e in doc.entries),
+        clip_ms=clip_ms,
+        check_passed=qc.passed,
+        check_verdict=qc.verdict()[0].split(" / ")[0],
+        files={file: digest(folder / file) for file in files},
+    )
+    added: list[str] = []
+    cover = f"{name}{letters.COVER_LETTER_SUFFIX}"
+    write_bytes(folder / cover, letters.cover_letter_pdf(facts))
+    added.append(cover)
+    note_folder = folder if form.participant_note == "with_delivery" else out_dir / PARTICIPANTS
+    for suffix, text in (
+        ("txt", letters.participant_note_txt(facts)),
+        ("html", letters.participant_note_html(facts)),
+    ):
+        write_text(note_folder / f"{letters.PARTICIPANT_NOTE}.{suffix}", text)
+        if note_folder == folder:
+            added.append(f"{letters.PARTICIPANT_NOTE}.{suffix}")
+    page = delivery_page.PageData(
+        clip=f"{name}.mp4",
+        language=language,
+        page_language=form.language,
+        facts=replace(facts, files=tuple(sorted({f: digest(folder / f) for f in (*files, *added)}.items()))),
+        document=doc,
+        cues=tuple(cues),
+        qc=[r.to_json() for r in qc.results],
+        burned=form.subtitles.mode in ("burn", "burn+soft"),
+    )
+    write_text(folder / delivery_page.PAGE, delivery_page.render(page))
+    added.append(delivery_page.PAGE)
+    return added
+
+
 def plan(form: Form, name: str, language: str) -> list[PlannedStep]:
     """The steps ``run`` takes: they are never cached (they are quick and read the newest clip)."""
     documents = tuple(f"{name}-transkription.{fmt}" for fmt in form.transcript.formats)
     return [
         PlannedStep("transcript", None, None, False, ("the transcripts", "the corrections in edits/")),
         PlannedStep("check", None, None, False, (f"{name}.mp4", f"{name}.{language}.srt", *documents)),
+        PlannedStep("letters", None, None, False, ("the check", "meeting.yaml follow_up")),
     ]
 
 
@@ -113,6 +173,7 @@ def run(
     starts_ms: Mapping[str, int],
     approvals: Mapping[str, Approval | None],
     timeline: list[dict[str, Any]],
+    cues: Sequence[Cue] = (),
     digest: Callable[[Path], str] = sha256_file,
 ) -> Delivered:
     """Complete the delivery staged in ``OUT/.delivery-next`` (holding the clip files ``staged``) and put
@@ -137,6 +198,7 @@ def run(
         "txt": lambda p: write_text(p, transcript.render_txt(doc)),
         "json": lambda p: write_json(p, transcript.render_json(doc)),
         "docx": lambda p: write_bytes(p, transcript.render_docx(doc)),
+        "pdf": lambda p: write_bytes(p, transcript.render_pdf(doc)),
     }
     with steps.stage("transcript", None, None, cached=False):
         for fmt in form.transcript.formats:
@@ -156,6 +218,22 @@ def run(
             language=language,
         )
         files += check.write_qc_report(folder, qc)
+    with steps.stage("letters", None, None, cached=False):
+        files += _letters(
+            out_dir,
+            folder,
+            files,
+            doc,
+            meeting,
+            meeting_name,
+            form,
+            name,
+            language,
+            qc,
+            cues,
+            timeline,
+            digest,
+        )
     sums = "".join(f"{digest(folder / file)}  {file}\n" for file in sorted(files))
     write_text(folder / "SHA256SUMS", sums)
 

@@ -1,8 +1,8 @@
 """Transcript: the text of the statements as documents an official can put on the agenda.
 
 ``build`` makes one frozen TranscriptDocument from the meeting, the form and the statements' transcripts;
-``render_txt``, ``render_json`` and ``render_docx`` turn it into the delivered files. Speaker names appear
-only where the speaker consented (form ``transcript.speaker_labels: consent``).
+``render_txt``, ``render_json``, ``render_docx`` and ``render_pdf`` turn it into the delivered files.
+Speaker names appear only where the speaker consented (form ``transcript.speaker_labels: consent``).
 """
 
 from __future__ import annotations
@@ -275,3 +275,102 @@ def render_docx(doc: TranscriptDocument) -> bytes:
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()
+
+
+PDF_FONT = "DejaVu"  # embedded from the files the clip's cards use: the same letters everywhere
+
+
+def pdf_document(title: str, header: str, language: str, author: str | None) -> Any:
+    """An A4 document with the fonts embedded (a subset of DejaVu Sans, æ ø å and all), the header on
+    every page and "Side N af M" at the foot; for the transcript and the cover letter alike."""
+    from fpdf import FPDF
+
+    from pipeline import fonts
+
+    class _Document(FPDF):
+        def header(self) -> None:
+            self.set_font(PDF_FONT, "", 8)
+            self.set_text_color(0x55, 0x55, 0x55)
+            self.cell(0, 5, header, new_x="LMARGIN", new_y="NEXT")
+            self.set_draw_color(0xCC, 0xCC, 0xCC)
+            self.line(self.l_margin, self.get_y(), self.w - self.r_margin, self.get_y())
+            self.ln(4)
+            self.set_text_color(0, 0, 0)
+
+        def footer(self) -> None:
+            self.set_y(-14)
+            self.set_font(PDF_FONT, "", 8)
+            self.set_text_color(0x55, 0x55, 0x55)
+            self.cell(0, 6, f"Side {self.page_no()} af {{nb}}", align="C")
+
+    pdf = _Document(format="A4")
+    pdf.set_margins(20, 16, 20)
+    pdf.set_auto_page_break(True, margin=20)
+    for style, bold, italic in (
+        ("", False, False),
+        ("B", True, False),
+        ("I", False, True),
+        ("BI", True, True),
+    ):
+        pdf.add_font(PDF_FONT, style, str(fonts.font_path(bold, italic)))
+    pdf.set_title(title)
+    pdf.set_lang(language)
+    pdf.set_author(author or "hearing-pipeline")
+    pdf.set_creator("hearing-pipeline")
+    pdf.alias_nb_pages()
+    # A fixed date keeps the same document byte for byte the same (the checksums are compared).
+    pdf.set_creation_date(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    pdf.add_page()
+    return pdf
+
+
+def render_pdf(doc: TranscriptDocument) -> bytes:
+    pdf = pdf_document(
+        f"Høringssvar: {doc.title}",
+        f"Høringssvar fra borgermødet · {doc.title} · formen «{doc.form_name}»",
+        doc.language,
+        doc.organiser,
+    )
+    width = pdf.w - pdf.l_margin - pdf.r_margin
+    pdf.set_font(PDF_FONT, "B", 18)
+    pdf.multi_cell(width, 9, "Høringssvar fra borgermødet", align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(PDF_FONT, "B", 13)
+    pdf.multi_cell(width, 7, doc.title, align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    for line in header_lines(doc):
+        label, _, value = line.partition(": ")
+        pdf.set_font(PDF_FONT, "B", 10)
+        pdf.cell(pdf.get_string_width(f"{label}: ") + 1, 5.5, f"{label}: ")
+        pdf.set_font(PDF_FONT, "", 10)
+        pdf.multi_cell(0, 5.5, value, align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    pdf.set_font(PDF_FONT, "I", 9)
+    pdf.set_text_color(0x55, 0x55, 0x55)
+    pdf.multi_cell(width, 4.5, machine_note(doc), align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_text_color(0, 0, 0)
+    for entry in doc.entries:
+        pdf.ln(4)
+        if pdf.will_page_break(24):
+            pdf.add_page()
+        pdf.set_font(PDF_FONT, "B", 12)
+        pdf.multi_cell(
+            width, 6.5, entry_heading(entry, doc.timecodes), align="L", new_x="LMARGIN", new_y="NEXT"
+        )
+        pdf.set_font(PDF_FONT, "I", 8.5)
+        pdf.set_text_color(0x1E, 0x7B, 0x34) if entry.approval else pdf.set_text_color(0xB3, 0x26, 0x1E)
+        pdf.multi_cell(width, 4.5, approval_line(entry), align="L", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(0, 0, 0)
+        pdf.ln(1)
+        if entry.transcript.no_text:
+            pdf.set_font(PDF_FONT, "I", 10)
+            pdf.multi_cell(width, 5.5, NO_TEXT_NOTE, align="L", new_x="LMARGIN", new_y="NEXT")
+        for segment, code in paragraphs(entry):
+            if doc.timecodes:
+                pdf.set_font(PDF_FONT, "", 8)
+                pdf.set_text_color(0x66, 0x66, 0x66)
+                pdf.cell(17, 5.5, f"[{code}]")
+                pdf.set_text_color(0, 0, 0)
+            pdf.set_font(PDF_FONT, "", 10.5)
+            pdf.multi_cell(0, 5.5, segment.text.strip(), align="L", new_x="LMARGIN", new_y="NEXT")
+            pdf.ln(0.8)
+    return bytes(pdf.output())

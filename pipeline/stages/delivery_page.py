@@ -1,0 +1,209 @@
+"""The delivery page: ``delivery/index.html``, one self-contained page for the official.
+
+It works from a USB stick or a shared drive with no network: the clip in an HTML5 player with the
+captions on, the transcript beside it (click a cue to go there; the one being spoken is highlighted), the
+meeting's facts and the agreed form, the check and the approvals, and the checksums. Browsers refuse to
+load a ``<track src=…>`` or fetch a sibling file from a page opened with ``file://``, so the cues and the
+transcript are inside the page and the captions are added with the TextTrack API. A Content Security
+Policy lets the page load nothing but the clip beside it.
+
+Pure: ``render`` turns the data into the page.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.stages.letters import Facts, duration_words
+from pipeline.stages.subtitles import Cue
+from pipeline.stages.transcript import TranscriptDocument, approval_line, danish_date, entry_heading
+
+PAGE = "index.html"
+# Nothing but the clip beside the page may be loaded: no network, whatever the page is opened from.
+CSP = "default-src 'none'; media-src 'self' file:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
+
+TEXT = {
+    "da": {
+        "kind": "Høringssvar fra borgermødet", "captions": "Dansk", "transcript": "Skriftlig gengivelse",
+        "facts": "Om høringssvaret", "date": "Dato", "place": "Sted", "organiser": "Arrangør",
+        "committee": "Til", "form": "Aftalt form", "agreed_with": "Aftalt med", "meeting": "Til udvalgsmødet",
+        "length": "Længde", "statements": "Indlæg", "check": "Kontrol mod formen", "passed": "bestået",
+        "failed": "ikke bestået", "approved": "Godkendt", "of": "af",
+        "files": "Filer og kontrolsummer (SHA-256)",
+        "machine": "Teksten er skrevet af talegenkendelse og rettet og godkendt af en person, hvor det står.",
+        "next": "næste møde",
+    },
+    "en": {
+        "kind": "Consultation response from the citizen meeting", "captions": "Captions",
+        "transcript": "Transcript", "facts": "About this response", "date": "Date", "place": "Place",
+        "organiser": "Organiser", "committee": "To", "form": "Agreed form", "agreed_with": "Agreed with",
+        "meeting": "For the committee meeting", "length": "Length", "statements": "Statements",
+        "check": "Check against the form", "passed": "passed", "failed": "failed", "approved": "Approved",
+        "of": "of", "files": "Files and checksums (SHA-256)",
+        "machine": "The text was written by speech recognition; corrected and approved by a person where so "
+                   "stated.",
+        "next": "the next meeting",
+    },
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PageData:
+    clip: str  # the clip's file name, beside the page
+    language: str  # of the captions
+    page_language: str  # of the page's own words: Danish unless the form says otherwise
+    facts: Facts
+    document: TranscriptDocument
+    cues: tuple[Cue, ...]
+    qc: Sequence[Mapping[str, Any]]  # the checks: check, title, status, measured
+    burned: bool = False  # the subtitles are in the picture already: captions on would show them twice
+
+
+def _cues_json(data: PageData) -> list[dict[str, Any]]:
+    return [
+        {
+            "start": c.start_ms / 1000,
+            "end": c.end_ms / 1000,
+            "text": "\n".join(c.lines),
+            "statement": c.statement_id,
+        }
+        for c in data.cues
+    ]
+
+
+def render(data: PageData) -> str:
+    t = TEXT["da" if data.page_language == "da" else "en"]
+    f = data.facts
+    esc = html.escape
+    rows = [
+        (t["date"], danish_date(f.date) if f.date else None),
+        (t["place"], f.place),
+        (t["organiser"], f.organiser),
+        (t["committee"], f.committee),
+        (t["form"], f.form_name),
+        (t["agreed_with"], f.agreed_with),
+        (t["meeting"], danish_date(f.committee_meeting) if f.committee_meeting else t["next"]),
+        (t["length"], duration_words(f.clip_ms)),
+        (t["statements"], str(f.statements)),
+        (t["check"], f"{t['passed'] if f.check_passed else t['failed']} ({f.check_verdict})"),
+        (t["approved"], f"{f.approved} {t['of']} {f.statements}"),
+    ]
+    facts = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in rows if v)
+    statements = []
+    for entry in data.document.entries:
+        sid = entry.statement.id
+        cues = "".join(
+            f'<li><button type="button" class="cue" data-start="{c.start_ms / 1000:.3f}" '
+            f'data-end="{c.end_ms / 1000:.3f}">{esc(" ".join(c.lines))}</button></li>'
+            for c in data.cues
+            if c.statement_id == sid and c.kind == "speech"
+        )
+        approved = "approved" if entry.approval else "unapproved"
+        statements.append(
+            f'<section class="statement" id="{esc(sid)}"><h3>{esc(entry_heading(entry, True))}</h3>'
+            f'<p class="{approved}">{esc(approval_line(entry))}</p><ol class="cues">{cues}</ol></section>'
+        )
+    checks = "".join(
+        f'<li class="{esc(str(c.get("status", "")))}">{esc(str(c.get("title", c.get("check", ""))))}: '
+        f"{esc(str(c.get('measured', '')))}</li>"
+        for c in data.qc
+    )
+    files = "".join(f"<li><code>{esc(digest)}</code> {esc(name)}</li>" for name, digest in f.files)
+    payload = json.dumps(
+        {"cues": _cues_json(data), "language": data.language, "label": t["captions"], "burned": data.burned},
+        ensure_ascii=False,
+    ).replace("</", "<\\/")
+    title = f"{t['kind']}: {f.title}"
+    return f"""<!doctype html>
+<html lang="{esc(data.page_language)}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="{CSP}">
+<title>{esc(title)}</title>
+<style>{STYLE}</style>
+</head>
+<body>
+<header><p class="kind">{esc(t["kind"])}</p><h1>{esc(f.title)}</h1></header>
+<main>
+<div class="player">
+<video id="clip" controls preload="metadata" src="{esc(data.clip)}"></video>
+<h2>{esc(t["facts"])}</h2>
+<dl>{facts}</dl>
+<h2>{esc(t["check"])}</h2>
+<ul class="checks">{checks}</ul>
+<h2>{esc(t["files"])}</h2>
+<ul class="files">{files}</ul>
+</div>
+<div class="transcript">
+<h2>{esc(t["transcript"])}</h2>
+<p class="note">{esc(t["machine"])}</p>
+{"".join(statements)}
+</div>
+</main>
+<script type="application/json" id="cues">{payload}</script>
+<script>{SCRIPT}</script>
+</body>
+</html>
+"""
+
+
+STYLE = """
+body{margin:0;font-family:'DejaVu Sans','Segoe UI',system-ui,sans-serif;color:#1d232b;background:#fff}
+header{padding:.8rem 1.2rem;border-bottom:1px solid #d5dbe1}header h1{margin:0;font-size:1.4rem}
+.kind{margin:0;color:#5b6673;font-size:.9rem}
+main{display:grid;grid-template-columns:minmax(320px,1.2fr) 1fr;gap:1.2rem;padding:1rem 1.2rem}
+.player video{width:100%;background:#000;border-radius:3px}
+.player{position:sticky;top:.5rem;align-self:start}
+h2{font-size:1.05rem;margin:1rem 0 .4rem}
+dl{display:grid;grid-template-columns:auto 1fr;gap:.2rem .8rem;margin:0}
+dt{color:#5b6673}dd{margin:0}
+.checks,.files{margin:0;padding-left:1.1rem;font-size:.85rem}
+.checks .fail{color:#b3261e}.checks .warn{color:#8a5a00}
+.files code{font-size:.7rem;word-break:break-all;color:#5b6673}
+.transcript{max-height:calc(100vh - 6rem);overflow-y:auto}
+.statement h3{font-size:1rem;margin:1rem 0 .2rem}.approved{color:#1e7b34;font-size:.8rem;margin:0}
+.unapproved{color:#b3261e;font-size:.8rem;margin:0}.note{color:#5b6673;font-size:.8rem}
+.cues{list-style:none;margin:.3rem 0;padding:0}
+.cue{display:block;width:100%;text-align:left;font:inherit;background:none;border:0;border-radius:3px;
+padding:.2rem .4rem;cursor:pointer;line-height:1.4}
+.cue:hover{background:#f3f5f7}.cue.now{background:#fff4c2}
+@media(max-width:800px){main{grid-template-columns:1fr}.player{position:static}}
+"""
+
+SCRIPT = """
+"use strict";
+(function () {
+  const data = JSON.parse(document.getElementById("cues").textContent);
+  const video = document.getElementById("clip");
+  // Captions from the page itself: a page opened from a file may not fetch a .vtt beside it.
+  const track = video.addTextTrack("captions", data.label, data.language);
+  for (const c of data.cues) track.addCue(new VTTCue(c.start, c.end, c.text));
+  // On, unless the subtitles are burned into the picture: then the track waits in the player's menu.
+  track.mode = data.burned ? "hidden" : "showing";
+  const buttons = Array.from(document.querySelectorAll(".cue"));
+  for (const button of buttons) {
+    button.addEventListener("click", () => {
+      video.currentTime = Number(button.dataset.start);
+      video.play().catch(() => {});
+    });
+  }
+  let shown = null;
+  video.addEventListener("timeupdate", () => {
+    const t = video.currentTime;
+    const now = buttons.find((b) => Number(b.dataset.start) <= t && t < Number(b.dataset.end)) || null;
+    if (now === shown) return;
+    if (shown) shown.classList.remove("now");
+    if (now) {
+      now.classList.add("now");
+      now.scrollIntoView({ block: "nearest" });
+    }
+    shown = now;
+  });
+  document.body.dataset.ready = "true";
+})();
+"""

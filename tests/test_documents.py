@@ -1,0 +1,178 @@
+"""The documents for the official: the PDF transcript (fonts embedded, æ ø å intact, page numbers)."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from conftest import TEST_OUTPUT, DemoRun, run_cli
+from test_cut import statement, transcript
+
+from pipeline.config import Form, Meeting
+from pipeline.models import Approval
+from pipeline.stages import transcript as documents
+
+TOPICS = ("Cykelsti langs Åvej", "Støj fra Ørnevej", "Bænke på torvet")
+
+
+def transcript_document() -> documents.TranscriptDocument:
+    statements = [replace(statement(f"s0{n}", topic=topic), id=f"s0{n}") for n, topic in enumerate(TOPICS, 1)]
+    words = [(0, 900, "Kære"), (900, 1800, "udvalg,"), (1800, 3000, "æbler"), (3000, 4000, "og"),
+             (4000, 5200, "øer"), (5200, 6000, "på"), (6000, 7000, "åen.")]  # fmt: skip
+    heard = {s.id: replace(transcript(*words), statement_id=s.id) for s in statements}
+    # Long enough to need more than one page.
+    long = heard["s03"]
+    heard["s03"] = replace(long, segments=long.segments * 60)
+    return documents.build(
+        Meeting(
+            title="Borgermøde i Ærøskøbing", committee="Teknik- og Miljøudvalget", organiser="Lokalrådet"
+        ),
+        "moede",
+        Form(name="aftalt-form"),
+        statements,
+        heard,
+        engine="faster-whisper",
+        model="base",
+        language="da",
+        starts_ms={"s01": 1500, "s02": 12_000, "s03": 30_000},
+        approvals={"s01": Approval("Ida Holm", "2026-12-01T10:30"), "s02": None, "s03": None},
+    )
+
+
+def test_the_pdf_transcript_has_every_heading_with_danish_letters_and_its_fonts_embedded() -> None:
+    import pypdf
+
+    data = documents.render_pdf(transcript_document())
+    reader = pypdf.PdfReader(io.BytesIO(data))
+    pages = [page.extract_text() for page in reader.pages]
+    text = "\n".join(pages)
+    assert len(pages) >= 2
+    for n, topic in enumerate(TOPICS, 1):
+        assert f"{n}. {topic}" in text, topic
+    assert "[00:00:01]" in text and "[00:00:30]" in text  # each statement's time in the clip
+    assert "Godkendt af Ida Holm, 2026-12-01 10:30." in text and "Ikke godkendt" in text
+    assert "Kære udvalg, æbler og øer på åen." in text
+    assert all(f"Side {n} af {len(pages)}" in page for n, page in enumerate(pages, 1))
+    assert all("Borgermøde i Ærøskøbing" in page and "aftalt-form" in page for page in pages)
+    fonts = {}
+    for page in reader.pages:
+        for font in page["/Resources"]["/Font"].values():
+            font = font.get_object()
+            descriptor = font["/DescendantFonts"][0].get_object()["/FontDescriptor"].get_object()
+            fonts[str(font["/BaseFont"])] = "/FontFile2" in descriptor
+    assert fonts and all(fonts.values()), fonts  # every font embedded, none left to the reader's machine
+    assert any("DejaVuSans" in name for name in fonts)
+
+
+def test_the_same_transcript_gives_the_same_pdf_bytes() -> None:
+    assert documents.render_pdf(transcript_document()) == documents.render_pdf(transcript_document())
+
+
+# ------------------------------------------------------------------------- the demo's delivery
+
+
+def test_the_letters_carry_the_facts_of_meeting_yaml_and_the_form(demo_run: DemoRun) -> None:
+    import pypdf
+
+    assert demo_run.result.returncode == 0, demo_run.result.stderr
+    delivery = demo_run.out / "delivery"
+    note = (delivery / "deltagerbrev.txt").read_text(encoding="utf-8")
+    for words in (
+        "Høringssvaret er sendt til Teknik- og Miljøudvalget",
+        "Nordby Lokalråd: sende høringssvaret til udvalget (senest 27. november 2026)",
+        "Trafikgruppen; tovholder: Søren Ærø Østergård",
+        "udgifter: kaffe og kage (betales af Nordby Lokalråd)",
+        "4. marts 2027, Nordby Forsamlingshus.",
+        "Kontakt Ida Holm, formand for Nordby Lokalråd, ida.holm@example.org.",
+    ):
+        assert words in note, words
+    page = (delivery / "deltagerbrev.html").read_text(encoding="utf-8")
+    assert "<li>Trafikgruppen; tovholder: Søren Ærø Østergård" in page and 'lang="da"' in page
+
+    (letter,) = delivery.glob("*-foelgebrev.pdf")
+    text = "\n".join(p.extract_text() for p in pypdf.PdfReader(str(letter)).pages)
+    flat = " ".join(text.split())
+    assert "Udvalg: Teknik- og Miljøudvalget" in flat and "som aftalt med Demo: ingen aftale" in flat
+    assert "4 indlæg fra borgerne" in flat and "består kontrollen" in flat
+    sums = dict(
+        reversed(line.split("  ", 1))
+        for line in (delivery / "SHA256SUMS").read_text(encoding="utf-8").splitlines()
+    )
+    (clip,) = delivery.glob("*.mp4")
+    assert sums[clip.name] in flat.replace(" ", "") or sums[clip.name] in text.replace("\n", "")
+
+
+def test_an_invalid_follow_up_is_exit_3_naming_the_field(shared_media: Path, make_meeting) -> None:  # type: ignore[no-untyped-def]
+    meeting = make_meeting(
+        {"a.flac": shared_media / "en-jfk.flac"},
+        "follow_up:\n  agreements:\n    - {who: Lokalrådet, by: 2026-12-01}\n",
+    )
+    result = run_cli("run", meeting, "--dry-run")
+    assert result.returncode == 3
+    assert "follow_up.agreements[0].what" in result.stderr or "follow_up.agreements.0.what" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (shutil.which("chromium") and shutil.which("chromedriver")),
+    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
+)
+def test_the_delivery_page_works_from_the_file_system(demo_run: DemoRun, tmp_path: Path) -> None:
+    import pysubs2
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    delivery = demo_run.out / "delivery"
+    (srt,) = delivery.glob("*.srt")
+    cues = [c for c in pysubs2.load(str(srt), encoding="utf-8") if c.plaintext.strip()]
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(shutil.which("chromium"))
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
+                     "--mute-audio", "--autoplay-policy=no-user-gesture-required"):  # fmt: skip
+        options.add_argument(argument)
+    os.environ["SE_OFFLINE"] = "true"
+    driver = webdriver.Chrome(service=Service(str(shutil.which("chromedriver"))), options=options)
+    wait = WebDriverWait(driver, 60)
+    # The same page for a clip without burned-in subtitles, beside the same clip: captions on.
+    page = (delivery / "index.html").read_text(encoding="utf-8")
+    assert '"burned": true' in page
+    (clip,) = delivery.glob("*.mp4")
+    (tmp_path / clip.name).symlink_to(clip)
+    soft = tmp_path / "index.html"
+    soft.write_text(page.replace('"burned": true', '"burned": false'), encoding="utf-8")
+    try:
+        driver.get(soft.as_uri())
+        wait.until(lambda d: d.execute_script("return document.body.dataset.ready") == "true")
+        shown = "return document.getElementById('clip').textTracks[0].mode"
+        assert driver.execute_script(shown) == "showing"
+
+        driver.get((delivery / "index.html").as_uri())
+        wait.until(lambda d: d.execute_script("return document.body.dataset.ready") == "true")
+        track = driver.execute_script(
+            "const t = document.getElementById('clip').textTracks[0];"
+            "return {mode: t.mode, language: t.language, cues: Array.from(t.cues).map(c => c.text)};"
+        )
+        # The demo burns its subtitles in: the captions wait in the player's menu, not twice on screen.
+        assert track["mode"] == "hidden" and track["language"] == "da"
+        assert len(track["cues"]) == len(cues)
+        assert track["cues"][0].split() == cues[0].plaintext.split()
+        wait.until(lambda d: d.execute_script("return document.getElementById('clip').readyState") >= 1)
+        button = driver.find_elements(By.CSS_SELECTOR, ".cue")[3]
+        start = float(button.get_attribute("data-start"))
+        button.click()
+        now = "return document.getElementById('clip').currentTime"
+        wait.until(lambda d: abs(d.execute_script(now) - start) < 1.5)
+        wait.until(lambda d: "now" in button.get_attribute("class"))
+        resources = driver.execute_script("return performance.getEntriesByType('resource').map(r => r.name)")
+        assert all(name.startswith("file:") for name in resources), resources  # nothing from a network
+        assert "Teknik- og Miljøudvalget" in driver.find_element(By.TAG_NAME, "dl").text
+        TEST_OUTPUT.mkdir(exist_ok=True)
+        driver.save_screenshot(str(TEST_OUTPUT / "delivery-page.png"))
+    finally:
+        driver.quit()
