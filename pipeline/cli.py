@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -147,6 +148,8 @@ def _summary(report: Any, quiet: bool) -> None:
         click.echo(f"delivered {len(report.statements)} statement(s) to {delivery}", err=True)
         for name in report.delivered:
             click.echo(f"  {name}", err=True)
+        if report.zip_file:
+            click.echo(f"packed for sending: {report.zip_file}", err=True)
     if report.edited and not quiet:
         click.echo(
             f"corrections: the text of {len(report.edited)} statement(s) as corrected in "
@@ -210,6 +213,9 @@ def main() -> None:
     """
 
 
+ZIP_HELP = "Also pack the delivery into OUT_DIR/<name>.zip, for sending."
+
+
 @main.command("run")
 @click.argument("meeting_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
@@ -231,6 +237,9 @@ def main() -> None:
 )
 @click.option("--language", help="Spoken language, e.g. da [default: meeting.yaml, then the form].")
 @click.option("--dry-run", is_flag=True, help="Validate and print the plan; write nothing.")
+@click.option(
+    "--zip", "as_zip", is_flag=True, help="Also pack the delivery into OUT_DIR/<name>.zip, for sending."
+)
 @_common
 def run_command(
     meeting_dir: Path,
@@ -240,6 +249,7 @@ def run_command(
     model: str | None,
     language: str | None,
     dry_run: bool,
+    as_zip: bool,
     as_json: bool,
     quiet: bool,
     verbose: int,
@@ -256,6 +266,7 @@ def run_command(
         model=model,
         language=language,
         dry_run=dry_run,
+        zip=as_zip,
     )
     _run_meeting(options, as_json, quiet, verbose, traceback)
 
@@ -263,9 +274,12 @@ def run_command(
 @main.command("render")
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Print the plan of the re-render; write nothing.")
+@click.option(
+    "--zip", "as_zip", is_flag=True, help="Also pack the delivery into OUT_DIR/<name>.zip, for sending."
+)
 @_common
 def render_command(
-    out_dir: Path, dry_run: bool, as_json: bool, quiet: bool, verbose: int, traceback: bool
+    out_dir: Path, dry_run: bool, as_zip: bool, as_json: bool, quiet: bool, verbose: int, traceback: bool
 ) -> None:
     """Make the delivery in OUT_DIR again from the corrections and approvals in OUT_DIR/edits.
 
@@ -275,7 +289,7 @@ def render_command(
 
     _setup_logging(verbose, quiet)
     try:
-        earlier = options_of_earlier_run(out_dir, dry_run=dry_run)
+        earlier = dataclasses.replace(options_of_earlier_run(out_dir, dry_run=dry_run), zip=as_zip)
     except PipelineError as error:
         _fail(error, traceback, verbose)
     _run_meeting(earlier, as_json, quiet, verbose, traceback)

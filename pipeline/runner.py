@@ -54,6 +54,7 @@ class RunOptions:
     model: str | None = None
     language: str | None = None
     dry_run: bool = False
+    zip: bool = False  # also pack the delivery into OUT/<name>.zip
 
 
 @dataclass
@@ -92,6 +93,7 @@ class RunReport:
     draft: bool = False  # the delivery waits in draft/ for approvals
     approvals: dict[str, Approval | None] = field(default_factory=dict)  # statement id -> who approved
     plan: Plan = field(default_factory=Plan)  # of a dry run
+    zip_file: Path | None = None  # the delivery packed for sending
 
     @property
     def rejected(self) -> list[Rejection]:
@@ -171,7 +173,11 @@ class RunReport:
                     if c.warnings
                 ],
             },
-            "delivery": {"name": self.delivery_name, "files": self.delivered},
+            "delivery": {
+                "name": self.delivery_name,
+                "files": self.delivered,
+                "zip": str(self.zip_file) if self.zip_file else None,
+            },
             "archive": self.archive,
             "qc": self.qc,
             "exit_code": self.exit_code,
@@ -558,6 +564,8 @@ class Runner:
                 self.out_dir / "edits",
                 self.out_dir,
             )
+        if delivered.where == "delivery":
+            report.zip_file = deliver.pack(self.out_dir, clip.name, make=self.options.zip)
         self._archive(meeting_dir, meeting, form, found, events=self._events(ordered))
         report.exit_code = EXIT_DRAFT if report.draft else EXIT_REJECTED if report.rejected else EXIT_OK
 

@@ -76,9 +76,22 @@ def test_a_corrected_word_and_cue_time_make_a_new_delivery_redoing_only_that_sta
     assert to_do == [("render", jfk_id), ("join", None)]
     assert "to do" in run_cli("render", out_dir, "--dry-run").stdout
 
-    again = run_cli("render", out_dir, "--quiet")
+    again = run_cli("render", out_dir, "--quiet", "--zip")
     assert again.returncode == 0, again.stderr
     report = run_report(out_dir)
+    # Packed for sending: every delivered file, byte for byte, with its checksums.
+    import hashlib
+    import zipfile
+
+    packed = Path(report["delivery"]["zip"])
+    assert packed == out_dir / f"{report['delivery']['name']}.zip"
+    with zipfile.ZipFile(packed) as archive:
+        assert archive.testzip() is None
+        inside = {Path(n).name: archive.read(n) for n in archive.namelist()}
+    assert set(inside) == {p.name for p in delivery.iterdir()}
+    for line in inside["SHA256SUMS"].decode("utf-8").splitlines():
+        digest, file = line.split("  ", 1)
+        assert hashlib.sha256(inside[file]).hexdigest() == digest, file
     made = [(s["stage"], s["statement"]) for s in report["stages"] if not s["cached"]]
     assert ("render", jfk_id) in made
     planned_keys = [(p["stage"], p["statement"], p["key"]) for p in plan["steps"] if p["key"]]
@@ -130,6 +143,7 @@ def test_a_corrected_word_and_cue_time_make_a_new_delivery_redoing_only_that_sta
     assert rerun.returncode == 0, rerun.stderr
     assert "corrections:" in rerun.stderr
     assert "fellow citizens" in next(delivery.glob("*.srt")).read_text(encoding="utf-8")
+    assert not packed.exists(), "a ZIP of an earlier delivery is not left to be sent by mistake"
 
 
 def test_a_form_that_requires_approval_delivers_only_approved_statements(

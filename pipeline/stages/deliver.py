@@ -253,3 +253,30 @@ def run(
         shutil.rmtree(out_dir / FAILED_DELIVERY, ignore_errors=True)
         shutil.rmtree(out_dir / DRAFT, ignore_errors=True)
     return Delivered(where, target, tuple(files), qc, unapproved)
+
+
+# Already compressed: stored as they are, so packing costs a copy and nothing more.
+_STORED = {".mp4", ".pdf", ".docx", ".zip"}
+
+
+def pack(out_dir: Path, name: str, *, make: bool) -> Path | None:
+    """``OUT/<name>.zip``: the delivery in one file for sending, its checksums inside; written complete or
+    not at all. Without ``make`` an earlier ZIP is removed, as it no longer holds this delivery."""
+    import zipfile
+
+    from pipeline.files import atomic_path
+
+    target = out_dir / f"{name}.zip"
+    if not make:
+        if target.exists():
+            target.unlink()
+            log.info("removed %s: it held an earlier delivery (use --zip for a new one)", target.name)
+        return None
+    folder = out_dir / DELIVERY
+    with atomic_path(target) as temp, zipfile.ZipFile(temp, "w", allowZip64=True) as archive:
+        for path in sorted(folder.iterdir()):
+            if path.is_file():
+                kind = zipfile.ZIP_STORED if path.suffix.lower() in _STORED else zipfile.ZIP_DEFLATED
+                archive.write(path, f"{name}/{path.name}", compress_type=kind)
+    log.info("the delivery packed for sending: %s", target)
+    return target
