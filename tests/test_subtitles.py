@@ -551,3 +551,25 @@ def test_every_word_is_shown_once_in_order_and_every_rule_holds_or_is_warned(
         assert [(c.start_ms, c.end_ms, c.lines) for c in parsed] == [
             (c.start_ms, c.end_ms, c.lines) for c in cues
         ]
+
+
+def test_a_statement_at_its_agreed_length_does_not_run_on_for_its_last_subtitle() -> None:
+    from pipeline.config import Form
+    from pipeline.stages.clip import Timeline, reading_run_on
+    from pipeline.stages.cut import Cut, Part
+
+    form = Form.model_validate({"clip": {"max_statement": 60}})
+    rules = SubtitleRules.from_form(form)
+
+    def timeline(length_ms: int) -> Timeline:
+        part = Part("statement", "s01", 0, length_ms * 25 // 1000, 25.0)
+        # The last subtitle squeezed against the end: 0.4 s for 30 characters.
+        cue = Cue(part.end_ms - 480, part.end_ms - 80, ("Og det var alt, tak for i dag",), "speech", "s01")
+        cut = Cut("s01", 10_000, 10_000 + length_ms, "speech")
+        return Timeline((part,), None, {}, {}, {"s01": cut}, (cue,))
+
+    longer = reading_run_on(timeline(30_000), rules, form)
+    assert longer["s01"].out_ms > 40_000  # room left: it runs on to be read
+    assert reading_run_on(timeline(60_000), rules, form) == {}  # at the agreed length: it does not
+    near = reading_run_on(timeline(59_800), rules, form)
+    assert near["s01"].duration_ms <= 60_000 - rules.frame_ms

@@ -486,6 +486,11 @@ def reading_run_on(timeline: Timeline, rules: subtitles.SubtitleRules, form: For
         # Two frames more: the part is rounded to whole frames, and the cue keeps its gap to the end.
         extra = min(need - last.duration_ms + 2 * rules.frame_ms, longest)
         cut = timeline.cuts[part.statement_id]
+        # Never past the agreed length of a statement: a cut already at the limit does not run on.
+        room = round(form.clip.max_statement * 1000) - (cut.out_ms - cut.in_ms) - rules.frame_ms
+        extra = min(extra, room)
+        if extra <= 0:
+            continue
         longer[part.statement_id] = replace(
             cut,
             out_ms=cut.out_ms + extra,

@@ -1,0 +1,110 @@
+"""What the benchmarks share: where results go, the machine they ran on, and the peak memory of a
+whole process tree (the pipeline starts ffmpeg, and the engine runs in the pipeline's own process)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+MEDIA = REPO.parent / "shared" / "media"
+RESULTS = REPO / "bench" / "results"
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return {
+        "cores": os.cpu_count(),
+        "cpu": model,
+        "memory_mb": memory,
+        "system": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def write_result(name: str, data: dict[str, Any]) -> Path:
+    """``bench/results/<name>-<date>.json``, with the date and the machine."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    target = RESULTS / f"{name}-{dt.date.today().isoformat()}.json"
+    document = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine(), **data}
+    target.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"results: {target.relative_to(REPO)}")
+    return target
+
+
+def latest(name: str) -> dict[str, Any] | None:
+    found = sorted(RESULTS.glob(f"{name}-????-??-??.json"))
+    return json.loads(found[-1].read_text(encoding="utf-8")) if found else None
+
+
+def _tree_rss_kb(root: int) -> int:
+    """Resident memory of ``root`` and every process below it, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry))
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                rss[int(entry)] = int(line.split()[1])
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo += children.get(pid, [])
+    return total
+
+
+def run_measured(command: Sequence[str], *, cwd: Path | None = None) -> tuple[float, float]:
+    """Run ``command``; its wall time and the peak memory (MB) of its whole process tree, sampled."""
+    started = time.perf_counter()
+    process = subprocess.Popen(list(command), cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss_kb(process.pid))
+            done.wait(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, stderr = process.communicate()
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if process.returncode not in (0, 5):
+        raise SystemExit(
+            f"{' '.join(map(str, command))} failed ({process.returncode}):\n{stderr.decode()[-2000:]}"
+        )
+    return seconds, peak / 1024

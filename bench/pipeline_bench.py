@@ -1,0 +1,237 @@
+"""Benchmark: the whole run against the floor of its parts, each stage's share, and scaling.
+
+Measured side by side in one script run, the median of three (these machines are shared and noisy:
+ratios, never absolute times, and never a test):
+
+- transcription: the run's speech-audio and transcribe stages (model load included) against the bare
+  engine (faster-whisper, the same embedded model, int8, its default VAD, word timestamps, the language
+  forced) on the same recordings in a process of its own;
+- render: the run's card, loudness, segment and join stages against one bare ffmpeg command encoding a
+  clip of the same size, length, frame rate and codec settings (the delivered clip, encoded again);
+- the whole run (wall time of `hearing run` from scratch) against bare transcription + bare render, and
+  each stage's share of it (what no stage holds is start-up and imports);
+- scaling: 10 against 20 minutes of statements (distinct cuts of real Danish speech from ../shared/media,
+  audio only, a small picture), time ratio and the peak memory of the whole process tree.
+
+Run: python bench/pipeline_bench.py [--quick]
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import MEDIA, REPO, run_measured, write_result
+
+RECORDINGS = ("da-udhr-preamble.mp3", "en-talking-head.mp4")
+LANGUAGE = "da"
+FORM = "demo"
+REPEATS = 3
+SCALING_FORM = """\
+name: scaling
+clip: {max_duration: 3000, max_statement: 120, title_card: {enabled: true, seconds: 1.5},
+       statement_cards: {enabled: true, seconds: 1}}
+video: {width: 640, height: 360, fps: 25, crf: 30, preset: ultrafast}
+subtitles: {mode: burn}
+"""
+TARGETS = {"whole_run": 1.05, "transcription": 1.05, "render": 1.10, "scaling": 2.1, "memory_mb": 1500}
+
+GROUPS = {
+    "speech audio": ("speech-audio",),
+    "transcription (model load included)": ("transcribe",),
+    "loudness passes": ("loudness",),
+    "cards": ("card",),
+    "segments": ("render",),
+    "join": ("join",),
+    "QC check": ("check",),
+    "archive": ("archive",),
+    "documents and letters": ("transcript", "letters"),
+    "ingest and cuts": ("ingest", "cut"),
+}
+
+
+def hearing(*args: str | Path) -> list[str]:
+    return [sys.executable, "-m", "pipeline", *map(str, args)]
+
+
+def bare_transcription() -> float:
+    """The bare engine on the same recordings, in a child process (model load included)."""
+    code = f"""
+import os, sys, time
+sys.path.insert(0, {str(REPO)!r})
+started = time.perf_counter()
+from faster_whisper import WhisperModel, decode_audio
+from pipeline.engines import embedded
+threads = os.cpu_count() or 0
+model = WhisperModel(str(embedded.model_dir()), device="cpu", compute_type="int8", cpu_threads=threads)
+for name in {list(RECORDINGS)!r}:
+    audio = decode_audio({str(MEDIA)!r} + "/" + name, sampling_rate=16000)
+    segments, _ = model.transcribe(audio, language={LANGUAGE!r}, vad_filter=True, word_timestamps=True)
+    list(segments)
+print(time.perf_counter() - started)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def bare_render(clip: Path, scratch: Path) -> float:
+    """One ffmpeg command: a clip of the same size, length, frame rate and codec settings."""
+    sys.path.insert(0, str(REPO))
+    from pipeline import media
+    from pipeline.config import load_form
+
+    form, _ = load_form(FORM)
+    command = [
+        media.ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(clip),
+        "-vf", f"scale={form.video.width}:{form.video.height},fps={form.video.fps}",
+        "-c:v", "libx264", "-preset", form.video.preset, "-crf", str(form.video.crf), "-profile:v", "high",
+        "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "160k", "-ar", str(form.audio.sample_rate),
+        "-movflags", "+faststart", str(scratch),
+    ]  # fmt: skip
+    started = time.perf_counter()
+    subprocess.run(command, check=True)
+    return time.perf_counter() - started
+
+
+def stage_seconds(report: dict[str, Any], names: tuple[str, ...]) -> float:
+    return sum(s["seconds"] for s in report["stages"] if s["stage"] in names)
+
+
+def whole_runs(root: Path) -> list[dict[str, Any]]:
+    meeting = root / "meeting"
+    meeting.mkdir()
+    for name in RECORDINGS:
+        (meeting / name).write_bytes((MEDIA / name).read_bytes())
+    rows = []
+    for n in range(REPEATS):
+        out = root / f"out-{n}"
+        run_s, peak = run_measured(
+            hearing("run", meeting, "--out", out, "--form", FORM, "--language", LANGUAGE, "--quiet")
+        )
+        report = json.loads((out / "run.json").read_text(encoding="utf-8"))
+        (clip,) = (out / "delivery").glob("*.mp4")
+        transcription = bare_transcription()
+        render = bare_render(clip, root / f"bare-{n}.mp4")
+        stages = {group: stage_seconds(report, names) for group, names in GROUPS.items()}
+        run_transcription = stages["speech audio"] + stages["transcription (model load included)"]
+        run_render = sum(stages[g] for g in ("loudness passes", "cards", "segments", "join"))
+        rows.append(
+            {
+                "run_s": run_s,
+                "peak_mb": peak,
+                "bare_transcription_s": transcription,
+                "bare_render_s": render,
+                "run_transcription_s": run_transcription,
+                "run_render_s": run_render,
+                "whole_run_ratio": run_s / (transcription + render),
+                "transcription_ratio": run_transcription / transcription,
+                "render_ratio": run_render / render,
+                "shares": {g: s / run_s for g, s in stages.items()}
+                | {"start-up, imports and the rest": 1 - sum(stages.values()) / run_s},
+            }
+        )
+        print(
+            f"run {n + 1}: {run_s:.1f} s; bare transcription {transcription:.1f} s + bare render "
+            f"{render:.1f} s; "
+            f"stages: transcription {run_transcription:.1f} s, render {run_render:.1f} s"
+        )
+    return rows
+
+
+def scaling_meeting(folder: Path, minutes: int) -> Path:
+    """``minutes`` one-minute statements, each a distinct cut of real Danish speech (so no two share a
+    transcript in the cache)."""
+    sys.path.insert(0, str(REPO))
+    from pipeline import media
+
+    folder.mkdir(parents=True)
+    source = MEDIA / "da-udhr-preamble.mp3"
+    for k in range(minutes):
+        start = (k * 7) % 50
+        subprocess.run(
+            [
+                media.ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-ss", str(start), "-t", "60",
+                "-i", str(source), "-af", f"volume={1 + k / 1000:.3f}", "-ac", "1", "-ar", "16000",
+                str(folder / f"{k + 1:02d}-indlaeg.flac"),
+            ],
+            check=True,
+        )  # fmt: skip
+    return folder
+
+
+def scaling(root: Path, minutes: tuple[int, int]) -> dict[str, Any]:
+    form = root / "scaling.yaml"
+    form.write_text(SCALING_FORM, encoding="utf-8")
+    measured = {}
+    for length in minutes:
+        meeting = scaling_meeting(root / f"meeting-{length}", length)
+        seconds, peak = run_measured(
+            hearing(
+                "run", meeting, "--out", root / f"out-{length}", "--form", form, "--language", "da", "--quiet"
+            )
+        )
+        measured[length] = {"seconds": seconds, "peak_mb": peak}
+        print(f"{length} min of statements: {seconds:.1f} s, peak memory of the process tree {peak:.0f} MB")
+    short, long = minutes
+    return {
+        "minutes": list(minutes),
+        "runs": {str(k): v for k, v in measured.items()},
+        "time_ratio": measured[long]["seconds"] / measured[short]["seconds"],
+        "input_ratio": long / short,
+        "peak_mb": max(v["peak_mb"] for v in measured.values()),
+    }
+
+
+def main() -> int:
+    quick = "--quick" in sys.argv
+    if not all((MEDIA / name).is_file() for name in RECORDINGS):
+        print(f"skipped: the real recordings are not in {MEDIA}")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as folder:
+        root = Path(folder)
+        rows = whole_runs(root)
+        grown = scaling(root, (1, 2) if quick else (10, 20))
+
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in rows)
+
+    shares = {g: statistics.median(r["shares"][g] for r in rows) for g in rows[0]["shares"]}
+    result = {
+        "kind": "pipeline benchmark",
+        "recordings": list(RECORDINGS),
+        "form": FORM,
+        "targets": TARGETS,
+        "whole_run_ratio": median("whole_run_ratio"),
+        "transcription_ratio": median("transcription_ratio"),
+        "render_ratio": median("render_ratio"),
+        "run_peak_mb": median("peak_mb"),
+        "shares": shares,
+        "scaling": grown,
+        "runs": rows,
+    }
+    print()
+    print(f"whole run vs bare transcription + bare render: {result['whole_run_ratio']:.2f}x (target 1.05x)")
+    print(
+        f"transcription stage vs the bare engine:        {result['transcription_ratio']:.2f}x (target 1.05x)"
+    )
+    print(f"render stages vs one bare ffmpeg encode:        {result['render_ratio']:.2f}x (target 1.10x)")
+    print(
+        f"{grown['input_ratio']:.0f}x the statements: {grown['time_ratio']:.2f}x the time (target 2.1x), "
+        f"peak memory {grown['peak_mb']:.0f} MB (target 1500 MB)"
+    )
+    print("share of the whole run:")
+    for group, share in sorted(shares.items(), key=lambda item: -item[1]):
+        print(f"  {group:<40} {share:6.1%}")
+    write_result("pipeline", result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
