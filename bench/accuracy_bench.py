@@ -15,13 +15,14 @@ bench/accuracy_bench.py); the table goes to stdout and bench/results/accuracy-<d
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import json
 import re
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_result
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO.parent / "shared" / "media"
@@ -202,32 +203,23 @@ def main() -> int:
         f"chosen: {chosen or 'none: every candidate is more than 1 point worse somewhere'}; "
         "pipeline = speech audio, engine settings, cut"
     )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    target = RESULTS / f"accuracy-{dt.date.today().isoformat()}.json"
-    target.write_text(
-        json.dumps(
-            {
-                "kind": "accuracy benchmark",
-                "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "model": "whisper base (embedded), int8, faster-whisper",
-                "rule": "lowest word error rate over all recordings, never more than 1 point worse than the "
-                "bare engine on any one",
-                "chosen": chosen,
-                "notes": NOTES,
-                "candidates": {name: CANDIDATES.get(name, "faster-whisper defaults") for name in rows},
-                "wer": {
-                    name: {"all": round(overall(row), 4), **{n: round(wer(row[n]), 4) for n in names}}
-                    for name, row in rows.items()
-                },
-                "texts": texts,
+    write_result(
+        "accuracy",
+        {
+            "kind": "accuracy benchmark",
+            "model": "whisper base (embedded), int8, faster-whisper",
+            "rule": "lowest word error rate over all recordings, never more than 1 point worse than the "
+            "bare engine on any one",
+            "chosen": chosen,
+            "notes": NOTES,
+            "candidates": {name: CANDIDATES.get(name, "faster-whisper defaults") for name in rows},
+            "wer": {
+                name: {"all": round(overall(row), 4), **{n: round(wer(row[n]), 4) for n in names}}
+                for name, row in rows.items()
             },
-            ensure_ascii=False,
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
+            "texts": texts,
+        },
     )
-    print(f"results: {target.relative_to(REPO)}")
     return 0
 
 

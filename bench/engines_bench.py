@@ -16,6 +16,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_result
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO.parent / "shared" / "media"
@@ -86,8 +90,40 @@ def main() -> int:
     if len(results) == 2:
         fast = sum(r["seconds"] for r in results["faster-whisper"]["rows"])
         reference_engine = sum(r["seconds"] for r in results["openai-whisper"]["rows"])
-        print(f"faster-whisper is {reference_engine / fast:.1f}x as fast as openai-whisper on the same audio")
+        speed = reference_engine / fast
+        print(f"faster-whisper is {speed:.1f}x as fast as openai-whisper on the same audio")
+        wers = {e: overall_wer(d["rows"]) for e, d in results.items()}
+        print(
+            f"word error rate over both recordings: faster-whisper {wers['faster-whisper']:.1%}, "
+            f"openai-whisper {wers['openai-whisper']:.1%}"
+        )
+        write_result(
+            "engines",
+            {
+                "kind": "engines benchmark",
+                "speed_ratio": speed,
+                "wer": wers,
+                "wer_gap": wers["faster-whisper"] - wers["openai-whisper"],
+                "targets": {"speed_ratio": 3.0, "wer_gap": 0.02},
+                "engines": results,
+            },
+        )
     return 0
+
+
+def overall_wer(rows: list[dict[str, Any]]) -> float:
+    """Errors over reference words, over every recording together."""
+    import jiwer
+
+    errors = words = 0
+    for row in rows:
+        reference = (MEDIA / row["recording"]).with_suffix(".ref.txt").read_text(encoding="utf-8")
+        ref = " ".join(re.findall(r"[\wæøåÆØÅ']+", reference.lower().replace("-", " ")))
+        hyp = " ".join(re.findall(r"[\wæøåÆØÅ']+", row["text"].lower().replace("-", " ")))
+        measured = jiwer.process_words(ref, hyp)
+        errors += measured.substitutions + measured.deletions + measured.insertions
+        words += len(ref.split())
+    return errors / max(words, 1)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ corrections, each timed side by side with the bare commands. Run: python bench/r
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shlex
 import shutil
@@ -22,6 +21,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_result
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO.parent / "shared" / "media"
@@ -108,25 +110,17 @@ def main() -> int:
     print(f"re-render after a one-word correction: {ratio:.2f}x the bare commands ({verdict} {TARGET}x)")
     verdict = "meets" if with_check <= TARGET else "misses"
     print(f"... and {with_check:.2f}x the bare commands with the check's metering ({verdict} {TARGET}x)")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    target = RESULTS / f"render-{dt.date.today().isoformat()}.json"
-    target.write_text(
-        json.dumps(
-            {
-                "kind": "re-render benchmark",
-                "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "what": "hearing render after one corrected word, against the bare segment render + join",
-                "target": TARGET,
-                "median_ratio": round(ratio, 3),
-                "median_ratio_with_check": round(with_check, 3),
-                "runs": rows,
-            },
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
+    write_result(
+        "render",
+        {
+            "kind": "re-render benchmark",
+            "what": "hearing render after one corrected word, against the bare segment render + join",
+            "target": TARGET,
+            "median_ratio": round(ratio, 3),
+            "median_ratio_with_check": round(with_check, 3),
+            "runs": rows,
+        },
     )
-    print(f"results: {target.relative_to(REPO)}")
     return 0
 
 

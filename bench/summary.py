@@ -1,0 +1,94 @@
+"""The one table of `make bench`: every benchmark's ratio against its target, from the latest results
+of each (bench/results/<name>-<date>.json), written together to bench/results/<date>.json.
+
+Run last: python bench/summary.py
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, latest, machine
+
+
+def rows() -> list[tuple[str, str, str, bool | None]]:
+    """(what, measured, target, met) for each line."""
+    out: list[tuple[str, str, str, bool | None]] = []
+    engines = latest("engines")
+    if engines:
+        wer = engines["wer"]
+        out.append(("engines: openai-whisper time / faster-whisper time", f"{engines['speed_ratio']:.1f}x",
+                    ">= 3x", engines["speed_ratio"] >= 3))  # fmt: skip
+        out.append(("engines: word error rate faster - openai",
+                    f"{wer['faster-whisper']:.1%} - {wer['openai-whisper']:.1%} = {engines['wer_gap']:+.1%}",
+                    "<= +2 points", engines["wer_gap"] <= 0.02))  # fmt: skip
+    pipeline = latest("pipeline")
+    if pipeline:
+        scaling = pipeline["scaling"]
+        short, long = scaling["minutes"]
+        out += [
+            ("transcription stage / bare engine", f"{pipeline['transcription_ratio']:.2f}x", "<= 1.05x",
+             pipeline["transcription_ratio"] <= 1.05),
+            ("render stages / one bare ffmpeg encode", f"{pipeline['render_ratio']:.2f}x", "<= 1.10x",
+             pipeline["render_ratio"] <= 1.10),
+            ("whole run / (bare transcription + bare render)", f"{pipeline['whole_run_ratio']:.2f}x",
+             "<= 1.05x, then < 1.0x", pipeline["whole_run_ratio"] <= 1.05),
+            (f"{scaling['input_ratio']:.0f}x the statements ({short} -> {long} min)",
+             f"{scaling['time_ratio']:.2f}x the time", "<= 2.1x", scaling["time_ratio"] <= 2.1),
+            ("peak memory of the whole process tree", f"{scaling['peak_mb']:.0f} MB", "<= 1500 MB, flat",
+             scaling["peak_mb"] <= 1500),
+        ]  # fmt: skip
+    render = latest("render")
+    if render:
+        out.append(("re-render after a one-word correction / bare segment + join",
+                    f"{render['median_ratio']:.2f}x", "<= 1.3x", render["median_ratio"] <= 1.3))  # fmt: skip
+        if "median_ratio_with_check" in render:
+            out.append(("... / bare segment + join + the check's metering",
+                        f"{render['median_ratio_with_check']:.2f}x", "<= 1.3x",
+                        render["median_ratio_with_check"] <= 1.3))  # fmt: skip
+    archive = latest("archive")
+    if archive:
+        speed = archive["speed_vs_floor"]
+        out.append(("bagging 2 GB: speed / its floor (both digests, one copy)", f"{speed:.2f}x", ">= 0.8x",
+                    speed >= 0.8))  # fmt: skip
+        out.append(("bagging: peak memory", f"{archive['peak_mb']:.0f} MB", "<= 200 MB",
+                    archive["peak_mb"] <= 200))  # fmt: skip
+    accuracy = latest("accuracy")
+    if accuracy:
+        pipe = accuracy["wer"].get(accuracy.get("chosen") or "", {}).get("all")
+        bare = accuracy["wer"].get("bare engine", {}).get("all")
+        if pipe is not None and bare is not None:
+            out.append(("accuracy: the pipeline's word error rate - the bare engine's",
+                        f"{pipe:.1%} - {bare:.1%} = {pipe - bare:+.1%}", "<= 0", pipe <= bare))  # fmt: skip
+    return out
+
+
+def main() -> int:
+    table = rows()
+    width = max((len(r[0]) for r in table), default=10) + 2
+    print(f"\n{'what':<{width}}{'measured':<34}{'target':<24}met")
+    print("-" * (width + 62))
+    for what, measured, target, met in table:
+        print(f"{what:<{width}}{measured:<34}{target:<24}{'yes' if met else 'NO'}")
+    info = machine()
+    print(f"\nmachine: {info['cores']} cores, {info['cpu']}, {info['memory_mb']} MB, {info['system']}")
+    document: dict[str, Any] = {
+        "kind": "hearing-pipeline benchmarks",
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": info,
+        "lines": [{"what": w, "measured": m, "target": t, "met": ok} for w, m, t, ok in table],
+    }
+    target = RESULTS / f"{dt.date.today().isoformat()}.json"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"results: {target.relative_to(RESULTS.parent.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
