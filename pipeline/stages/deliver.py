@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -148,6 +149,24 @@ def _letters(
     return added
 
 
+def _check(
+    folder: Path, form: Form, name: str, language: str, timeline: list[dict[str, Any]], steps: StageLog
+) -> check.QcReport:
+    """The check of the files as delivered, never of the settings that made them."""
+    with steps.stage("check", None, None, cached=False):
+        return check.run_check(
+            folder / f"{name}.mp4",
+            form,
+            subtitles=folder / f"{name}.{language}.srt",
+            transcript_json=(folder / f"{name}-transkription.json")
+            if "json" in form.transcript.formats
+            else None,
+            run_json=None,  # written only when the run ends; the timeline is passed instead
+            timeline=timeline,
+            language=language,
+        )
+
+
 def plan(form: Form, name: str, language: str) -> list[PlannedStep]:
     """The steps ``run`` takes: they are never cached (they are quick and read the newest clip)."""
     documents = tuple(f"{name}-transkription.{fmt}" for fmt in form.transcript.formats)
@@ -200,24 +219,24 @@ def run(
         "docx": lambda p: write_bytes(p, transcript.render_docx(doc)),
         "pdf": lambda p: write_bytes(p, transcript.render_pdf(doc)),
     }
-    with steps.stage("transcript", None, None, cached=False):
-        for fmt in form.transcript.formats:
-            target = folder / f"{name}-transkription.{fmt}"
-            writers[fmt](target)
-            files.append(target.name)
-    with steps.stage("check", None, None, cached=False):
-        qc = check.run_check(
-            folder / f"{name}.mp4",
-            form,
-            subtitles=folder / f"{name}.{language}.srt",
-            transcript_json=(folder / f"{name}-transkription.json")
-            if "json" in form.transcript.formats
-            else None,
-            run_json=None,  # written only when the run ends; the timeline is passed instead
-            timeline=timeline,
-            language=language,
-        )
+    # The PDF (the PDF library's import alone takes half a second) is made while ffmpeg meters the clip
+    # for the check on the other core; the check reads none of it.
+    later = [fmt for fmt in form.transcript.formats if fmt == "pdf"]
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdf")
+    pending = [(fmt, pool.submit(writers[fmt], folder / f"{name}-transkription.{fmt}")) for fmt in later]
+    try:
+        with steps.stage("transcript", None, None, cached=False):
+            for fmt in form.transcript.formats:
+                target = folder / f"{name}-transkription.{fmt}"
+                if fmt not in later:
+                    writers[fmt](target)
+                files.append(target.name)
+        qc = _check(folder, form, name, language, timeline, steps)
         files += check.write_qc_report(folder, qc)
+        for _, future in pending:
+            future.result()
+    finally:
+        pool.shutdown(wait=True)
     with steps.stage("letters", None, None, cached=False):
         files += _letters(
             out_dir,
