@@ -149,8 +149,8 @@ def test_the_delivery_page_works_from_the_file_system(demo_run: DemoRun, tmp_pat
     try:
         driver.get(soft.as_uri())
         wait.until(lambda d: d.execute_script("return document.body.dataset.ready") == "true")
-        shown = "return document.getElementById('clip').textTracks[0].mode"
-        assert driver.execute_script(shown) == "showing"
+        shown = "const t = document.getElementById('clip').textTracks[0]; return [t.mode, t.cues.length];"
+        assert driver.execute_script(shown) == ["showing", len(cues)]
 
         driver.get((delivery / "index.html").as_uri())
         wait.until(lambda d: d.execute_script("return document.body.dataset.ready") == "true")
