@@ -38,7 +38,7 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -1161,8 +1161,12 @@ def run_check(
     run_json: Path | None,
     timeline: Sequence[Mapping[str, Any]] | None = None,
     language: str | None = None,
+    files_ready: Callable[[], object] | None = None,
 ) -> QcReport:
     """Measure ``clip`` and the files that belong with it, and judge them against ``form``.
+
+    ``files_ready`` is called once the clip is measured, before any file beside it is looked at: a caller
+    still writing one of them (on another core, while ffmpeg meters the clip) finishes it there.
 
     ``timeline`` (the parts as run.json records them) may be given instead of ``run_json`` by a caller that
     has it in hand, e.g. the runner before it writes run.json. ``language`` is the language the clip is in
@@ -1174,6 +1178,8 @@ def run_check(
 
     folder = clip.parent
     facts = measure_clip(clip)
+    if files_ready is not None:
+        files_ready()
     results = check_clip(facts, form)
     files = [CheckedFile("clip", clip.name)]
     not_checked: list[str] = []

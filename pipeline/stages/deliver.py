@@ -150,7 +150,13 @@ def _letters(
 
 
 def _check(
-    folder: Path, form: Form, name: str, language: str, timeline: list[dict[str, Any]], steps: StageLog
+    folder: Path,
+    form: Form,
+    name: str,
+    language: str,
+    timeline: list[dict[str, Any]],
+    steps: StageLog,
+    files_ready: Callable[[], object],
 ) -> check.QcReport:
     """The check of the files as delivered, never of the settings that made them."""
     with steps.stage("check", None, None, cached=False):
@@ -164,6 +170,7 @@ def _check(
             run_json=None,  # written only when the run ends; the timeline is passed instead
             timeline=timeline,
             language=language,
+            files_ready=files_ready,
         )
 
 
@@ -231,10 +238,8 @@ def run(
                 if fmt not in later:
                     writers[fmt](target)
                 files.append(target.name)
-        qc = _check(folder, form, name, language, timeline, steps)
+        qc = _check(folder, form, name, language, timeline, steps, lambda: [f.result() for _, f in pending])
         files += check.write_qc_report(folder, qc)
-        for _, future in pending:
-            future.result()
     finally:
         pool.shutdown(wait=True)
     with steps.stage("letters", None, None, cached=False):
