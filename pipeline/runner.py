@@ -579,8 +579,8 @@ class Runner:
         transcripts: dict[str, StatementTranscript] = {}
         for statement in found.statements:
             settings = self._settings(meeting, form, statement)
-            plan.add(*listener.plan(meeting_dir, statement, settings))
-            stored = listener.stored(statement, settings)
+            steps, stored = listener.plan(meeting_dir, statement, settings)
+            plan.add(*steps)
             if stored is not None:
                 transcripts[statement.id] = stored
         kept = [s for s in found.statements if s.id in transcripts]

@@ -120,7 +120,7 @@ def _letters(
         clip_ms=clip_ms,
         check_passed=qc.passed,
         check_verdict=qc.verdict()[0].split(" / ")[0],
-        files={file: digest(folder / file) for file in files},
+        files=dict(digests := {file: digest(folder / file) for file in files}),
     )
     added: list[str] = []
     cover = f"{name}{letters.COVER_LETTER_SUFFIX}"
@@ -138,7 +138,9 @@ def _letters(
         clip=f"{name}.mp4",
         language=language,
         page_language=form.language,
-        facts=replace(facts, files=tuple(sorted({f: digest(folder / f) for f in (*files, *added)}.items()))),
+        facts=replace(
+            facts, files=tuple(sorted({**digests, **{f: digest(folder / f) for f in added}}.items()))
+        ),
         document=doc,
         cues=tuple(cues),
         qc=[r.to_json() for r in qc.results],

@@ -281,54 +281,42 @@ class Listener:
 
     def plan(
         self, meeting_dir: Path, statement: Statement, settings: TranscribeSettings
-    ) -> list[PlannedStep]:
-        """The steps that listening to ``statement`` takes, from what the cache holds; runs nothing."""
+    ) -> tuple[list[PlannedStep], StatementTranscript | None]:
+        """The steps that listening to ``statement`` takes, from what the cache holds, and the transcript
+        the cache already holds for it (None: still to be made); runs nothing. With several audio streams
+        the one with speech is chosen from their audio, so the transcript waits for it."""
         from pipeline import cache, media
 
         source = meeting_dir / statement.recording.relpath
-        streams = (
-            _speech_candidates(statement)
-            if len(_speech_candidates(statement)) > 1
-            else [statement.audio_stream]
-        )
+        candidates = _speech_candidates(statement)
+        streams = candidates if len(candidates) > 1 else [statement.audio_stream]
         planned: list[PlannedStep] = []
-        audio: Path | None = None
         for index in streams:
-            candidate = replace(statement, audio_stream=index)
-            path = self._audio_path(candidate)
-            cached = cache.is_intact(path, self.hashes)
+            path = self._audio_path(replace(statement, audio_stream=index))
             planned.append(
                 PlannedStep(
                     "speech-audio",
                     statement.id,
                     path.stem,
-                    cached,
+                    cache.is_intact(path, self.hashes),
                     (statement.recording.relpath,),
                     media.speech_audio_plan(source, index, path),
                 )
             )
-            audio = path if cached and len(streams) == 1 else None
-        if audio is None:
-            planned.append(
-                PlannedStep("transcribe", statement.id, None, False, after="its speech audio is decoded")
-            )
-            return planned
-        target = self._transcript_path(self.hashes.sha256(audio), settings)
-        stored = read_transcript(target) is not None
-        planned.append(
-            PlannedStep("transcribe", statement.id, target.stem, stored, (f"work/audio/{audio.name}",))
-        )
-        return planned
-
-    def stored(self, statement: Statement, settings: TranscribeSettings) -> StatementTranscript | None:
-        """The transcript the cache holds for ``statement`` as it stands, without making anything."""
-        from pipeline import cache
-
         audio = self._audio_path(statement)
-        if len(_speech_candidates(statement)) > 1 or not cache.is_intact(audio, self.hashes):
-            return None
-        found = read_transcript(self._transcript_path(self.hashes.sha256(audio), settings))
-        return replace(found, statement_id=statement.id) if found else None
+        if len(streams) > 1 or not planned[0].cached:
+            waiting = PlannedStep(
+                "transcribe", statement.id, None, False, after="its speech audio is decoded"
+            )
+            return [*planned, waiting], None
+        target = self._transcript_path(self.hashes.sha256(audio), settings)
+        stored = read_transcript(target)
+        planned.append(
+            PlannedStep(
+                "transcribe", statement.id, target.stem, stored is not None, (f"work/audio/{audio.name}",)
+            )
+        )
+        return planned, replace(stored, statement_id=statement.id) if stored else None
 
     # ----------------------------------------------------------------------------------------- run
 
