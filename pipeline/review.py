@@ -290,7 +290,6 @@ class Review:
         self.form, _ = load_form(options.form)
         self.meeting, meeting_file = load_meeting(self.meeting_dir)
         self.rules = SubtitleRules.from_form(self.form)
-        self.language = options.language or self.meeting.language or self.form.language
         self.edits_dir = self.out_dir / "edits"
         self.token = secrets.token_urlsafe(32)
         self.render = RenderJob()
@@ -342,7 +341,7 @@ class Review:
             },
             "statements": [self.statement_state(item) for item in self.statements.values()],
             "render": self.render.to_json(),
-            "clip": (clip := self._clip()) is not None,
+            "clip": (clip := self.clip()) is not None,
             "clip_is_draft": clip is not None and clip.parent.name == "draft",
         }
 
@@ -407,7 +406,8 @@ class Review:
                     media.run_ffmpeg(args, what=f"make a preview of {s.recording.relpath}")
         return target
 
-    def _clip(self) -> Path | None:
+    def clip(self) -> Path | None:
+        """The clip last made: the delivery's, else the draft's."""
         for folder in ("delivery", "draft"):
             found = sorted((self.out_dir / folder).glob("*.mp4"))
             if found:
@@ -568,7 +568,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif path.startswith("/media/") and path[len("/media/") :] in review.statements:
                 self._file(review.preview(path[len("/media/") :]), "video/mp4")
             elif path == "/clip":
-                clip = review._clip()
+                clip = review.clip()
                 if clip is None:
                     self._refuse(HTTPStatus.NOT_FOUND, "no clip has been made yet")
                 else:
