@@ -295,6 +295,82 @@ def render_command(
     _run_meeting(earlier, as_json, quiet, verbose, traceback)
 
 
+@main.command("watch")
+@click.argument("meeting_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--form", "form", default="default", show_default=True, help="The agreed form (as for run).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder [default: MEETING_DIR/../<meeting-name>-output].",
+)
+@click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="faster-whisper", show_default=True)
+@click.option("--model", help="Model name or a local path [default: embedded base].")
+@click.option("--language", help="Spoken language, e.g. da [default: meeting.yaml, then the form].")
+@click.option("--zip", "as_zip", is_flag=True, help=ZIP_HELP)
+@_common
+def watch_command(
+    meeting_dir: Path,
+    form: str,
+    out_dir: Path | None,
+    engine: str,
+    model: str | None,
+    language: str | None,
+    as_zip: bool,
+    as_json: bool,
+    quiet: bool,
+    verbose: int,
+    traceback: bool,
+) -> None:
+    """Watch MEETING_DIR while recordings are copied in, making each statement ready as it arrives.
+
+    A file is taken once it is complete (no temporary name, unchanged over several looks, its container
+    whole). Press Enter to make the delivery (only the join, documents and check are left to do); Ctrl-C
+    stops, and `hearing watch` or `hearing run` goes on from where it stopped."""
+    import threading
+
+    from pipeline import interrupt, watch
+    from pipeline.runner import RunOptions
+
+    console = _setup_logging(verbose, quiet)
+    options = RunOptions(
+        meeting_dir=meeting_dir, out_dir=out_dir, form=form, engine=engine, model=model,
+        language=language, zip=as_zip,
+    )  # fmt: skip
+    enter = threading.Event()
+
+    def read_enter() -> None:
+        if sys.stdin is not None and sys.stdin.readline():
+            enter.set()
+
+    threading.Thread(target=read_enter, daemon=True).start()
+
+    def action() -> int:
+        progress = None if quiet or not console.is_terminal else RichProgress(console)
+        watcher = watch.Watcher(options, progress)
+        if not quiet:
+            click.echo(f"watching {meeting_dir.resolve()}: press Enter to deliver, Ctrl-C to stop", err=True)
+        with interrupt.guard():
+            while not enter.is_set():
+                status = watcher.poll()
+                if status is not None and not quiet:
+                    for relpath, size, again in status.taken:
+                        click.echo(f"taken{' again' if again else ''}: {relpath} ({size} bytes)", err=True)
+                    click.echo(f"status: {status.line()}", err=True)
+                    for relpath, reason in status.rejections:
+                        click.echo(f"  rejected: {relpath}: {reason}", err=True)
+                interrupt.check()
+                enter.wait(watch.POLL_SECONDS)
+            watcher.poll()  # what arrived since the last look
+        report = watcher.deliver()
+        if as_json:
+            click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        _summary(report, quiet)
+        return int(report.exit_code)
+
+    _guarded(action, traceback, verbose)
+
+
 @main.command("review")
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0: a free port.")

@@ -18,7 +18,7 @@ from typing import Any
 MIN_VERSION = (5, 1)
 # Part of the remembered answer: a change to how a binary is asked or read makes every binary be asked
 # again (the lists below are judged afresh each run, from what was remembered).
-CHECK_VERSION = 1
+CHECK_VERSION = 2  # 2: loop and setpts (the cards)
 
 ENCODERS = ("libx264", "aac", "pcm_s16le", "mov_text")
 MUXERS = ("mp4", "mov", "wav", "null")
@@ -67,6 +67,8 @@ FILTERS = (
     FilterNeed("fps", ("fps",)),
     FilterNeed("format"),
     FilterNeed("tpad", ("stop_mode", "stop_duration"), (("stop_mode", "clone"),)),
+    FilterNeed("loop", ("loop", "size", "start"), why="a card's picture repeated"),
+    FilterNeed("setpts"),
     FilterNeed("aformat", ("channel_layouts",)),
     FilterNeed("aresample"),
     FilterNeed("apad", ("whole_len",)),

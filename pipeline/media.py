@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import contextvars
 import functools
 import gc
 import itertools
@@ -21,7 +22,7 @@ import shutil
 import subprocess
 import threading
 import wave
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -208,9 +209,37 @@ def _ask_ffmpeg(exe: str) -> Any:
     )
 
 
+# How much lower than the pipeline's own the priority of the ffmpeg it starts is: raised for work done
+# ahead (a statement rendered while the next is transcribed), which then fills only the cycles the
+# engine leaves free and never slows it down. Per thread, like everything a context variable holds.
+_niceness: contextvars.ContextVar[int] = contextvars.ContextVar("ffmpeg_niceness", default=0)
+AHEAD_NICENESS = 10
+
+
+@contextlib.contextmanager
+def lower_priority(niceness: int = AHEAD_NICENESS) -> Iterator[None]:
+    """ffmpeg started inside runs at a lower priority (``nice``) than the pipeline."""
+    token = _niceness.set(niceness)
+    try:
+        yield
+    finally:
+        _niceness.reset(token)
+
+
+def _child_setup(niceness: int) -> Callable[[], None]:
+    def setup() -> None:
+        _die_with_parent()
+        if niceness:
+            with contextlib.suppress(OSError):
+                os.nice(niceness)
+
+    return setup
+
+
 def _die_with_parent() -> None:
     """In the child, before ffmpeg starts: if the pipeline is killed, ffmpeg goes with it instead of
-    writing on into a file nobody will finish (Linux only; elsewhere a no-op)."""
+    writing on into a file nobody will finish (Linux only; elsewhere a no-op). The parent is the thread
+    that started it, which waits for it to end."""
     import ctypes
     import signal
     import sys
@@ -253,7 +282,7 @@ def run_ffmpeg(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_child_setup(_niceness.get()),
         )
     except OSError as error:
         raise MissingToolError(

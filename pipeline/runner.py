@@ -10,13 +10,14 @@ import logging
 import platform
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pipeline import __version__, cache, engines, interrupt
+from pipeline import __version__, cache, engines, interrupt, steps
 from pipeline.config import Form, Meeting, load_form, load_meeting
 from pipeline.engines.base import Engine, ModelInfo, TranscribeSettings
 from pipeline.errors import (
@@ -251,6 +252,64 @@ def remove_partial_files(out_dir: Path) -> None:
 # ------------------------------------------------------------------------------------------------ I/O
 
 
+@dataclass(frozen=True)
+class Readiness:
+    """What `hearing watch` has made ready so far."""
+
+    ready: tuple[str, ...]  # recordings whose statement is heard, cut and rendered
+    rejections: tuple[Rejection, ...]
+    clip_ms: int  # the clip as long as it would be with these statements
+    max_clip_ms: int  # the form's maximum
+
+
+class WorkAhead:
+    """Work done ahead of the plan on one background thread, at a lower priority than the engine's.
+
+    It only ever fills the cache: whatever it does not finish, or gets wrong, the run does in its turn,
+    so a failure here is logged at debug level and otherwise ignored. Its log lines come again when the
+    run gets to the same step, so they are shown only with -vv. Leaving the block waits for it.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._quiet = _QuietAhead()
+
+    def __enter__(self) -> WorkAhead:
+        for handler in logging.getLogger("pipeline").handlers:
+            handler.addFilter(self._quiet)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            for handler in logging.getLogger("pipeline").handlers:
+                handler.removeFilter(self._quiet)
+
+    def submit(self, work: Callable[..., object], *args: Any) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ahead")
+        self._pool.submit(self._do, work, *args)
+
+    @staticmethod
+    def _do(work: Callable[..., object], *args: Any) -> None:
+        from pipeline import media
+
+        with steps.working_ahead(), media.lower_priority():
+            try:
+                work(*args)
+            except KeyboardInterrupt:
+                pass  # the run itself stops at its next check
+            except Exception as error:
+                log.debug("work done ahead stopped (%s); the run does it in its turn", error)
+
+
+class _QuietAhead(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not steps.is_ahead() or record.levelno >= logging.ERROR or log.isEnabledFor(logging.DEBUG)
+
+
 class Runner:
     """Runs the stages in order for one output folder: holds its lock and writes its report.
 
@@ -258,7 +317,9 @@ class Runner:
     records it.
     """
 
-    def __init__(self, options: RunOptions, progress: Progress | None = None) -> None:
+    def __init__(
+        self, options: RunOptions, progress: Progress | None = None, engine: Engine | None = None
+    ) -> None:
         self.options = options
         self.progress: Progress = StopsOnCtrlC(progress or NoProgress())
         self.report = RunReport(
@@ -268,7 +329,7 @@ class Runner:
         )
         # The report's list of stages is the log's: both name the same records.
         self.steps = StageLog(self.report.stages)
-        self._engine: Engine | None = None
+        self._engine: Engine | None = engine  # already loaded by an earlier runner (`hearing watch`)
         self.hashes: HashCache | None = None
         self.transcript_files: dict[str, str] = {}  # statement id -> its transcript, relative to OUT
 
@@ -329,6 +390,41 @@ class Runner:
                 write_json(self.out_dir / "run.json", self.report.to_json())
         return self.report
 
+    def prepare(self, taken: Collection[str]) -> Readiness:
+        """For `hearing watch`: the statements of the files ``taken`` (complete so far) heard, cut and
+        their segments rendered, into the cache where a run then finds them. meeting.yaml and the form
+        are read again each time; nothing is archived, delivered or written to run.json."""
+        meeting_dir, form, meeting, language = self._prepare()
+        with hold_lock(self.out_dir):
+            found = self._ingest(meeting_dir, form, meeting, language, remember=True, only=taken)
+            listener = self._listener()
+            clip = self._clip_maker(meeting_dir, meeting, form, language)
+            statements = list(found.statements)
+            numbers = {s.id: n for n, s in enumerate(cut.order_statements(statements, form), start=1)}
+            rejections = list(found.rejections)
+            ready: dict[str, tuple[Statement, cut.Cut]] = {}
+            for statement in statements:
+                heard = listener.listen(meeting_dir, statement, self._settings(meeting, form, statement))
+                if isinstance(heard.result, Rejection):
+                    rejections.append(heard.result)
+                    continue
+                made = self._render_ahead(clip, form, heard.statement, heard.result, numbers[statement.id])
+                rejections += made.rejections
+                ready |= {s.id: (s, made.cuts[s.id]) for s in made.statements}
+        if self.hashes:
+            self.hashes.save()
+        kept = [s for s, _ in ready.values()]
+        parts = cut.plan_timeline(kept, {k: c for k, (_, c) in ready.items()}, form, title=True)
+        return Readiness(
+            ready=tuple(s.recording.relpath for s in kept),
+            rejections=tuple(rejections),
+            clip_ms=sum(p.duration_ms for p in parts) if kept else 0,
+            max_clip_ms=round(form.clip.max_duration * 1000),
+        )
+
+    def loaded_engine(self) -> Engine | None:
+        return self._engine
+
     def _check_places(self) -> Path:
         meeting_dir = self.options.meeting_dir.resolve()
         if not meeting_dir.is_dir():
@@ -388,8 +484,9 @@ class Runner:
     # ------------------------------------------------------------------------------------- stages
 
     def _ingest(
-        self, meeting_dir: Path, form: Form, meeting: Meeting, language: str, *, remember: bool
-    ) -> ingest.IngestResult:
+        self, meeting_dir: Path, form: Form, meeting: Meeting, language: str, *, remember: bool,
+        only: Collection[str] | None = None,
+    ) -> ingest.IngestResult:  # fmt: skip
         report = self.report
         report.language = language
         report.settings = TranscribeSettings(language=language)
@@ -404,6 +501,7 @@ class Runner:
                 self.hashes,
                 on_file=lambda relpath: log.debug("probing %s", relpath),
                 probe_cache=self.work / "probes" if remember else None,
+                only=only,
             )
             record.cached = found.all_cached
         self.progress.end("ingest")
@@ -497,23 +595,34 @@ class Runner:
         # The originals are safe in the archive before anything else is made from them.
         self._archive(meeting_dir, meeting, form, found, events=())
 
+        clip = self._clip_maker(meeting_dir, meeting, form, language)
+        statements = list(found.statements)
+        settings = {s.id: self._settings(meeting, form, s) for s in statements}
+        # While the engine listens to a statement, the one before it is measured and rendered on what
+        # the engine leaves of the cores; only worth it while some statement still needs the engine.
+        unheard = {s.id for s in statements if listener.plan(meeting_dir, s, settings[s.id])[1] is None}
+        numbers = {s.id: n for n, s in enumerate(cut.order_statements(statements, form), start=1)}
         transcripts: dict[str, StatementTranscript] = {}
         kept: list[Statement] = []
-        for statement in found.statements:
-            heard = listener.listen(meeting_dir, statement, self._settings(meeting, form, statement))
-            self._record_heard(heard)
-            if isinstance(heard.result, Rejection):
-                report.rejections.append(heard.result)
-                log.info("%s: %s", heard.result.relpath, heard.result.reason)
-            else:
+        with WorkAhead() as ahead:
+            for index, statement in enumerate(statements):
+                heard = listener.listen(meeting_dir, statement, settings[statement.id])
+                self._record_heard(heard)
+                if isinstance(heard.result, Rejection):
+                    report.rejections.append(heard.result)
+                    log.info("%s: %s", heard.result.relpath, heard.result.reason)
+                    continue
                 transcripts[heard.statement.id] = heard.result
                 kept.append(heard.statement)
+                if any(later.id in unheard for later in statements[index + 1 :]):
+                    ahead.submit(
+                        self._render_ahead, clip, form, heard.statement, heard.result, numbers[statement.id]
+                    )
         report.statements = kept
 
         corrected = self._corrections(kept, transcripts, form, leave_starting_files=True)
         made_cuts = self._cut(corrected.statements, corrected.transcripts, form)
         ordered = list(made_cuts.statements)
-        clip = self._clip_maker(meeting_dir, meeting, form, language)
         timeline = clip.plan(ordered, made_cuts.cuts, made_cuts.clipped, corrected.fixed_cues)
         report.cuts = dict(timeline.cuts)
         if not self._delivered_clip():
@@ -596,6 +705,24 @@ class Runner:
         )
         plan.add(*clip.plan_steps(timeline))
         plan.add(*deliver.plan(form, clip.name, language))
+
+    def _render_ahead(
+        self, clip: ClipMaker, form: Form, statement: Statement, transcript: StatementTranscript, number: int
+    ) -> cut.Cuts:
+        """One statement's segments from its own corrections and cut, as the render will ask for them."""
+        corrected = edits.run(
+            self.out_dir / "edits",
+            [statement],
+            {statement.id: transcript},
+            SubtitleRules.from_form(form),
+            leave_starting_files=False,
+        )
+        made = cut.run(corrected.statements, corrected.transcripts, form)
+        for kept in made.statements:
+            clip.render_ahead(
+                kept, made.cuts[kept.id], made.clipped[kept.id], corrected.fixed_cues.get(kept.id), number
+            )
+        return made
 
     def _record_heard(self, heard: transcribe.Heard) -> None:
         statement = heard.statement
@@ -708,5 +835,5 @@ def options_of_earlier_run(out_dir: Path, *, dry_run: bool = False) -> RunOption
     )
 
 
-def run(options: RunOptions, progress: Progress | None = None) -> RunReport:
-    return Runner(options, progress).run()
+def run(options: RunOptions, progress: Progress | None = None, engine: Engine | None = None) -> RunReport:
+    return Runner(options, progress, engine).run()

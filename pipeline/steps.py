@@ -4,6 +4,7 @@ needs the runner itself."""
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,6 +51,24 @@ class StopsOnCtrlC:
         self.inner.end(key)
 
 
+_ahead: contextvars.ContextVar[bool] = contextvars.ContextVar("working_ahead", default=False)
+
+
+@contextmanager
+def working_ahead() -> Iterator[None]:
+    """Stages run inside are work done ahead of the plan (a statement rendered while the engine listens
+    to the next one): recorded as such, beside the record of the step that later finds it cached."""
+    token = _ahead.set(True)
+    try:
+        yield
+    finally:
+        _ahead.reset(token)
+
+
+def is_ahead() -> bool:
+    return _ahead.get()
+
+
 @dataclass
 class StageRecord:
     stage: str
@@ -59,6 +78,7 @@ class StageRecord:
     seconds: float
     command: str | None = None
     part: str | None = None  # of a render: "title", "card" or "statement"
+    ahead: bool = False  # done while the engine listened to a later statement
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +88,7 @@ class StageRecord:
             "cached": self.cached,
             "seconds": round(self.seconds, 3),
             **({"part": self.part} if self.part else {}),
+            **({"ahead": True} if self.ahead else {}),
             **({"command": self.command} if self.command else {}),
         }
 
@@ -81,7 +102,7 @@ class StageLog:
     @contextmanager
     def stage(self, name: str, statement: str | None, key: str | None, cached: bool) -> Iterator[StageRecord]:
         interrupt.check()
-        record = StageRecord(name, statement, key, cached, 0.0)
+        record = StageRecord(name, statement, key, cached, 0.0, ahead=is_ahead())
         started = time.monotonic()
         try:
             yield record

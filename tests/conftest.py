@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -145,6 +146,9 @@ class DemoRun:
         self.out = out
         self.result = result
         self.samples_before = samples  # samples/ before the run, which only ever reads it
+        # Its own run.json, as it was: tests that run the demo again in the same folder replace the file.
+        report = out / "run.json"
+        self.report = json.loads(report.read_text(encoding="utf-8")) if report.exists() else {}
 
 
 @pytest.fixture(scope="session")

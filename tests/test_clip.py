@@ -185,6 +185,23 @@ def test_demo_delivers_a_committee_ready_clip(demo_run: DemoRun) -> None:
     assert tree_digest(REPO / "samples") == samples_before
 
 
+def test_statements_are_rendered_while_the_next_is_transcribed(demo_run: DemoRun) -> None:
+    """The first run renders each statement but the last while the engine listens to the next, and the
+    clip's render then finds exactly those segments in the cache: nothing done ahead is done twice."""
+    stages = demo_run.report["stages"]
+    statements = [s["id"] for s in demo_run.report["statements"]]
+    ahead = [s for s in stages if s.get("ahead")]
+    assert ahead and all(not s["cached"] for s in ahead), ahead
+    ahead_renders = {s["key"]: s for s in ahead if s["stage"] == "render"}
+    rendered_by_the_run = {s["key"]: s for s in stages if s["stage"] == "render" and not s.get("ahead")}
+    assert set(ahead_renders) <= set(rendered_by_the_run)
+    assert all(rendered_by_the_run[key]["cached"] for key in ahead_renders), "rendered twice"
+    done_ahead = {s["statement"] for s in ahead_renders.values() if s.get("part") == "statement"}
+    # Every statement of the clip heard before another that still had to be heard; never the last one.
+    heard = [s["statement"] for s in stages if s["stage"] == "transcribe"]
+    assert done_ahead == {s for s in heard[:-1] if s in statements}, (done_ahead, heard)
+
+
 def test_shared_recordings_as_statements(
     shared_media: Path, make_meeting, out_dir: Path, small_form: Path
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from pathlib import Path
@@ -331,3 +332,53 @@ def test_a_clip_without_one_recognised_word_still_gets_its_subtitle_track(
         ]
     finally:
         media.ffmpeg_choice.cache_clear()
+
+
+def _filters_used(args: list[str]) -> set[tuple[str, str]]:
+    """(filter, option) of every filter in a command's graphs; (filter, "") for one without options."""
+    import re
+
+    used: set[tuple[str, str]] = set()
+    for flag, graph in itertools.pairwise(args):
+        if flag not in ("-filter_complex", "-vf", "-af"):
+            continue
+        for step in re.split(r"(?<!\\)[;,]", graph):
+            body = re.sub(r"^(\[[^\]]*\])+", "", step).split("[")[0]
+            name, _, options = body.partition("=")
+            keys = [o.split("=", 1)[0] for o in re.split(r"(?<!\\):", options) if "=" in o]
+            used |= {(name, key) for key in keys} or {(name, "")}
+    return used
+
+
+def test_every_filter_and_option_a_command_uses_is_asked_of_ffmpeg(tmp_path: Path) -> None:
+    """A filter or option missing from the list would pass an ffmpeg that then fails mid-run."""
+    from pipeline.config import Form
+    from pipeline.models import AudioInfo, Consent, MediaProbe, Recording, Statement, VideoInfo
+    from pipeline.stages import render
+    from pipeline.stages.cut import Cut, Part
+
+    form = Form.model_validate({})
+    audio = AudioInfo(1, "aac", 48000, 2, "stereo", 30_000)
+    video = VideoInfo(0, "h264", 1920, 1080, 0, 25.0, False, "yuv420p", "1:1")
+    filmed = Statement("s01", Recording("a.mp4", 1, "sha"), MediaProbe("mov", 30_000, video, (audio,)),
+                       1, None, None, None, Consent(), None)  # fmt: skip
+    heard = Statement("s02", Recording("b.m4a", 1, "sha"), MediaProbe("mov", 30_000, None, (audio,)),
+                      1, None, None, None, Consent(), None)  # fmt: skip
+    cut = Cut("s01", 1000, 21_000, "speech")
+    part = Part("statement", "s01", 50, 500, 25.0)
+    measured = media.Loudness(-20.0, -3.0, 5.0, -30.0, 0.1)
+    png, ass, out = tmp_path / "card.png", tmp_path / "s.ass", tmp_path / "out.mov"
+    commands = [
+        render.statement_args(tmp_path / "a.mp4", filmed, cut, part, form, measured, out,
+                              subtitles=ass, fonts_dir=tmp_path, card_png=None),
+        render.statement_args(tmp_path / "b.m4a", heard, cut, part, form, measured, out,
+                              subtitles=ass, fonts_dir=tmp_path, card_png=png),
+        render.card_args(png, part, form, out),
+        render.loudness_args(tmp_path / "a.mp4", 1, cut, form),
+        media.r128_args(out),
+    ]  # fmt: skip
+    needs = {need.name: set(need.options) for need in ffmpeg_needs.FILTERS}
+    used = set().union(*(_filters_used(command) for command in commands))
+    assert {name for name, _ in used} >= {"loop", "setpts", "subtitles", "loudnorm", "tpad", "ebur128"}
+    missing = sorted((n, key) for n, key in used if n not in needs or (key and key not in needs[n]))
+    assert not missing, missing

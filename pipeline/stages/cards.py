@@ -183,10 +183,12 @@ def card_key(card: Card, width: int, height: int) -> str:
 
     from pipeline import cache
 
+    drawn = {k: v for k, v in asdict(card).items() if k != "statement_id"}
     return cache.make_key(
         "cards",
         VERSION,
-        {"card": asdict(card), "size": [width, height], "font": font_identity()},
+        # What is drawn: not which statement it belongs to, which `hearing watch` may number otherwise.
+        {"card": drawn, "size": [width, height], "font": font_identity()},
         # The text drawing lives in moviepy and Pillow; an upgrade may move pixels.
         tools={"moviepy": installed("moviepy"), "pillow": installed("pillow")},
     )

@@ -91,13 +91,10 @@ class ClipMaker:
         A statement whose last subtitle cannot be read in time because the recording ends runs on
         (picture held, sound padded) for that subtitle's reading time."""
         rules = subtitles.SubtitleRules.from_form(self.form)
-        fixed = fixed_cues or {}
-        timeline = self._plan(statements, cuts, clipped, fixed)
-        longer = reading_run_on(timeline, rules, self.form)
-        if longer:
-            for cut in longer.values():
-                log.info("%s: %s", timeline.statements[cut.statement_id].recording.relpath, cut.notes[-1])
-            timeline = self._plan(statements, {**cuts, **longer}, clipped, fixed)
+        timeline = self._timeline(statements, cuts, clipped, fixed_cues or {})
+        for statement_id, cut in timeline.cuts.items():
+            if cut is not cuts[statement_id]:
+                log.info("%s: %s", timeline.statements[statement_id].recording.relpath, cut.notes[-1])
         for problem in subtitles.validate(timeline.cues, rules, timeline.duration_ms):
             log.warning("subtitles: %s", problem)
         if timeline.duration_ms > self.form.clip.max_duration * 1000:
@@ -108,17 +105,51 @@ class ClipMaker:
             )
         return timeline
 
+    def render_ahead(
+        self,
+        statement: Statement,
+        cut: Cut,
+        clipped: StatementTranscript,
+        fixed_cues: tuple[subtitles.Cue, ...] | None,
+        number: int,
+    ) -> None:
+        """Measure and render one statement's segments (its card, then the statement) before the whole
+        clip is planned, as ``number`` in the clip: the render later finds them in the cache. Its
+        segments depend only on the statement itself and its number, never on where the clip puts it."""
+        fixed = {statement.id: fixed_cues} if fixed_cues is not None else {}
+        timeline = self._timeline([statement], {statement.id: cut}, {statement.id: clipped}, fixed, number)
+        for part in timeline.parts:
+            if part.statement_id == statement.id:
+                self._segment(timeline, part)
+
+    def _timeline(
+        self,
+        statements: list[Statement],
+        cuts: dict[str, Cut],
+        clipped: dict[str, StatementTranscript],
+        fixed: dict[str, tuple[subtitles.Cue, ...]],
+        first_number: int = 1,
+    ) -> Timeline:
+        """The timeline, with the cuts that must run on for their last subtitle run on."""
+        rules = subtitles.SubtitleRules.from_form(self.form)
+        timeline = self._plan(statements, cuts, clipped, fixed, first_number)
+        longer = reading_run_on(timeline, rules, self.form)
+        if longer:
+            timeline = self._plan(statements, {**cuts, **longer}, clipped, fixed, first_number)
+        return timeline
+
     def _plan(
         self,
         statements: list[Statement],
         cuts: dict[str, Cut],
         clipped: dict[str, StatementTranscript],
         fixed: dict[str, tuple[subtitles.Cue, ...]],
+        first_number: int = 1,
     ) -> Timeline:
         form = self.form
         title = cards.title_card(self.meeting, self.meeting_dir.name, form)
         statement_cards = {
-            s.id: cards.statement_picture(s, n, form) for n, s in enumerate(statements, start=1)
+            s.id: cards.statement_picture(s, n, form) for n, s in enumerate(statements, start=first_number)
         }
         parts = plan_timeline(statements, cuts, form, title=title is not None)
         rules = subtitles.SubtitleRules.from_form(form)

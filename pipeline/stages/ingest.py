@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -85,10 +85,11 @@ def normalise_entry_path(raw: str) -> str | None:
 
 
 def check_meeting_files(
-    meeting: Meeting, meeting_file: Path | str, present: set[str]
+    meeting: Meeting, meeting_file: Path | str, present: set[str], *, arriving: bool = False
 ) -> list[tuple[int, str, StatementEntry]]:
     """Each meeting.yaml statement with its cleaned path; ConfigError for a missing, repeated or escaping
-    file (exit 3 names the field)."""
+    file (exit 3 names the field). ``arriving``: the folder is still being filled (`hearing watch`), so
+    a file not there yet is left out, not an error."""
     checked: list[tuple[int, str, StatementEntry]] = []
     seen: dict[str, int] = {}
     for index, entry in enumerate(meeting.statements or []):
@@ -103,6 +104,9 @@ def check_meeting_files(
                 f"names {entry.file!r} again (already statements[{seen[clean]}].file)",
                 entry.file,
             )
+        if clean not in present and arriving:
+            seen[clean] = index
+            continue
         if clean not in present:
             raise ConfigError(
                 meeting_file, field, f"no such file in the meeting folder: {entry.file!r}", entry.file
@@ -141,11 +145,13 @@ def plan_statements(
     files: list[FoundFile],
     recordings: dict[str, Recording],
     probes: dict[str, MediaProbe | str],
+    *,
+    arriving: bool = False,
 ) -> tuple[list[Statement], list[Rejection]]:
     """Statements in clip order (meeting.yaml's, then the unlisted files in file-name order) and what was
     left out. ``probes`` maps a path to its probe or to the reason it could not be read."""
     present = {f.relpath for f in files}
-    listed = check_meeting_files(meeting, meeting_file, present)
+    listed = check_meeting_files(meeting, meeting_file, present, arriving=arriving)
     listed_paths = {path for _, path, _ in listed}
     entries: list[tuple[str, StatementEntry | None]] = [(path, entry) for _, path, entry in listed]
     entries += [(f.relpath, None) for f in files if f.relpath not in listed_paths]
@@ -227,14 +233,19 @@ def run(
     *,
     on_file: Callable[[str], None] | None = None,
     probe_cache: Path | None = None,
+    only: Collection[str] | None = None,
 ) -> IngestResult:
+    """The recordings of the folder (``only``: of those files, while the folder is still being filled)
+    and the statements made of them."""
     from pipeline import media
 
-    files = walk(meeting_dir)
+    files = [f for f in walk(meeting_dir) if only is None or f.relpath in only]
+    arriving = only is not None
     recordings: dict[str, Recording] = {}
     probes: dict[str, MediaProbe | str] = {}
     # Check meeting.yaml against the folder before any slow work, so a typo fails at once.
-    check_meeting_files(meeting, meeting_file or "meeting.yaml", {f.relpath for f in files})
+    where = meeting_file or "meeting.yaml"
+    check_meeting_files(meeting, where, {f.relpath for f in files}, arriving=arriving)
     probed = 0
     for found in files:
         if on_file:
@@ -264,7 +275,7 @@ def run(
         if probe_cache:
             _store_probe(probe_cache, recording.sha256, probes[found.relpath])
     statements, rejections = plan_statements(
-        meeting, meeting_file or "meeting.yaml", form, files, recordings, probes
+        meeting, meeting_file or "meeting.yaml", form, files, recordings, probes, arriving=arriving
     )
     return IngestResult(
         tuple(statements), tuple(rejections), tuple(recordings.values()), probes, all_cached=probed == 0

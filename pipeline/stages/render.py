@@ -23,7 +23,7 @@ from pipeline.media import GLOBAL_ARGS, Loudness, input_path
 from pipeline.models import Statement
 from pipeline.stages.cut import Cut, Part
 
-VERSION = 2  # 2: the ffmpeg version is part of the key
+VERSION = 3  # 2: the ffmpeg version is part of the key; 3: a card's picture is prepared once
 SEGMENT_SUFFIX = ".mov"  # QuickTime keeps exact frame timing and PCM audio; Matroska rounds to 1 ms
 AUDIO_BITRATE = "160k"
 LRA_TARGET = 11  # loudness range loudnorm aims at; with linear=true it only matters as a limit
@@ -78,9 +78,9 @@ def _samples(part: Part, form: Form) -> int:
     return round(part.frames * form.audio.sample_rate / part.fps)
 
 
-def _frame_chain(stream: Any, form: Form) -> Any:
+def _fitted(stream: Any, form: Form) -> Any:
     """Upright (ffmpeg turns the picture by its rotation flag while decoding), square pixels, scaled into
-    the frame keeping its shape, black bars where it does not fill it, constant frame rate, yuv420p."""
+    the frame keeping its shape, black bars where it does not fill it."""
     width, height = form.video.width, form.video.height
     return (
         stream.filter("scale", w="trunc(iw*sar/2)*2", h="ih")
@@ -88,8 +88,23 @@ def _frame_chain(stream: Any, form: Form) -> Any:
         .filter("scale", w=width, h=height, force_original_aspect_ratio="decrease", force_divisible_by=2)
         .filter("pad", w=width, h=height, x="(ow-iw)/2", y="(oh-ih)/2", color="black")
         .filter("setsar", 1)
-        .filter("fps", fps=_fps_text(form.video.fps))
-        .filter("format", "yuv420p")
+    )
+
+
+def _frame_chain(stream: Any, form: Form) -> Any:
+    """Fitted into the frame, at a constant frame rate, yuv420p."""
+    return _fitted(stream, form).filter("fps", fps=_fps_text(form.video.fps)).filter("format", "yuv420p")
+
+
+def _still(card_png: Path, form: Form) -> Any:
+    """A card's picture as frames at the form's rate, for as long as the output takes them: fitted and
+    converted once, then repeated. (Read again for every frame, as ``-loop 1`` does, the picture's
+    decoding and scaling took half of a card's encoding time.)"""
+    import ffmpeg
+
+    picture = _fitted(ffmpeg.input(input_path(card_png)).video, form).filter("format", "yuv420p")
+    return picture.filter("loop", loop=-1, size=1, start=0).filter(
+        "setpts", f"N/({_fps_text(form.video.fps)})/TB"
     )
 
 
@@ -169,8 +184,7 @@ def statement_args(
         )
     else:
         assert card_png is not None, "an audio-only statement needs its card as picture"
-        still = ffmpeg.input(input_path(card_png), loop=1, framerate=_fps_text(form.video.fps), t=duration)
-        picture = _frame_chain(still.video, form)
+        picture = _still(card_png, form)
     if subtitles is not None:
         picture = picture.filter(
             "subtitles",
@@ -187,14 +201,11 @@ def card_args(card_png: Path, part: Part, form: Form, target: Path) -> list[str]
     import ffmpeg
 
     duration = _seconds(part.duration_ms)
-    still = ffmpeg.input(input_path(card_png), loop=1, framerate=_fps_text(form.video.fps), t=duration)
     layout = "stereo" if form.audio.channels == 2 else "mono"
     silence = ffmpeg.input(
         f"anullsrc=r={form.audio.sample_rate}:cl={layout}", f="lavfi", t=duration
     ).audio.filter("atrim", end_sample=_samples(part, form))
-    graph = ffmpeg.output(
-        _frame_chain(still.video, form), silence, str(target), **_encode_options(form, part.frames)
-    )
+    graph = ffmpeg.output(_still(card_png, form), silence, str(target), **_encode_options(form, part.frames))
     return [*GLOBAL_ARGS, *graph.get_args()]
 
 

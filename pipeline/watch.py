@@ -1,0 +1,234 @@
+"""`hearing watch`: the meeting folder watched while recordings are copied in, each statement made ready
+(transcribed, cut, its segments rendered) as soon as its file is complete, so that the delivery is only
+the join, the documents and the check away when the last statement has been recorded.
+
+Polling, not file events: it works the same on shared drives and memory cards, where events do not
+arrive. A file is taken only when it is complete: not a temporary or hidden name, its size and
+modification time unchanged over several polls, and its container whole (an MP4 being written has no
+index yet, or boxes that claim more bytes than the file has). A file that changes after it was taken is
+taken again. What is made goes into the same cache as `hearing run`, which then finds it there.
+
+The pure core (names, sightings, what is settled) is here; ``Watcher`` does the polling.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipeline.engines.base import Engine
+    from pipeline.runner import RunOptions, RunReport
+    from pipeline.steps import Progress
+
+log = logging.getLogger(__name__)
+
+# Names copying tools give a file until it is complete (browsers, rsync, Syncthing, Nextcloud, Office).
+TEMPORARY_PREFIXES = (".", "~syncthing~", "~$")
+TEMPORARY_SUFFIXES = (".part", ".partial", ".crdownload", ".download", ".opdownload", ".tmp", ".filepart")
+POLL_SECONDS = 1.0
+SETTLE_POLLS = 3  # unchanged polls in a row before a file is looked at
+GIVE_UP_POLLS = 30  # a settled file whose container stays broken this long is taken, to be rejected
+
+
+def is_temporary(relpath: str) -> bool:
+    """A name that is not (yet) a recording: hidden, or a copying tool's name for a file in transit."""
+    path = PurePosixPath(relpath)
+    if any(part.startswith(".") for part in path.parts):
+        return True
+    name = path.name.lower()
+    return name.startswith(TEMPORARY_PREFIXES) or name.endswith(TEMPORARY_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """A file as one poll saw it."""
+
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Watched:
+    sighting: Sighting
+    unchanged: int = 0  # polls in a row that saw the same size and modification time
+
+
+def observe(before: Mapping[str, Watched], now: Mapping[str, Sighting]) -> dict[str, Watched]:
+    """The files of this poll, each counting how long it has stayed as it is; gone files are dropped."""
+    seen: dict[str, Watched] = {}
+    for relpath, sighting in now.items():
+        earlier = before.get(relpath)
+        if earlier is not None and earlier.sighting == sighting:
+            seen[relpath] = replace(earlier, unchanged=earlier.unchanged + 1)
+        else:
+            seen[relpath] = Watched(sighting)
+    return seen
+
+
+def settled(
+    watched: Mapping[str, Watched], taken: Mapping[str, Sighting], polls: int = SETTLE_POLLS
+) -> list[str]:
+    """Files unchanged for ``polls`` polls that are new, or changed since they were taken."""
+    return sorted(
+        relpath for relpath, w in watched.items() if w.unchanged >= polls and taken.get(relpath) != w.sighting
+    )
+
+
+def mp4_incomplete(boxes: Iterable[tuple[str, int]], size: int) -> str | None:
+    """Why an MP4/MOV file's top-level boxes show it is not whole yet, or None."""
+    listed = list(boxes)
+    total = sum(box_size for _, box_size in listed)
+    if total != size:
+        return f"its boxes claim {total} bytes, the file has {size}"
+    if not any(kind == "moov" for kind, _ in listed):
+        return "no index (moov) yet"
+    return None
+
+
+def wav_incomplete(header: bytes, size: int) -> str | None:
+    """Why a WAV file's RIFF header shows it is not whole yet, or None (a streaming writer's 0 or
+    0xFFFFFFFF size says nothing)."""
+    if len(header) < 12 or header[:4] not in (b"RIFF", b"RF64") or header[8:12] != b"WAVE":
+        return None
+    (declared,) = struct.unpack("<I", header[4:8])
+    if declared in (0, 0xFFFFFFFF) or header[:4] == b"RF64":
+        return None
+    if declared + 8 > size:
+        return f"its header claims {declared + 8} bytes, the file has {size}"
+    return None
+
+
+MP4_SUFFIXES = (".mp4", ".m4a", ".mov", ".m4v", ".3gp", ".3g2")
+
+
+def container_incomplete(path: Path) -> str | None:
+    """Why a settled file does not look whole yet, or None: the structure of MP4/MOV and WAV, and for
+    every file that it opens with the duration it claims."""
+    from pipeline import media
+    from pipeline.errors import RecordingRejected
+
+    size = path.stat().st_size
+    suffix = path.suffix.lower()
+    if suffix in MP4_SUFFIXES:
+        problem = mp4_incomplete(media.mp4_boxes(path), size)
+        if problem:
+            return problem
+    elif suffix == ".wav":
+        with path.open("rb") as handle:
+            problem = wav_incomplete(handle.read(12), size)
+        if problem:
+            return problem
+    try:
+        probe = media.probe(path)
+    except RecordingRejected as rejected:
+        return rejected.reason
+    if not probe.duration_ms:
+        return "no duration yet"
+    return None
+
+
+def sightings(meeting_dir: Path) -> dict[str, Sighting]:
+    """Every media file below the folder that is not a temporary name, as it is now."""
+    from pipeline.stages.ingest import is_media_name
+
+    root = meeting_dir.resolve()
+    found: dict[str, Sighting] = {}
+    for folder, dirs, names in os.walk(root, followlinks=False):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            path = Path(folder) / name
+            relpath = path.relative_to(root).as_posix()
+            if is_temporary(relpath) or not is_media_name(relpath):
+                continue
+            try:
+                stat = path.stat()
+            except OSError:
+                continue  # renamed or removed between listing and looking
+            found[relpath] = Sighting(stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+# ------------------------------------------------------------------------------------------------ I/O
+
+
+@dataclass(frozen=True)
+class Status:
+    """The live status line's facts."""
+
+    taken: tuple[tuple[str, int, bool], ...]  # (file, bytes, taken before) of this look
+    ready: int
+    waiting: tuple[str, ...]  # files seen, not complete yet
+    rejections: tuple[tuple[str, str], ...]  # (file, reason)
+    clip_ms: int
+    max_clip_ms: int
+
+    def line(self) -> str:
+        def clock(ms: int) -> str:
+            return f"{ms // 60_000}:{ms // 1000 % 60:02d}"
+
+        parts = [f"{self.ready} statement(s) ready"]
+        if self.waiting:
+            parts.append(f"{len(self.waiting)} arriving")
+        if self.rejections:
+            parts.append(f"{len(self.rejections)} rejected")
+        over = " - LONGER THAN AGREED" if self.clip_ms > self.max_clip_ms else ""
+        parts.append(f"clip {clock(self.clip_ms)} of at most {clock(self.max_clip_ms)}{over}")
+        return ", ".join(parts)
+
+
+class Watcher:
+    """Polls the meeting folder and makes each complete recording's statement ready; ``deliver`` then
+    makes the delivery with a plain run, which finds everything else in the cache."""
+
+    def __init__(self, options: RunOptions, progress: Progress | None = None) -> None:
+        self.options = options
+        self.progress = progress
+        self.watched: dict[str, Watched] = {}
+        self.taken: dict[str, Sighting] = {}
+        self.engine: Engine | None = None
+        self.status: Status | None = None
+        self._broken_polls: dict[str, int] = {}
+
+    def poll(self) -> Status | None:
+        """One look at the folder; the new status when something was taken, else None."""
+        from pipeline.runner import Runner
+
+        meeting_dir = self.options.meeting_dir
+        self.watched = observe(self.watched, sightings(meeting_dir))
+        newly: list[tuple[str, int, bool]] = []
+        for relpath in settled(self.watched, self.taken):
+            sighting = self.watched[relpath].sighting
+            problem = container_incomplete(meeting_dir / relpath)
+            tries = self._broken_polls.get(relpath, 0) + 1 if problem else 0
+            self._broken_polls[relpath] = tries
+            if problem and tries < GIVE_UP_POLLS:
+                log.debug("%s: not complete yet (%s)", relpath, problem)
+                continue
+            newly.append((relpath, sighting.size, relpath in self.taken))
+            self.taken[relpath] = sighting
+        if not newly:
+            return None
+        runner = Runner(self.options, self.progress, self.engine)
+        readiness = runner.prepare(set(self.taken))
+        self.engine = runner.loaded_engine()
+        self.status = Status(
+            taken=tuple(newly),
+            ready=len(readiness.ready),
+            waiting=tuple(sorted(set(self.watched) - set(self.taken))),
+            rejections=tuple((r.relpath, r.reason) for r in readiness.rejections),
+            clip_ms=readiness.clip_ms,
+            max_clip_ms=readiness.max_clip_ms,
+        )
+        return self.status
+
+    def deliver(self) -> RunReport:
+        """The delivery, as `hearing run` makes it."""
+        from pipeline.runner import Runner
+
+        return Runner(self.options, self.progress, self.engine).run()

@@ -1,0 +1,191 @@
+"""`hearing watch`: recordings taken only when complete, made ready as they arrive, the same delivery."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ffmpeg, run_cli
+
+from pipeline.watch import (
+    Sighting,
+    Status,
+    Watched,
+    is_temporary,
+    mp4_incomplete,
+    observe,
+    settled,
+    wav_incomplete,
+)
+
+# ------------------------------------------------------------------------------------------- pure
+
+
+@pytest.mark.parametrize(
+    "name",
+    [".a.mp4.part", "a.mp4.part", "a.mp4.crdownload", ".syncthing.a.mp4.tmp", "~syncthing~a.mp4.tmp",
+     "~syncthing~a.mp4", ".hidden/a.mp4", "a.MP4.PART"],
+)  # fmt: skip
+def test_temporary_names_are_never_taken(name: str) -> None:
+    assert is_temporary(name)
+
+
+@pytest.mark.parametrize("name", ["a.mp4", "optagelser/02 Søren.mov", "a.part.mp4"])
+def test_recording_names_are_looked_at(name: str) -> None:
+    assert not is_temporary(name)
+
+
+def test_a_file_is_settled_after_polls_unchanged_and_again_when_it_changes() -> None:
+    watched: dict[str, Watched] = {}
+    first, grown = Sighting(100, 1), Sighting(200, 2)
+    for _ in range(3):
+        watched = observe(watched, {"a.mp4": first})
+        assert settled(watched, {}) == []
+    watched = observe(watched, {"a.mp4": first})
+    assert settled(watched, {}) == ["a.mp4"]
+    assert settled(watched, {"a.mp4": first}) == [], "taken once"
+    watched = observe(watched, {"a.mp4": grown})
+    assert watched["a.mp4"].unchanged == 0 and settled(watched, {"a.mp4": first}) == []
+    for _ in range(3):
+        watched = observe(watched, {"a.mp4": grown})
+    assert settled(watched, {"a.mp4": first}) == ["a.mp4"], "taken again once it changed"
+    assert observe(watched, {}) == {}, "a file that went away is forgotten"
+
+
+def test_an_mp4_is_whole_only_when_its_boxes_fill_it_and_it_has_an_index() -> None:
+    assert mp4_incomplete([("ftyp", 32), ("moov", 968), ("mdat", 9000)], 10_000) is None
+    assert mp4_incomplete([("ftyp", 32), ("mdat", 9968)], 10_000) == "no index (moov) yet"
+    assert "claim 10000 bytes, the file has 6000" in (
+        mp4_incomplete([("ftyp", 32), ("mdat", 9968)], 6000) or ""
+    )
+
+
+def test_a_wav_is_whole_when_its_header_size_is_there() -> None:
+    header = b"RIFF" + (9992).to_bytes(4, "little") + b"WAVE"
+    assert wav_incomplete(header, 10_000) is None
+    assert wav_incomplete(header, 4000) == "its header claims 10000 bytes, the file has 4000"
+    streaming = b"RIFF" + (0xFFFFFFFF).to_bytes(4, "little") + b"WAVE"
+    assert wav_incomplete(streaming, 4000) is None
+
+
+def test_the_status_line_warns_before_the_clip_is_too_long() -> None:
+    status = Status((), 3, ("d.mp4",), (("e.mp4", "no speech found"),), 605_000, 600_000)
+    assert status.line() == (
+        "3 statement(s) ready, 1 arriving, 1 rejected, clip 10:05 of at most 10:00 - LONGER THAN AGREED"
+    )
+
+
+# ------------------------------------------------------------------------------------- end to end
+
+
+class Watching:
+    """`hearing watch` in a process of its own, its stderr lines kept with the time each arrived."""
+
+    def __init__(self, *args: str | Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "watch", *map(str, args)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[tuple[float, str]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append((time.monotonic(), line.rstrip("\n")))
+
+    def wait_for(self, text: str, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for _, line in self.lines):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.process.kill()
+                pytest.fail(f"no {text!r} from hearing watch:\n" + "\n".join(li for _, li in self.lines))
+            time.sleep(0.1)
+
+    def press_enter(self, timeout: float = 600) -> int:
+        assert self.process.stdin is not None
+        self.process.stdin.write("\n")
+        self.process.stdin.flush()
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        return code
+
+
+def copy_in_chunks(source: Path, target: Path, chunk: int, pause: float) -> None:
+    data = source.read_bytes()
+    with target.open("wb") as handle:
+        for start in range(0, len(data), chunk):
+            handle.write(data[start : start + chunk])
+            handle.flush()
+            time.sleep(pause)
+
+
+@pytest.mark.slow
+def test_recordings_copied_in_one_by_one_give_the_delivery_of_a_plain_run(
+    shared_media: Path, tmp_path: Path, out_dir: Path, small_form: Path
+) -> None:
+    meeting = tmp_path / "moede"
+    meeting.mkdir()
+    wav = tmp_path / "c.wav"
+    ffmpeg("-i", shared_media / "en-jfk.flac", "-ac", "1", "-ar", "16000", wav)
+    watching = Watching(meeting, "--out", out_dir, "--form", small_form, "--language", "en")
+    watching.wait_for("watching")
+    landed: dict[str, float] = {}
+
+    # A download under a temporary name, renamed once complete.
+    (meeting / ".a.flac.part").write_bytes((shared_media / "en-jfk.flac").read_bytes())
+    time.sleep(2.5)
+    (meeting / ".a.flac.part").rename(meeting / "a.flac")
+    landed["a.flac"] = time.monotonic()
+    # A video copied slowly in chunks, with pauses shorter than the time a file must stay unchanged.
+    copy_in_chunks(shared_media / "en-talking-head.mp4", meeting / "b.mp4", chunk=256 * 1024, pause=0.5)
+    landed["b.mp4"] = time.monotonic()
+    # A Syncthing transfer: its temporary name, then the real one.
+    syncing = meeting / "~syncthing~c.wav.tmp"
+    copy_in_chunks(wav, syncing, chunk=64 * 1024, pause=0.1)
+    syncing.rename(meeting / "c.wav")
+    landed["c.wav"] = time.monotonic()
+
+    watching.wait_for("3 statement(s) ready")
+    assert watching.press_enter() == 0, "\n".join(line for _, line in watching.lines)
+
+    # Each file taken once, after its last byte had landed.
+    taken = [(at, line) for at, line in watching.lines if line.startswith("taken")]
+    names = [line.split(": ", 1)[1].split(" (")[0] for _, line in taken]
+    assert sorted(names) == ["a.flac", "b.mp4", "c.wav"], taken
+    for at, line in taken:
+        name = line.split(": ", 1)[1].split(" (")[0]
+        assert at > landed[name], f"{name} taken before its last byte: {line}"
+        assert f"({(meeting / name).stat().st_size} bytes)" in line
+
+    # The delivery only joined what was ready: no statement was heard or rendered again.
+    report = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
+    made = [
+        s for s in report["stages"] if s["stage"] in ("transcribe", "loudness", "render") and not s["cached"]
+    ]
+    assert all(s.get("part") == "title" for s in made), made
+
+    # The same delivery as a plain run of the finished folder.
+    plain_out = tmp_path / "plain"
+    plain = run_cli("run", meeting, "--out", plain_out, "--form", small_form, "--language", "en", "--quiet")
+    assert plain.returncode == 0, plain.stderr
+    watched, alone = out_dir / "delivery", plain_out / "delivery"
+    for pattern in ("*.srt", "*-transkription.txt"):
+        (ours,), (theirs,) = watched.glob(pattern), alone.glob(pattern)
+        assert ours.read_text(encoding="utf-8") == theirs.read_text(encoding="utf-8"), pattern
+    qc = [json.loads((d / "qc-report.json").read_text(encoding="utf-8")) for d in (watched, alone)]
+    assert [q["conforms"] for q in qc] == [True, True]
+    assert qc[0]["warnings"] == qc[1]["warnings"]
+    durations = [
+        next(c["measured"] for c in q["checks"] if c["check"] == "clip.duration") for q in qc
+    ]  # fmt: skip
+    assert durations[0] == durations[1]
