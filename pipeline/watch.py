@@ -31,9 +31,9 @@ log = logging.getLogger(__name__)
 # Names copying tools give a file until it is complete (browsers, rsync, Syncthing, Nextcloud, Office).
 TEMPORARY_PREFIXES = (".", "~syncthing~", "~$")
 TEMPORARY_SUFFIXES = (".part", ".partial", ".crdownload", ".download", ".opdownload", ".tmp", ".filepart")
-POLL_SECONDS = 1.0
-SETTLE_POLLS = 3  # unchanged polls in a row before a file is looked at
-GIVE_UP_POLLS = 30  # a settled file whose container stays broken this long is taken, to be rejected
+POLL_SECONDS = 0.5
+SETTLE_POLLS = 4  # unchanged polls in a row (2 s) before a file is looked at
+GIVE_UP_POLLS = 60  # a settled file whose container stays broken this long (30 s) is taken, to be rejected
 
 
 def is_temporary(relpath: str) -> bool:

@@ -13,6 +13,7 @@ import pytest
 from conftest import ffmpeg, run_cli
 
 from pipeline.watch import (
+    SETTLE_POLLS,
     Sighting,
     Status,
     Watched,
@@ -43,7 +44,7 @@ def test_recording_names_are_looked_at(name: str) -> None:
 def test_a_file_is_settled_after_polls_unchanged_and_again_when_it_changes() -> None:
     watched: dict[str, Watched] = {}
     first, grown = Sighting(100, 1), Sighting(200, 2)
-    for _ in range(3):
+    for _ in range(SETTLE_POLLS):
         watched = observe(watched, {"a.mp4": first})
         assert settled(watched, {}) == []
     watched = observe(watched, {"a.mp4": first})
@@ -51,7 +52,7 @@ def test_a_file_is_settled_after_polls_unchanged_and_again_when_it_changes() -> 
     assert settled(watched, {"a.mp4": first}) == [], "taken once"
     watched = observe(watched, {"a.mp4": grown})
     assert watched["a.mp4"].unchanged == 0 and settled(watched, {"a.mp4": first}) == []
-    for _ in range(3):
+    for _ in range(SETTLE_POLLS):
         watched = observe(watched, {"a.mp4": grown})
     assert settled(watched, {"a.mp4": first}) == ["a.mp4"], "taken again once it changed"
     assert observe(watched, {}) == {}, "a file that went away is forgotten"
@@ -189,3 +190,30 @@ def test_recordings_copied_in_one_by_one_give_the_delivery_of_a_plain_run(
         next(c["measured"] for c in q["checks"] if c["check"] == "clip.duration") for q in qc
     ]  # fmt: skip
     assert durations[0] == durations[1]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_watching_cleanly_and_a_run_goes_on_from_there(
+    shared_media: Path, tmp_path: Path, out_dir: Path, small_form: Path
+) -> None:
+    import signal
+
+    meeting = tmp_path / "moede"
+    meeting.mkdir()
+    watching = Watching(meeting, "--out", out_dir, "--form", small_form, "--language", "en")
+    watching.wait_for("watching")
+    (meeting / "a.flac").write_bytes((shared_media / "en-jfk.flac").read_bytes())
+    watching.wait_for("1 statement(s) ready")
+    watching.process.send_signal(signal.SIGINT)
+    assert watching.process.wait(timeout=60) == 130
+    watching._reader.join(timeout=10)
+    said = "\n".join(line for _, line in watching.lines)
+    assert "interrupted" in said and "Traceback" not in said, said
+    assert not (out_dir / "delivery").exists()
+
+    result = run_cli("run", meeting, "--out", out_dir, "--form", small_form, "--language", "en", "--quiet")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
+    work = [s for s in report["stages"] if s["stage"] in ("speech-audio", "transcribe", "loudness")]
+    assert work and all(s["cached"] for s in work), work
+    assert "model_sha256" not in report["engine"], "the model was loaded although everything was heard"
