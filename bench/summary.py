@@ -51,6 +51,10 @@ def rows() -> list[tuple[str, str, str, bool | None]]:
             out.append(("... / bare segment + join + the check's metering",
                         f"{render['median_ratio_with_check']:.2f}x", "<= 1.3x",
                         render["median_ratio_with_check"] <= 1.3))  # fmt: skip
+    watched = latest("watch")
+    if watched:
+        out.append(("hearing watch: last recording landing -> delivery / its floor",
+                    f"{watched['ratio']:.2f}x", "<= 1.3x", watched["ratio"] <= 1.3))  # fmt: skip
     archive = latest("archive")
     if archive:
         speed = archive["speed_vs_floor"]
