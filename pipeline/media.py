@@ -19,6 +19,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import threading
 import wave
@@ -226,28 +227,44 @@ def lower_priority(niceness: int = AHEAD_NICENESS) -> Iterator[None]:
         _niceness.reset(token)
 
 
-def _child_setup(niceness: int) -> Callable[[], None]:
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's prctl, looked up once in the pipeline's own process (Linux only; elsewhere None)."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _dies_with_parent() -> Callable[[], None] | None:
+    """What the child runs before ffmpeg starts: if the pipeline is killed, ffmpeg goes with it instead
+    of writing on into a file nobody will finish. The parent is the thread that started it, which waits
+    for it to end.
+
+    Only a call of a function looked up beforehand: the child of a process with other threads must not
+    import anything (one of them may have held an import lock at the fork, which the child then waits
+    for for ever: seen while the PDF library was being imported beside a measurement)."""
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    pr_set_pdeathsig, sigkill = 1, int(signal.SIGKILL)
+
     def setup() -> None:
-        _die_with_parent()
-        if niceness:
-            with contextlib.suppress(OSError):
-                os.nice(niceness)
+        prctl(pr_set_pdeathsig, sigkill)
 
     return setup
 
 
-def _die_with_parent() -> None:
-    """In the child, before ffmpeg starts: if the pipeline is killed, ffmpeg goes with it instead of
-    writing on into a file nobody will finish (Linux only; elsewhere a no-op). The parent is the thread
-    that started it, which waits for it to end."""
-    import ctypes
-    import signal
-    import sys
-
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            pr_set_pdeathsig = 1
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+def _lower_priority(pid: int, niceness: int) -> None:
+    """Set from the parent (nothing more to do in the child): ``niceness`` below the pipeline's own."""
+    if niceness and hasattr(os, "setpriority"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, pid, os.getpriority(os.PRIO_PROCESS, 0) + niceness)
 
 
 def input_path(path: Path) -> str:
@@ -282,12 +299,13 @@ def run_ffmpeg(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            preexec_fn=_child_setup(_niceness.get()),
+            preexec_fn=_dies_with_parent(),
         )
     except OSError as error:
         raise MissingToolError(
             f"ffmpeg could not be started ({error.strerror})", "check the ffmpeg install"
         ) from None
+    _lower_priority(process.pid, _niceness.get())
     tail: collections.deque[str] = collections.deque(maxlen=max(stderr_lines, ERROR_TAIL_LINES))
     # The cause is often printed early and followed by pages of summary; keep the error lines apart.
     errors: list[str] = []
