@@ -59,6 +59,18 @@ def latest(name: str) -> dict[str, Any] | None:
     return json.loads(found[-1].read_text(encoding="utf-8")) if found else None
 
 
+def bare(command: str, scratch: Path) -> float:
+    """A command the pipeline logged (run.json) again, writing to ``scratch`` instead of the cache: the
+    floor of a step, timed."""
+    import shlex
+
+    args = shlex.split(command)
+    args[-1] = str(scratch.with_suffix(Path(args[-1]).suffix))
+    started = time.perf_counter()
+    subprocess.run(args, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
 def _tree_rss_kb(root: int) -> int:
     """Resident memory of ``root`` and every process below it, from /proc."""
     children: dict[int, list[int]] = {}

@@ -13,7 +13,6 @@ corrections, each timed side by side with the bare commands. Run: python bench/r
 from __future__ import annotations
 
 import json
-import shlex
 import shutil
 import statistics
 import subprocess
@@ -23,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_result
+from _common import bare, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO.parent / "shared" / "media"
@@ -41,15 +40,6 @@ subtitles: {mode: burn+soft}
 def hearing(*args: str | Path) -> float:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], check=True, cwd=REPO)
-    return time.perf_counter() - started
-
-
-def bare(command: str, scratch: Path) -> float:
-    """A logged ffmpeg command again, writing to ``scratch`` instead of the cache."""
-    args = shlex.split(command)
-    args[-1] = str(scratch.with_suffix(Path(args[-1]).suffix))
-    started = time.perf_counter()
-    subprocess.run(args, check=True, capture_output=True)
     return time.perf_counter() - started
 
 

@@ -11,7 +11,6 @@ side with its floor. Run: python bench/watch_bench.py
 from __future__ import annotations
 
 import json
-import shlex
 import shutil
 import statistics
 import subprocess
@@ -22,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import MEDIA, REPO, write_result
+from _common import MEDIA, REPO, bare, write_result
 
 TARGET = 1.3
 REPEATS = 3
@@ -89,14 +88,6 @@ print(time.perf_counter() - started)
 """
     done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return float(done.stdout.strip().splitlines()[-1])
-
-
-def bare(command: str, scratch: Path) -> float:
-    args = shlex.split(command)
-    args[-1] = str(scratch.with_suffix(Path(args[-1]).suffix))
-    started = time.perf_counter()
-    subprocess.run(args, check=True, capture_output=True)
-    return time.perf_counter() - started
 
 
 def one(root: Path, form: Path) -> dict[str, float]:

@@ -216,30 +216,41 @@ def main() -> None:
 ZIP_HELP = "Also pack the delivery into OUT_DIR/<name>.zip, for sending."
 
 
+def _meeting_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """MEETING_DIR and what a run of it is made with: shared by `run` and `watch`."""
+    options = [
+        click.argument("meeting_dir", type=click.Path(exists=True, file_okay=False, path_type=Path)),
+        click.option(
+            "--form",
+            "form",
+            default="default",
+            show_default=True,
+            help="The agreed form: a YAML file, or a built-in form (default, demo).",
+        ),
+        click.option(
+            "--out",
+            "out_dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Output folder [default: MEETING_DIR/../<meeting-name>-output].",
+        ),
+        click.option(
+            "--engine", type=click.Choice(ENGINE_CHOICES), default="faster-whisper", show_default=True
+        ),
+        click.option(
+            "--model",
+            help="Model name (base, small, large-v3, ...) or a local path [default: embedded base].",
+        ),
+        click.option("--language", help="Spoken language, e.g. da [default: meeting.yaml, then the form]."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 @main.command("run")
-@click.argument("meeting_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option(
-    "--form",
-    "form",
-    default="default",
-    show_default=True,
-    help="The agreed form: a YAML file, or a built-in form (default, demo).",
-)
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder [default: MEETING_DIR/../<meeting-name>-output].",
-)
-@click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="faster-whisper", show_default=True)
-@click.option(
-    "--model", help="Model name (base, small, large-v3, ...) or a local path [default: embedded base]."
-)
-@click.option("--language", help="Spoken language, e.g. da [default: meeting.yaml, then the form].")
+@_meeting_options
 @click.option("--dry-run", is_flag=True, help="Validate and print the plan; write nothing.")
-@click.option(
-    "--zip", "as_zip", is_flag=True, help="Also pack the delivery into OUT_DIR/<name>.zip, for sending."
-)
+@click.option("--zip", "as_zip", is_flag=True, help=ZIP_HELP)
 @_common
 def run_command(
     meeting_dir: Path,
@@ -296,17 +307,7 @@ def render_command(
 
 
 @main.command("watch")
-@click.argument("meeting_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--form", "form", default="default", show_default=True, help="The agreed form (as for run).")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder [default: MEETING_DIR/../<meeting-name>-output].",
-)
-@click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="faster-whisper", show_default=True)
-@click.option("--model", help="Model name or a local path [default: embedded base].")
-@click.option("--language", help="Spoken language, e.g. da [default: meeting.yaml, then the form].")
+@_meeting_options
 @click.option("--zip", "as_zip", is_flag=True, help=ZIP_HELP)
 @_common
 def watch_command(
