@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 TEMPORARY_PREFIXES = (".", "~syncthing~", "~$")
 TEMPORARY_SUFFIXES = (".part", ".partial", ".crdownload", ".download", ".opdownload", ".tmp", ".filepart")
 POLL_SECONDS = 0.5
-SETTLE_POLLS = 4  # unchanged polls in a row (2 s) before a file is looked at
+SETTLE_POLLS = 3  # unchanged polls in a row (1.5 s) before a file is looked at
 GIVE_UP_POLLS = 60  # a settled file whose container stays broken this long (30 s) is taken, to be rejected
 
 

@@ -191,7 +191,8 @@ def test_statements_are_rendered_while_the_next_is_transcribed(demo_run: DemoRun
     stages = demo_run.report["stages"]
     statements = [s["id"] for s in demo_run.report["statements"]]
     ahead = [s for s in stages if s.get("ahead")]
-    assert ahead and all(not s["cached"] for s in ahead), ahead
+    # Each statement's own steps are made ahead once; the title card, made with the first, is then found.
+    assert ahead and all(not s["cached"] for s in ahead if s["statement"]), ahead
     ahead_renders = {s["key"]: s for s in ahead if s["stage"] == "render"}
     rendered_by_the_run = {s["key"]: s for s in stages if s["stage"] == "render" and not s.get("ahead")}
     assert set(ahead_renders) <= set(rendered_by_the_run)

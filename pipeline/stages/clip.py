@@ -113,13 +113,14 @@ class ClipMaker:
         fixed_cues: tuple[subtitles.Cue, ...] | None,
         number: int,
     ) -> None:
-        """Measure and render one statement's segments (its card, then the statement) before the whole
-        clip is planned, as ``number`` in the clip: the render later finds them in the cache. Its
-        segments depend only on the statement itself and its number, never on where the clip puts it."""
+        """Measure and render one statement's segments (its card, then the statement), and the title
+        card, before the whole clip is planned, as ``number`` in the clip: the render later finds them
+        in the cache. They depend only on the statement itself and its number, never on where the clip
+        puts it."""
         fixed = {statement.id: fixed_cues} if fixed_cues is not None else {}
         timeline = self._timeline([statement], {statement.id: cut}, {statement.id: clipped}, fixed, number)
         for part in timeline.parts:
-            if part.statement_id == statement.id:
+            if part.statement_id == statement.id or part.kind == "title":
                 self._segment(timeline, part)
 
     def _timeline(

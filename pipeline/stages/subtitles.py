@@ -26,6 +26,7 @@ Decisions where the standards are silent:
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import re
@@ -292,6 +293,13 @@ def break_lines(text: str, rules: SubtitleRules) -> tuple[str, ...]:
 
 def _layout(units: Sequence[_Unit], max_lines: int, max_chars: int) -> _Layout:
     """The fewest lines that hold the units; among those, the cheapest breaks and the most even lines."""
+    return _layout_of(tuple(units), max_lines, max_chars)
+
+
+# The cue builder tries the same runs of words again and again (every cue it weighs, and the clip is
+# planned more than once a run): remembered, they are laid out once.
+@functools.lru_cache(maxsize=1 << 14)
+def _layout_of(units: tuple[_Unit, ...], max_lines: int, max_chars: int) -> _Layout:
     split = _split_long_units(units, max_chars)
     hard_split = len(split) != len(units)
     n = len(split)
