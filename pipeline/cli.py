@@ -351,18 +351,25 @@ def watch_command(
         watcher = watch.Watcher(options, progress)
         if not quiet:
             click.echo(f"watching {meeting_dir.resolve()}: press Enter to deliver, Ctrl-C to stop", err=True)
+
+        def taken(relpath: str, size: int, again: bool) -> None:
+            if not quiet:
+                click.echo(f"taken{' again' if again else ''}: {relpath} ({size} bytes)", err=True)
+
+        def ready(status: watch.Status) -> None:
+            if not quiet:
+                click.echo(f"status: {status.line()}", err=True)
+                for relpath, reason in status.rejections:
+                    click.echo(f"  rejected: {relpath}: {reason}", err=True)
+                for relpath, reason in status.left_out:
+                    click.echo(f"  left out: {relpath}: {reason}", err=True)
+
+        def waiting(names: list[str]) -> None:
+            if not quiet:
+                click.echo(f"delivering once these have arrived completely: {', '.join(names)}", err=True)
+
         with interrupt.guard():
-            while not enter.is_set():
-                status = watcher.poll()
-                if status is not None and not quiet:
-                    for relpath, size, again in status.taken:
-                        click.echo(f"taken{' again' if again else ''}: {relpath} ({size} bytes)", err=True)
-                    click.echo(f"status: {status.line()}", err=True)
-                    for relpath, reason in status.rejections:
-                        click.echo(f"  rejected: {relpath}: {reason}", err=True)
-                interrupt.check()
-                enter.wait(watch.POLL_SECONDS)
-            watcher.poll()  # what arrived since the last look
+            watcher.watch(enter, on_taken=taken, on_ready=ready, on_waiting=waiting)
         report = watcher.deliver()
         if as_json:
             click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))

@@ -16,10 +16,14 @@ from __future__ import annotations
 import logging
 import os
 import struct
-from collections.abc import Iterable, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
+
+from pipeline import interrupt
 
 if TYPE_CHECKING:
     from pipeline.engines.base import Engine
@@ -161,10 +165,10 @@ def sightings(meeting_dir: Path) -> dict[str, Sighting]:
 class Status:
     """The live status line's facts."""
 
-    taken: tuple[tuple[str, int, bool], ...]  # (file, bytes, taken before) of this look
     ready: int
     waiting: tuple[str, ...]  # files seen, not complete yet
     rejections: tuple[tuple[str, str], ...]  # (file, reason)
+    left_out: tuple[tuple[str, str], ...]  # (file, reason): withheld, such as without consent
     clip_ms: int
     max_clip_ms: int
 
@@ -177,6 +181,8 @@ class Status:
             parts.append(f"{len(self.waiting)} arriving")
         if self.rejections:
             parts.append(f"{len(self.rejections)} rejected")
+        if self.left_out:
+            parts.append(f"{len(self.left_out)} left out")
         over = " - LONGER THAN AGREED" if self.clip_ms > self.max_clip_ms else ""
         parts.append(f"clip {clock(self.clip_ms)} of at most {clock(self.max_clip_ms)}{over}")
         return ", ".join(parts)
@@ -195,10 +201,9 @@ class Watcher:
         self.status: Status | None = None
         self._broken_polls: dict[str, int] = {}
 
-    def poll(self) -> Status | None:
-        """One look at the folder; the new status when something was taken, else None."""
-        from pipeline.runner import Runner
-
+    def look(self) -> list[tuple[str, int, bool]]:
+        """One look at the folder: the files complete since the last look, as (file, bytes, taken
+        before)."""
         meeting_dir = self.options.meeting_dir
         self.watched = observe(self.watched, sightings(meeting_dir))
         newly: list[tuple[str, int, bool]] = []
@@ -212,20 +217,55 @@ class Watcher:
                 continue
             newly.append((relpath, sighting.size, relpath in self.taken))
             self.taken[relpath] = sighting
-        if not newly:
-            return None
+        return newly
+
+    def arriving(self) -> list[str]:
+        """Files seen that are not complete yet (or changed since they were taken)."""
+        return sorted(r for r, w in self.watched.items() if self.taken.get(r) != w.sighting)
+
+    def make_ready(self) -> Status:
+        """Every statement of the files taken so far heard, cut and rendered (what is in the cache
+        already costs nothing), and the status that results."""
+        from pipeline.runner import Runner
+
         runner = Runner(self.options, self.progress, self.engine)
         readiness = runner.prepare(set(self.taken))
         self.engine = runner.loaded_engine()
         self.status = Status(
-            taken=tuple(newly),
             ready=len(readiness.ready),
-            waiting=tuple(sorted(set(self.watched) - set(self.taken))),
-            rejections=tuple((r.relpath, r.reason) for r in readiness.rejections),
+            waiting=tuple(self.arriving()),
+            rejections=tuple((r.relpath, r.reason) for r in readiness.rejections if r.kind == "rejected"),
+            left_out=tuple((r.relpath, r.reason) for r in readiness.rejections if r.kind != "rejected"),
             clip_ms=readiness.clip_ms,
             max_clip_ms=readiness.max_clip_ms,
         )
         return self.status
+
+    def watch(
+        self,
+        enter: threading.Event,
+        *,
+        on_taken: Callable[[str, int, bool], None],
+        on_ready: Callable[[Status], None],
+        on_waiting: Callable[[list[str]], None],
+    ) -> None:
+        """Look every POLL_SECONDS and make what arrived ready, until ``enter`` is set and nothing is
+        still arriving: a file still being copied is waited for, never delivered half."""
+        told = False
+        while not enter.is_set() or self.arriving():
+            if enter.is_set() and not told:
+                on_waiting(self.arriving())
+                told = True
+            taken = self.look()
+            for relpath, size, again in taken:
+                on_taken(relpath, size, again)
+            if taken:
+                on_ready(self.make_ready())
+            interrupt.check()
+            if enter.is_set():
+                time.sleep(POLL_SECONDS)
+            else:
+                enter.wait(POLL_SECONDS)
 
     def deliver(self) -> RunReport:
         """The delivery, as `hearing run` makes it."""

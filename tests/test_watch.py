@@ -75,9 +75,12 @@ def test_a_wav_is_whole_when_its_header_size_is_there() -> None:
 
 
 def test_the_status_line_warns_before_the_clip_is_too_long() -> None:
-    status = Status((), 3, ("d.mp4",), (("e.mp4", "no speech found"),), 605_000, 600_000)
+    status = Status(
+        3, ("d.mp4",), (("e.mp4", "no speech found"),), (("f.mp4", "no consent"),), 605_000, 600_000
+    )
     assert status.line() == (
-        "3 statement(s) ready, 1 arriving, 1 rejected, clip 10:05 of at most 10:00 - LONGER THAN AGREED"
+        "3 statement(s) ready, 1 arriving, 1 rejected, 1 left out, clip 10:05 of at most 10:00"
+        " - LONGER THAN AGREED"
     )
 
 
@@ -217,3 +220,26 @@ def test_ctrl_c_stops_watching_cleanly_and_a_run_goes_on_from_there(
     work = [s for s in report["stages"] if s["stage"] in ("speech-audio", "transcribe", "loudness")]
     assert work and all(s["cached"] for s in work), work
     assert "model_sha256" not in report["engine"], "the model was loaded although everything was heard"
+
+
+@pytest.mark.slow
+def test_enter_while_a_recording_is_still_being_copied_waits_for_all_of_it(
+    shared_media: Path, tmp_path: Path, out_dir: Path, small_form: Path
+) -> None:
+    meeting = tmp_path / "moede"
+    meeting.mkdir()
+    watching = Watching(meeting, "--out", out_dir, "--form", small_form, "--language", "en")
+    watching.wait_for("watching")
+    copying = threading.Thread(
+        target=copy_in_chunks, args=(shared_media / "en-jfk.flac", meeting / "a.flac", 64 * 1024, 0.3)
+    )
+    copying.start()
+    time.sleep(1.0)
+    assert watching.process.stdin is not None
+    watching.process.stdin.write("\n")
+    watching.process.stdin.flush()
+    watching.wait_for("delivering once these have arrived completely: a.flac")
+    copying.join()
+    assert watching.process.wait(timeout=600) == 0, "\n".join(line for _, line in watching.lines)
+    (txt,) = (out_dir / "delivery").glob("*-transkription.txt")
+    assert "what you can do for your country" in txt.read_text(encoding="utf-8").lower()
