@@ -14,7 +14,6 @@ The pure core (names, sightings, what is settled) is here; ``Watcher`` does the 
 from __future__ import annotations
 
 import logging
-import os
 import struct
 import threading
 import time
@@ -138,23 +137,18 @@ def container_incomplete(path: Path) -> str | None:
 
 
 def sightings(meeting_dir: Path) -> dict[str, Sighting]:
-    """Every media file below the folder that is not a temporary name, as it is now."""
-    from pipeline.stages.ingest import is_media_name
+    """Every media file ingest would find below the folder, but a temporary name, as it is now."""
+    from pipeline.stages.ingest import walk
 
-    root = meeting_dir.resolve()
     found: dict[str, Sighting] = {}
-    for folder, dirs, names in os.walk(root, followlinks=False):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        for name in names:
-            path = Path(folder) / name
-            relpath = path.relative_to(root).as_posix()
-            if is_temporary(relpath) or not is_media_name(relpath):
-                continue
-            try:
-                stat = path.stat()
-            except OSError:
-                continue  # renamed or removed between listing and looking
-            found[relpath] = Sighting(stat.st_size, stat.st_mtime_ns)
+    for file in walk(meeting_dir):
+        if is_temporary(file.relpath):
+            continue
+        try:
+            stat = (meeting_dir / file.relpath).stat()
+        except OSError:
+            continue  # renamed or removed between listing and looking, or a broken link
+        found[file.relpath] = Sighting(stat.st_size, stat.st_mtime_ns)
     return found
 
 
