@@ -262,6 +262,12 @@ class Readiness:
     max_clip_ms: int  # the form's maximum
 
 
+def clip_numbers(statements: Sequence[Statement], form: Form) -> dict[str, int]:
+    """Each statement's number in the clip (its card says "Indlæg N"), as far as they are known now:
+    what is made ahead of the plan is made as that number."""
+    return {s.id: n for n, s in enumerate(cut.order_statements(list(statements), form), start=1)}
+
+
 class WorkAhead:
     """Work done ahead of the plan on one background thread, at a lower priority than the engine's.
 
@@ -400,7 +406,7 @@ class Runner:
             listener = self._listener()
             clip = self._clip_maker(meeting_dir, meeting, form, language)
             statements = list(found.statements)
-            numbers = {s.id: n for n, s in enumerate(cut.order_statements(statements, form), start=1)}
+            numbers = clip_numbers(statements, form)
             rejections = list(found.rejections)
             ready: dict[str, tuple[Statement, cut.Cut]] = {}
             for statement in statements:
@@ -601,7 +607,7 @@ class Runner:
         # While the engine listens to a statement, the one before it is measured and rendered on what
         # the engine leaves of the cores; only worth it while some statement still needs the engine.
         unheard = {s.id for s in statements if listener.plan(meeting_dir, s, settings[s.id])[1] is None}
-        numbers = {s.id: n for n, s in enumerate(cut.order_statements(statements, form), start=1)}
+        numbers = clip_numbers(statements, form)
         transcripts: dict[str, StatementTranscript] = {}
         kept: list[Statement] = []
         with WorkAhead() as ahead:
