@@ -87,6 +87,15 @@ def test_the_status_line_warns_before_the_clip_is_too_long() -> None:
 # ------------------------------------------------------------------------------------- end to end
 
 
+def watch_empty_meeting(tmp_path: Path, out_dir: Path, form: Path) -> tuple[Path, Watching]:
+    """An empty meeting folder, and `hearing watch` on it (English, the small form) once it is looking."""
+    meeting = tmp_path / "moede"
+    meeting.mkdir()
+    watching = Watching(meeting, "--out", out_dir, "--form", form, "--language", "en")
+    watching.wait_for("watching")
+    return meeting, watching
+
+
 class Watching:
     """`hearing watch` in a process of its own, its stderr lines kept with the time each arrived."""
 
@@ -115,10 +124,14 @@ class Watching:
                 pytest.fail(f"no {text!r} from hearing watch:\n" + "\n".join(li for _, li in self.lines))
             time.sleep(0.1)
 
-    def press_enter(self, timeout: float = 600) -> int:
+    def enter(self) -> None:
         assert self.process.stdin is not None
         self.process.stdin.write("\n")
         self.process.stdin.flush()
+
+    def press_enter(self, timeout: float = 600) -> int:
+        """Enter, then the exit code once the delivery is made."""
+        self.enter()
         code = self.process.wait(timeout=timeout)
         self._reader.join(timeout=10)
         return code
@@ -137,12 +150,9 @@ def copy_in_chunks(source: Path, target: Path, chunk: int, pause: float) -> None
 def test_recordings_copied_in_one_by_one_give_the_delivery_of_a_plain_run(
     shared_media: Path, tmp_path: Path, out_dir: Path, small_form: Path
 ) -> None:
-    meeting = tmp_path / "moede"
-    meeting.mkdir()
     wav = tmp_path / "c.wav"
     ffmpeg("-i", shared_media / "en-jfk.flac", "-ac", "1", "-ar", "16000", wav)
-    watching = Watching(meeting, "--out", out_dir, "--form", small_form, "--language", "en")
-    watching.wait_for("watching")
+    meeting, watching = watch_empty_meeting(tmp_path, out_dir, small_form)
     landed: dict[str, float] = {}
 
     # A download under a temporary name, renamed once complete.
@@ -201,10 +211,7 @@ def test_ctrl_c_stops_watching_cleanly_and_a_run_goes_on_from_there(
 ) -> None:
     import signal
 
-    meeting = tmp_path / "moede"
-    meeting.mkdir()
-    watching = Watching(meeting, "--out", out_dir, "--form", small_form, "--language", "en")
-    watching.wait_for("watching")
+    meeting, watching = watch_empty_meeting(tmp_path, out_dir, small_form)
     (meeting / "a.flac").write_bytes((shared_media / "en-jfk.flac").read_bytes())
     watching.wait_for("1 statement(s) ready")
     watching.process.send_signal(signal.SIGINT)
@@ -226,18 +233,13 @@ def test_ctrl_c_stops_watching_cleanly_and_a_run_goes_on_from_there(
 def test_enter_while_a_recording_is_still_being_copied_waits_for_all_of_it(
     shared_media: Path, tmp_path: Path, out_dir: Path, small_form: Path
 ) -> None:
-    meeting = tmp_path / "moede"
-    meeting.mkdir()
-    watching = Watching(meeting, "--out", out_dir, "--form", small_form, "--language", "en")
-    watching.wait_for("watching")
+    meeting, watching = watch_empty_meeting(tmp_path, out_dir, small_form)
     copying = threading.Thread(
         target=copy_in_chunks, args=(shared_media / "en-jfk.flac", meeting / "a.flac", 64 * 1024, 0.3)
     )
     copying.start()
     time.sleep(1.0)
-    assert watching.process.stdin is not None
-    watching.process.stdin.write("\n")
-    watching.process.stdin.flush()
+    watching.enter()
     watching.wait_for("delivering once these have arrived completely: a.flac")
     copying.join()
     assert watching.process.wait(timeout=600) == 0, "\n".join(line for _, line in watching.lines)
