@@ -19,7 +19,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import threading
 import wave
@@ -227,39 +226,6 @@ def lower_priority(niceness: int = AHEAD_NICENESS) -> Iterator[None]:
         _niceness.reset(token)
 
 
-@functools.cache
-def _prctl() -> Callable[..., int] | None:
-    """libc's prctl, looked up once in the pipeline's own process (Linux only; elsewhere None)."""
-    import ctypes
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-def _dies_with_parent() -> Callable[[], None] | None:
-    """What the child runs before ffmpeg starts: if the pipeline is killed, ffmpeg goes with it instead
-    of writing on into a file nobody will finish. The parent is the thread that started it, which waits
-    for it to end.
-
-    Only a call of a function looked up beforehand: the child of a process with other threads must not
-    import anything (one of them may have held an import lock at the fork, which the child then waits
-    for for ever: seen while the PDF library was being imported beside a measurement)."""
-    prctl = _prctl()
-    if prctl is None:
-        return None
-    pr_set_pdeathsig, sigkill = 1, int(signal.SIGKILL)
-
-    def setup() -> None:
-        prctl(pr_set_pdeathsig, sigkill)
-
-    return setup
-
-
 def _lower_priority(pid: int, niceness: int) -> None:
     """Set from the parent (nothing more to do in the child): ``niceness`` below the pipeline's own."""
     if niceness and hasattr(os, "setpriority"):
@@ -299,7 +265,11 @@ def run_ffmpeg(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            preexec_fn=_dies_with_parent(),
+            # No preexec_fn (it once set PR_SET_PDEATHSIG): Python code in the child of a process with
+            # other threads can wait for ever on a lock one of them held at the fork (seen twice: an
+            # import lock, and a fork beside the engine). Without it the child only execs. A killed
+            # pipeline still stops its ffmpeg: at its next write to their pipes (a render writes its
+            # progress every half second), and a killed process group takes it along at once.
         )
     except OSError as error:
         raise MissingToolError(
