@@ -18,7 +18,7 @@ from typing import Any
 MIN_VERSION = (5, 1)
 # Part of the remembered answer: a change to how a binary is asked or read makes every binary be asked
 # again (the lists below are judged afresh each run, from what was remembered).
-CHECK_VERSION = 2  # 2: loop and setpts (the cards)
+CHECK_VERSION = 3  # 2: loop and setpts (the cards); 3: ebur128's frame log (the meter)
 
 ENCODERS = ("libx264", "aac", "pcm_s16le", "mov_text")
 MUXERS = ("mp4", "mov", "wav", "null")
@@ -55,7 +55,10 @@ FILTERS = (
         why="loudness normalisation (EBU R 128)",
     ),
     FilterNeed(
-        "ebur128", ("peak", "framelog"), (("peak", "true"), ("framelog", "verbose")), why="loudness check"
+        "ebur128",
+        ("peak", "framelog"),
+        (("peak", "true"), ("framelog", "verbose"), ("framelog", "info")),
+        why="loudness metering and check",
     ),
     FilterNeed(
         "scale",

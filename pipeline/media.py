@@ -245,11 +245,11 @@ def run_ffmpeg(
     duration_ms: int | None = None,
     on_progress: Callable[[float], None] | None = None,
     quiet: bool = False,
-    stderr_lines: int = STDERR_TAIL_LINES,
+    stderr_lines: int | None = STDERR_TAIL_LINES,
     exe: str | None = None,
 ) -> FfmpegResult:
     """Run ffmpeg (``exe``, default the chosen one) with ``args`` (without the program name); return its
-    output.
+    output, with the last ``stderr_lines`` lines of its stderr (None: every line).
 
     With ``duration_ms`` and ``on_progress`` the share done is reported from ffmpeg's ``-progress``
     output. Raises MediaError carrying the command, the tail of stderr and, as its message, the line of
@@ -276,7 +276,8 @@ def run_ffmpeg(
             f"ffmpeg could not be started ({error.strerror})", "check the ffmpeg install"
         ) from None
     _lower_priority(process.pid, _niceness.get())
-    tail: collections.deque[str] = collections.deque(maxlen=max(stderr_lines, ERROR_TAIL_LINES))
+    kept = None if stderr_lines is None else max(stderr_lines, ERROR_TAIL_LINES)
+    tail: collections.deque[str] = collections.deque(maxlen=kept)
     # The cause is often printed early and followed by pages of summary; keep the error lines apart.
     errors: list[str] = []
 
@@ -309,14 +310,14 @@ def run_ffmpeg(
     reader.join(timeout=5)
     # ffmpeg shares the terminal: Ctrl-C stops it too, and that is an interruption, not a broken file.
     interrupt.check()
-    lines = list(tail)[-stderr_lines:]
+    lines = list(tail)[-stderr_lines:] if stderr_lines is not None else list(tail)
     if code != 0:
         told = telling_line([*errors, *tail]) or f"exit code {code}"
         raise MediaError(
             f"ffmpeg could not {what}: {told}", command, "\n".join(list(tail)[-ERROR_TAIL_LINES:])
         )
     if lines:
-        log.debug("ffmpeg said while it worked to %s:\n%s", what, "\n".join(lines))
+        log.debug("ffmpeg said while it worked to %s:\n%s", what, "\n".join(lines[-STDERR_TAIL_LINES:]))
     return FfmpegResult("".join(out_lines), tuple(lines))
 
 
@@ -658,13 +659,13 @@ def wav_duration_ms(path: Path) -> int:
 
 @dataclass(frozen=True)
 class Loudness:
-    """EBU R 128 / ITU-R BS.1770 measurement, as ffmpeg's loudnorm reports it."""
+    """EBU R 128 / ITU-R BS.1770 measurement of what a statement's second loudnorm pass is given."""
 
     integrated: float  # LUFS
     true_peak: float  # dBTP
     lra: float  # LU
     threshold: float  # LUFS, the relative gate
-    offset: float  # the target offset loudnorm suggests for its second pass
+    offset: float  # the target offset loudnorm suggests for its second pass (0 from pipeline.loudness)
 
     def to_json(self) -> dict[str, float]:
         return {

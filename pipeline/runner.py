@@ -11,7 +11,8 @@ import platform
 import shutil
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -278,6 +279,7 @@ class WorkAhead:
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[Future[None]] = []
         self._quiet = _QuietAhead()
 
     def __enter__(self) -> WorkAhead:
@@ -296,7 +298,13 @@ class WorkAhead:
     def submit(self, work: Callable[..., object], *args: Any) -> None:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ahead")
-        self._pool.submit(self._do, work, *args)
+        self._pending = [f for f in self._pending if not f.done()]
+        self._pending.append(self._pool.submit(self._do, work, *args))
+
+    def wait(self) -> None:
+        """Until what was submitted is done, so that nothing is made twice at the same time."""
+        futures.wait(self._pending)
+        self._pending = []
 
     @staticmethod
     def _do(work: Callable[..., object], *args: Any) -> None:
@@ -409,14 +417,18 @@ class Runner:
             numbers = clip_numbers(statements, form)
             rejections = list(found.rejections)
             ready: dict[str, tuple[Statement, cut.Cut]] = {}
-            for statement in statements:
-                heard = listener.listen(meeting_dir, statement, self._settings(meeting, form, statement))
-                if isinstance(heard.result, Rejection):
-                    rejections.append(heard.result)
-                    continue
-                made = self._render_ahead(clip, form, heard.statement, heard.result, numbers[statement.id])
-                rejections += made.rejections
-                ready |= {s.id: (s, made.cuts[s.id]) for s in made.statements}
+            with WorkAhead() as ahead:
+                for statement in statements:
+                    ahead.submit(clip.prepare, statement, numbers[statement.id])
+                    heard = listener.listen(meeting_dir, statement, self._settings(meeting, form, statement))
+                    ahead.wait()
+                    if isinstance(heard.result, Rejection):
+                        rejections.append(heard.result)
+                        continue
+                    number = numbers[statement.id]
+                    made = self._render_ahead(clip, form, heard.statement, heard.result, number)
+                    rejections += made.rejections
+                    ready |= {s.id: (s, made.cuts[s.id]) for s in made.statements}
         if self.hashes:
             self.hashes.save()
         kept = [s for s, _ in ready.values()]
@@ -612,6 +624,8 @@ class Runner:
         kept: list[Statement] = []
         with WorkAhead() as ahead:
             for index, statement in enumerate(statements):
+                if statement.id in unheard:
+                    ahead.submit(clip.prepare, statement, numbers[statement.id])
                 heard = listener.listen(meeting_dir, statement, settings[statement.id])
                 self._record_heard(heard)
                 if isinstance(heard.result, Rejection):
@@ -634,16 +648,11 @@ class Runner:
         if not self._delivered_clip():
             self._check_disk(form, clip_ms=timeline.duration_ms)
         staging = self.out_dir / deliver.STAGING_DELIVERY
-        made = clip.render(timeline, staging)
-        report.cues = list(made.cues)
-        report.timeline = made.timeline
         starts = {
             p.statement_id: p.start_ms for p in timeline.parts if p.kind == "statement" and p.statement_id
         }
-        assert self.hashes is not None
-        delivered = deliver.run(
+        documents = deliver.Documents(
             self.out_dir,
-            made.delivered,
             steps=self.steps,
             meeting=meeting,
             meeting_name=meeting_dir.name,
@@ -653,6 +662,27 @@ class Runner:
             transcripts=made_cuts.clipped,
             language=language,
             starts_ms=starts,
+            approvals=report.approvals,
+        )
+        try:
+            made = clip.render(timeline, staging)
+        except BaseException:
+            documents.close()
+            raise
+        report.cues = list(made.cues)
+        report.timeline = made.timeline
+        assert self.hashes is not None
+        delivered = deliver.run(
+            self.out_dir,
+            made.delivered,
+            documents,
+            steps=self.steps,
+            meeting=meeting,
+            meeting_name=meeting_dir.name,
+            form=form,
+            name=clip.name,
+            statements=ordered,
+            language=language,
             approvals=report.approvals,
             timeline=report.timeline,
             cues=made.cues,

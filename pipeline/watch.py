@@ -5,8 +5,10 @@ the join, the documents and the check away when the last statement has been reco
 Polling, not file events: it works the same on shared drives and memory cards, where events do not
 arrive. A file is taken only when it is complete: not a temporary or hidden name, its size and
 modification time unchanged over several polls, and its container whole (an MP4 being written has no
-index yet, or boxes that claim more bytes than the file has). A file that changes after it was taken is
-taken again. What is made goes into the same cache as `hearing run`, which then finds it there.
+index yet, or boxes that claim more bytes than the file has). A container whose structure shows it whole
+(MP4/MOV, a WAV with its size in its header) needs to stay unchanged for less time than one that cannot
+show it (MPEG-TS, Matroska, FLAC, MP3), where the waiting is all there is. A file that changes after it
+was taken is taken again. What is made goes into the same cache as `hearing run`, which then finds it there.
 
 The pure core (names, sightings, what is settled) is here; ``Watcher`` does the polling.
 """
@@ -34,9 +36,10 @@ log = logging.getLogger(__name__)
 # Names copying tools give a file until it is complete (browsers, rsync, Syncthing, Nextcloud, Office).
 TEMPORARY_PREFIXES = (".", "~syncthing~", "~$")
 TEMPORARY_SUFFIXES = (".part", ".partial", ".crdownload", ".download", ".opdownload", ".tmp", ".filepart")
-POLL_SECONDS = 0.5
-SETTLE_POLLS = 3  # unchanged polls in a row (1.5 s) before a file is looked at
-GIVE_UP_POLLS = 60  # a settled file whose container stays broken this long (30 s) is taken, to be rejected
+POLL_SECONDS = 0.2
+SETTLE_POLLS = 2  # unchanged polls in a row (0.4 s) before a file is looked at: enough for a whole MP4
+UNPROVEN_POLLS = 8  # (1.6 s) for a file whose container cannot show whether it is whole
+GIVE_UP_POLLS = 150  # a settled file whose container stays broken this long (30 s) is taken, to be rejected
 
 
 def is_temporary(relpath: str) -> bool:
@@ -94,6 +97,14 @@ def mp4_incomplete(boxes: Iterable[tuple[str, int]], size: int) -> str | None:
     return None
 
 
+def wav_declares_size(header: bytes) -> bool:
+    """Whether a WAV file's RIFF header gives its size (a streaming writer leaves 0 or 0xFFFFFFFF)."""
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return False
+    (declared,) = struct.unpack("<I", header[4:8])
+    return declared not in (0, 0xFFFFFFFF)
+
+
 def wav_incomplete(header: bytes, size: int) -> str | None:
     """Why a WAV file's RIFF header shows it is not whole yet, or None (a streaming writer's 0 or
     0xFFFFFFFF size says nothing)."""
@@ -110,30 +121,42 @@ def wav_incomplete(header: bytes, size: int) -> str | None:
 MP4_SUFFIXES = (".mp4", ".m4a", ".mov", ".m4v", ".3gp", ".3g2")
 
 
-def container_incomplete(path: Path) -> str | None:
-    """Why a settled file does not look whole yet, or None: the structure of MP4/MOV and WAV, and for
-    every file that it opens with the duration it claims."""
+@dataclass(frozen=True)
+class Verdict:
+    """What a settled file's container says of it."""
+
+    problem: str | None  # why it is not whole yet
+    proven: bool = False  # its structure shows it whole, beyond opening with a duration
+
+
+def container_verdict(path: Path) -> Verdict:
+    """Whether a settled file looks whole: the structure of MP4/MOV and WAV, and for every file that it
+    opens with the duration it claims."""
     from pipeline import media
     from pipeline.errors import RecordingRejected
 
     size = path.stat().st_size
     suffix = path.suffix.lower()
+    proven = False
     if suffix in MP4_SUFFIXES:
         problem = mp4_incomplete(media.mp4_boxes(path), size)
         if problem:
-            return problem
+            return Verdict(problem)
+        proven = True
     elif suffix == ".wav":
         with path.open("rb") as handle:
-            problem = wav_incomplete(handle.read(12), size)
+            header = handle.read(12)
+        problem = wav_incomplete(header, size)
         if problem:
-            return problem
+            return Verdict(problem)
+        proven = wav_declares_size(header)
     try:
         probe = media.probe(path)
     except RecordingRejected as rejected:
-        return rejected.reason
+        return Verdict(rejected.reason)
     if not probe.duration_ms:
-        return "no duration yet"
-    return None
+        return Verdict("no duration yet")
+    return Verdict(None, proven)
 
 
 def sightings(meeting_dir: Path) -> dict[str, Sighting]:
@@ -193,7 +216,7 @@ class Watcher:
         self.taken: dict[str, Sighting] = {}
         self.engine: Engine | None = None
         self.status: Status | None = None
-        self._broken_polls: dict[str, int] = {}
+        self._verdicts: dict[str, tuple[Sighting, Verdict]] = {}  # one look at a container per state
 
     def look(self) -> list[tuple[str, int, bool]]:
         """One look at the folder: the files complete since the last look, as (file, bytes, taken
@@ -202,16 +225,25 @@ class Watcher:
         self.watched = observe(self.watched, sightings(meeting_dir))
         newly: list[tuple[str, int, bool]] = []
         for relpath in settled(self.watched, self.taken):
-            sighting = self.watched[relpath].sighting
-            problem = container_incomplete(meeting_dir / relpath)
-            tries = self._broken_polls.get(relpath, 0) + 1 if problem else 0
-            self._broken_polls[relpath] = tries
-            if problem and tries < GIVE_UP_POLLS:
-                log.debug("%s: not complete yet (%s)", relpath, problem)
+            watched = self.watched[relpath]
+            verdict = self._verdict(relpath, watched.sighting)
+            if verdict.problem is None and not verdict.proven and watched.unchanged < UNPROVEN_POLLS:
                 continue
-            newly.append((relpath, sighting.size, relpath in self.taken))
-            self.taken[relpath] = sighting
+            if verdict.problem is not None and watched.unchanged < GIVE_UP_POLLS:
+                continue
+            newly.append((relpath, watched.sighting.size, relpath in self.taken))
+            self.taken[relpath] = watched.sighting
         return newly
+
+    def _verdict(self, relpath: str, sighting: Sighting) -> Verdict:
+        earlier = self._verdicts.get(relpath)
+        if earlier is not None and earlier[0] == sighting:
+            return earlier[1]
+        verdict = container_verdict(self.options.meeting_dir / relpath)
+        if verdict.problem:
+            log.debug("%s: not complete yet (%s)", relpath, verdict.problem)
+        self._verdicts[relpath] = (sighting, verdict)
+        return verdict
 
     def arriving(self) -> list[str]:
         """Files seen that are not complete yet (or changed since they were taken)."""

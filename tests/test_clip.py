@@ -186,13 +186,22 @@ def test_demo_delivers_a_committee_ready_clip(demo_run: DemoRun) -> None:
 
 
 def test_statements_are_rendered_while_the_next_is_transcribed(demo_run: DemoRun) -> None:
-    """The first run renders each statement but the last while the engine listens to the next, and the
-    clip's render then finds exactly those segments in the cache: nothing done ahead is done twice."""
+    """The first run renders each statement but the last while the engine listens to the next, and each
+    card while the engine listens to its own statement; the clip's render then finds exactly those
+    segments in the cache: nothing done ahead is done twice."""
     stages = demo_run.report["stages"]
     statements = [s["id"] for s in demo_run.report["statements"]]
     ahead = [s for s in stages if s.get("ahead")]
-    # Each statement's own steps are made ahead once; the title card, made with the first, is then found.
-    assert ahead and all(not s["cached"] for s in ahead if s["statement"]), ahead
+    made_ahead = [s["key"] for s in ahead if not s["cached"]]
+    assert made_ahead and len(made_ahead) == len(set(made_ahead)), ahead
+    # A card needs no words: every card of the clip is made ahead, the first one while its own statement
+    # is heard (the later ones wait for the statement before theirs to be rendered).
+    cards = [(i, s) for i, s in enumerate(stages) if s["stage"] == "render" and s.get("part") == "card"]
+    in_clip = {s["statement"] for _, s in cards if not s.get("ahead")}
+    made = {s["statement"]: i for i, s in cards if s.get("ahead") and not s["cached"]}
+    assert in_clip and in_clip <= set(made), (in_clip, made)
+    first = next(s["statement"] for s in stages if s["stage"] == "transcribe")
+    assert made[first] < next(i for i, s in enumerate(stages) if s["stage"] == "transcribe"), stages
     ahead_renders = {s["key"]: s for s in ahead if s["stage"] == "render"}
     rendered_by_the_run = {s["key"]: s for s in stages if s["stage"] == "render" and not s.get("ahead")}
     assert set(ahead_renders) <= set(rendered_by_the_run)
@@ -235,7 +244,7 @@ def test_portrait_phone_video_renders_upright_and_pillarboxed(shared_media: Path
     """The iPhone clip has no speech, so it never reaches a delivery; its picture is rendered directly."""
     from PIL import Image
 
-    from pipeline import media
+    from pipeline import loudness, media
     from pipeline.config import Form
     from pipeline.models import Consent, Recording, Statement
     from pipeline.stages import render
@@ -250,9 +259,8 @@ def test_portrait_phone_video_renders_upright_and_pillarboxed(shared_media: Path
     form = Form.model_validate({"video": {"width": 640, "height": 360, "preset": "ultrafast"}})
     cut = Cut("s01", 0, 2000, "whole")
     part = Part("statement", "s01", 0, 50, 25)
-    measured = media.measure_loudness(
-        render.loudness_args(source, statement.audio_stream, cut, form), what="measure"
-    )
+    frames = loudness.meter(render.meter_args(source, statement.audio_stream, form), what="meter")
+    measured = loudness.stretch(frames, cut.in_ms, cut.out_ms)
     target = tmp_path / "segment.mov"
     args = render.statement_args(
         source, statement, cut, part, form, measured, target, subtitles=None, fonts_dir=None, card_png=None
@@ -272,3 +280,60 @@ def test_portrait_phone_video_renders_upright_and_pillarboxed(shared_media: Path
     ]
     assert 180 <= columns[-1] - columns[0] + 1 <= 225, (columns[0], columns[-1])
     assert abs((columns[0] + columns[-1]) / 2 - 320) < 12
+
+
+def test_a_cut_measures_from_the_metered_recording_as_the_cut_itself_does(shared_media: Path) -> None:
+    """The recording metered once, a cut's loudness follows from it as the same meter finds it run on
+    the cut alone, to within 0.15 LU (the check allows the clip 1 LU either side of the target); its
+    true peak is never lower."""
+    from pipeline import loudness, media
+    from pipeline.config import Form
+    from pipeline.stages import render
+
+    form = Form.model_validate({})
+    for name, cuts in (
+        ("en-talking-head.mp4", [(1500, 31500), (3898, 41564), (10251, 31284)]),
+        ("da-udhr-preamble.mp3", [(862, 112630), (30751, 66745)]),
+        ("en-jfk.flac", [(785, 10489)]),
+        ("da-nst-u0042009.wav", [(175, 4642)]),
+    ):
+        source = shared_media / name
+        stream = media.probe(source).audio[0].index
+        frames = loudness.meter(render.meter_args(source, stream, form), what="meter")
+        for in_ms, out_ms in cuts:
+            metered = loudness.stretch(frames, in_ms, out_ms)
+            alone = media.parse_r128(
+                media.run_ffmpeg(
+                    ["-nostdin", "-hide_banner", "-nostats", "-loglevel", "info",
+                     "-ss", f"{in_ms / 1000:.3f}", "-t", f"{(out_ms - in_ms) / 1000:.3f}",
+                     "-i", media.input_path(source), "-filter_complex",
+                     f"[0:{stream}]aformat=channel_layouts=stereo,ebur128=peak=true", "-f", "null", "-"],
+                    what="meter the cut",
+                    stderr_lines=40,
+                ).stderr_tail
+            )  # fmt: skip
+            # The meter says a tenth; the cut's own blocks start at its first sample, not on the 100 ms.
+            assert abs(metered.integrated - alone.integrated) <= 0.15, (name, in_ms, out_ms, metered, alone)
+            assert -0.05 <= metered.true_peak - alone.true_peak <= 0.5, (name, in_ms, out_ms, metered, alone)
+
+
+def test_a_quiet_statement_with_a_loud_click_is_normalised_by_loudnorm_itself(
+    shared_media: Path, make_meeting, out_dir: Path, small_form: Path, tmp_path: Path
+) -> None:
+    """Brought up by a plain gain, the click would pass the true-peak limit: loudnorm's own two passes
+    normalise it, and the clip still comes out at the target with its peak under the limit."""
+    recording = tmp_path / "klik.wav"
+    ffmpeg(
+        "-i", shared_media / "en-jfk.flac", "-f", "lavfi", "-i",
+        "aevalsrc=if(between(t\\,5\\,5.003)\\,0.99\\,0):d=11:s=44100",
+        "-filter_complex", "[0:a]volume=-20dB[q];[q][1:a]amix=inputs=2:normalize=0", recording,
+    )  # fmt: skip
+    meeting = make_meeting({"klik.wav": recording})
+    result = run_cli("run", meeting, "--out", out_dir, "--form", small_form, "--language", "en")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
+    (measured,) = [s for s in report["stages"] if s["stage"] == "loudness"]
+    assert "loudnorm=" in measured["command"] and "print_format=json" in measured["command"], measured
+    clip = out_dir / "delivery" / f"{report['delivery']['name']}.mp4"
+    level = loudness(clip)
+    assert abs(level.integrated + 23) <= 1.0 and level.true_peak <= -0.9, level

@@ -362,6 +362,16 @@ def test_very_quiet_and_clipping_speech_come_out_at_the_agreed_loudness(audio_ru
     assert abs(measured - -23) <= LOUDNESS_TOLERANCE, f"{name}: {measured} LUFS in the clip"
 
 
+def test_every_recording_is_metered_once_and_brought_to_the_target_by_a_gain(audio_run: Run) -> None:
+    """Very quiet and clipping speech alike: a plain gain reaches the target within the true-peak limit,
+    so no statement needs loudnorm's own measuring pass (that case: tests/test_clip.py)."""
+    stages = audio_run.report()["stages"]
+    metered = [s["statement"] for s in stages if s["stage"] == "meter" and not s["cached"]]
+    measured = {s["statement"]: s.get("command") for s in stages if s["stage"] == "loudness"}
+    assert sorted(metered) == sorted(set(metered)) == sorted(measured), (metered, measured)
+    assert all(command is None for command in measured.values()), measured
+
+
 def test_a_long_pause_keeps_both_halves_and_invents_nothing_in_it(audio_run: Run) -> None:
     name, pause_start, pause = corpus.LONG_PAUSE
     statement = audio_run.statement(name)

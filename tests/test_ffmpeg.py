@@ -374,7 +374,8 @@ def test_every_filter_and_option_a_command_uses_is_asked_of_ffmpeg(tmp_path: Pat
         render.statement_args(tmp_path / "b.m4a", heard, cut, part, form, measured, out,
                               subtitles=ass, fonts_dir=tmp_path, card_png=png),
         render.card_args(png, part, form, out),
-        render.loudness_args(tmp_path / "a.mp4", 1, cut, form),
+        render.meter_args(tmp_path / "a.mp4", 1, form),
+        render.loudnorm_pass_args(tmp_path / "a.mp4", 1, cut, form),
         media.r128_args(out),
     ]  # fmt: skip
     needs = {need.name: set(need.options) for need in ffmpeg_needs.FILTERS}

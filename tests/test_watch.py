@@ -14,13 +14,16 @@ from conftest import ffmpeg, run_cli
 
 from pipeline.watch import (
     SETTLE_POLLS,
+    UNPROVEN_POLLS,
     Sighting,
     Status,
     Watched,
+    Watcher,
     is_temporary,
     mp4_incomplete,
     observe,
     settled,
+    wav_declares_size,
     wav_incomplete,
 )
 
@@ -72,6 +75,24 @@ def test_a_wav_is_whole_when_its_header_size_is_there() -> None:
     assert wav_incomplete(header, 4000) == "its header claims 10000 bytes, the file has 4000"
     streaming = b"RIFF" + (0xFFFFFFFF).to_bytes(4, "little") + b"WAVE"
     assert wav_incomplete(streaming, 4000) is None
+    assert wav_declares_size(header) and not wav_declares_size(streaming)
+
+
+def test_a_file_its_container_cannot_show_whole_waits_longer(shared_media: Path, tmp_path: Path) -> None:
+    """A WAV with its size in its header is taken after SETTLE_POLLS unchanged looks; a FLAC, whose
+    header would say the same of half the file, only after UNPROVEN_POLLS."""
+    from pipeline.runner import RunOptions
+
+    meeting = tmp_path / "moede"
+    meeting.mkdir()
+    ffmpeg("-i", shared_media / "en-jfk.flac", "-t", "2", meeting / "a.wav")
+    ffmpeg("-i", shared_media / "en-jfk.flac", "-t", "2", meeting / "b.flac")
+    watcher = Watcher(RunOptions(meeting_dir=meeting, out_dir=tmp_path / "out"))
+    taken_at = {}
+    for look in range(UNPROVEN_POLLS + 2):
+        for relpath, _, _ in watcher.look():
+            taken_at[relpath] = look
+    assert taken_at == {"a.wav": SETTLE_POLLS, "b.flac": UNPROVEN_POLLS}
 
 
 def test_the_status_line_warns_before_the_clip_is_too_long() -> None:
@@ -137,13 +158,17 @@ class Watching:
         return code
 
 
-def copy_in_chunks(source: Path, target: Path, chunk: int, pause: float) -> None:
+def copy_in_chunks(source: Path, target: Path, chunk: int, pause: float) -> float:
+    """Copied as a slow device does it, pausing after every chunk but the last; the moment the last byte
+    was written."""
     data = source.read_bytes()
     with target.open("wb") as handle:
         for start in range(0, len(data), chunk):
+            if start:
+                time.sleep(pause)
             handle.write(data[start : start + chunk])
             handle.flush()
-            time.sleep(pause)
+        return time.monotonic()
 
 
 @pytest.mark.slow
@@ -160,9 +185,11 @@ def test_recordings_copied_in_one_by_one_give_the_delivery_of_a_plain_run(
     time.sleep(2.5)
     (meeting / ".a.flac.part").rename(meeting / "a.flac")
     landed["a.flac"] = time.monotonic()
-    # A video copied slowly in chunks, with pauses shorter than the time a file must stay unchanged.
-    copy_in_chunks(shared_media / "en-talking-head.mp4", meeting / "b.mp4", chunk=256 * 1024, pause=0.5)
-    landed["b.mp4"] = time.monotonic()
+    # A video copied slowly in chunks, pausing longer than a whole MP4 needs to stay unchanged: only its
+    # boxes show that it is not whole yet.
+    landed["b.mp4"] = copy_in_chunks(
+        shared_media / "en-talking-head.mp4", meeting / "b.mp4", chunk=256 * 1024, pause=0.5
+    )
     # A Syncthing transfer: its temporary name, then the real one.
     syncing = meeting / "~syncthing~c.wav.tmp"
     copy_in_chunks(wav, syncing, chunk=64 * 1024, pause=0.1)

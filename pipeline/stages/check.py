@@ -42,7 +42,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pipeline.config import Form
 from pipeline.stages.subtitles import (
@@ -54,6 +54,9 @@ from pipeline.stages.subtitles import (
     rule_breaks,
     rule_titles,
 )
+
+if TYPE_CHECKING:
+    from pipeline.media import R128, FileFacts
 
 VERSION = 1
 REPORT_JSON = "qc-report.json"
@@ -1033,9 +1036,20 @@ def _row(cells: tuple[str, ...], widths: Sequence[int]) -> str:
 def measure_clip(clip: Path) -> ClipFacts:
     """Everything the checks judge, measured from the file: its boxes, streams, frame timestamps and the
     loudness of its decoded audio."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from pipeline import media
 
-    raw = media.read_file_facts(clip)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="meter") as pool:
+        # ffmpeg meters the sound on one core while the frames are read here on the other; a file
+        # without sound fails the meter, which is then never asked.
+        metering = pool.submit(media.measure_r128, clip, 0)
+        return _clip_facts(clip, media.read_file_facts(clip), metering.result)
+
+
+def _clip_facts(clip: Path, raw: FileFacts, metered: Callable[[], R128]) -> ClipFacts:
+    from pipeline import media
+
     boxes: tuple[str, ...] = ()
     if raw.brand:
         boxes = tuple(kind for kind, _ in media.mp4_boxes(clip))
@@ -1061,7 +1075,7 @@ def measure_clip(clip: Path) -> ClipFacts:
     loudness = peak = None
     if sounds:
         audio = AudioFacts(sounds[0].codec, sounds[0].profile, sounds[0].sample_rate, sounds[0].channels)
-        measured = media.measure_r128(clip, 0)
+        measured = metered()
         loudness, peak = measured.integrated, measured.true_peak
     return ClipFacts(
         name=clip.name,

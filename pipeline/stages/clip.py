@@ -13,12 +13,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline import cache, fonts, media
+from pipeline import cache, fonts, loudness, media
 from pipeline.config import Form, Meeting
 from pipeline.files import atomic_path, sha256_text, write_text
 from pipeline.models import Statement, StatementTranscript
 from pipeline.stages import cards, edits, render, subtitles
-from pipeline.stages.cut import Cut, Part, plan_timeline
+from pipeline.stages.cut import Cut, Part, cards_of, plan_timeline
 from pipeline.steps import PlannedStep
 
 if TYPE_CHECKING:
@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LOUDNESS_VERSION = 2  # 2: the ffmpeg version is part of the key
+LOUDNESS_VERSION = 3  # 2: the ffmpeg version is part of the key; 3: from the meter, loudnorm if need be
+METER_VERSION = 1
 EMPTY_WEBVTT = "WEBVTT\n\n"
 
 
@@ -123,6 +124,28 @@ class ClipMaker:
             if part.statement_id == statement.id or part.kind == "title":
                 self._segment(timeline, part)
 
+    def prepare(self, statement: Statement, number: int) -> None:
+        """What the segments of ``statement`` (``number`` in the clip) need that does not depend on its
+        words, made while the engine listens so that the render finds it in the cache: its sound
+        metered, the title card and its own card (or the picture it is shown over, without a picture of
+        its own)."""
+        self._sound_frames(statement)
+        form = self.form
+        title = cards.title_card(self.meeting, self.meeting_dir.name, form)
+        picture = cards.statement_picture(statement, number, form)
+        timeline = Timeline(
+            parts=cards_of(statement, form, title=title is not None),
+            title=title,
+            statement_cards={statement.id: picture},
+            statements={statement.id: statement},
+            cuts={},
+            cues=(),
+        )
+        for part in timeline.parts:
+            self._segment(timeline, part)
+        if statement.probe.video is None:
+            self._card_png(picture)
+
     def _timeline(
         self,
         statements: list[Statement],
@@ -191,7 +214,19 @@ class ClipMaker:
         key = cards.card_key(card, self.form.video.width, self.form.video.height)
         return key, self.work / "cards" / f"{key}.png"
 
-    def _loudness_spec(self, statement: Statement, cut: Cut) -> tuple[str, Path, list[str]]:
+    def _meter_spec(self, statement: Statement) -> tuple[str, Path, list[str]]:
+        key = cache.make_key(
+            "meter",
+            METER_VERSION,
+            {"recording": statement.recording.sha256, "stream": statement.audio_stream},
+            form={"channels": self.form.audio.channels},
+            tools={"ffmpeg": media.ffmpeg_version()},
+        )
+        source = self.meeting_dir / statement.recording.relpath
+        args = render.meter_args(source, statement.audio_stream, self.form)
+        return key, self.work / "loudness" / f"{key}.frames.json", args
+
+    def _loudness_spec(self, statement: Statement, cut: Cut) -> tuple[str, Path]:
         form = self.form
         key = cache.make_key(
             "loudness",
@@ -205,9 +240,7 @@ class ClipMaker:
             form={"audio": form.audio.model_dump()},
             tools={"ffmpeg": media.ffmpeg_version()},
         )
-        source = self.meeting_dir / statement.recording.relpath
-        args = render.loudness_args(source, statement.audio_stream, cut, form)
-        return key, self.work / "loudness" / f"{key}.json", args
+        return key, self.work / "loudness" / f"{key}.json"
 
     def _segment_spec(
         self, timeline: Timeline, part: Part, measured: media.Loudness | None
@@ -320,14 +353,21 @@ class ClipMaker:
             measured: media.Loudness | None = None
             if part.kind == "statement":
                 statement = timeline.statements[part.statement_id or ""]
-                key, target, args = self._loudness_spec(statement, timeline.cuts[statement.id])
+                key, target = self._loudness_spec(statement, timeline.cuts[statement.id])
                 measured = _loudness_from_json(cache.read_json(target))
+                if measured is None:
+                    meter_key, frames, args = self._meter_spec(statement)
+                    planned.append(
+                        PlannedStep(
+                            "meter", statement.id, meter_key, self._stored_frames(frames) is not None,
+                            (statement.recording.relpath,), media.command_line(args),
+                        )
+                    )  # fmt: skip
                 planned.append(
                     PlannedStep(
-                        "loudness", statement.id, key, measured is not None,
-                        (statement.recording.relpath,), media.command_line(args),
+                        "loudness", statement.id, key, measured is not None, (statement.recording.relpath,)
                     )
-                )  # fmt: skip
+                )
             segment = self._segment_spec(timeline, part, measured)
             if segment is None:
                 planned.append(
@@ -440,17 +480,45 @@ class ClipMaker:
                 cache.seal(target, self.hashes)
         return target
 
-    def _loudness(self, statement: Statement, cut: Cut) -> media.Loudness:
-        key, target, args = self._loudness_spec(statement, cut)
-        stored = _loudness_from_json(cache.read_json(target))
-        with self.steps.stage("loudness", statement.id, key, stored is not None) as record:
+    def _sound_frames(self, statement: Statement) -> loudness.SoundFrames:
+        """The recording's sound metered every 100 ms, once for whatever cut is made of it."""
+        key, target, args = self._meter_spec(statement)
+        stored = self._stored_frames(target)
+        with self.steps.stage("meter", statement.id, key, stored is not None) as record:
             record.command = media.command_line(args)
             if stored is not None:
                 return stored
-            measured = media.measure_loudness(
-                args, what=f"measure the loudness of {statement.recording.relpath}"
-            )
-            cache.store_json(target, measured.to_json())
+            what = f"meter the sound of {statement.recording.relpath}"
+            frames = loudness.meter(args, what=what)
+            cache.store_json(target, frames.to_json())
+            return frames
+
+    @staticmethod
+    def _stored_frames(target: Path) -> loudness.SoundFrames | None:
+        return loudness.SoundFrames.from_json(cache.read_json(target))
+
+    def _loudness(self, statement: Statement, cut: Cut) -> media.Loudness:
+        """The cut's loudness from the recording's metering; measured by loudnorm's own pass where a
+        plain gain would not do (the stored measurement says which, so that run.json names the command
+        that made it)."""
+        key, target = self._loudness_spec(statement, cut)
+        stored = cache.read_json(target)
+        measured = _loudness_from_json(stored)
+        by_loudnorm = isinstance(stored, dict) and stored.get("by") == "loudnorm"
+        frames = self._sound_frames(statement) if measured is None else None
+        source = self.meeting_dir / statement.recording.relpath
+        args = render.loudnorm_pass_args(source, statement.audio_stream, cut, self.form)
+        with self.steps.stage("loudness", statement.id, key, measured is not None) as record:
+            if measured is None:
+                assert frames is not None
+                measured = loudness.stretch(frames, cut.in_ms, cut.out_ms)
+                by_loudnorm = not render.linear_gain_fits(measured, self.form)
+                if by_loudnorm:
+                    what = f"measure the loudness of {statement.recording.relpath}"
+                    measured = media.measure_loudness(args, what=what)
+                cache.store_json(target, {**measured.to_json(), "by": "loudnorm" if by_loudnorm else "meter"})
+            if by_loudnorm:
+                record.command = media.command_line(args)
             return measured
 
     def _burn_text(self, timeline: Timeline, part: Part) -> str:
@@ -537,7 +605,7 @@ def reading_run_on(timeline: Timeline, rules: subtitles.SubtitleRules, form: For
 def _loudness_from_json(data: Any) -> media.Loudness | None:
     """A stored measurement, or None when there is none or it is damaged."""
     try:
-        return media.Loudness(**{k: float(v) for k, v in data.items()})
+        return media.Loudness(**{k: float(v) for k, v in data.items() if k != "by"})
     except (AttributeError, TypeError, ValueError):
         return None
 

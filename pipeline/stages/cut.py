@@ -201,12 +201,31 @@ def plan_timeline(
         parts.append(Part(kind, statement_id, start, ms_to_frames(ms, fps), fps))
 
     if title and form.clip.title_card.enabled:
-        add("title", None, round(form.clip.title_card.seconds * 1000))
+        add("title", None, _card_ms(form, "title"))
     for statement in statements:
-        if form.clip.statement_cards.enabled and statement.probe.video is not None:
-            add("card", statement.id, round(form.clip.statement_cards.seconds * 1000))
+        if has_card_before(statement, form):
+            add("card", statement.id, _card_ms(form, "card"))
         add("statement", statement.id, cuts[statement.id].duration_ms)
     return tuple(parts)
+
+
+def has_card_before(statement: Statement, form: Form) -> bool:
+    return form.clip.statement_cards.enabled and statement.probe.video is not None
+
+
+def _card_ms(form: Form, kind: str) -> int:
+    card = form.clip.title_card if kind == "title" else form.clip.statement_cards
+    return round(card.seconds * 1000)
+
+
+def cards_of(statement: Statement, form: Form, *, title: bool) -> tuple[Part, ...]:
+    """The title card and the card before ``statement``, as long as ``plan_timeline`` makes them: a
+    card's segment depends on its length, never on where it is, so it can be made before the cut."""
+    fps = form.video.fps
+    kinds: list[tuple[str, str | None]] = [("title", None)] if title and form.clip.title_card.enabled else []
+    if has_card_before(statement, form):
+        kinds.append(("card", statement.id))
+    return tuple(Part(k, i, 0, ms_to_frames(_card_ms(form, k), fps), fps) for k, i in kinds)
 
 
 @dataclass(frozen=True)

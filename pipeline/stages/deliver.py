@@ -186,9 +186,71 @@ def plan(form: Form, name: str, language: str) -> list[PlannedStep]:
     ]
 
 
+class Documents:
+    """The transcript in every format the form asks for, written into the staging folder on a thread of
+    its own while the clip is rendered and joined: it is made from the plan, never from the clip (the
+    PDF and Word libraries alone take half a second to load)."""
+
+    def __init__(
+        self,
+        out_dir: Path,
+        *,
+        steps: StageLog,
+        meeting: Meeting,
+        meeting_name: str,
+        form: Form,
+        name: str,
+        statements: Sequence[Statement],
+        transcripts: Mapping[str, StatementTranscript],
+        language: str,
+        starts_ms: Mapping[str, int],
+        approvals: Mapping[str, Approval | None],
+    ) -> None:
+        first = transcripts[statements[0].id]
+        self.doc = transcript.build(
+            meeting,
+            meeting_name,
+            form,
+            list(statements),
+            dict(transcripts),
+            engine=first.engine,
+            model=first.model,
+            language=language,
+            starts_ms=dict(starts_ms),
+            approvals=dict(approvals),
+        )
+        folder = out_dir / STAGING_DELIVERY
+        self._targets = [(fmt, folder / f"{name}-transkription.{fmt}") for fmt in form.transcript.formats]
+        self._steps = steps
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents")
+        self._written = self._pool.submit(self._write)
+
+    def _write(self) -> list[str]:
+        doc = self.doc
+        writers: dict[str, Callable[[Path], None]] = {
+            "txt": lambda p: write_text(p, transcript.render_txt(doc)),
+            "json": lambda p: write_json(p, transcript.render_json(doc)),
+            "docx": lambda p: write_bytes(p, transcript.render_docx(doc)),
+            "pdf": lambda p: write_bytes(p, transcript.render_pdf(doc)),
+        }
+        with self._steps.stage("transcript", None, None, cached=False):
+            for fmt, target in self._targets:
+                writers[fmt](target)
+        return [target.name for _, target in self._targets]
+
+    def files(self) -> list[str]:
+        """The files, once written; an error writing one is raised here."""
+        return self._written.result()
+
+    def close(self) -> None:
+        """Wait for the thread (a run that stops leaves no writer behind)."""
+        self._pool.shutdown(wait=True)
+
+
 def run(
     out_dir: Path,
     staged: Sequence[str],
+    documents: Documents,
     *,
     steps: StageLog,
     meeting: Meeting,
@@ -196,54 +258,24 @@ def run(
     form: Form,
     name: str,
     statements: Sequence[Statement],
-    transcripts: Mapping[str, StatementTranscript],
     language: str,
-    starts_ms: Mapping[str, int],
     approvals: Mapping[str, Approval | None],
     timeline: list[dict[str, Any]],
     cues: Sequence[Cue] = (),
     digest: Callable[[Path], str] = sha256_file,
 ) -> Delivered:
-    """Complete the delivery staged in ``OUT/.delivery-next`` (holding the clip files ``staged``) and put
-    it in its place. ``digest`` computes a file's SHA-256 (the run's hash cache: the clip's checksum is
-    needed again for its provenance)."""
+    """Complete the delivery staged in ``OUT/.delivery-next`` (holding the clip files ``staged`` and the
+    ``documents`` being written) and put it in its place. ``digest`` computes a file's SHA-256 (the
+    run's hash cache: the clip's checksum is needed again for its provenance)."""
     folder = out_dir / STAGING_DELIVERY
-    files = list(staged)
-    first = transcripts[statements[0].id]
-    doc = transcript.build(
-        meeting,
-        meeting_name,
-        form,
-        list(statements),
-        dict(transcripts),
-        engine=first.engine,
-        model=first.model,
-        language=language,
-        starts_ms=dict(starts_ms),
-        approvals=dict(approvals),
-    )
-    writers: dict[str, Callable[[Path], None]] = {
-        "txt": lambda p: write_text(p, transcript.render_txt(doc)),
-        "json": lambda p: write_json(p, transcript.render_json(doc)),
-        "docx": lambda p: write_bytes(p, transcript.render_docx(doc)),
-        "pdf": lambda p: write_bytes(p, transcript.render_pdf(doc)),
-    }
-    # The PDF (the PDF library's import alone takes half a second) is made while ffmpeg meters the clip
-    # for the check on the other core; the check reads none of it.
-    later = [fmt for fmt in form.transcript.formats if fmt == "pdf"]
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdf")
-    pending = [(fmt, pool.submit(writers[fmt], folder / f"{name}-transkription.{fmt}")) for fmt in later]
+    doc = documents.doc
     try:
-        with steps.stage("transcript", None, None, cached=False):
-            for fmt in form.transcript.formats:
-                target = folder / f"{name}-transkription.{fmt}"
-                if fmt not in later:
-                    writers[fmt](target)
-                files.append(target.name)
-        qc = _check(folder, form, name, language, timeline, steps, lambda: [f.result() for _, f in pending])
-        files += check.write_qc_report(folder, qc)
+        # The check measures the clip first and waits for the documents only then.
+        qc = _check(folder, form, name, language, timeline, steps, documents.files)
+        files = [*staged, *documents.files()]
     finally:
-        pool.shutdown(wait=True)
+        documents.close()
+    files += check.write_qc_report(folder, qc)
     with steps.stage("letters", None, None, cached=False):
         files += _letters(
             out_dir,

@@ -114,20 +114,40 @@ def _audio_pre(stream: Any, form: Form) -> Any:
     return stream.filter("aformat", channel_layouts=layout)
 
 
-def loudness_args(source: Path, audio_stream: int, cut: Cut, form: Form) -> list[str]:
-    """First loudnorm pass: measure the part of the recording that goes into the clip."""
+def meter_args(source: Path, audio_stream: int, form: Form) -> list[str]:
+    """Meter the whole of a recording's sound, every 100 ms, in the layout the clip will have: any cut's
+    loudness then follows from it (pipeline.loudness). ebur128 takes a third of the time of a measuring
+    loudnorm pass, which resamples to 192 kHz and normalises as it measures."""
+    import ffmpeg
+
+    audio = ffmpeg.input(input_path(source))
+    chain = _audio_pre(audio[str(audio_stream)], form).filter("ebur128", peak="true", framelog="info")
+    graph = ffmpeg.output(chain, "-", f="null")
+    return ["-nostdin", "-hide_banner", "-nostats", "-loglevel", "info", *graph.get_args()]
+
+
+def loudnorm_pass_args(source: Path, audio_stream: int, cut: Cut, form: Form) -> list[str]:
+    """First loudnorm pass over the cut: its own measurement, for a statement that a plain gain cannot
+    bring to the target within the true-peak limit (``linear_gain_fits``)."""
     import ffmpeg
 
     audio = ffmpeg.input(input_path(source), ss=_seconds(cut.in_ms), t=_seconds(cut.duration_ms))
     chain = _audio_pre(audio[str(audio_stream)], form).filter(
-        "loudnorm",
-        I=form.audio.loudness,
-        TP=form.audio.true_peak,
-        LRA=LRA_TARGET,
-        print_format="json",
+        "loudnorm", I=form.audio.loudness, TP=form.audio.true_peak, LRA=LRA_TARGET, print_format="json"
     )
     graph = ffmpeg.output(chain, "-", f="null")
     return ["-nostdin", "-hide_banner", "-nostats", "-loglevel", "info", *graph.get_args()]
+
+
+LINEAR_MARGIN_DB = 0.3  # the meter logs to 0.1 dB, and a stretch is taken to the nearest 100 ms
+
+
+def linear_gain_fits(metered: Loudness, form: Form) -> bool:
+    """Whether the second loudnorm pass, given this measurement, brings the statement to the target by
+    a plain gain (its linear mode): something above the gate, and the true peak kept under the form's
+    limit with a margin. Otherwise loudnorm normalises dynamically, from its own measuring pass."""
+    gain = form.audio.loudness - min(metered.integrated, 0.0)
+    return metered.threshold > -70.0 and metered.true_peak + gain <= form.audio.true_peak - LINEAR_MARGIN_DB
 
 
 def _seconds(ms: int) -> str:
