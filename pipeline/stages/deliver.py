@@ -219,6 +219,9 @@ class Documents:
             starts_ms=dict(starts_ms),
             approvals=dict(approvals),
         )
+        # What the rest of the delivery is made of too (deliver.run reads it from here).
+        self.meeting, self.meeting_name, self.form, self.name = meeting, meeting_name, form, name
+        self.statements, self.language, self.approvals = list(statements), language, dict(approvals)
         folder = out_dir / STAGING_DELIVERY
         self._targets = [(fmt, folder / f"{name}-transkription.{fmt}") for fmt in form.transcript.formats]
         self._steps = steps
@@ -253,13 +256,6 @@ def run(
     documents: Documents,
     *,
     steps: StageLog,
-    meeting: Meeting,
-    meeting_name: str,
-    form: Form,
-    name: str,
-    statements: Sequence[Statement],
-    language: str,
-    approvals: Mapping[str, Approval | None],
     timeline: list[dict[str, Any]],
     cues: Sequence[Cue] = (),
     digest: Callable[[Path], str] = sha256_file,
@@ -268,7 +264,8 @@ def run(
     ``documents`` being written) and put it in its place. ``digest`` computes a file's SHA-256 (the
     run's hash cache: the clip's checksum is needed again for its provenance)."""
     folder = out_dir / STAGING_DELIVERY
-    doc = documents.doc
+    form, name, language = documents.form, documents.name, documents.language
+    statements, approvals = documents.statements, documents.approvals
     try:
         # The check measures the clip first and waits for the documents only then.
         qc = _check(folder, form, name, language, timeline, steps, documents.files)
@@ -281,9 +278,9 @@ def run(
             out_dir,
             folder,
             files,
-            doc,
-            meeting,
-            meeting_name,
+            documents.doc,
+            documents.meeting,
+            documents.meeting_name,
             form,
             name,
             language,
