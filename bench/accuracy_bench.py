@@ -159,8 +159,8 @@ def _check_in_use() -> None:
 
 
 def main() -> int:
-    _check_in_use()
     sys.path.insert(0, str(REPO))
+    _check_in_use()
     found = recordings()
     if not found:
         print(f"skipped: no real recordings with reference texts in {MEDIA}")

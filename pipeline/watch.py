@@ -97,24 +97,20 @@ def mp4_incomplete(boxes: Iterable[tuple[str, int]], size: int) -> str | None:
     return None
 
 
-def wav_declares_size(header: bytes) -> bool:
-    """Whether a WAV file's RIFF header gives its size (a streaming writer leaves 0 or 0xFFFFFFFF)."""
+def wav_declared_bytes(header: bytes) -> int | None:
+    """The file size a WAV file's RIFF header gives, or None where it gives none: not a RIFF WAVE
+    header, RF64 (its size is elsewhere), or a streaming writer's 0 or 0xFFFFFFFF."""
     if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
-        return False
+        return None
     (declared,) = struct.unpack("<I", header[4:8])
-    return declared not in (0, 0xFFFFFFFF)
+    return None if declared in (0, 0xFFFFFFFF) else declared + 8
 
 
 def wav_incomplete(header: bytes, size: int) -> str | None:
-    """Why a WAV file's RIFF header shows it is not whole yet, or None (a streaming writer's 0 or
-    0xFFFFFFFF size says nothing)."""
-    if len(header) < 12 or header[:4] not in (b"RIFF", b"RF64") or header[8:12] != b"WAVE":
-        return None
-    (declared,) = struct.unpack("<I", header[4:8])
-    if declared in (0, 0xFFFFFFFF) or header[:4] == b"RF64":
-        return None
-    if declared + 8 > size:
-        return f"its header claims {declared + 8} bytes, the file has {size}"
+    """Why a WAV file's RIFF header shows it is not whole yet, or None (also where it says nothing)."""
+    declared = wav_declared_bytes(header)
+    if declared is not None and declared > size:
+        return f"its header claims {declared} bytes, the file has {size}"
     return None
 
 
@@ -149,7 +145,7 @@ def container_verdict(path: Path) -> Verdict:
         problem = wav_incomplete(header, size)
         if problem:
             return Verdict(problem)
-        proven = wav_declares_size(header)
+        proven = wav_declared_bytes(header) is not None
     try:
         probe = media.probe(path)
     except RecordingRejected as rejected:

@@ -23,7 +23,7 @@ from pipeline.watch import (
     mp4_incomplete,
     observe,
     settled,
-    wav_declares_size,
+    wav_declared_bytes,
     wav_incomplete,
 )
 
@@ -75,7 +75,7 @@ def test_a_wav_is_whole_when_its_header_size_is_there() -> None:
     assert wav_incomplete(header, 4000) == "its header claims 10000 bytes, the file has 4000"
     streaming = b"RIFF" + (0xFFFFFFFF).to_bytes(4, "little") + b"WAVE"
     assert wav_incomplete(streaming, 4000) is None
-    assert wav_declares_size(header) and not wav_declares_size(streaming)
+    assert wav_declared_bytes(header) == 10_000 and wav_declared_bytes(streaming) is None
 
 
 def test_a_file_its_container_cannot_show_whole_waits_longer(shared_media: Path, tmp_path: Path) -> None:

@@ -356,10 +356,10 @@ class ClipMaker:
                 key, target = self._loudness_spec(statement, timeline.cuts[statement.id])
                 measured = _loudness_from_json(cache.read_json(target))
                 if measured is None:
-                    meter_key, frames, args = self._meter_spec(statement)
+                    meter_key, frames_file, args = self._meter_spec(statement)
                     planned.append(
                         PlannedStep(
-                            "meter", statement.id, meter_key, self._stored_frames(frames) is not None,
+                            "meter", statement.id, meter_key, self._stored_frames(frames_file) is not None,
                             (statement.recording.relpath,), media.command_line(args),
                         )
                     )  # fmt: skip
@@ -506,8 +506,6 @@ class ClipMaker:
         measured = _loudness_from_json(stored)
         by_loudnorm = isinstance(stored, dict) and stored.get("by") == "loudnorm"
         frames = self._sound_frames(statement) if measured is None else None
-        source = self.meeting_dir / statement.recording.relpath
-        args = render.loudnorm_pass_args(source, statement.audio_stream, cut, self.form)
         with self.steps.stage("loudness", statement.id, key, measured is not None) as record:
             if measured is None:
                 assert frames is not None
@@ -515,11 +513,15 @@ class ClipMaker:
                 by_loudnorm = not render.linear_gain_fits(measured, self.form)
                 if by_loudnorm:
                     what = f"measure the loudness of {statement.recording.relpath}"
-                    measured = media.measure_loudness(args, what=what)
+                    measured = media.measure_loudness(self._loudnorm_args(statement, cut), what=what)
                 cache.store_json(target, {**measured.to_json(), "by": "loudnorm" if by_loudnorm else "meter"})
             if by_loudnorm:
-                record.command = media.command_line(args)
+                record.command = media.command_line(self._loudnorm_args(statement, cut))
             return measured
+
+    def _loudnorm_args(self, statement: Statement, cut: Cut) -> list[str]:
+        source = self.meeting_dir / statement.recording.relpath
+        return render.loudnorm_pass_args(source, statement.audio_stream, cut, self.form)
 
     def _burn_text(self, timeline: Timeline, part: Part) -> str:
         """The ASS text with this statement's cues, timed to its segment."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Form
+from pipeline.loudness import ABSOLUTE_GATE
 from pipeline.media import GLOBAL_ARGS, Loudness, input_path
 from pipeline.models import Statement
 from pipeline.stages.cut import Cut, Part
@@ -121,9 +122,9 @@ def meter_args(source: Path, audio_stream: int, form: Form) -> list[str]:
     import ffmpeg
 
     audio = ffmpeg.input(input_path(source))
-    chain = _audio_pre(audio[str(audio_stream)], form).filter("ebur128", peak="true", framelog="info")
-    graph = ffmpeg.output(chain, "-", f="null")
-    return ["-nostdin", "-hide_banner", "-nostats", "-loglevel", "info", *graph.get_args()]
+    return _measuring(
+        _audio_pre(audio[str(audio_stream)], form).filter("ebur128", peak="true", framelog="info")
+    )
 
 
 def loudnorm_pass_args(source: Path, audio_stream: int, cut: Cut, form: Form) -> list[str]:
@@ -135,6 +136,13 @@ def loudnorm_pass_args(source: Path, audio_stream: int, cut: Cut, form: Form) ->
     chain = _audio_pre(audio[str(audio_stream)], form).filter(
         "loudnorm", I=form.audio.loudness, TP=form.audio.true_peak, LRA=LRA_TARGET, print_format="json"
     )
+    return _measuring(chain)
+
+
+def _measuring(chain: Any) -> list[str]:
+    """A measuring pass over ``chain``: nothing written, the measurement logged on stderr."""
+    import ffmpeg
+
     graph = ffmpeg.output(chain, "-", f="null")
     return ["-nostdin", "-hide_banner", "-nostats", "-loglevel", "info", *graph.get_args()]
 
@@ -147,7 +155,8 @@ def linear_gain_fits(metered: Loudness, form: Form) -> bool:
     a plain gain (its linear mode): something above the gate, and the true peak kept under the form's
     limit with a margin. Otherwise loudnorm normalises dynamically, from its own measuring pass."""
     gain = form.audio.loudness - min(metered.integrated, 0.0)
-    return metered.threshold > -70.0 and metered.true_peak + gain <= form.audio.true_peak - LINEAR_MARGIN_DB
+    fits_peak = metered.true_peak + gain <= form.audio.true_peak - LINEAR_MARGIN_DB
+    return metered.threshold > ABSOLUTE_GATE and fits_peak
 
 
 def _seconds(ms: int) -> str:
