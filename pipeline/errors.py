@@ -77,6 +77,15 @@ class NothingDelivered(PipelineError):
     """No statement was left to deliver."""
 
 
+class SubtitleProblems(PipelineError):
+    """Subtitles no timing can fit to the form (a person's cues too many for their statement's time):
+    the render stops before it starts, one Danish sentence a problem, each naming what to do."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
 class NotConforming(PipelineError):
     """The run's own clip fails `hearing check` against the form; the files stay for inspection."""
 

@@ -55,3 +55,16 @@ def font_sha256(bold: bool = False) -> str:
 def font_identity() -> str:
     """One short string naming exactly the fonts used, for cache keys (both faces)."""
     return f"{FONT_NAME}:{font_sha256(False)[:16]}:{font_sha256(True)[:16]}"
+
+
+@functools.cache
+def drawable() -> frozenset[int]:
+    """The characters DejaVu Sans can draw (its cmap, regular and bold alike): text with others would
+    show empty boxes in the picture and the PDF."""
+    from fontTools.ttLib import TTFont  # comes with matplotlib
+
+    covered: set[int] = set()
+    for bold in (False, True):
+        with TTFont(str(font_path(bold)), lazy=True) as font:
+            covered.update(font.getBestCmap() or {})
+    return frozenset(covered)

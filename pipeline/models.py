@@ -87,7 +87,8 @@ class Statement:
     group: str | None
     topic: str | None
     consent: Consent
-    trim_ms: tuple[int, int | None] | None  # manual in/out points from meeting.yaml
+    # Manual in and out points (meeting.yaml's trim, a person's in/out); None in either: where the speech is
+    trim_ms: tuple[int | None, int | None] | None
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,18 @@ class Word:
 
 
 @dataclass(frozen=True)
+class ShownCue:
+    """How a segment is shown as a subtitle: a cue of the statement's subtitles (the ones a person reads
+    and corrects), with its lines and, where a person set them, its own times."""
+
+    lines: tuple[str, ...]
+    start_ms: int | None  # a person's times; None: the pipeline times it from its words
+    end_ms: int | None
+    index: int  # its place among the statement's cues (0-based; the SRT numbers it index + 1)
+    words: int  # how many words it shows; fewer left in a segment: the cut took some
+
+
+@dataclass(frozen=True)
 class Segment:
     start_ms: int
     end_ms: int
@@ -119,6 +132,7 @@ class Segment:
     no_speech_prob: float = 0.0
     compression_ratio: float = 0.0
     flags: tuple[str, ...] = field(default_factory=tuple)  # reasons a person should look at it
+    shown: ShownCue | None = None  # the cue it is shown as; None: grouped from the words
 
 
 @dataclass(frozen=True)
@@ -148,6 +162,14 @@ class Approval:
 
     by: str
     at: str | None  # ISO date or time, as written
+    # False: the text, times, in/out points, speaker or topic changed after it was approved; it no longer
+    # counts, and every document says so.
+    valid: bool = True
 
-    def to_json(self) -> dict[str, str | None]:
-        return {"by": self.by, "at": self.at}
+    def to_json(self) -> dict[str, str | bool | None]:
+        return {"by": self.by, "at": self.at, "valid": self.valid}
+
+
+def approved(approval: Approval | None) -> bool:
+    """Whether an approval counts: given, and still about what the statement is now."""
+    return approval is not None and approval.valid

@@ -28,7 +28,7 @@ import secrets
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,10 +37,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pipeline.config import StatementEdit, load_form, load_meeting, load_statement_edit
+from pipeline.config import Form, StatementEdit, load_form, load_meeting
 from pipeline.errors import Busy, PipelineError, UsageError
 from pipeline.files import HashCache, write_text
-from pipeline.models import Statement
+from pipeline.models import Statement, StatementTranscript
 from pipeline.stages import edits, ingest, subtitles
 from pipeline.stages.subtitles import Cue, SubtitleRules
 
@@ -89,61 +89,99 @@ def _cue_json(cue: Cue) -> dict[str, Any]:
     return {"start_ms": cue.start_ms, "end_ms": cue.end_ms, "text": "\n".join(cue.lines)}
 
 
-def problems_of(cues: Sequence[Cue], rules: SubtitleRules, duration_ms: int) -> list[dict[str, Any]]:
-    """The form's subtitle rules each cue breaks (the one set of rules, ``subtitles.rule_breaks``), with
-    what was measured apart from the cue's name, which the page shows by the cue itself."""
-    end = edits.editable_end_ms(duration_ms, rules)
-    titles = subtitles.rule_titles(rules, end)
-    found = []
-    for b in subtitles.rule_breaks(cues, rules, end):
-        name = subtitles.cue_name(b.cue, cues[b.cue - 1])
-        measured = b.detail.removeprefix(name).lstrip(":, ")
-        found.append(
+@dataclass(frozen=True)
+class StatementView:
+    """What the page says about one statement's cues: the same plan, judgement and problems the render
+    makes of it (``clip.plan_timeline_cues``, ``timing.judge``, ``clip.problems``), in the person's cues."""
+
+    notes: tuple[dict[str, Any], ...]  # per person's cue: a rule it breaks, or how its times were moved
+    blocking: tuple[str, ...]  # what would stop the render, one Danish sentence each
+    cut: tuple[int, int] | None  # the statement's in and out points in the recording (None: no cut)
+
+
+def statement_view(
+    statement: Statement, transcript: StatementTranscript, form: Form, number: int
+) -> StatementView:
+    """The statement (with a person's fields) and its transcript (its cues, ``edits.corrected_one``) as
+    the render will plan and judge them; pure."""
+    from pipeline import texts
+    from pipeline.models import Rejection
+    from pipeline.stages import clip, cut, timing
+
+    rules = SubtitleRules.from_form(form)
+    planned = cut.plan_cut(statement, transcript, form)
+    if isinstance(planned, Rejection):
+        return StatementView(
+            (), (f"{texts.statement_label(number, statement.speaker)}: {planned.reason}",), None
+        )
+    timeline = clip.plan_timeline_cues(
+        [statement], {statement.id: planned}, {statement.id: cut.words_in_cut(transcript, planned)}, form,
+        title=None, first_number=number,
+    )  # fmt: skip
+    part = next(p for p in timeline.parts if p.kind == "statement")
+    used = timeline.cuts[statement.id]
+    offset = part.start_ms - used.in_ms  # clip ms minus recording ms
+    fitted = timeline.fitted.get(statement.id, subtitles.StatementCues.empty())
+    speech, windows = timeline.cue_context()
+    own = [k for k, c in enumerate(timeline.cues) if c.kind == "speech"]
+    notes: list[dict[str, Any]] = []
+    for found in timing.judge(timeline.cues, rules, timeline.duration_ms, speech=speech, windows=windows):
+        if found.cue - 1 not in own:
+            continue
+        k = own.index(found.cue - 1)
+        source = fitted.sources[k] if k < len(fitted.sources) else None
+        notes.append(
             {
-                "cue": b.cue - 1,
-                "rule": b.rule,
-                "severity": b.severity,
-                "title": titles[b.rule][0],
-                "limit": titles[b.rule][1],
-                "measured": measured,
-                "detail": b.detail,
+                "cue": source if source is not None else k,
+                "kind": "rule",
+                "rule": found.rule,
+                "severity": found.severity,
+                "text": texts.rule_break(
+                    found,
+                    timeline.cues[found.cue - 1],
+                    timeline.cues[found.cue - 2].end_ms if found.cue > 1 else None,
+                    rules,
+                ),
+                "detail": found.detail,
             }
         )
+    shown = {c.index: c for c in (seg.shown for seg in transcript.segments) if c is not None}
+    for k, cue in enumerate(fitted.cues):
+        source = fitted.sources[k]
+        person = shown.get(source) if source is not None else None
+        moved = fitted.moved[k]
+        if person is None or person.start_ms is None or person.end_ms is None:
+            if fitted.split[k] and source is not None and (k == 0 or fitted.sources[k - 1] != source):
+                notes.append({"cue": source, "kind": "moved", "severity": "warn", "text": texts.split_only()})
+            continue
+        got = (cue.start_ms - offset, cue.end_ms - offset)
+        first_of_split = not fitted.split[k] or k == 0 or fitted.sources[k - 1] != source
+        if (moved or fitted.split[k]) and first_of_split:
+            notes.append(
+                {
+                    "cue": source,
+                    "kind": "moved",
+                    "severity": "warn",
+                    "text": texts.moved(moved, (person.start_ms, person.end_ms), got, split=fitted.split[k]),
+                }
+            )
+    blocking = tuple(p.text for p in clip.problems(timeline, rules, first_number=number))
+    return StatementView(tuple(notes), blocking, (used.in_ms, used.out_ms))
+
+
+def flagged_words(transcript: StatementTranscript | None) -> list[dict[str, Any]]:
+    """The words a person should look at (doubtful, repeated, decoded again, over silence), as the
+    statement is now: a word a person wrote or changed is no longer in doubt. Recording-relative."""
+    if transcript is None:
+        return []
+    found = []
+    for word in transcript.words:
+        flags = [f for f in word.flags if f != edits.FLAG_EDITED]
+        if flags:
+            found.append(
+                {"start_ms": word.start_ms, "end_ms": word.end_ms, "text": word.text.strip(), "flags": flags}
+            )
     return found
-
-
-def statement_payload(
-    item: ReviewStatement,
-    cues: Sequence[Cue],
-    fields: StatementEdit,
-    flagged: Sequence[Mapping[str, Any]],
-    rules: SubtitleRules,
-) -> dict[str, Any]:
-    s = item.statement
-    trim_in, trim_out = s.trim_ms or (None, None)
-    return {
-        "id": s.id,
-        "file": s.recording.relpath,
-        "duration_ms": s.probe.duration_ms,
-        "has_video": s.probe.video is not None,
-        "name_on_screen": s.consent.name_on_screen,
-        "meeting": {
-            "speaker": s.speaker,
-            "topic": s.topic,
-            "in_ms": trim_in,
-            "out_ms": trim_out,
-        },
-        "speaker": fields.speaker,
-        "topic": fields.topic,
-        "in_ms": None if fields.in_ is None else round(fields.in_ * 1000),
-        "out_ms": None if fields.out is None else round(fields.out * 1000),
-        "approved": fields.approved,
-        "approved_by": fields.approved_by,
-        "approved_at": _when(fields.approved_at),
-        "cues": [_cue_json(c) for c in cues],
-        "flagged": list(flagged),
-        "problems": problems_of(cues, rules, s.probe.duration_ms),
-    }
 
 
 def _when(at: dt.datetime | dt.date | None) -> str | None:
@@ -156,14 +194,27 @@ class BadChange(ValueError):
     """A change the page sent that cannot be saved; the message says why, in one line."""
 
 
+class Conflict(Exception):
+    """A change made from an older version of the statement's files: someone else saved in between."""
+
+
 def _optional_text(data: Mapping[str, Any], name: str, limit: int) -> str | None:
     value = data.get(name)
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > limit:
-        raise BadChange(f"{name}: text of at most {limit} characters, or null")
+        raise BadChange(f"{name}: tekst på højst {limit} tegn, eller tom")
     value = " ".join(value.split())
+    found = subtitles.unsafe_text(value)
+    if found is not None:
+        raise BadChange(f"{name}: »{found[1]}« {texts_unsafe(found[0])}")
     return value or None
+
+
+def texts_unsafe(reason: str) -> str:
+    from pipeline import texts
+
+    return texts.UNSAFE[reason]
 
 
 def _optional_ms(data: Mapping[str, Any], name: str, duration_ms: int) -> int | None:
@@ -175,10 +226,26 @@ def _optional_ms(data: Mapping[str, Any], name: str, duration_ms: int) -> int | 
     return value
 
 
-def parse_change(data: Any, duration_ms: int, *, now: dt.datetime) -> tuple[tuple[Cue, ...], StatementEdit]:
-    """A statement as the page sent it: its cues (recording-relative; a cue whose text was cleared is
-    gone) and its fields. The speaker, topic and in/out points are given only where a person set them;
-    an approval gets its time here, on the laptop's clock."""
+@dataclass(frozen=True)
+class Change:
+    """A statement as the page sent it."""
+
+    version: str | None  # the version of the files the page started from
+    cues: tuple[Cue, ...]  # recording-relative; a cue whose text was cleared is gone
+    speaker: str | None
+    topic: str | None
+    in_ms: int | None
+    out_ms: int | None
+    approve: str | None  # who approves what is saved now
+    withdraw: bool  # the approval is taken back
+
+
+def parse_change(data: Any, duration_ms: int) -> Change:
+    """A statement as the page sent it: its cues and the fields a person set. Text that could not reach
+    every file as typed is refused here, with the reason, before anything is written. The page never
+    says when an approval was made: the server's clock does."""
+    from pipeline import texts
+
     if not isinstance(data, dict):
         raise BadChange("expected a JSON object")
     raw = data.get("cues")
@@ -201,56 +268,69 @@ def parse_change(data: Any, duration_ms: int, *, now: dt.datetime) -> tuple[tupl
         lines = tuple(line for line in lines if line)
         if lines:
             cues.append(Cue(start, end, lines))
+    ordered = tuple(sorted(cues, key=lambda c: (c.start_ms, c.end_ms)))
+    bad = edits.unsafe_cue(ordered)
+    if bad is not None:
+        raise BadChange(texts.unsafe_line(*bad))
     in_ms = _optional_ms(data, "in_ms", duration_ms)
     out_ms = _optional_ms(data, "out_ms", duration_ms)
     if in_ms is not None and out_ms is not None and out_ms <= in_ms:
         raise BadChange("out_ms must be after in_ms")
-    approved = data.get("approved", False)
-    if not isinstance(approved, bool):
-        raise BadChange("approved: true or false")
-    approved_by = _optional_text(data, "approved_by", 200)
-    if approved and not approved_by:
-        raise BadChange("approved_by: who approved the text is needed to approve it")
-    given_at = data.get("approved_at")
-    at: dt.datetime | None = None
-    if approved:
-        at = now.replace(second=0, microsecond=0)
-        if isinstance(given_at, str):
-            with contextlib.suppress(ValueError):
-                at = dt.datetime.fromisoformat(given_at)
-    fields = StatementEdit.model_validate(
+    version = data.get("version")
+    if version is not None and not isinstance(version, str):
+        raise BadChange("version: text")
+    approval = data.get("approval", "keep")
+    approve: str | None = None
+    withdraw = False
+    if approval is False:
+        withdraw = True
+    elif isinstance(approval, dict):
+        approve = _optional_text(approval, "by", 200)
+        if not approve:
+            raise BadChange("approval.by: who approves the text is needed to approve it")
+    elif approval != "keep":
+        raise BadChange('approval: "keep", false, or {"by": NAME}')
+    return Change(
+        version,
+        ordered,
+        _optional_text(data, "speaker", 200),
+        _optional_text(data, "topic", 500),
+        in_ms,
+        out_ms,
+        approve,
+        withdraw,
+    )
+
+
+def fields_after(current: StatementEdit, change: Change, *, now: dt.datetime) -> StatementEdit:
+    """The statement's YAML fields once ``change`` is saved: the person's speaker, topic and in/out
+    points; the group as it was; the approval kept, taken back, or given now (its digest is added by
+    the caller, of exactly what is saved)."""
+    approval: dict[str, Any] = {
+        "approved": current.approved,
+        "approved_by": current.approved_by,
+        "approved_at": current.approved_at,
+        "approved_digest": current.approved_digest,
+    }
+    if change.withdraw:
+        approval = {"approved": False, "approved_by": None, "approved_at": None, "approved_digest": None}
+    elif change.approve is not None:
+        approval = {
+            "approved": True,
+            "approved_by": change.approve,
+            "approved_at": now.replace(second=0, microsecond=0),
+            "approved_digest": None,
+        }
+    return StatementEdit.model_validate(
         {
-            "speaker": _optional_text(data, "speaker", 200),
-            "topic": _optional_text(data, "topic", 500),
-            "in": None if in_ms is None else in_ms / 1000,
-            "out": None if out_ms is None else out_ms / 1000,
-            "approved": approved,
-            "approved_by": approved_by if approved else None,
-            "approved_at": at,
+            "speaker": change.speaker,
+            "topic": change.topic,
+            "group": current.group,
+            "in": None if change.in_ms is None else change.in_ms / 1000,
+            "out": None if change.out_ms is None else change.out_ms / 1000,
+            **approval,
         }
     )
-    return tuple(sorted(cues, key=lambda c: (c.start_ms, c.end_ms))), fields
-
-
-def flagged_words(transcript: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """The words of a stored transcript that a person should look at (doubtful, repeated, decoded
-    again), recording-relative, for the page to show beside the cue they are in."""
-    if not isinstance(transcript, dict):
-        return []
-    found = []
-    for segment in transcript.get("segments", []):
-        for word in segment.get("words", []):
-            flags = [f for f in word.get("flags", []) if f != edits.FLAG_EDITED]
-            if flags:
-                found.append(
-                    {
-                        "start_ms": word["start_ms"],
-                        "end_ms": word["end_ms"],
-                        "text": str(word["text"]).strip(),
-                        "flags": flags,
-                    }
-                )
-    return found
 
 
 # ------------------------------------------------------------------------------------------------ I/O
@@ -262,17 +342,30 @@ class RenderJob:
 
     state: str = "idle"  # idle, running, done, failed
     exit_code: int | None = None
-    lines: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # the log, for the page's "detaljer"
     started: str | None = None
+    started_utc: str | None = None  # as run.json writes its start, to know the report is this render's
+    problems: list[str] = field(default_factory=list)  # why it stopped, one Danish sentence each
+    error: str | None = None  # why it failed otherwise, as run.json says it
 
     def to_json(self) -> dict[str, Any]:
         return {
             "state": self.state,
             "exit_code": self.exit_code,
-            "last": self.lines[-1] if self.lines else "",
-            "lines": self.lines[-8:],
+            "last": _progress_line(self.lines),
+            "lines": self.lines[-60:],
             "started": self.started,
+            "problems": self.problems,
+            "error": self.error,
         }
+
+
+def _progress_line(lines: list[str]) -> str:
+    """What the page shows while the render runs: the last line that is not an ffmpeg command."""
+    for line in reversed(lines):
+        if not line.lstrip().startswith(("ffmpeg ", "debug:", "$ ")) and len(line) < 200:
+            return line
+    return ""
 
 
 class Review:
@@ -319,6 +412,9 @@ class Review:
                 statement, audio_stream=int(given.get("audio_stream", statement.audio_stream))
             )
             self.statements[statement.id] = ReviewStatement(statement, transcripts.get(statement.id))
+        # Each statement's number in the clip: run.json lists them in the clip's order.
+        self.numbers = {sid: n for n, sid in enumerate((s for s in chosen if s in self.statements), start=1)}
+        self.statements = dict(sorted(self.statements.items(), key=lambda kv: self.numbers.get(kv[0], 0)))
         if not self.statements:
             raise UsageError(f"{self.out_dir}: the last run delivered no statement to review")
 
@@ -346,32 +442,79 @@ class Review:
         }
 
     def statement_state(self, item: ReviewStatement) -> dict[str, Any]:
-        from pipeline import cache
+        """One statement as the page shows it, read from the files as they are now."""
+        from pipeline import cache, texts
+        from pipeline.stages.transcribe import transcript_from_json
 
-        srt_name, yaml_name = edits.edit_names(item.relpath)
-        srt = self.edits_dir / srt_name
         stored = cache.read_json(item.transcript) if item.transcript else None
-        if srt.exists():
-            cues = edits.parse_edited_srt(edits.read_srt_text(srt), srt)
-        elif isinstance(stored, dict):
-            from pipeline.stages.transcribe import transcript_from_json
-
-            heard = transcript_from_json(stored)
-            cues = edits.starting_cues(heard, item.statement.probe.duration_ms, self.rules)
-        else:
-            cues = ()
-        yaml_path = self.edits_dir / yaml_name
-        fields = load_statement_edit(yaml_path) if yaml_path.exists() else StatementEdit()
-        return statement_payload(item, cues, fields, flagged_words(stored), self.rules)
+        heard = transcript_from_json(stored) if isinstance(stored, dict) else None
+        found = edits.read(self.edits_dir, item.statement)
+        statement, transcript, cues, approval = edits.corrected_one(item.statement, heard, found, self.rules)
+        number = self.numbers.get(item.id, 0)
+        view = (
+            statement_view(statement, transcript, self.form, number)
+            if transcript is not None
+            else StatementView((), (), None)
+        )
+        f = found.fields
+        meeting_in, meeting_out = item.statement.trim_ms or (None, None)
+        return {
+            "id": item.id,
+            "number": number,
+            "file": item.relpath,
+            "label": texts.statement_label(number, statement.speaker),
+            "duration_ms": item.statement.probe.duration_ms,
+            "has_video": item.statement.probe.video is not None,
+            "name_on_screen": item.statement.consent.name_on_screen,
+            "meeting": {
+                "speaker": item.statement.speaker,
+                "topic": item.statement.topic,
+                "in_ms": meeting_in,
+                "out_ms": meeting_out,
+            },
+            "speaker": f.speaker,
+            "topic": f.topic,
+            "in_ms": None if f.in_ is None else round(f.in_ * 1000),
+            "out_ms": None if f.out is None else round(f.out * 1000),
+            "cut": list(view.cut) if view.cut else None,
+            "approval": None
+            if approval is None
+            else {
+                **approval.to_json(),
+                "text": texts.approved_by(approval.by, approval.at)
+                if approval.valid
+                else texts.changed_after_approval(approval.by, approval.at),
+            },
+            "version": found.version,
+            "cues": [_cue_json(c) for c in cues],
+            "flagged": flagged_words(transcript),
+            "notes": list(view.notes),
+            "blocking": list(view.blocking),
+        }
 
     # ------------------------------------------------------------------------------------- writing
 
     def save(self, statement_id: str, data: Any) -> dict[str, Any]:
+        """Save a statement as the page sent it, atomically, only over the version the page started
+        from: raises Conflict (with the statement as it is now) where someone saved in between."""
         item = self.statements[statement_id]
-        cues, fields = parse_change(data, item.statement.probe.duration_ms, now=dt.datetime.now())
+        change = parse_change(data, item.statement.probe.duration_ms)
         srt_name, yaml_name = edits.edit_names(item.relpath)
-        with self._lock:
-            write_text(self.edits_dir / srt_name, subtitles.to_srt(cues))
+        with self._lock, edits.edits_lock(self.edits_dir):
+            if change.version is not None and change.version != edits.version_of(
+                self.edits_dir, item.relpath
+            ):
+                raise Conflict(statement_id)
+            current = edits.read(self.edits_dir, item.statement).fields
+            fields = fields_after(current, change, now=dt.datetime.now())
+            if change.approve is not None:
+                # The approval holds exactly what is saved now: the cues, in/out, speaker and topic.
+                shown = edits.apply_fields(
+                    item.statement, edits.StatementEdits(item.relpath, change.cues, fields)
+                )
+                digest = edits.content_digest(change.cues, shown)
+                fields = fields.model_copy(update={"approved_digest": digest})
+            write_text(self.edits_dir / srt_name, subtitles.to_srt(change.cues))
             write_text(self.edits_dir / yaml_name, edits.edit_yaml(item.relpath, fields, item.statement))
         return self.statement_state(item)
 
@@ -420,7 +563,11 @@ class Review:
         with self._lock:
             if self.render.state == "running":
                 return self.render
-            self.render = RenderJob("running", started=dt.datetime.now().isoformat(timespec="seconds"))
+            self.render = RenderJob(
+                "running",
+                started=dt.datetime.now().isoformat(timespec="seconds"),
+                started_utc=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            )
             job = self.render
         command = [sys.executable, "-m", "pipeline", "render", str(self.out_dir), "-v"]
         log.info("review: %s", " ".join(command))
@@ -442,6 +589,14 @@ class Review:
                     job.lines.append(text)
                     del job.lines[:-200]
             code = process.wait()
+            from pipeline import cache
+
+            report = cache.read_json(self.out_dir / "run.json")
+            if isinstance(report, dict) and report.get("started", "") >= (job.started_utc or ""):
+                job.problems = [
+                    str(p.get("text", "")) for p in report.get("problems") or [] if isinstance(p, dict)
+                ]
+                job.error = report.get("error") if isinstance(report.get("error"), str) else None
             job.exit_code = code
             # 5 (some recordings rejected) and 6 (a draft, waiting for approvals) made a clip too.
             job.state = "done" if code in (0, 5, 6) else "failed"
@@ -594,7 +749,18 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if path.startswith("/api/statements/") and path[len("/api/statements/") :] in review.statements:
                 data = json.loads(body.decode("utf-8") or "null")
-                self._json(review.save(path[len("/api/statements/") :], data))
+                statement_id = path[len("/api/statements/") :]
+                try:
+                    self._json(review.save(statement_id, data))
+                except Conflict:
+                    self._json(
+                        {
+                            "error": "indlægget er gemt et andet sted (en anden fane eller filen) siden du "
+                            "åbnede det",
+                            "current": review.statement_state(review.statements[statement_id]),
+                        },
+                        HTTPStatus.CONFLICT,
+                    )
             elif path == "/api/render":
                 self._json(review.start_render().to_json())
             else:
@@ -614,6 +780,8 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = False
+    # A page opens several connections at once (its media, saves of several statements, other tabs).
+    request_queue_size = 64
 
     def __init__(self, review: Review, port: int) -> None:
         self.review = review

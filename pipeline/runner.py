@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pipeline import __version__, cache, engines, interrupt, steps
+from pipeline import __version__, cache, engines, interrupt, steps, texts
 from pipeline.config import Form, Meeting, load_form, load_meeting
 from pipeline.engines.base import Engine, ModelInfo, TranscribeSettings
 from pipeline.errors import (
@@ -32,13 +32,15 @@ from pipeline.errors import (
     NotConforming,
     NothingDelivered,
     PipelineError,
+    SubtitleProblems,
     UsageError,
     exit_code_for,
 )
 from pipeline.files import HashCache, recover_folder, sha256_file, write_json
 from pipeline.models import Approval, Rejection, Statement, StatementTranscript
 from pipeline.stages import archive, cut, deliver, edits, ingest, transcribe
-from pipeline.stages.clip import ClipMaker
+from pipeline.stages.clip import ClipMaker, Timeline
+from pipeline.stages.clip import problems as clip_problems
 from pipeline.stages.subtitles import SubtitleRules
 from pipeline.steps import NoProgress, Plan, PlannedStep, Progress, StageLog, StageRecord, StopsOnCtrlC
 
@@ -94,6 +96,9 @@ class RunReport:
     edited: list[str] = field(default_factory=list)  # statements whose text a person corrected
     draft: bool = False  # the delivery waits in draft/ for approvals
     approvals: dict[str, Approval | None] = field(default_factory=dict)  # statement id -> who approved
+    versions: dict[str, str] = field(default_factory=dict)  # statement id -> version of its edit files
+    subtitle_breaks: list[dict[str, Any]] = field(default_factory=list)  # the judge's, as the check's
+    problems: list[dict[str, Any]] = field(default_factory=list)  # what stopped the render, in Danish
     plan: Plan = field(default_factory=Plan)  # of a dry run
     zip_file: Path | None = None  # the delivery packed for sending
 
@@ -155,7 +160,14 @@ class RunReport:
                     "prompt": self.prompts.get(s.id),
                     "no_text": s.id in self.no_text,
                     "edited": s.id in self.edited,
-                    "approved": (a.to_json() if (a := self.approvals.get(s.id)) else None),
+                    "approved": (a.to_json() if (a := self.approvals.get(s.id)) and a.valid else None),
+                    # An approval that no longer holds: what changed was never approved.
+                    "approval_void": (
+                        {**a.to_json(), "note": texts.changed_after_approval(a.by, a.at)}
+                        if (a := self.approvals.get(s.id)) and not a.valid
+                        else None
+                    ),
+                    "edits_version": self.versions.get(s.id),
                 }
                 for s in self.statements
             ],
@@ -167,8 +179,10 @@ class RunReport:
                 for sid, c in self.cuts.items()
             },
             "timeline": self.timeline,
+            "problems": self.problems,
             "subtitles": {
                 "cues": len(self.cues),
+                "breaks": self.subtitle_breaks,
                 "warnings": [
                     {"start_ms": c.start_ms, "text": c.text, "warnings": list(c.warnings)}
                     for c in self.cues
@@ -598,7 +612,34 @@ class Runner:
         self.report.statements = list(corrected.statements)
         self.report.edited = list(corrected.edited)
         self.report.approvals = dict(corrected.approvals)
+        self.report.versions = dict(corrected.versions)
         return corrected
+
+    def _judge_subtitles(self, timeline: Timeline, form: Form) -> None:
+        """The subtitles judged as the check will judge the delivery, before anything is rendered: a rule
+        no timing can keep stops the run here, one Danish sentence a problem; the rest are warnings."""
+        from pipeline.stages import timing
+
+        rules = SubtitleRules.from_form(form)
+        speech, windows = timeline.cue_context()
+        breaks = timing.judge(timeline.cues, rules, timeline.duration_ms, speech=speech, windows=windows)
+        self.report.subtitle_breaks = [
+            {
+                "rule": b.rule,
+                "severity": b.severity,
+                "statement": timeline.cues[b.cue - 1].statement_id,
+                "cue": b.cue,
+                "detail": b.detail,
+            }
+            for b in breaks
+        ]
+        for b in breaks:
+            if b.severity == "warn" and b.rule == "subtitles.gap":
+                log.warning("subtitles: %s", b.detail)
+        found = clip_problems(timeline, rules)
+        self.report.problems = [p.to_json() for p in found]
+        if found:
+            raise SubtitleProblems([p.text for p in found])
 
     def _run(self, meeting_dir: Path, form: Form, meeting: Meeting, language: str) -> None:
         report = self.report
@@ -643,8 +684,9 @@ class Runner:
         corrected = self._corrections(kept, transcripts, form, leave_starting_files=True)
         made_cuts = self._cut(corrected.statements, corrected.transcripts, form)
         ordered = list(made_cuts.statements)
-        timeline = clip.plan(ordered, made_cuts.cuts, made_cuts.clipped, corrected.fixed_cues)
+        timeline = clip.plan(ordered, made_cuts.cuts, made_cuts.clipped)
         report.cuts = dict(timeline.cuts)
+        self._judge_subtitles(timeline, form)
         if not self._delivered_clip():
             self._check_disk(form, clip_ms=timeline.duration_ms)
         staging = self.out_dir / deliver.STAGING_DELIVERY
@@ -729,9 +771,8 @@ class Runner:
         corrected = self._corrections(kept, transcripts, form, leave_starting_files=False)
         made_cuts = self._cut(corrected.statements, corrected.transcripts, form)
         clip = self._clip_maker(meeting_dir, meeting, form, language)
-        timeline = clip.plan(
-            list(made_cuts.statements), made_cuts.cuts, made_cuts.clipped, corrected.fixed_cues
-        )
+        timeline = clip.plan(list(made_cuts.statements), made_cuts.cuts, made_cuts.clipped)
+        self._judge_subtitles(timeline, form)
         plan.add(*clip.plan_steps(timeline))
         plan.add(*deliver.plan(form, clip.name, language))
 
@@ -748,9 +789,7 @@ class Runner:
         )
         made = cut.run(corrected.statements, corrected.transcripts, form)
         for kept in made.statements:
-            clip.render_ahead(
-                kept, made.cuts[kept.id], made.clipped[kept.id], corrected.fixed_cues.get(kept.id), number
-            )
+            clip.render_ahead(kept, made.cuts[kept.id], made.clipped[kept.id], number)
         return made
 
     def _record_heard(self, heard: transcribe.Heard) -> None:

@@ -13,7 +13,7 @@ from conftest import DemoRun, ffmpeg, run_cli
 
 from pipeline.config import Form
 from pipeline.stages import check
-from pipeline.stages.subtitles import Cue, parse_srt
+from pipeline.stages.subtitles import Cue, SubtitleRules, parse_srt
 
 # The form the test clips are made for: a tiny picture and short limits, so every clip takes a moment.
 TEST_FORM = """\
@@ -456,6 +456,31 @@ def by_check(results: list[check.CheckResult], check_id: str) -> check.CheckResu
     return next(r for r in results if r.check == check_id)
 
 
+def legal_room(
+    cue: Cue,
+    before: Cue | None,
+    after: Cue | None,
+    rules: SubtitleRules,
+    clip_ms: int,
+    *,
+    speech: tuple[int, int] | None = None,
+    window: tuple[int, int] | None = None,
+) -> int:
+    """The longest ``cue`` could stay up: the timing model's room, as the pipeline and the check use it."""
+    from pipeline.stages import timing
+
+    earliest, latest = timing.room(
+        cue.start_ms,
+        cue.end_ms,
+        before.end_ms if before else None,
+        after.start_ms if after else None,
+        rules,
+        window=window or (0, clip_ms),
+        speech=speech,
+    )
+    return timing.room_ms(earliest, latest, cue.duration_ms, rules)
+
+
 def test_speech_faster_than_any_legal_timing_is_a_warning() -> None:
     # 40 characters with its neighbours 80 ms away on both sides: 2 s is all it can get, 20 cps.
     text = "Vi skal have en sti langs Åvej, og nu!!!"
@@ -469,7 +494,7 @@ def test_speech_faster_than_any_legal_timing_is_a_warning() -> None:
     assert result.status == "fail" and "enough for 17" in result.detail
     # Free time only beyond the 1.5 s the rules allow after it does not count.
     far = cues((0, 1920, "Først."), (2000, 4000, text), (9000, 9900, "Så."))
-    assert check.legal_room_ms(far[1], far[0], far[2], check.SubtitleRules.from_form(FORM), 10_000) == 3500
+    assert legal_room(far[1], far[0], far[2], check.SubtitleRules.from_form(FORM), 10_000) == 3500
 
 
 def test_subtitle_rules_warn_where_the_standards_say_warn() -> None:
@@ -581,11 +606,11 @@ def test_the_speech_times_and_the_cut_limit_how_long_a_cue_may_stay() -> None:
     rules = check.SubtitleRules.from_form(FORM)
     mid, before, after = subtitle_cues[1], subtitle_cues[0], subtitle_cues[2]
     # Without the speech the cue's own end stands for it: it could hang on to 5.5 s.
-    assert check.legal_room_ms(mid, before, after, rules, 10_000) == 3500
+    assert legal_room(mid, before, after, rules, 10_000) == 3500
     # Spoken 1.0-2.5 s: 1.5 s after the last word is 4.0 s, so 2 s is all the rules give it.
-    assert check.legal_room_ms(mid, before, after, rules, 10_000, speech=(1000, 2500)) == 2000
+    assert legal_room(mid, before, after, rules, 10_000, speech=(1000, 2500)) == 2000
     # Its statement ends at 4.08 s (a cut): the cue may not be carried over it.
-    assert check.legal_room_ms(mid, None, None, rules, 10_000, window=(2000, 4080)) == 2000
+    assert legal_room(mid, None, None, rules, 10_000, window=(2000, 4080)) == 2000
     speech = [(0, 1900), (1000, 2500), (8000, 8900)]
     result = by_check(
         check.check_subtitles(subtitle_cues, FORM, 10_000, speech=speech), "subtitles.reading_speed"

@@ -100,9 +100,16 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
         ),
         (
             "subtitles:\n  min_duration: 5\n  max_duration: 2\n",
-            "subtitles",
-            "must be greater than min_duration",
+            "subtitles.max_duration",
+            "must be greater than min_duration (5 s)",
         ),
+        # Checked by the subtitle rules themselves, at the edge: never after the statements are heard.
+        (
+            "subtitles:\n  min_gap_frames: 13\n",
+            "subtitles.min_gap_frames",
+            "at most 12 frames at 25 fps",
+        ),
+        ("subtitles:\n  min_duration: 0.01\n", "subtitles.min_duration", "at least one frame"),
     ],
 )
 def test_invalid_form_names_file_field_and_allowed_values(

@@ -29,7 +29,7 @@ def statement(
     sid: str = "s01",
     relpath: str = "a.mp4",
     duration_ms: int = 30_000,
-    trim: tuple[int, int | None] | None = None,
+    trim: tuple[int | None, int | None] | None = None,
     topic: str | None = None,
     video: bool = True,
 ) -> Statement:
@@ -72,7 +72,16 @@ def test_manual_trim_wins_but_never_cuts_a_word() -> None:
     assert isinstance(cut, Cut)
     assert (cut.in_ms, cut.out_ms, cut.how) == (3500, 4800, "manual")
     assert len(cut.notes) == 2
+    # Only one point set: the other stays where the speech puts it (its last word, padded), as without
+    # a trim; never the recording's start or end.
     open_end = plan_cut(statement(trim=(1000, None)), SPEECH, Form())
+    speech = plan_cut(statement(), SPEECH, Form())
+    assert isinstance(open_end, Cut) and isinstance(speech, Cut)
+    assert (open_end.in_ms, open_end.out_ms) == (1000, speech.out_ms) and speech.out_ms < 30_000
+    open_start = plan_cut(statement(trim=(None, 4500)), SPEECH, Form())
+    assert isinstance(open_start, Cut) and (open_start.in_ms, open_start.out_ms) == (speech.in_ms, 4800)
+    whole = Form.model_validate({"clip": {"silence_trim": {"enabled": False}}})
+    open_end = plan_cut(statement(trim=(1000, None)), SPEECH, whole)
     assert isinstance(open_end, Cut) and (open_end.in_ms, open_end.out_ms) == (1000, 30_000)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from test_cut import statement
 
 from pipeline.config import StatementEdit
 from pipeline.errors import ConfigError
-from pipeline.models import Segment, StatementTranscript, Word
+from pipeline.models import Approval, Segment, ShownCue, StatementTranscript, Word
 from pipeline.stages import edits
 from pipeline.stages.subtitles import Cue, SubtitleRules
 
@@ -26,25 +27,51 @@ JFK = heard(
 )
 
 
+RULES = SubtitleRules()
+
+
+def shown(transcript: StatementTranscript, duration_ms: int = 10_000) -> StatementTranscript:
+    return edits.shown_transcript(transcript, duration_ms, RULES)
+
+
+def starting(transcript: StatementTranscript, duration_ms: int = 10_000) -> tuple[Cue, ...]:
+    return edits.starting_cues(transcript, duration_ms, RULES)
+
+
+def test_the_recognised_cues_are_the_statements_cues_with_their_words() -> None:
+    cues = starting(JFK)
+    seen = shown(JFK)
+    assert [s.shown.lines for s in seen.segments if s.shown] == [c.lines for c in cues]
+    assert seen.words == JFK.words  # every word, its time and flags, as recognised
+    assert all(s.shown and s.shown.start_ms is None for s in seen.segments), "timed by the pipeline"
+
+
 def test_an_unchanged_cue_keeps_every_word_and_time() -> None:
-    cues = [Cue(0, 2200, ("And so my fellow Amerikans,",))]
-    again = edits.apply_cues(JFK, cues)
+    again = edits.apply_cues(shown(JFK), starting(JFK), starting(JFK))
     assert again.words == JFK.words
+    assert all(s.shown and s.shown.start_ms is None for s in again.segments)
 
 
 def test_a_corrected_word_is_retimed_inside_the_words_it_replaces() -> None:
-    cues = [Cue(0, 2200, ("And so my fellow", "Americans,"))]
-    words = edits.apply_cues(JFK, cues).words
+    (cue,) = starting(JFK)
+    fixed_cue = Cue(cue.start_ms, cue.end_ms, ("And so my fellow", "Americans,"))
+    corrected = edits.apply_cues(shown(JFK), [fixed_cue], starting(JFK))
+    words = corrected.words
     assert [w.text for w in words] == [" And", " so", " my", " fellow", " Americans,"]
     assert words[:4] == JFK.words[:4]
     fixed = words[4]
     assert (fixed.start_ms, fixed.end_ms, fixed.probability) == (1600, 2100, 1.0)
+    # A word a person wrote is no longer in doubt: only "edited" is left of its flags.
     assert fixed.flags == (edits.FLAG_EDITED,)
+    # Only the text changed: the cue keeps the times the pipeline gives it, with the person's lines.
+    (segment,) = corrected.segments
+    assert segment.shown == ShownCue(("And so my fellow", "Americans,"), None, None, 0, 5)
 
 
 def test_added_and_removed_words() -> None:
-    cues = [Cue(0, 2200, ("And so, my dear fellow citizens",))]
-    words = edits.apply_cues(JFK, cues).words
+    (cue,) = starting(JFK)
+    changed = Cue(cue.start_ms, cue.end_ms, ("And so, my dear fellow citizens",))
+    words = edits.apply_cues(shown(JFK), [changed], starting(JFK)).words
     assert [w.text.strip() for w in words] == ["And", "so,", "my", "dear", "fellow", "citizens"]
     # "so," is the recognised "so" with the person's comma: same time, marked as edited.
     assert words[1].start_ms == 500 and edits.FLAG_EDITED in words[1].flags
@@ -52,27 +79,51 @@ def test_added_and_removed_words() -> None:
     # Between "my" and "fellow", which touch: it has no time of its own.
     assert (dear.start_ms, dear.end_ms) == (1200, 1200)
     assert all(a.start_ms <= b.start_ms for a, b in itertools.pairwise(words))
-    assert edits.apply_cues(JFK, [Cue(0, 2200, ("",))]).words == ()
+    assert edits.apply_cues(shown(JFK), [Cue(0, 2200, ("",))], starting(JFK)).words == ()
 
 
-def test_words_go_to_the_nearest_cue_and_each_cue_becomes_a_segment() -> None:
-    cues = [Cue(0, 1000, ("And so",)), Cue(1100, 2200, ("my fellow Americans",))]
-    corrected = edits.apply_cues(JFK, cues)
+def test_a_cue_moved_in_time_keeps_its_words_and_its_own_times() -> None:
+    cues = [Cue(0, 1000, ("And so",)), Cue(2500, 4000, ("my fellow Americans",))]
+    corrected = edits.apply_cues(shown(JFK), cues, starting(JFK))
     assert [s.text for s in corrected.segments] == [" And so", " my fellow Americans"]
-    # "my" (800-1200, middle 1000) lies between the cues: it goes to the nearer one.
-    assert [w.text.strip() for w in corrected.segments[1].words] == ["my", "fellow", "Americans"]
-
-
-def test_a_persons_cues_are_placed_as_given_and_cut_to_the_statement() -> None:
-    rules = SubtitleRules()
-    cues = [Cue(500, 2500, ("And so my fellow Americans",)), Cue(9000, 9500, ("outside",))]
-    placed = edits.place_fixed_cues(cues, shift_ms=4000, window=(4200, 8000), rules=rules, statement_id="s01")
-    assert [(c.start_ms, c.end_ms, c.lines) for c in placed] == [
-        (4500, 6500, ("And so my fellow Americans",))
+    # Matched over the whole statement: "my fellow" keep their recognised times although their cue
+    # moved; the corrected word is timed inside its cue, where the person shows it.
+    moved = corrected.segments[1].words
+    assert [w.start_ms for w in moved[:2]] == [800, 1200]
+    assert 2500 <= moved[2].start_ms <= moved[2].end_ms <= 4000
+    assert [(s.shown.start_ms, s.shown.end_ms) for s in corrected.segments if s.shown] == [
+        (0, 1000),
+        (2500, 4000),
     ]
-    long_line = Cue(0, 4000, ("ask not what your country can do for you, ask what you can do",))
-    (broken,) = edits.place_fixed_cues([long_line], 0, (0, 5000), rules, "s01")
-    assert len(broken.lines) == 2 and all(len(line) <= 42 for line in broken.lines)
+
+
+def test_flags_follow_the_corrected_text() -> None:
+    doubtful = StatementTranscript(
+        "s01",
+        "da",
+        "faster-whisper",
+        "base",
+        (
+            Segment(
+                0,
+                3000,
+                " nej nej nej nej tak",
+                tuple(
+                    Word(
+                        i * 500, i * 500 + 400, f" {t}", 0.3, ("low_confidence", "repeated") if i < 4 else ()
+                    )
+                    for i, t in enumerate(["nej", "nej", "nej", "nej", "tak"])
+                ),
+            ),
+        ),
+    )
+    (cue,) = starting(doubtful)
+    fixed = edits.apply_cues(
+        shown(doubtful), [Cue(cue.start_ms, cue.end_ms, ("nej tak",))], starting(doubtful)
+    )
+    assert [w.text.strip() for w in fixed.words] == ["nej", "tak"]
+    # No loop is left: "repeated" goes; the word nobody changed is still doubted.
+    assert fixed.words[0].flags == ("low_confidence",)
 
 
 def test_the_starting_yaml_is_valid_and_changes_nothing() -> None:
@@ -82,10 +133,44 @@ def test_the_starting_yaml_is_valid_and_changes_nothing() -> None:
     data = yaml.safe_load(edits.starting_yaml(anna))
     fields = StatementEdit.model_validate(data)
     assert edits.apply_fields(anna, edits.StatementEdits("a.mp4", None, fields)) == anna
-    assert edits.StatementEdits("a.mp4", None, fields).approval is None
+    assert edits.approval(fields, "sha256:" + "0" * 64) is None
 
 
-def test_fields_a_person_filled_in(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a\nspeaker: Forged Name\nout: 2.0 #",
+        "Anna # not a comment",
+        "'quoted\" \\ back",
+        "line\u2028separator",
+        "tab\there",
+        "- a list?",
+        "{flow: map}",
+        "&anchor *alias !!tag",
+        "null",
+        "true",
+        "123",
+    ],
+)
+def test_every_value_in_an_edits_yaml_is_written_by_the_serializer(name: str) -> None:
+    import yaml
+
+    hostile = statement(topic=name, trim=(3200, None))
+    hostile = replace(hostile, speaker=name, recording=replace(hostile.recording, relpath=f"{name}.m4a"))
+    # Commented out, meeting.yaml's values stay comments, whatever they hold.
+    assert yaml.safe_load(edits.starting_yaml(hostile)) == {
+        "approved": False,
+        "approved_by": None,
+        "approved_at": None,
+        "approved_digest": None,
+    }
+    # Set by a person, they come back exactly.
+    fields = StatementEdit.model_validate({"speaker": name, "topic": name})
+    data = yaml.safe_load(edits.edit_yaml(hostile.recording.relpath, fields, hostile))
+    assert data["speaker"] == name and data["topic"] == name and "out" not in data
+
+
+def test_fields_a_person_filled_in() -> None:
     anna = statement(topic="Trafik", trim=(3200, 23400))
     fields = StatementEdit.model_validate(
         {"topic": "Trafik på Skolevej", "in": 4.0, "approved": True, "approved_by": "Ida Holm",
@@ -94,8 +179,46 @@ def test_fields_a_person_filled_in(tmp_path: Path) -> None:
     found = edits.StatementEdits("a.mp4", None, fields)
     changed = edits.apply_fields(anna, found)
     assert changed.topic == "Trafik på Skolevej" and changed.trim_ms == (4000, 23400)
-    assert found.approval is not None and found.approval.by == "Ida Holm"
-    assert found.approval.at == "2026-11-21T10:30"
+    approval = edits.approval(fields, "sha256:" + "0" * 64)
+    assert approval is not None and approval.by == "Ida Holm" and approval.valid
+    assert approval.at == "2026-11-21T10:30"
+
+
+def test_setting_only_one_point_keeps_the_other() -> None:
+    automatic = statement()  # no trim in meeting.yaml: the speech decides both points
+    only_out = edits.apply_fields(
+        automatic, edits.StatementEdits("a.mp4", None, StatementEdit.model_validate({"out": 5.0}))
+    )
+    assert only_out.trim_ms == (None, 5000)
+    only_in = edits.apply_fields(
+        statement(trim=(3200, 23400)),
+        edits.StatementEdits("a.mp4", None, StatementEdit.model_validate({"in": 4})),
+    )
+    assert only_in.trim_ms == (4000, 23400)
+
+
+def test_an_approval_holds_only_what_it_approved() -> None:
+    anna = statement(topic="Trafik")
+    cues = starting(JFK)
+    digest = edits.content_digest(cues, anna)
+    fields = StatementEdit.model_validate(
+        {"approved": True, "approved_by": "Ida Holm", "approved_digest": digest}
+    )
+    assert edits.approval(fields, digest) == Approval("Ida Holm", None, valid=True)
+    changed_text = [Cue(c.start_ms, c.end_ms, (c.text + "!",)) for c in cues]
+    changed_time = [Cue(c.start_ms + 1, c.end_ms, c.lines) for c in cues]
+    for other in (
+        edits.content_digest(changed_text, anna),
+        edits.content_digest(changed_time, anna),
+        edits.content_digest(cues, replace(anna, trim_ms=(None, 9000))),
+        edits.content_digest(cues, replace(anna, speaker="Anna")),
+        edits.content_digest(cues, replace(anna, topic="Trafik!")),
+    ):
+        assert other != digest
+        void = edits.approval(fields, other)
+        assert void is not None and not void.valid and void.by == "Ida Holm"
+    # The group is not part of what the page shows for approval.
+    assert edits.content_digest(cues, replace(anna, group="Bord 2")) == digest
 
 
 @pytest.mark.parametrize(

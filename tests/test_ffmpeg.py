@@ -295,15 +295,31 @@ def _ffmpegs() -> list[str]:
     return found
 
 
+def mov_text_samples(clip: Path) -> list[str]:
+    """The text of every cue in the clip's mov_text track, as stored (3GPP timed text: length, text)."""
+    import av
+
+    texts = []
+    with av.open(str(clip)) as container:
+        stream = next(s for s in container.streams if s.type == "subtitle")
+        for packet in container.demux(stream):
+            data = bytes(packet)
+            if len(data) >= 2 and int.from_bytes(data[:2], "big"):
+                texts.append(data[2 : 2 + int.from_bytes(data[:2], "big")].decode("utf-8"))
+    return texts
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("binary", _ffmpegs(), ids=lambda b: "bundled" if b == bundled_ffmpeg() else "system")
 def test_a_clip_without_one_recognised_word_still_gets_its_subtitle_track(
     binary: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every statement flagged "no text recognised": the join gets no cues at all. ffmpeg (5.1 and 9.x)
-    refuses an empty SRT as input; the form still asks for a selectable track."""
+    refuses an empty SRT as input; the form still asks for a selectable track. And a person's text with
+    what ffmpeg reads as markup in SubRip reaches the track as typed."""
     from pipeline.config import Form
-    from pipeline.stages import clip, render
+    from pipeline.stages import render, subtitles
+    from pipeline.stages.subtitles import Cue
 
     monkeypatch.setenv(media.FFMPEG_ENV, binary)
     monkeypatch.setenv("HEARING_PIPELINE_CACHE", str(tmp_path / "cache"))
@@ -317,19 +333,24 @@ def test_a_clip_without_one_recognised_word_still_gets_its_subtitle_track(
         )  # fmt: skip
         form = Form.model_validate({"subtitles": {"mode": "soft"}})
         (tmp_path / "list.txt").write_text(render.concat_list([segment]), encoding="utf-8")
-        soft = tmp_path / "empty.vtt"
-        soft.write_text(clip.EMPTY_WEBVTT, encoding="utf-8")
-        target = tmp_path / "clip.mp4"
-        media.run_ffmpeg(
-            render.join_args(
-                tmp_path / "list.txt", form, target, soft_subtitles=soft, language="da", title="Møde"
-            ),
-            what="join",
-        )
-        tracks = media.read_file_facts(target).tracks
-        assert [(t.kind, t.codec, t.language) for t in tracks if t.kind == "subtitle"] == [
-            ("subtitle", "mov_text", "dan")
-        ]
+        typed = (("{x} <what> & -->",), ("a\\b \\N {y \\}", "Æøå …"))
+        for cues in ((), tuple(Cue(k * 900, k * 900 + 800, lines) for k, lines in enumerate(typed))):
+            soft = tmp_path / "soft.ass"
+            soft.write_text(subtitles.to_soft_ass(cues), encoding="utf-8")
+            target = tmp_path / "clip.mp4"
+            media.run_ffmpeg(
+                render.join_args(
+                    tmp_path / "list.txt", form, target, soft_subtitles=soft, language="da", title="Møde"
+                ),
+                what="join",
+            )
+            tracks = media.read_file_facts(target).tracks
+            assert [(t.kind, t.codec, t.language) for t in tracks if t.kind == "subtitle"] == [
+                ("subtitle", "mov_text", "dan")
+            ]
+            # Every character reaches the track as typed (a word joiner keeps "\\N" from being a break).
+            stored = [text.replace("\u2060", "") for text in mov_text_samples(target)]
+            assert stored == ["\n".join(c.lines) for c in cues]
     finally:
         media.ffmpeg_choice.cache_clear()
 

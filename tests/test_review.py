@@ -3,6 +3,7 @@ real-speech run, and the guards of a server that can write files."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import http.client
 import json
@@ -21,7 +22,8 @@ from conftest import REPO, TEST_OUTPUT, run_cli
 from test_laptop import run_report
 from test_render import docx_text
 
-from pipeline.review import BadChange, allowed_hosts, parse_change
+from pipeline.config import StatementEdit
+from pipeline.review import BadChange, allowed_hosts, fields_after, parse_change
 
 CHROMIUM = shutil.which("chromium")
 DRIVER = shutil.which("chromedriver")
@@ -32,8 +34,9 @@ NOW = dt.datetime(2026, 12, 1, 15, 30, 12)
 
 
 def test_a_change_is_read_into_cues_and_fields() -> None:
-    cues, fields = parse_change(
+    change = parse_change(
         {
+            "version": "abc",
             "cues": [
                 {"start_ms": 2000, "end_ms": 3000, "text": "Anden  linje"},
                 {"start_ms": 0, "end_ms": 1500, "text": "Første\nlinje"},
@@ -43,16 +46,25 @@ def test_a_change_is_read_into_cues_and_fields() -> None:
             "topic": None,
             "in_ms": 1200,
             "out_ms": None,
-            "approved": True,
-            "approved_by": "Ida Holm",
+            "approval": {"by": "Ida Holm"},
+            "approved_at": "0001-01-01T00:00:00",
         },
         10_000,
-        now=NOW,
     )
-    assert [(c.start_ms, c.lines) for c in cues] == [(0, ("Første", "linje")), (2000, ("Anden linje",))]
-    assert fields.speaker == "Søren Ærø" and fields.topic is None and fields.in_ == 1.2
+    assert [(c.start_ms, c.lines) for c in change.cues] == [
+        (0, ("Første", "linje")),
+        (2000, ("Anden linje",)),
+    ]
+    assert change.speaker == "Søren Ærø" and change.topic is None and change.in_ms == 1200
+    assert change.version == "abc" and change.approve == "Ida Holm" and not change.withdraw
+    # The time of an approval is the server's, never the browser's.
+    fields = fields_after(StatementEdit(), change, now=NOW)
     assert fields.approved and fields.approved_by == "Ida Holm"
     assert fields.approved_at == dt.datetime(2026, 12, 1, 15, 30)
+    kept = fields_after(fields, parse_change({"cues": []}, 10_000), now=NOW)
+    assert kept.approved and kept.approved_at == fields.approved_at
+    withdrawn = fields_after(fields, parse_change({"cues": [], "approval": False}, 10_000), now=NOW)
+    assert not withdrawn.approved and withdrawn.approved_by is None
 
 
 @pytest.mark.parametrize(
@@ -65,13 +77,31 @@ def test_a_change_is_read_into_cues_and_fields() -> None:
         ({"cues": [{"start_ms": "0", "end_ms": 10, "text": "a"}]}, "whole milliseconds"),
         ({"cues": [], "in_ms": 20_000}, "in_ms"),
         ({"cues": [], "in_ms": 3000, "out_ms": 2000}, "after in_ms"),
-        ({"cues": [], "approved": True}, "approved_by"),
+        ({"cues": [], "approval": {"by": "  "}}, "approval.by"),
+        ({"cues": [], "approval": True}, "approval"),
         ({"cues": [], "speaker": "x" * 201}, "speaker"),
+        ({"cues": [], "speaker": "Anna\x07"}, "kontroltegn"),
+        (
+            {"cues": [{"start_ms": 0, "end_ms": 900, "text": "a\n00:00:01,000 --> 00:00:02,000"}]},
+            "Undertekst 1",
+        ),
+        ({"cues": [{"start_ms": 0, "end_ms": 900, "text": "{\\an8}Hej"}]}, "formatering"),
+        ({"cues": [{"start_ms": 0, "end_ms": 900, "text": "<i>Hej</i>"}]}, "formatering"),
+        ({"cues": [{"start_ms": 0, "end_ms": 900, "text": "Hej \u6f22"}]}, "skrifttype"),
     ],
 )
 def test_a_change_that_cannot_be_saved_says_why(change: Any, words: str) -> None:
     with pytest.raises(BadChange, match=words):
-        parse_change(change, 10_000, now=NOW)
+        parse_change(change, 10_000)
+
+
+def test_text_a_person_types_is_kept_as_typed() -> None:
+    typed = ["a --> b", "{x} og [y]", "a < b > c & d", "\\N er ikke et linjeskift", "42", "Æøå … 😀"]
+    change = parse_change(
+        {"cues": [{"start_ms": k * 1000, "end_ms": k * 1000 + 900, "text": t} for k, t in enumerate(typed)]},
+        10_000,
+    )
+    assert [c.lines[0] for c in change.cues] == typed
 
 
 def test_only_the_served_loopback_address_is_a_host() -> None:
@@ -291,3 +321,346 @@ def test_a_person_reads_corrects_approves_and_renders_in_the_browser(reviewed: P
     assert all(s["approved"]["by"] == "Ida Holm" for s in report["statements"])
     heard = [s for s in report["stages"] if s["stage"] in ("speech-audio", "transcribe")]
     assert heard and all(s["cached"] for s in heard), "no transcription ran"
+
+
+# ------------------------------------------------------------------------------- approvals and versions
+
+
+class Page:
+    """The review page's API as the page itself calls it, with its session's token."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        status, page = call(url, "GET", "/")
+        assert status == 200
+        self.token = page.decode("utf-8").split('name="review-token" content="')[1].split('"')[0]
+
+    def state(self, file: str) -> dict[str, Any]:
+        status, state = call(self.url, "GET", "/api/state")
+        assert status == 200
+        return next(s for s in state["statements"] if s["file"] == file)
+
+    def save(self, st: dict[str, Any], **change: Any) -> tuple[int, Any]:
+        body = {
+            "version": st["version"],
+            "cues": st["cues"],
+            "speaker": st["speaker"],
+            "topic": st["topic"],
+            "in_ms": st["in_ms"],
+            "out_ms": st["out_ms"],
+            "approval": "keep",
+            **change,
+        }
+        return call(self.url, "POST", f"/api/statements/{st['id']}", headers={TOKEN: self.token}, body=body)
+
+    def approve(self, file: str) -> dict[str, Any]:
+        status, saved = self.save(self.state(file), approval={"by": "Ida Holm"})
+        assert status == 200 and saved["approval"]["valid"], saved
+        return saved
+
+
+TOKEN = "X-Review-Token"
+
+
+def pdf_text(path: Path) -> str:
+    import pypdf
+
+    return "\n".join(page.extract_text() for page in pypdf.PdfReader(str(path)).pages)
+
+
+def render(out: Path, expected: int) -> dict[str, Any]:
+    result = run_cli("render", out, "--quiet")
+    assert result.returncode == expected, result.stderr
+    return run_report(out)
+
+
+def assert_void_and_refused(out: Path, page: Page, file: str) -> None:
+    """The approval of ``file`` no longer counts, everywhere it is shown, and nothing is delivered."""
+    st = page.state(file)
+    assert (
+        st["approval"]["valid"] is False and "ændret efter godkendelse af Ida Holm" in st["approval"]["text"]
+    )
+    report = render(out, 6)
+    (entry,) = [s for s in report["statements"] if s["file"] == file]
+    assert entry["approved"] is None and entry["approval_void"]["by"] == "Ida Holm"
+    draft = out / "draft"
+    txt = next(draft.glob("*-transkription.txt")).read_text(encoding="utf-8")
+    assert "Ændret efter godkendelse: 1 indlæg" in txt and "Ændret efter godkendelse af Ida Holm" in txt
+    assert "ændret efter godkendelse af Ida Holm" in pdf_text(next(draft.glob("*-foelgebrev.pdf")))
+
+
+@pytest.mark.slow
+def test_an_approval_holds_only_what_it_approved_whatever_changes_it(reviewed: Path) -> None:
+    process, url = start_review(reviewed)
+    try:
+        page = Page(url)
+        for file in ("jfk.flac", "talk.mp4"):
+            page.approve(file)
+        render(reviewed, 0)
+
+        # 1. On the page: one character of one cue.
+        st = page.state("jfk.flac")
+        cues = [dict(c) for c in st["cues"]]
+        cues[0]["text"] = cues[0]["text"][:-1] + "!"
+        status, saved = page.save(st, cues=cues)
+        assert status == 200 and saved["approval"]["valid"] is False
+        assert_void_and_refused(reviewed, page, "jfk.flac")
+        page.approve("jfk.flac")
+        render(reviewed, 0)
+
+        # 2. The SRT by hand, while the page is open.
+        srt = reviewed / "edits" / "jfk.flac.srt"
+        srt.write_text(srt.read_text(encoding="utf-8").replace("!", "?", 1), encoding="utf-8")
+        assert_void_and_refused(reviewed, page, "jfk.flac")
+        page.approve("jfk.flac")
+        render(reviewed, 0)
+
+        # 3. The out point, in the statement's file by hand.
+        yaml_file = reviewed / "edits" / "talk.mp4.yaml"
+        yaml_file.write_text(yaml_file.read_text(encoding="utf-8") + "out: 30.5\n", encoding="utf-8")
+        assert_void_and_refused(reviewed, page, "talk.mp4")
+        page.approve("talk.mp4")
+        render(reviewed, 0)
+    finally:
+        stop(process)
+
+    # 4. A new transcription of an SRT nobody changed: the recognised text is made again (here in another
+    # language), its SRT follows, and what was approved is gone. The SRT a person changed stays, approved.
+    options = run_report(reviewed)["options"]
+    again = run_cli(
+        "run",
+        options["meeting_dir"],
+        "--out",
+        reviewed,
+        "--language",
+        "da",
+        "--form",
+        options["form"],
+        "--quiet",
+    )
+    assert again.returncode == 6, again.stderr
+    report = run_report(reviewed)
+    by_file = {s["file"]: s for s in report["statements"]}
+    assert by_file["jfk.flac"]["approved"]["by"] == "Ida Holm"
+    assert (
+        by_file["talk.mp4"]["approved"] is None and by_file["talk.mp4"]["approval_void"]["by"] == "Ida Holm"
+    )
+
+
+@pytest.mark.slow
+def test_concurrent_saves_of_one_statement_lose_nothing_unseen(reviewed: Path) -> None:
+    import concurrent.futures
+
+    process, url = start_review(reviewed)
+    try:
+        page = Page(url)
+        st = page.state("jfk.flac")
+
+        def save(n: int) -> tuple[int, str]:
+            cues = [dict(c) for c in st["cues"]]
+            cues[0]["text"] = f"Ændring nummer {n}"
+            return page.save(st, cues=cues)[0], cues[0]["text"]
+
+        with concurrent.futures.ThreadPoolExecutor(20) as pool:
+            results = list(pool.map(save, range(20)))
+        won = [text for status, text in results if status == 200]
+        told = [text for status, text in results if status == 409]
+        # One save, from the version all started from, is written; every other one is told so.
+        assert len(won) == 1 and len(told) == 19, results
+        assert won[0] in (reviewed / "edits" / "jfk.flac.srt").read_text(encoding="utf-8")
+        # A save from the version now on disk goes through.
+        status, _ = page.save(page.state("jfk.flac"), topic="Efter konflikten")
+        assert status == 200
+    finally:
+        stop(process)
+
+
+@contextlib.contextmanager
+def chromium(width: int = 1400, height: int = 1000) -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", f"--window-size={width},{height}", "--mute-audio",
+        "--disable-background-networking", "--disable-component-update",
+    ):  # fmt: skip
+        options.add_argument(argument)
+    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never try to download a browser
+    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def cue_text(driver: Any, statement: int, cue: int) -> Any:
+    from selenium.webdriver.common.by import By
+
+    section = driver.find_elements(By.CSS_SELECTOR, "section.statement")[statement]
+    return section.find_elements(By.CSS_SELECTOR, ".cue textarea")[cue]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver (.ci/run installs them)"
+)
+def test_two_tabs_and_a_hand_edit_never_lose_a_change_unseen(reviewed: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    shots = TEST_OUTPUT / "review"
+    shots.mkdir(parents=True, exist_ok=True)
+    srt = reviewed / "edits" / "jfk.flac.srt"
+    process, url = start_review(reviewed)
+    try:
+        with chromium() as driver:
+            wait = WebDriverWait(driver, 60)
+            ready = lambda d: d.execute_script("return document.body.dataset.ready") == "true"  # noqa: E731
+            driver.get(url)
+            wait.until(ready)
+            first = driver.current_window_handle
+            driver.switch_to.new_window("tab")
+            driver.get(url)
+            wait.until(ready)
+            second = driver.current_window_handle
+
+            # The first tab saves a correction.
+            driver.switch_to.window(first)
+            cue_text(driver, 0, 0).send_keys(" ET")
+            wait.until(lambda d: d.find_element(By.ID, "save-state").text == "Gemt")
+            assert " ET" in srt.read_text(encoding="utf-8")
+
+            # The second tab, opened before it, corrects another cue: refused, and the person is shown
+            # both and chooses.
+            driver.switch_to.window(second)
+            cue_text(driver, 0, 1).send_keys(" TO")
+            conflict = driver.find_elements(By.CSS_SELECTOR, "section.statement")[0].find_element(
+                By.CSS_SELECTOR, ".conflict"
+            )
+            wait.until(lambda d: conflict.is_displayed())
+            assert "gemt et andet sted" in conflict.text and "ET" in conflict.text and "TO" in conflict.text
+            assert " TO" not in srt.read_text(encoding="utf-8"), "nothing written over the other save"
+            driver.save_screenshot(str(shots / "review-conflict.png"))
+            conflict.find_element(By.CSS_SELECTOR, "button.take-theirs").click()
+            wait.until(lambda d: not conflict.is_displayed())
+            assert cue_text(driver, 0, 0).get_attribute("value").endswith(" ET")
+            # Now it starts from the saved version: its next change goes through, on top of the other.
+            cue_text(driver, 0, 1).send_keys(" TRE")
+            wait.until(lambda d: " TRE" in srt.read_text(encoding="utf-8"))
+            assert " ET" in srt.read_text(encoding="utf-8")
+
+            # A hand edit of the file while the first tab is open: the tab's next save is refused too,
+            # and "keep mine" writes the tab's version, knowingly.
+            srt.write_text(srt.read_text(encoding="utf-8").replace(" ET", " HÅNDRETTET"), encoding="utf-8")
+            driver.switch_to.window(first)
+            cue_text(driver, 0, 0).send_keys("X")
+            conflict = driver.find_elements(By.CSS_SELECTOR, "section.statement")[0].find_element(
+                By.CSS_SELECTOR, ".conflict"
+            )
+            wait.until(lambda d: conflict.is_displayed())
+            assert "HÅNDRETTET" in conflict.text
+            conflict.find_element(By.CSS_SELECTOR, "button.keep-mine").click()
+            wait.until(lambda d: " ETX" in srt.read_text(encoding="utf-8"))
+    finally:
+        stop(process)
+
+
+HOSTILE_FILE = "a\nspeaker: Forged Name\nout: 2.0 #.flac"
+
+
+def frame_at(clip: Path, seconds: float, target: Path) -> Any:
+    from conftest import ffmpeg
+    from PIL import Image
+
+    ffmpeg("-ss", f"{seconds:.3f}", "-i", clip, "-frames:v", "1", target)
+    return Image.open(target).convert("L")
+
+
+@pytest.mark.slow
+def test_whatever_a_person_types_comes_back_as_typed_or_is_refused_with_its_reason(
+    shared_media: Path, make_meeting, out_dir: Path, small_form: Path
+) -> None:
+    from test_render import docx_text
+
+    from pipeline.stages import subtitles
+
+    meeting = make_meeting(
+        {HOSTILE_FILE: shared_media / "en-jfk.flac"},
+        "statements:\n"
+        f"  - file: {json.dumps(HOSTILE_FILE)}\n"
+        '    speaker: "Anna\\nspeaker: Forged Name\\nout: 2.0"\n'
+        "    consent: {name_on_screen: true}\n",
+    )
+    first = run_cli("run", meeting, "--out", out_dir, "--form", small_form, "--language", "en", "--quiet")
+    assert first.returncode == 0, first.stderr
+    report = run_report(out_dir)
+    (statement,) = report["statements"]
+    # A line break in a name is data, never another field: no forged speaker, no cut at 2 s.
+    assert statement["speaker"] == "Anna\nspeaker: Forged Name\nout: 2.0"
+    assert report["cuts"][statement["id"]]["out_ms"] > 9000
+    import yaml
+
+    fields = yaml.safe_load((out_dir / "edits" / f"{HOSTILE_FILE}.yaml").read_text(encoding="utf-8"))
+    assert fields == {"approved": False, "approved_by": None, "approved_at": None, "approved_digest": None}
+
+    typed = ["And so --> my fellow Americans,", "{x}", "ask not <what> your & country", "a\\b \\N {y \\}"]
+    process, url = start_review(out_dir)
+    try:
+        page = Page(url)
+        st = page.state(HOSTILE_FILE)
+        cues = [dict(c) for c in st["cues"]]
+        cues[0]["text"] = typed[0]
+        cues[1]["text"] = typed[1]
+        cues[2]["text"] = "\n".join(
+            (typed[2], typed[3], "and a line far too long to stand on one line of the picture, by far")
+        )
+        # What SubRip would read as a new cue's timing, or as formatting, is refused before anything is
+        # written, with the reason.
+        for bad in ("00:00:01,000 --> 00:00:02,000", "<i>Hej</i>", "{\\an8}Hej"):
+            refused = [dict(c) for c in cues]
+            refused[1]["text"] = bad
+            status, answer = page.save(st, cues=refused)
+            assert status == 400 and "Undertekst" in answer["error"], answer
+        assert page.state(HOSTILE_FILE)["version"] == st["version"], "nothing was written"
+        status, saved = page.save(st, cues=cues, speaker="Anna <Ærø> & {x}")
+        assert status == 200, saved
+    finally:
+        stop(process)
+    rendered = run_cli("render", out_dir, "--quiet")
+    assert rendered.returncode == 0, rendered.stderr
+    checked = run_cli("check", next((out_dir / "delivery").glob("*.mp4")), "--form", small_form)
+    assert checked.returncode == 0, checked.stdout
+
+    delivery = out_dir / "delivery"
+    srt = subtitles.parse_srt(next(delivery.glob("*.srt")).read_text(encoding="utf-8"))
+    vtt = subtitles.parse_vtt(next(delivery.glob("*.vtt")).read_text(encoding="utf-8"))
+    shown = [" ".join(c.lines) for c in srt]
+    assert [" ".join(c.lines) for c in vtt] == shown
+    everything = " ".join(shown)
+    txt = next(delivery.glob("*-transkription.txt")).read_text(encoding="utf-8")
+    data = json.loads(next(delivery.glob("*-transkription.json")).read_text(encoding="utf-8"))
+    docx = docx_text(next(delivery.glob("*-transkription.docx")))
+    said = " ".join(f"{s['speaker']} {s['text']}" for s in data["statements"])
+    for text in typed:
+        for where in (everything, txt, docx, said):
+            assert text in where.replace("\n", " "), (text, where[:300])
+    for where in (txt, docx, said):
+        assert "Anna <Ærø> & {x}" in where
+    # The long line is broken by the form's rules, never cut: its words are all there.
+    assert "line far too long to stand on one line of the picture, by far" in everything
+    assert all(len(line) <= 42 for c in srt for line in c.lines)
+
+    # In the picture: "{x}" is drawn (libass would read an unescaped "{x}" as a style and draw nothing).
+    (braces,) = [c for c in srt if " ".join(c.lines) == "{x}"]
+    clip = next(delivery.glob("*.mp4"))
+    picture = frame_at(clip, (braces.start_ms + braces.end_ms) / 2000, out_dir / "braces.png")
+    bottom = picture.crop((0, int(picture.height * 0.75), picture.width, picture.height))
+    assert sum(1 for p in bottom.getdata() if p > 200) > 40, "the subtitle {x} is in the picture"
+
+    # A hand edit that SubRip cannot carry is refused by name: the file, the cue and why.
+    srt_file = out_dir / "edits" / f"{HOSTILE_FILE}.srt"
+    srt_file.write_text(srt_file.read_text(encoding="utf-8").replace("{x}", "<b>x</b>"), encoding="utf-8")
+    refused = run_cli("render", out_dir, "--quiet")
+    assert refused.returncode == 3 and "cue 2" in refused.stderr and "<b>" in refused.stderr, refused.stderr

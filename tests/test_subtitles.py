@@ -312,13 +312,14 @@ def test_validate_names_every_broken_rule() -> None:
         ": 7.460 s (longest time on screen ≤ 7 s)",
         "subtitle 3 at 00:00:08,200 'Det her læses alt for hurtigt a…': 200 ms after subtitle 2; "
         "gaps up to 0.5 s are usually closed to 80 ms",
-        ": 46.25 characters/s (reading speed ≤ 17 characters/s",
         "subtitle 4 at 00:00:08,900 'Overlapper' starts 100 ms before subtitle 3 ends",
         "'Overlapper' ends at 00:00:09,500 (subtitles within the clip 00:00:00,000 – 00:00:09,200)",
         "subtitle 5 at 00:00:09,400 'Baglæns' ends at 00:00:09,000 (each subtitle ends after it starts",
         "subtitle 6 at 00:00:12,000 'Tom ' has an empty line",
     ]:
         assert words in problems
+    # Read too fast, but no timing between its neighbours could show it slower: a note, not a break.
+    assert "characters/s" not in problems
 
 
 def test_validate_accepts_good_cues() -> None:
@@ -352,12 +353,10 @@ def test_vtt_has_its_header_dot_milliseconds_and_escaped_markup() -> None:
     assert to_vtt(TWO) == (
         "WEBVTT\n"
         "\n"
-        "1\n"
         "00:00:01.000 --> 00:00:03.500\n"
         "Vi ønsker en cykelsti langs Åvej,\n"
         "og vi håber…\n"
         "\n"
-        "2\n"
         "00:00:03.580 --> 01:02:05.042\n"
         "Tak for ordet &amp; &lt;alt&gt; det der.\n"
         "\n"
@@ -407,7 +406,8 @@ def test_ass_for_burning_in_one_segment() -> None:
     assert "PlayResX: 1920\nPlayResY: 1080\n" in text and "WrapStyle: 2\n" in text
     assert "ScaledBorderAndShadow: yes" in text
     dialogue = r"Dialogue: 0,0:00:02.00,0:00:04.50,Default,,0,0,0,,"
-    assert dialogue + r"Vi ønsker en cykelsti langs Åvej,\Nog vi håber (det)…" in text
+    # Braces are escaped as libass reads them, so they are shown as braces, never read as a style.
+    assert dialogue + r"Vi ønsker en cykelsti langs Åvej,\Nog vi håber \{det\}…" in text
     subs = pysubs2.SSAFile.from_string(text)
     style = subs.styles["Default"]
     assert (style.fontname, style.fontsize) == ("DejaVu Sans", 54)
@@ -419,11 +419,7 @@ def test_ass_for_burning_in_one_segment() -> None:
     # Inside the 90 % graphics-safe area: 5 % of the frame on each side, outline included.
     assert style.marginv >= 54 + style.outline and style.marginl >= 96 + style.outline
     assert style.marginr == style.marginl and style.marginv < 0.08 * 1080
-    assert [(e.start, e.end, e.plaintext) for e in subs.events] == [
-        (0, 1000, "Hen over starten"),
-        (2000, 4500, "Vi ønsker en cykelsti langs Åvej,\nog vi håber (det)…"),
-        (9500, 10_000, "Hen over slutningen"),
-    ]
+    assert [(e.start, e.end) for e in subs.events] == [(0, 1000), (2000, 4500), (9500, 10_000)]
 
 
 # ------------------------------------------------------------------------------------ every word, always

@@ -215,9 +215,29 @@ def _with_flag(word: Word, flag: str) -> Word:
     return word if flag in word.flags else replace(word, flags=(*word.flags, flag))
 
 
-def flag_words(segments: Sequence[Segment], settings: TranscribeSettings) -> tuple[Segment, ...]:
+# A word is over silence when the voice detector hears speech under less than this share of its time
+# (its regions widened by OVER_SILENCE_PAD_MS, since the detector's edges are tighter than Whisper's).
+OVER_SILENCE_MAX_SPEECH_SHARE = 0.5
+OVER_SILENCE_PAD_MS = 200
+
+Regions = Callable[[], Sequence[tuple[int, int]]]
+
+
+def heard_share(start_ms: int, end_ms: int, regions: Sequence[tuple[int, int]], pad_ms: int = 0) -> float:
+    """How much of ``start_ms``-``end_ms`` the voice detector heard as speech (0 to 1); a word without
+    length counts as heard where its moment is."""
+    if end_ms <= start_ms:
+        return 1.0 if any(a - pad_ms <= start_ms <= b + pad_ms for a, b in regions) else 0.0
+    heard = sum(max(0, min(b + pad_ms, end_ms) - max(a - pad_ms, start_ms)) for a, b in regions)
+    return min(heard / (end_ms - start_ms), 1.0)
+
+
+def flag_words(
+    segments: Sequence[Segment], settings: TranscribeSettings, speech: Regions | None = None
+) -> tuple[Segment, ...]:
     """Flags on the words a person should listen to again: low probability, inside a repetition loop,
-    in a segment the model itself thought was not speech."""
+    and over silence: in a segment the model itself thought was not speech, where the voice detector
+    (``speech``, asked only then) agrees that nobody speaks under the word."""
     words = [w for s in segments for w in s.words]
     looped = {k for loop in find_loops([w.text for w in words]) for k in range(loop.first, loop.end)}
     out: list[Segment] = []
@@ -225,17 +245,35 @@ def flag_words(segments: Sequence[Segment], settings: TranscribeSettings) -> tup
     for segment in segments:
         flagged = []
         silent = bool(normalise_text(segment.text)) and segment.no_speech_prob > settings.no_speech_threshold
+        regions = speech() if silent and speech is not None else None
         for word in segment.words:
             if word.probability < LOW_WORD_PROBABILITY:
                 word = _with_flag(word, FLAG_LOW_CONFIDENCE)
             if k in looped:
                 word = _with_flag(word, FLAG_REPEATED)
-            if silent:
+            if silent and (
+                regions is None
+                or heard_share(word.start_ms, word.end_ms, regions, OVER_SILENCE_PAD_MS)
+                < OVER_SILENCE_MAX_SPEECH_SHARE
+            ):
                 word = _with_flag(word, FLAG_OVER_SILENCE)
             flagged.append(word)
             k += 1
         out.append(replace(segment, words=tuple(flagged)))
     return tuple(out)
+
+
+def once(regions: Regions) -> Regions:
+    """The voice detector's regions, found at most once (a pass over the whole audio) however often
+    they are asked for."""
+    found: list[Sequence[tuple[int, int]]] = []
+
+    def get() -> Sequence[tuple[int, int]]:
+        if not found:
+            found.append(regions())
+        return found[0]
+
+    return get
 
 
 def words_at(raw: Iterable[tuple[float, float, str, float]], offset_ms: int, audio_ms: int) -> list[Word]:
@@ -343,13 +381,15 @@ def speech_regions_ms(audio: np.ndarray, settings: TranscribeSettings) -> list[t
     return [(a * 1000 // SAMPLE_RATE, b * 1000 // SAMPLE_RATE) for a, b in speech_chunks(audio, settings, 0)]
 
 
-def add_review_flags(segments: Iterable[Segment], settings: TranscribeSettings) -> tuple[Segment, ...]:
+def add_review_flags(
+    segments: Iterable[Segment], settings: TranscribeSettings, speech: Regions | None = None
+) -> tuple[Segment, ...]:
     """Mark words and segments a person should check: a repeat of the previous segment or a loop inside
-    one (a typical hallucination), low confidence, or text where the model itself thought there was no
-    speech. The segment flags summarise its words' flags."""
+    one (a typical hallucination), low confidence, or text over silence (the model thought there was no
+    speech, and the voice detector, ``speech``, agrees). The segment flags summarise its words' flags."""
     flagged: list[Segment] = []
     previous = ""
-    for segment in flag_words(list(segments), settings):
+    for segment in flag_words(list(segments), settings, speech):
         flags: list[str] = []
         norm = normalise_text(segment.text)
         looped = any(FLAG_REPEATED in w.flags for w in segment.words)
@@ -359,7 +399,9 @@ def add_review_flags(segments: Iterable[Segment], settings: TranscribeSettings) 
             w.probability < LOW_WORD_PROBABILITY for w in segment.words
         ):
             flags.append(FLAG_LOW_CONFIDENCE)
-        if norm and segment.no_speech_prob > settings.no_speech_threshold:
+        if any(FLAG_OVER_SILENCE in w.flags for w in segment.words) or (
+            norm and not segment.words and segment.no_speech_prob > settings.no_speech_threshold
+        ):
             flags.append(FLAG_OVER_SILENCE)
         flagged.append(replace(segment, flags=tuple(dict.fromkeys([*segment.flags, *flags]))))
         previous = norm

@@ -19,6 +19,7 @@ from pipeline.engines.base import (
     flag_credits,
     make_segment,
     mono_16k,
+    once,
     redecode_loops,
     speech_regions_ms,
     words_at,
@@ -155,13 +156,14 @@ class FasterWhisperEngine:
             if on_progress and total_s > 0:
                 on_progress(min(float(raw.end) / total_s, 1.0))
         segments = list(redecode_loops(segments, self._redecoder(samples, settings)))
-        segments = list(flag_credits(segments, lambda: speech_regions_ms(samples, settings)))
+        speech = once(lambda: speech_regions_ms(samples, settings))
+        segments = list(flag_credits(segments, speech))
         if on_progress:
             on_progress(1.0)
         heard = getattr(info, "duration_after_vad", None)
         return EngineResult(
             language=settings.language,
-            segments=add_review_flags(segments, settings),
+            segments=add_review_flags(segments, settings, speech),
             heard_ms=round(heard * 1000) if heard is not None else None,
         )
 

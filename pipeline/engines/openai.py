@@ -28,6 +28,7 @@ from pipeline.engines.base import (
     flag_credits,
     make_segment,
     mono_16k,
+    once,
     redecode_loops,
     speech_chunks,
     speech_regions_ms,
@@ -225,11 +226,14 @@ class OpenAIWhisperEngine:
             if segment is not None:
                 segments.append(segment)
         segments = list(redecode_loops(segments, self._redecoder(samples, settings)))
-        segments = list(flag_credits(segments, lambda: speech_regions_ms(samples, settings)))
+        speech = once(lambda: speech_regions_ms(samples, settings))
+        segments = list(flag_credits(segments, speech))
         if on_progress:
             on_progress(1.0)
         return EngineResult(
-            language=settings.language, segments=add_review_flags(segments, settings), heard_ms=heard_ms
+            language=settings.language,
+            segments=add_review_flags(segments, settings, speech),
+            heard_ms=heard_ms,
         )
 
     def _redecoder(self, samples: np.ndarray, settings: TranscribeSettings) -> Redecode:

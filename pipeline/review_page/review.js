@@ -1,6 +1,9 @@
 // hearing review: read, correct and approve every statement. Plain JavaScript, nothing from a network.
 // Every change is sent to the local server as it is made; the server writes OUT/edits and answers with
-// the form's subtitle rules each cue breaks (one set of rules, in the pipeline itself).
+// what the render will make of it: the rules each cue breaks and how a person's times were moved (one
+// timing model and one set of rules, in the pipeline itself), the words still in doubt, and whether the
+// approval still holds. Each save names the version it started from; one made over someone else's save
+// is refused, and the person chooses.
 "use strict";
 
 const TOKEN = document.querySelector('meta[name="review-token"]').content;
@@ -16,7 +19,12 @@ const TEXT = {
     speaker: "Taler", topic: "Emne", in: "Ind (s)", out: "Ud (s)", here: "her",
     no_name: "Navnet vises ikke i klippet: der er ikke samtykke til navn på skærmen.",
     approved: "Godkendt", approve: "Jeg har læst og rettet teksten, og godkender den",
-    not_approved: "ikke godkendt", approved_by: (who, when) => `godkendt af ${who}${when ? ", " + when : ""}`,
+    not_approved: "ikke godkendt", void_again: "godkend igen",
+    conflict: "Indlægget er gemt et andet sted (i en anden fane eller i filen), siden du åbnede det. Vælg hvilken udgave, der skal gælde.",
+    mine: "Dine ændringer", theirs: "Den gemte udgave", keep_mine: "Behold mine", take_theirs: "Brug den gemte",
+    only_mine: "kun hos dig", only_theirs: "kun i den gemte", same_text: "Teksten er den samme; felterne eller godkendelsen er forskellige.",
+    fields_differ: (name, a, b) => `${name}: »${a || "–"}« / »${b || "–"}«`, blocked: "Leverancen kan ikke laves, før dette er rettet:",
+    details: "detaljer", render_stopped: "Leverancen blev ikke lavet:",
     summary: (done, all, missing) => done === all ? `Alle ${all} indlæg er godkendt.`
       : `${done} af ${all} indlæg er godkendt. Mangler: ${missing}.`,
     more: (n) => ` og ${n} flere`,
@@ -28,13 +36,6 @@ const TEXT = {
     rendering: "Laver leverancen …", render_done: { 0: "Leveret.", 5: "Leveret; nogle optagelser er afvist.", 6: "Kladde: venter på godkendelse af alle indlæg." },
     render_failed: "Leverancen kunne ikke laves: ", speed: (r) => `hastighed ${r.toFixed(1)}×`,
     flags: { low_confidence: "usikre ord", repeated: "gentagelse", redecoded: "genlyttet", over_silence: "ord over stilhed", subtitle_credit: "mulig tekstnings-kredit" },
-    rules: {
-      "subtitles.order": "rækkefølge", "subtitles.overlap": "overlapper", "subtitles.gap": "afstand til forrige",
-      "subtitles.end_after_start": "slutter før start", "subtitles.inside_clip": "uden for optagelsen",
-      "subtitles.lines": "linjer", "subtitles.chars_per_line": "tegn pr. linje", "subtitles.reading_speed": "læsehastighed",
-      "subtitles.min_duration": "for kort tid på skærmen", "subtitles.max_duration": "for lang tid på skærmen",
-    },
-    fail: "bryder formens regel", warn: "bemærk",
   },
   en: {
     title: "Review statements", draft_clip: "The draft (waiting for approval)", reviewer: "Approved by", find: "Find", replace_with: "Replace with",
@@ -43,7 +44,12 @@ const TEXT = {
     speaker: "Speaker", topic: "Topic", in: "In (s)", out: "Out (s)", here: "here",
     no_name: "The name is not shown in the clip: there is no consent to a name on screen.",
     approved: "Approved", approve: "I have read and corrected the text, and approve it",
-    not_approved: "not approved", approved_by: (who, when) => `approved by ${who}${when ? ", " + when : ""}`,
+    not_approved: "not approved", void_again: "approve again",
+    conflict: "This statement was saved elsewhere (another tab, or its file) since you opened it. Choose which version stands.",
+    mine: "Your changes", theirs: "The saved version", keep_mine: "Keep mine", take_theirs: "Use the saved one",
+    only_mine: "only yours", only_theirs: "only in the saved one", same_text: "The text is the same; the fields or the approval differ.",
+    fields_differ: (name, a, b) => `${name}: “${a || "–"}” / “${b || "–"}”`, blocked: "The delivery cannot be made until this is corrected:",
+    details: "details", render_stopped: "The delivery was not made:",
     summary: (done, all, missing) => done === all ? `All ${all} statements are approved.`
       : `${done} of ${all} statements are approved. Still to approve: ${missing}.`,
     more: (n) => ` and ${n} more`,
@@ -55,15 +61,21 @@ const TEXT = {
     rendering: "Making the delivery …", render_done: { 0: "Delivered.", 5: "Delivered; some recordings were rejected.", 6: "A draft: waiting for every statement to be approved." },
     render_failed: "The delivery could not be made: ", speed: (r) => `speed ${r.toFixed(1)}×`,
     flags: { low_confidence: "doubtful words", repeated: "repetition", redecoded: "heard again", over_silence: "words over silence", subtitle_credit: "possible subtitle credit" },
-    rules: {},
-    fail: "breaks the form's rule", warn: "note",
   },
 };
 let T = TEXT.da;
 
-const page = { statements: [], byId: new Map(), rules: {}, history: [], timers: new Map(), current: null };
+const page = { statements: [], byId: new Map(), rules: {}, history: [], timers: new Map(), saving: new Map(), current: null };
 
 // ------------------------------------------------------------------------------------------- server
+
+class ApiError extends Error {
+  constructor(message, status, data) {
+    super(message);
+    this.status = status;
+    this.data = data;
+  }
+}
 
 async function api(method, path, body) {
   const response = await fetch(path, {
@@ -73,15 +85,12 @@ async function api(method, path, body) {
     keepalive: method === "POST",
   });
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(data.error || response.statusText);
+  if (!response.ok) throw new ApiError(data.error || response.statusText, response.status, data);
   return data;
 }
 
-function payload(st) {
-  return {
-    cues: st.cues, speaker: st.speaker, topic: st.topic, in_ms: st.in_ms, out_ms: st.out_ms,
-    approved: st.approved, approved_by: st.approved_by, approved_at: st.approved_at,
-  };
+function content(st) {
+  return { cues: st.cues, speaker: st.speaker, topic: st.topic, in_ms: st.in_ms, out_ms: st.out_ms };
 }
 
 function saveSoon(st) {
@@ -90,35 +99,100 @@ function saveSoon(st) {
   status(T.saving);
 }
 
-async function save(st) {
+// The saves of one statement go one after another, each from the version the one before left: never
+// two at once from the same version, which the server would rightly refuse.
+function save(st, approval = "keep") {
   clearTimeout(page.timers.get(st.id));
   page.timers.delete(st.id);
-  try {
-    const fresh = await api("POST", `/api/statements/${encodeURIComponent(st.id)}`, payload(st));
-    st.problems = fresh.problems;
-    st.approved_at = fresh.approved_at;
-    showProblems(st);
-    showHeading(st);
-    if (!page.timers.size) status(T.saved);
-  } catch (error) {
-    status(T.save_failed + error.message, true);
-  }
+  const send = async () => {
+    if (st.conflict) return;
+    try {
+      const fresh = await api("POST", `/api/statements/${encodeURIComponent(st.id)}`,
+        { version: st.version, ...content(st), approval });
+      adopt(st, fresh);
+      if (!page.timers.size) status(T.saved);
+    } catch (error) {
+      if (error.status === 409 && error.data.current) showConflict(st, error.data.current, approval);
+      else status(T.save_failed + error.message, true);
+    }
+  };
+  const chain = (page.saving.get(st.id) || Promise.resolve()).then(send);
+  page.saving.set(st.id, chain);
+  return chain;
+}
+
+// What the server made of a save: the new version and everything it judged; the text stays as the
+// person has it (they may have typed on while it was saved).
+function adopt(st, fresh) {
+  for (const name of ["version", "approval", "notes", "blocking", "flagged", "cut", "label"]) st[name] = fresh[name];
+  showNotes(st);
+  showHeading(st);
 }
 
 async function saveAll() {
   await Promise.all([...page.timers.keys()].map((id) => save(page.byId.get(id))));
+  await Promise.all([...page.saving.values()]);
 }
 
 function status(text, error = false) {
-  const el = document.getElementById("save-state");
-  el.textContent = text;
-  el.classList.toggle("error", error);
+  const node = document.getElementById("save-state");
+  node.textContent = text;
+  node.classList.toggle("error", error);
+}
+
+// ---------------------------------------------------------------------------------------- conflicts
+
+function cueLine(cue) {
+  return `${clock(cue.start_ms)}–${clock(cue.end_ms)} ${cue.text.replace(/\n/g, " ")}`;
+}
+
+function showConflict(st, current, approval) {
+  st.conflict = current;
+  const box = st.section.querySelector(".conflict");
+  const mine = st.cues.map(cueLine);
+  const theirs = current.cues.map(cueLine);
+  const onlyMine = mine.filter((line) => !theirs.includes(line));
+  const onlyTheirs = theirs.filter((line) => !mine.includes(line));
+  const differences = el("ul", {});
+  for (const line of onlyMine) differences.append(el("li", { class: "mine" }, `${T.only_mine}: ${line}`));
+  for (const line of onlyTheirs) differences.append(el("li", { class: "theirs" }, `${T.only_theirs}: ${line}`));
+  for (const [name, label] of [["speaker", T.speaker], ["topic", T.topic]]) {
+    if ((st[name] || null) !== (current[name] || null)) differences.append(el("li", {}, T.fields_differ(label, st[name], current[name])));
+  }
+  for (const [name, label] of [["in_ms", T.in], ["out_ms", T.out]]) {
+    if (st[name] !== current[name]) {
+      const shown = (v) => (v === null || v === undefined ? "" : (v / 1000).toFixed(1));
+      differences.append(el("li", {}, T.fields_differ(label, shown(st[name]), shown(current[name]))));
+    }
+  }
+  if (!differences.childElementCount) differences.append(el("li", {}, T.same_text));
+  box.replaceChildren(
+    el("p", { role: "alert" }, T.conflict),
+    differences,
+    el("button", { type: "button", class: "keep-mine", onclick: () => {
+      st.conflict = null;
+      st.version = current.version;
+      box.replaceChildren();
+      box.hidden = true;
+      save(st, approval);
+    } }, T.keep_mine),
+    " ",
+    el("button", { type: "button", class: "take-theirs", onclick: () => {
+      st.conflict = null;
+      Object.assign(st, current);
+      box.replaceChildren();
+      box.hidden = true;
+      showStatement(st);
+    } }, T.take_theirs),
+  );
+  box.hidden = false;
+  status(T.save_failed + T.conflict, true);
 }
 
 // ------------------------------------------------------------------------------------------ history
 
 function snapshot(st) {
-  return JSON.stringify(payload(st));
+  return JSON.stringify(content(st));
 }
 
 function remember(st) {
@@ -158,25 +232,31 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-function buildStatement(st, n) {
+function approved(st) {
+  return Boolean(st.approval && st.approval.valid);
+}
+
+function buildStatement(st) {
   const section = el("section", { class: "statement", id: `st-${st.id}`, "data-id": st.id });
-  section.append(el("h2", {}, `${n}. ${st.file}`, el("span", { class: "state" })));
+  section.append(el("h2", {}, el("span", { class: "label" }), el("span", { class: "file" }, st.file), el("span", { class: "state" })));
   // A recording without a picture gets a sound player: no black box the height of a video.
-  const video = el(st.has_video ? "video" : "audio", { src: `/media/${encodeURIComponent(st.id)}`, controls: true, preload: "metadata" });
+  const video = el(st.has_video ? "video" : "audio", { src: `/media/${encodeURIComponent(st.id)}`, controls: true, preload: "metadata", "aria-label": st.file });
   video.addEventListener("timeupdate", () => highlight(st));
   video.addEventListener("play", () => { page.current = st; });
   const field = (label, name, placeholder) => {
-    const input = el("input", { name, placeholder: placeholder || "", value: st[name] || "" });
+    const id = `${name}-${st.id}`;
+    const input = el("input", { id, name, placeholder: placeholder || "", value: st[name] || "" });
     input.addEventListener("input", () => {
       remember(st);
       st[name] = input.value.trim() || null;
       saveSoon(st);
     });
-    return [el("label", {}, label), input];
+    return [el("label", { for: id }, label), input];
   };
   const trimInput = (label, name) => {
+    const id = `${name}-${st.id}`;
     const input = el("input", {
-      name, type: "number", step: "0.1", min: "0", max: String(st.duration_ms / 1000),
+      id, name, type: "number", step: "0.1", min: "0", max: String(st.duration_ms / 1000),
       placeholder: st.meeting[name] === null ? "" : String(st.meeting[name] / 1000),
       value: st[name] === null ? "" : String(st[name] / 1000),
     });
@@ -191,7 +271,7 @@ function buildStatement(st, n) {
       input.value = video.currentTime.toFixed(1);
       apply();
     } }, T.here);
-    return [el("label", {}, label), el("span", { class: "trim" }, input, here)];
+    return [el("label", { for: id }, label), el("span", { class: "trim" }, input, here)];
   };
   const fields = el("div", { class: "fields" },
     ...field(T.speaker, "speaker", st.meeting.speaker),
@@ -199,7 +279,7 @@ function buildStatement(st, n) {
     ...field(T.topic, "topic", st.meeting.topic),
     ...trimInput(T.in, "in_ms"),
     ...trimInput(T.out, "out_ms"));
-  const tick = el("input", { type: "checkbox", class: "approved", checked: st.approved });
+  const tick = el("input", { type: "checkbox", class: "approved", checked: approved(st) });
   tick.addEventListener("change", () => {
     const who = document.getElementById("reviewer").value.trim();
     if (tick.checked && !who) {
@@ -208,15 +288,16 @@ function buildStatement(st, n) {
       document.getElementById("reviewer").focus();
       return;
     }
-    remember(st);
-    st.approved = tick.checked;
-    st.approved_by = tick.checked ? who : null;
-    st.approved_at = null;
+    st.approval = tick.checked ? { by: who, at: null, valid: true, text: `${T.approved}: ${who}` } : null;
     showHeading(st);
-    save(st);
+    save(st, tick.checked ? { by: who } : false);
   });
   const player = el("div", { class: "player" }, video, fields, el("label", { class: "approve" }, tick, T.approve));
-  section.append(player, el("ol", { class: "cues" }));
+  const side = el("div", { class: "side" },
+    el("div", { class: "conflict", hidden: true }),
+    el("div", { class: "blocking", hidden: true }),
+    el("ol", { class: "cues" }));
+  section.append(player, side);
   st.video = video;
   st.section = section;
   return section;
@@ -229,29 +310,32 @@ function showStatement(st) {
   for (const name of ["in_ms", "out_ms"]) {
     st.section.querySelector(`input[name="${name}"]`).value = st[name] === null ? "" : String(st[name] / 1000);
   }
-  st.section.querySelector("input.approved").checked = st.approved;
 }
 
 function showHeading(st) {
+  st.section.querySelector("h2 .label").textContent = st.label;
   const state = st.section.querySelector("h2 .state");
-  state.textContent = st.approved ? T.approved_by(st.approved_by, st.approved_at) : T.not_approved;
-  st.section.classList.toggle("approved", st.approved);
+  const isVoid = Boolean(st.approval && !st.approval.valid);
+  state.textContent = !st.approval ? T.not_approved : isVoid ? `${st.approval.text} · ${T.void_again}` : st.approval.text;
+  st.section.classList.toggle("approved", approved(st));
+  st.section.classList.toggle("void", isVoid);
+  st.section.querySelector("input.approved").checked = approved(st);
   showSummary();
 }
 
 function showSummary() {
   const all = page.statements.length;
-  const open = page.statements.filter((s) => !s.approved);
-  const shown = open.slice(0, 3).map((s) => s.file).join(", ") + (open.length > 3 ? T.more(open.length - 3) : "");
+  const open = page.statements.filter((s) => !approved(s));
+  const shown = open.slice(0, 3).map((s) => s.label).join(", ") + (open.length > 3 ? T.more(open.length - 3) : "");
   const summary = document.getElementById("summary");
   summary.textContent = T.summary(all - open.length, all, shown);
   summary.classList.toggle("done", !open.length);
   // The strip of statements: where each one is, and which are still to approve.
   const toc = document.getElementById("toc");
   if (toc.childElementCount !== all) {
-    toc.replaceChildren(...page.statements.map((s, n) => el("a", { href: `#st-${s.id}`, title: s.file }, String(n + 1))));
+    toc.replaceChildren(...page.statements.map((s) => el("a", { href: `#st-${s.id}`, title: s.label }, String(s.number || ""))));
   }
-  page.statements.forEach((s, n) => toc.children[n].classList.toggle("approved", s.approved));
+  page.statements.forEach((s, n) => toc.children[n].classList.toggle("approved", approved(s)));
 }
 
 function showCues(st) {
@@ -265,14 +349,14 @@ function showCues(st) {
         showCues(st);
         saveSoon(st);
       } }, T.add_cue)));
-    return;
+  } else {
+    st.cues.forEach((cue, k) => list.append(buildCue(st, cue, k)));
   }
-  st.cues.forEach((cue, k) => list.append(buildCue(st, cue, k)));
-  showProblems(st);
+  showNotes(st);
 }
 
 function buildCue(st, cue, k) {
-  const text = el("textarea", { rows: String(Math.max(2, cue.text.split("\n").length)), spellcheck: "true", lang: page.language });
+  const text = el("textarea", { rows: String(Math.max(2, cue.text.split("\n").length)), spellcheck: "true", lang: page.language, "aria-label": `${st.label}, ${k + 1}` });
   text.value = cue.text;
   text.addEventListener("focus", () => { page.current = st; page.focused = k; remember(st); });
   text.addEventListener("input", () => {
@@ -297,30 +381,32 @@ function buildCue(st, cue, k) {
     button(T.split, T.split, () => split(st, k, text.selectionStart)),
     ...(k + 1 < st.cues.length ? [button(T.merge, T.merge, () => merge(st, k))] : []),
     button(T.remove, T.remove, () => { remember(st); st.cues.splice(k, 1); showCues(st); saveSoon(st); }));
-  const flags = el("div", { class: "flags" });
-  const words = st.flagged.filter((w) => (w.start_ms + w.end_ms) / 2 >= cue.start_ms && (w.start_ms + w.end_ms) / 2 < cue.end_ms);
-  if (words.length) {
-    const kinds = [...new Set(words.flatMap((w) => w.flags))].map((f) => T.flags[f] || f);
-    flags.textContent = `⚑ ${kinds.join(", ")}: ${words.map((w) => w.text).join(" ")}`;
-  }
-  return el("li", { class: "cue", "data-k": String(k) }, bar, text, flags, el("div", { class: "problems" }));
+  return el("li", { class: "cue", "data-k": String(k) }, bar, text, el("div", { class: "flags" }), el("div", { class: "problems" }));
 }
 
-function showProblems(st) {
+// What the render makes of each cue, as the server judged the last save: the rules it breaks, how a
+// person's times were moved, and the words still in doubt. And what would stop the render.
+function showNotes(st) {
   const items = st.section.querySelectorAll(".cue");
-  items.forEach((item) => {
-    item.querySelector(".problems").replaceChildren();
-    item.classList.remove("broken");
+  items.forEach((item, k) => {
+    const cue = st.cues[k];
+    const notes = (st.notes || []).filter((n) => n.cue === k);
+    item.querySelector(".problems").replaceChildren(...notes.map((n) =>
+      el("div", { class: `${n.severity} ${n.kind}`, "data-rule": n.rule || n.kind }, n.text)));
+    item.classList.toggle("broken", notes.some((n) => n.severity === "fail"));
+    const flags = item.querySelector(".flags");
+    const words = cue ? (st.flagged || []).filter((w) => (w.start_ms + w.end_ms) / 2 >= cue.start_ms && (w.start_ms + w.end_ms) / 2 < cue.end_ms) : [];
+    if (words.length) {
+      const kinds = [...new Set(words.flatMap((w) => w.flags))].map((f) => T.flags[f] || f);
+      flags.textContent = `⚑ ${kinds.join(", ")}: ${words.map((w) => w.text).join(" ")}`;
+    } else {
+      flags.textContent = "";
+    }
   });
-  // Only what breaks the form: a note on every fast-but-legal cue would be checked, not read.
-  for (const problem of (st.problems || []).filter((p) => p.severity === "fail")) {
-    const item = items[problem.cue];
-    if (!item) continue;
-    const title = T.rules[problem.rule] || problem.title;
-    item.querySelector(".problems").append(el("div", { class: problem.severity, "data-rule": problem.rule },
-      `${T[problem.severity]}: ${title} (${problem.limit}): ${problem.measured}`));
-    if (problem.severity === "fail") item.classList.add("broken");
-  }
+  const box = st.section.querySelector(".blocking");
+  const blocking = st.blocking || [];
+  box.hidden = !blocking.length;
+  box.replaceChildren(...(blocking.length ? [el("p", { role: "alert" }, T.blocked), el("ul", {}, ...blocking.map((text) => el("li", {}, text)))] : []));
 }
 
 // ------------------------------------------------------------------------------------------ editing
@@ -435,6 +521,16 @@ function keys(event) {
 
 // ------------------------------------------------------------------------------------------- render
 
+function showRenderFailure(shown, job) {
+  shown.classList.add("error");
+  const problems = job.problems && job.problems.length ? job.problems : [job.error || job.last || ""];
+  shown.replaceChildren(
+    el("span", {}, T.render_stopped),
+    el("ul", { class: "render-problems" }, ...problems.filter(Boolean).map((text) => el("li", {}, text))),
+    el("details", {}, el("summary", {}, T.details), el("pre", {}, (job.lines || []).join("\n"))),
+  );
+}
+
 async function render() {
   const button = document.getElementById("render");
   const shown = document.getElementById("render-state");
@@ -446,7 +542,7 @@ async function render() {
     let job = await api("POST", "/api/render", {});
     while (job.state === "running") {
       shown.textContent = `${T.rendering} ${job.last}`;
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await new Promise((resolve) => setTimeout(resolve, 500));
       job = await api("GET", "/api/render");
     }
     if (job.state === "done") {
@@ -457,8 +553,7 @@ async function render() {
       document.getElementById("clip-video").src = `/clip?made=${Date.now()}`;
       document.body.dataset.rendered = String(job.exit_code);
     } else {
-      shown.classList.add("error");
-      shown.textContent = T.render_failed + job.lines.join("\n");
+      showRenderFailure(shown, job);
       document.body.dataset.rendered = "failed";
     }
   } catch (error) {
@@ -483,9 +578,9 @@ async function start() {
   page.rules = data.rules;
   page.statements = data.statements;
   const main = document.getElementById("statements");
-  data.statements.forEach((st, n) => {
+  data.statements.forEach((st) => {
     page.byId.set(st.id, st);
-    main.append(buildStatement(st, n + 1));
+    main.append(buildStatement(st));
     showStatement(st);
   });
   const reviewer = document.getElementById("reviewer");

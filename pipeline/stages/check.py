@@ -13,11 +13,12 @@ Thin I/O: ``measure_clip`` (through pipeline.media), ``find_delivery_files``, ``
 Decisions where the standards are silent:
 
 - A cue above ``max_cps`` is a warning, not a failure, when no legal timing could show it slowly enough:
-  the longest it could stay up is from the previous cue's end plus the minimum gap to the next cue's start
-  minus the minimum gap, never more than 1.5 s before its first word or after its last, not across a cut
-  (the part of the clip it is in, from run.json) and never longer than ``max_duration``. Where its words
-  are spoken comes from the word times of the delivered transcript JSON; without them the cue's own start
-  and end stand for the speech, which is how the pipeline times cues.
+  ``timing.judge`` decides, with the room ``timing.room`` gives it (between its neighbours with the
+  minimum gap, never more than 1.5 s before its first word or after its last, inside the part of the
+  clip it is in, from run.json, ending the minimum gap before that part does, never longer than
+  ``max_duration``), the same room the pipeline lengthens a fast cue into. Where its words are spoken
+  comes from the word times of the delivered transcript JSON; without them the cue's own start and end
+  stand for the speech.
 - Bracketed captions ("[Anna Jensen, Bordgruppe 3]") name who speaks; they are not speech, so the word
   comparison with the transcript leaves every bracketed span out, on both sides.
 - H.264 Main and Constrained Baseline (what x264's fastest presets make) are a warning: every High
@@ -45,13 +46,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pipeline.config import Form
+from pipeline.stages import timing
 from pipeline.stages.subtitles import (
     Cue,
+    RuleBreak,
     SubtitleRules,
     cue_name,
+    looks_like_timing,
     parse_srt,
     parse_vtt,
-    rule_breaks,
     rule_titles,
 )
 
@@ -444,7 +447,6 @@ def _seconds(ms: int) -> str:
 # -------------------------------------------------------------------------- subtitle files (pure)
 
 _SRT_TIMING = re.compile(r"^\d{2,}:\d{2}:\d{2},\d{3} --> \d{2,}:\d{2}:\d{2},\d{3}$")
-_TIMING_LIKE = re.compile(r"\d\s*-+>\s*\d")
 _VTT_TIMING = re.compile(r"^(?:\d{2,}:)?\d{2}:\d{2}\.\d{3} --> (?:\d{2,}:)?\d{2}:\d{2}\.\d{3}(?:\s.*)?$")
 
 
@@ -468,7 +470,7 @@ def check_subtitle_file(name: str, data: bytes | None, form: Form) -> tuple[Chec
     text = text.removeprefix("\ufeff")
     pattern = _VTT_TIMING if kind == "vtt" else _SRT_TIMING
     # Players skip a block whose timing they cannot read; pysubs2 reads more than players do.
-    timing_lines = [line.strip() for line in text.splitlines() if _TIMING_LIKE.search(line)]
+    timing_lines = [line.strip() for line in text.splitlines() if looks_like_timing(line)]
     bad = [line for line in timing_lines if not pattern.match(line)]
     problems = []
     if kind == "vtt" and not text.startswith("WEBVTT"):
@@ -562,7 +564,8 @@ def check_subtitles(
     speech: Sequence[tuple[int, int] | None] | None = None,
     timeline: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[CheckResult]:
-    """Every subtitle rule of the form over the cues, one result a rule (STANDARDS.md "Subtitles").
+    """Every subtitle rule of the form over the cues, one result a rule (STANDARDS.md "Subtitles"), as
+    ``timing.judge`` judges them: the run and the review page ask it the same.
 
     ``speech`` (from ``speech_spans``) says where each cue's words are spoken, and ``timeline`` (run.json)
     where each part of the clip is; both only sharpen the judgement of a cue read too fast, which without
@@ -572,41 +575,18 @@ def check_subtitles(
     titles = rule_titles(rules, clip_ms)
     checks = {name: _Rule(name, *titles[name]) for name in titles}
     checks["subtitles.gap"].expected = f"≥ {rules.min_gap_ms} ms ({form.subtitles.min_gap_frames} frames)"
-    timed = [(n, c) for n, c in enumerate(cues, 1) if c.end_ms > c.start_ms]
-    position = {n: k for k, (n, _) in enumerate(timed)}
-    for found in rule_breaks(cues, rules, clip_ms):
-        status, kind, detail = found.severity, found.kind, found.detail
-        if found.rule == "subtitles.reading_speed" and status == "fail":
-            # Too fast is a failure only where a legal timing could have shown the words slower.
-            cue = cues[found.cue - 1]
-            k = position[found.cue]
-            room = legal_room_ms(
-                cue,
-                timed[k - 1][1] if k else None,
-                timed[k + 1][1] if k + 1 < len(timed) else None,
-                rules,
-                clip_ms,
-                speech=speech[found.cue - 1] if speech is not None and found.cue <= len(speech) else None,
-                window=_window(timeline, cue.start_ms, clip_ms) if timeline else None,
-            )
-            if cue.chars * 1000 > rules.max_cps * room:
-                status, kind = "warn", f"above {rules.max_cps:g}, spoken too fast for any timing"
-                detail += (
-                    f"; spoken faster than any legal timing could show: at most {room / 1000:.2f} s is "
-                    f"free for it, {cue.chars * 1000 / max(room, 1):.2f} characters/s at best"
-                )
-            else:
-                detail += f", though up to {room / 1000:.2f} s is free for it, enough for {rules.max_cps:g}"
-        checks[found.rule].hit(status, kind, detail)
+    for found in subtitle_breaks(cues, form, clip_ms, speech=speech, timeline=timeline):
+        checks[found.rule].hit(found.severity, found.kind, found.detail)
 
+    timed = [c for c in cues if c.end_ms > c.start_ms]
     gaps = [
         b.start_ms - a.end_ms
         for a, b in itertools.pairwise(cues)
         if b.start_ms >= a.start_ms and b.start_ms >= a.end_ms
     ]
-    durations = [c.duration_ms for _, c in timed]
+    durations = [c.duration_ms for c in timed]
     line_lengths = [len(line) for c in cues for line in c.lines]
-    fastest = max((c.cps for _, c in timed), default=0.0)
+    fastest = max((c.cps for c in timed), default=0.0)
     measured = {
         "subtitles.order": "" if checks["subtitles.order"].hits else "in order",
         "subtitles.end_after_start": f"{len(cues)} cues",
@@ -622,33 +602,18 @@ def check_subtitles(
     return [checks[name].result(measured[name]) for name in measured]
 
 
-def legal_room_ms(
-    cue: Cue,
-    before: Cue | None,
-    after: Cue | None,
-    rules: SubtitleRules,
+def subtitle_breaks(
+    cues: Sequence[Cue],
+    form: Form,
     clip_ms: int,
     *,
-    speech: tuple[int, int] | None = None,
-    window: tuple[int, int] | None = None,
-) -> int:
-    """The longest a cue could stay up under the timing rules: between its neighbours (with the minimum
-    gap), never more than ``max_shift_ms`` before its speech starts or after it ends, inside its window
-    (the part of the clip it is in: a subtitle is not carried over a cut) and no longer than
-    ``max_duration_ms``. Without ``speech`` the cue's own start and end stand for the speech."""
-    spoken_from, spoken_to = speech if speech is not None else (cue.start_ms, cue.end_ms)
-    first, last = window if window is not None else (0, clip_ms)
-    earliest = max(0, first, spoken_from - rules.max_shift_ms)
-    if before is not None:
-        earliest = max(earliest, before.end_ms + rules.min_gap_ms)
-    latest = min(clip_ms, spoken_to + rules.max_shift_ms)
-    if window is not None and window[1] < clip_ms:
-        latest = min(latest, last - rules.min_gap_ms)
-    if after is not None:
-        latest = min(latest, after.start_ms - rules.min_gap_ms)
-    # The cue's own time is always available, even where a neighbour already crowds it.
-    earliest, latest = min(earliest, cue.start_ms), max(latest, cue.end_ms)
-    return min(latest - earliest, max(rules.max_duration_ms, cue.duration_ms))
+    speech: Sequence[tuple[int, int] | None] | None = None,
+    timeline: Sequence[Mapping[str, Any]] | None = None,
+) -> list[RuleBreak]:
+    """Every rule break of the delivered cues, judged by ``timing.judge`` with what the files say: where
+    the words are spoken (the transcript JSON) and which part of the clip each cue is in (run.json)."""
+    windows = [_window(timeline, c.start_ms, clip_ms) for c in cues] if timeline else None
+    return timing.judge(cues, SubtitleRules.from_form(form), clip_ms, speech=speech, windows=windows)
 
 
 def _window(timeline: Sequence[Mapping[str, Any]], ms: int, clip_ms: int) -> tuple[int, int] | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,7 @@ from pipeline import cache, fonts, loudness, media
 from pipeline.config import Form, Meeting
 from pipeline.files import atomic_path, sha256_text, write_text
 from pipeline.models import Statement, StatementTranscript
-from pipeline.stages import cards, edits, render, subtitles
+from pipeline.stages import cards, render, subtitles
 from pipeline.stages.cut import Cut, Part, cards_of, plan_timeline
 from pipeline.steps import PlannedStep
 
@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 LOUDNESS_VERSION = 3  # 2: the ffmpeg version is part of the key; 3: from the meter, loudnorm if need be
 METER_VERSION = 1
-EMPTY_WEBVTT = "WEBVTT\n\n"
 
 
 @dataclass(frozen=True)
@@ -40,10 +39,128 @@ class Timeline:
     statements: dict[str, Statement]
     cuts: dict[str, Cut]
     cues: tuple[subtitles.Cue, ...]
+    # By statement id: its cues with what the page and the check ask about them (who timed them, why a
+    # person's times were moved, where their words are spoken).
+    fitted: dict[str, subtitles.StatementCues] = field(default_factory=dict)
 
     @property
     def duration_ms(self) -> int:
         return self.parts[-1].end_ms if self.parts else 0
+
+    def cue_context(self) -> tuple[list[tuple[int, int] | None], list[tuple[int, int]]]:
+        """For each cue, where its words are spoken (None for a card's caption) and the part of the clip
+        it is in: what ``timing.judge`` needs to judge them as the check will."""
+        speech: list[tuple[int, int] | None] = []
+        windows: list[tuple[int, int]] = []
+        seen: dict[str, int] = {}
+        for cue in self.cues:
+            kind = "statement" if cue.kind == "speech" else "card"
+            part = next(
+                (p for p in self.parts if p.statement_id == cue.statement_id and p.kind == kind),
+                None,
+            )
+            windows.append((part.start_ms, part.end_ms) if part else (0, self.duration_ms))
+            fitted = self.fitted.get(cue.statement_id or "") if cue.kind == "speech" else None
+            if fitted is None:
+                speech.append(None)
+                continue
+            k = seen.get(cue.statement_id or "", 0)
+            seen[cue.statement_id or ""] = k + 1
+            speech.append(fitted.speech[k] if k < len(fitted.speech) else None)
+        return speech, windows
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A subtitle rule the delivery would break that no timing can keep: the render stops on it."""
+
+    statement_id: str
+    cue: int | None  # the person's cue (0-based, as in the statement's subtitles), None: the statement
+    rule: str
+    text: str  # one Danish sentence: statement, cue, rule, and what to do
+
+    def to_json(self) -> dict[str, Any]:
+        return {"statement": self.statement_id, "cue": self.cue, "rule": self.rule, "text": self.text}
+
+
+def statement_number(timeline: Timeline, statement_id: str) -> int:
+    ids = [p.statement_id for p in timeline.parts if p.kind == "statement"]
+    return ids.index(statement_id) + 1 if statement_id in ids else 0
+
+
+def problems(timeline: Timeline, rules: subtitles.SubtitleRules, first_number: int = 1) -> list[Problem]:
+    """What the subtitles of ``timeline`` would break that no timing can keep, one Danish sentence each:
+    cues the window cannot give their shortest time on screen, and any rule ``timing.judge`` calls a
+    failure (the check of the delivery asks the same)."""
+    from pipeline import texts
+    from pipeline.stages import timing
+
+    found: list[Problem] = []
+
+    def label(statement_id: str) -> str:
+        statement = timeline.statements[statement_id]
+        return texts.statement_label(
+            statement_number(timeline, statement_id) + first_number - 1, statement.speaker
+        )
+
+    for sid, fitted in timeline.fitted.items():
+        if not fitted.short:
+            continue
+        part = next(p for p in timeline.parts if p.kind == "statement" and p.statement_id == sid)
+        first, last = min(fitted.short), max(fitted.short)
+        source = [s if s is not None else k for k, s in enumerate(fitted.sources)]
+        shown = list(fitted.texts)
+        found.append(
+            Problem(
+                sid,
+                source[first] if first < len(source) else None,
+                "subtitles.min_duration",
+                texts.too_crowded(
+                    label(sid),
+                    source[first] if first < len(source) else first,
+                    source[last] if last < len(source) else last,
+                    (shown[first] if first < len(shown) else "", shown[last] if last < len(shown) else ""),
+                    part.duration_ms,
+                    rules,
+                ),
+            )
+        )
+    crowded = {p.statement_id for p in found}
+    speech, windows = timeline.cue_context()
+    seen: dict[str, int] = {}
+    index_of: list[int | None] = []
+    for cue in timeline.cues:
+        if cue.kind != "speech" or cue.statement_id is None:
+            index_of.append(None)
+            continue
+        k = seen.get(cue.statement_id, 0)
+        seen[cue.statement_id] = k + 1
+        sources = timeline.fitted[cue.statement_id].sources if cue.statement_id in timeline.fitted else ()
+        index_of.append(sources[k] if k < len(sources) and sources[k] is not None else k)
+    for found_break in timing.judge(
+        timeline.cues, rules, timeline.duration_ms, speech=speech, windows=windows
+    ):
+        if found_break.severity != "fail":
+            continue
+        cue = timeline.cues[found_break.cue - 1]
+        sid = cue.statement_id or ""
+        if sid in crowded or sid not in timeline.statements:
+            continue
+        index = index_of[found_break.cue - 1]
+        found.append(
+            Problem(
+                sid,
+                index,
+                found_break.rule,
+                texts.rule_problem(
+                    label(sid),
+                    texts.cue_label(index if index is not None else 0, cue.text),
+                    found_break,
+                    rules,
+                ),
+            )
+        )
+    return found
 
 
 @dataclass(frozen=True)
@@ -86,18 +203,13 @@ class ClipMaker:
         statements: list[Statement],
         cuts: dict[str, Cut],
         clipped: dict[str, StatementTranscript],
-        fixed_cues: dict[str, tuple[subtitles.Cue, ...]] | None = None,
     ) -> Timeline:
-        """The clip's parts and cues; a person's cues (recording-relative, in ``fixed_cues``) as given.
-        A statement whose last subtitle cannot be read in time because the recording ends runs on
-        (picture held, sound padded) for that subtitle's reading time."""
-        rules = subtitles.SubtitleRules.from_form(self.form)
-        timeline = self._timeline(statements, cuts, clipped, fixed_cues or {})
+        """The clip's parts and cues. A statement whose last subtitle cannot be read in time because the
+        recording ends runs on (picture held, sound padded) for that subtitle's reading time."""
+        timeline = self._timeline(statements, cuts, clipped)
         for statement_id, cut in timeline.cuts.items():
             if cut is not cuts[statement_id]:
                 log.info("%s: %s", timeline.statements[statement_id].recording.relpath, cut.notes[-1])
-        for problem in subtitles.validate(timeline.cues, rules, timeline.duration_ms):
-            log.warning("subtitles: %s", problem)
         if timeline.duration_ms > self.form.clip.max_duration * 1000:
             log.warning(
                 "the clip is %.1f s, longer than the agreed %g s",
@@ -106,20 +218,14 @@ class ClipMaker:
             )
         return timeline
 
-    def render_ahead(
-        self,
-        statement: Statement,
-        cut: Cut,
-        clipped: StatementTranscript,
-        fixed_cues: tuple[subtitles.Cue, ...] | None,
-        number: int,
-    ) -> None:
+    def render_ahead(self, statement: Statement, cut: Cut, clipped: StatementTranscript, number: int) -> None:
         """Measure and render one statement's segments (its card, then the statement), and the title
         card, before the whole clip is planned, as ``number`` in the clip: the render later finds them
         in the cache. They depend only on the statement itself and its number, never on where the clip
         puts it."""
-        fixed = {statement.id: fixed_cues} if fixed_cues is not None else {}
-        timeline = self._timeline([statement], {statement.id: cut}, {statement.id: clipped}, fixed, number)
+        timeline = self._timeline([statement], {statement.id: cut}, {statement.id: clipped}, number)
+        if problems(timeline, subtitles.SubtitleRules.from_form(self.form)):
+            return  # the render stops on these; nothing to make ahead
         for part in timeline.parts:
             if part.statement_id == statement.id or part.kind == "title":
                 self._segment(timeline, part)
@@ -151,60 +257,17 @@ class ClipMaker:
         statements: list[Statement],
         cuts: dict[str, Cut],
         clipped: dict[str, StatementTranscript],
-        fixed: dict[str, tuple[subtitles.Cue, ...]],
         first_number: int = 1,
     ) -> Timeline:
         """The timeline, with the cuts that must run on for their last subtitle run on."""
-        rules = subtitles.SubtitleRules.from_form(self.form)
-        timeline = self._plan(statements, cuts, clipped, fixed, first_number)
-        longer = reading_run_on(timeline, rules, self.form)
-        if longer:
-            timeline = self._plan(statements, {**cuts, **longer}, clipped, fixed, first_number)
-        return timeline
-
-    def _plan(
-        self,
-        statements: list[Statement],
-        cuts: dict[str, Cut],
-        clipped: dict[str, StatementTranscript],
-        fixed: dict[str, tuple[subtitles.Cue, ...]],
-        first_number: int = 1,
-    ) -> Timeline:
-        form = self.form
-        title = cards.title_card(self.meeting, self.meeting_dir.name, form)
-        statement_cards = {
-            s.id: cards.statement_picture(s, n, form) for n, s in enumerate(statements, start=first_number)
-        }
-        parts = plan_timeline(statements, cuts, form, title=title is not None)
-        rules = subtitles.SubtitleRules.from_form(form)
-        cues: list[subtitles.Cue] = []
-        for part in parts:
-            window = (part.start_ms, part.end_ms)
-            if part.kind == "card" and part.statement_id:
-                caption = statement_cards[part.statement_id].caption
-                cue = subtitles.card_cue(caption, window, rules, part.statement_id) if caption else None
-                if cue is not None:
-                    cues.append(cue)
-            elif part.kind == "statement" and part.statement_id in fixed:
-                shift = part.start_ms - cuts[part.statement_id].in_ms
-                cues.extend(
-                    edits.place_fixed_cues(fixed[part.statement_id], shift, window, rules, part.statement_id)
-                )
-            elif part.kind == "statement" and part.statement_id:
-                words = [
-                    replace(w, start_ms=w.start_ms + part.start_ms, end_ms=w.end_ms + part.start_ms)
-                    for w in clipped[part.statement_id].words
-                ]
-                cues.extend(subtitles.build_statement_cues(words, window, rules, part.statement_id))
-        timeline = Timeline(
-            parts=parts,
-            title=title,
-            statement_cards=statement_cards,
-            statements={s.id: s for s in statements},
-            cuts=cuts,
-            cues=tuple(cues),
+        return plan_timeline_cues(
+            statements,
+            cuts,
+            clipped,
+            self.form,
+            title=cards.title_card(self.meeting, self.meeting_dir.name, self.form),
+            first_number=first_number,
         )
-        return timeline
 
     # ----------------------------------------------------------------------------------- specs
     # What each step makes, under which key and with which command: shared by the plan and the render,
@@ -311,15 +374,17 @@ class ClipMaker:
 
     def _join_spec(self, timeline: Timeline, segments: list[Path]) -> _Join:
         form = self.form
-        srt_text = subtitles.to_srt(timeline.cues)
         soft = form.subtitles.mode in ("soft", "burn+soft")
+        # The selectable track is read from ASS written for it: ffmpeg reads SubRip as HTML (it drops
+        # "<what>" and makes "\N" a line break) but passes ASS text to mov_text as it is.
+        soft_text = subtitles.to_soft_ass(timeline.cues)
         title = self.meeting.title or self.meeting_dir.name
         key = cache.make_key(
             "join",
             render.VERSION,
             {
                 "segments": [s.stem for s in segments],
-                "soft": sha256_text(srt_text) if soft else None,
+                "soft": sha256_text(soft_text) if soft else None,
                 "language": self.language,
                 "title": title,
             },
@@ -329,10 +394,8 @@ class ClipMaker:
         folder = self.work / "clip"
         clip = folder / f"{key}.mp4"
         list_file = folder / f"{key}.txt"
-        # A clip without one recognised word still gets its (empty) track, as the form asks; ffmpeg reads
-        # no subtitles from an empty SRT, but does from a WebVTT file that is only its header.
-        soft_text = srt_text if timeline.cues else EMPTY_WEBVTT
-        soft_file = folder / f"{key}.{'srt' if timeline.cues else 'vtt'}" if soft else None
+        # A clip without one recognised word still gets its (empty) track, as the form asks.
+        soft_file = folder / f"{key}.ass" if soft else None
         args = render.join_args(
             list_file, form, clip, soft_subtitles=soft_file, language=self.language, title=title
         )
@@ -536,6 +599,64 @@ class ClipMaker:
             offset_ms=part.start_ms,
             duration_ms=part.duration_ms,
         )
+
+
+def plan_timeline_cues(
+    statements: list[Statement],
+    cuts: dict[str, Cut],
+    clipped: dict[str, StatementTranscript],
+    form: Form,
+    *,
+    title: cards.Card | None,
+    first_number: int = 1,
+) -> Timeline:
+    """The clip's parts and every cue in them (pure): the one plan the render, the page and the check's
+    judgement share. Cuts whose last subtitle cannot be read in time run on, and the plan is made again."""
+    rules = subtitles.SubtitleRules.from_form(form)
+    timeline = _plan_once(statements, cuts, clipped, form, rules, title, first_number)
+    longer = reading_run_on(timeline, rules, form)
+    if longer:
+        timeline = _plan_once(statements, {**cuts, **longer}, clipped, form, rules, title, first_number)
+    return timeline
+
+
+def _plan_once(
+    statements: list[Statement],
+    cuts: dict[str, Cut],
+    clipped: dict[str, StatementTranscript],
+    form: Form,
+    rules: subtitles.SubtitleRules,
+    title: cards.Card | None,
+    first_number: int,
+) -> Timeline:
+    statement_cards = {
+        s.id: cards.statement_picture(s, n, form) for n, s in enumerate(statements, start=first_number)
+    }
+    parts = plan_timeline(statements, cuts, form, title=title is not None)
+    cues: list[subtitles.Cue] = []
+    fitted: dict[str, subtitles.StatementCues] = {}
+    for part in parts:
+        window = (part.start_ms, part.end_ms)
+        if part.kind == "card" and part.statement_id:
+            caption = statement_cards[part.statement_id].caption
+            cue = subtitles.card_cue(caption, window, rules, part.statement_id) if caption else None
+            if cue is not None:
+                cues.append(cue)
+        elif part.kind == "statement" and part.statement_id:
+            made = subtitles.statement_cues(
+                clipped[part.statement_id], part.start_ms, window, rules, part.statement_id
+            )
+            fitted[part.statement_id] = made
+            cues.extend(made.cues)
+    return Timeline(
+        parts=parts,
+        title=title,
+        statement_cards=statement_cards,
+        statements={s.id: s for s in statements},
+        cuts=cuts,
+        cues=tuple(cues),
+        fitted=fitted,
+    )
 
 
 @dataclass(frozen=True)

@@ -94,25 +94,31 @@ def plan_cut(
     end = media_ms if media_ms is not None else statement.probe.duration_ms
     padding = round(form.clip.silence_trim.padding * 1000)
     notes: list[str] = []
-    if statement.trim_ms is not None:
-        in_ms = min(statement.trim_ms[0], end)
-        out_ms = min(statement.trim_ms[1] if statement.trim_ms[1] is not None else end, end)
-        # A hand-set point inside a word would cut the word in half: move it to the word's edge.
-        inside = _inside_word(words, in_ms)
-        if inside:
-            in_ms = inside.start_ms
-            notes.append(f"trim start moved to {in_ms / 1000:.2f} s so no word is cut")
-        inside = _inside_word(words, out_ms)
-        if inside:
-            out_ms = min(inside.end_ms, end)
-            notes.append(f"trim end moved to {out_ms / 1000:.2f} s so no word is cut")
-        how = "manual"
-    elif form.clip.silence_trim.enabled and words:
-        in_ms = max(0, words[0].start_ms - padding)
-        out_ms = min(end, words[-1].end_ms + padding)
-        how = "speech"
+    if form.clip.silence_trim.enabled and words:
+        in_ms, out_ms, how = (
+            max(0, words[0].start_ms - padding),
+            min(end, words[-1].end_ms + padding),
+            "speech",
+        )
     else:
         in_ms, out_ms, how = 0, end, "whole"
+    if statement.trim_ms is not None:
+        # A point set by hand replaces the one the speech gives; the other stays where the speech is.
+        set_in, set_out = statement.trim_ms
+        how = "manual"
+        if set_in is not None:
+            in_ms = min(set_in, end)
+            # A hand-set point inside a word would cut the word in half: move it to the word's edge.
+            inside = _inside_word(words, in_ms)
+            if inside:
+                in_ms = inside.start_ms
+                notes.append(f"trim start moved to {in_ms / 1000:.2f} s so no word is cut")
+        if set_out is not None:
+            out_ms = min(set_out, end)
+            inside = _inside_word(words, out_ms)
+            if inside:
+                out_ms = min(inside.end_ms, end)
+                notes.append(f"trim end moved to {out_ms / 1000:.2f} s so no word is cut")
     if out_ms <= in_ms:
         return Rejection(
             statement.recording.relpath, "nothing left after trimming (check trim in meeting.yaml)"
@@ -152,6 +158,9 @@ def words_in_cut(transcript: StatementTranscript, cut: Cut) -> StatementTranscri
         if not kept:
             continue
         text = segment.text if len(kept) == len(segment.words) else "".join(w.text for w in kept)
+        shown = segment.shown
+        if shown is not None and shown.start_ms is not None and shown.end_ms is not None:
+            shown = replace(shown, start_ms=shown.start_ms - cut.in_ms, end_ms=shown.end_ms - cut.in_ms)
         segments.append(
             replace(
                 segment,
@@ -159,6 +168,7 @@ def words_in_cut(transcript: StatementTranscript, cut: Cut) -> StatementTranscri
                 end_ms=min(segment.end_ms, cut.out_ms) - cut.in_ms,
                 text=text,
                 words=kept,
+                shown=shown,
             )
         )
     return replace(transcript, segments=tuple(segments))

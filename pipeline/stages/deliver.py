@@ -24,9 +24,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline import texts
 from pipeline.config import Form, Meeting
 from pipeline.files import replace_folder, sha256_file, write_bytes, write_json, write_text
 from pipeline.models import Approval, Statement, StatementTranscript
+from pipeline.models import approved as is_approved
 from pipeline.stages import check, delivery_page, letters, transcript
 from pipeline.stages.subtitles import Cue
 from pipeline.steps import PlannedStep, StageLog
@@ -68,7 +70,7 @@ def outcome(
     """Where a checked delivery goes."""
     if not passed:
         return "failed"
-    if form.require_approval and any(approvals.get(s.id) is None for s in statements):
+    if form.require_approval and not all(is_approved(approvals.get(s.id)) for s in statements):
         return "draft"
     return "delivery"
 
@@ -116,8 +118,13 @@ def _letters(
         meeting_name,
         form,
         statements=len(doc.entries),
-        approved=sum(e.approval is not None for e in doc.entries),
+        approved=sum(is_approved(e.approval) for e in doc.entries),
         clip_ms=clip_ms,
+        changed_after_approval=[
+            f"Indlæg {e.number}: {texts.changed_after_approval(e.approval.by, e.approval.at)}"
+            for e in doc.entries
+            if e.approval is not None and not e.approval.valid
+        ],
         check_passed=qc.passed,
         check_verdict=qc.verdict()[0].split(" / ")[0],
         files=dict(digests := {file: digest(folder / file) for file in files}),
@@ -293,7 +300,7 @@ def run(
     write_text(folder / "SHA256SUMS", sums)
 
     where = outcome(qc.passed, form, statements, approvals)
-    unapproved = tuple(s for s in statements if approvals.get(s.id) is None)
+    unapproved = tuple(s for s in statements if not is_approved(approvals.get(s.id)))
     pid = os.getpid()
     if where == "failed":
         target = out_dir / FAILED_DELIVERY

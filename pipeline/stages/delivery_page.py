@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.models import approved as is_approved
 from pipeline.stages.letters import Facts, duration_words
 from pipeline.stages.subtitles import Cue
 from pipeline.stages.transcript import TranscriptDocument, approval_line, danish_date, entry_heading
@@ -102,7 +103,7 @@ def render(data: PageData) -> str:
             for c in data.cues
             if c.statement_id == sid and c.kind == "speech"
         )
-        approved = "approved" if entry.approval else "unapproved"
+        approved = "approved" if is_approved(entry.approval) else "unapproved"
         statements.append(
             f'<section class="statement" id="{esc(sid)}"><h3>{esc(entry_heading(entry, True))}</h3>'
             f'<p class="{approved}">{esc(approval_line(entry))}</p><ol class="cues">{cues}</ol></section>'

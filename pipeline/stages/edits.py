@@ -5,56 +5,65 @@ Per recording (named after its path in the meeting folder, so that reordering me
 - ``<recording>.srt``: the statement's cues, timed from the start of the recording. ``hearing run``
   writes the recognised cues there; a person corrects text and timing in any text or subtitle editor.
 - ``<recording>.yaml``: speaker, topic, group, in and out points (seconds into the recording), and the
-  approval (``approved``, ``approved_by``, ``approved_at``). Lines left commented keep meeting.yaml's.
+  approval (``approved``, ``approved_by``, ``approved_at``, ``approved_digest``). Lines left commented
+  keep meeting.yaml's.
 
-``.generated.json`` remembers what the pipeline itself wrote: an SRT nobody changed follows a new
-transcription (another model, say); one a person changed is kept and wins.
+``.generated.json`` remembers what the pipeline itself wrote: an SRT or YAML nobody changed follows a
+new transcription (another model, say) or a changed meeting.yaml; one a person changed is kept and wins.
 
-Pure core: ``starting_cues``, ``apply_cues``, ``place_fixed_cues``, ``edit_names``; ``read`` and
-``write_starting`` do the I/O.
+The statement's cues are what the clip shows, grouped as the SRT groups them: the recognised cues where
+nobody changed the SRT, else the person's. A person's cue whose times are the ones the pipeline wrote
+(a correction of the text only) is timed by the pipeline, from its words, as it would have been; a cue
+with times of the person's own keeps them where the form allows (``pipeline.stages.timing``).
+
+An approval holds a digest of exactly what was approved: the cues' texts and times, the in and out
+points, speaker and topic. Any later change to any of them, from any source, voids it (``approval``).
+A statement's files carry a version (a digest of their bytes): a change made from an older version is
+refused, never written over what someone else saved (``pipeline.review``).
+
+Pure core: ``starting_cues``, ``shown_transcript``, ``apply_cues``, ``content_digest``, ``approval``,
+``apply_fields``, ``starting_yaml``, ``edit_yaml``; ``read``, ``write_starting`` and ``run`` do the I/O.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import difflib
+import fcntl
+import hashlib
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from pipeline.config import StatementEdit, load_statement_edit
 from pipeline.errors import ConfigError
 from pipeline.files import sha256_text, stable_json, write_json, write_text
-from pipeline.models import Approval, Segment, Statement, StatementTranscript, Word
+from pipeline.models import Approval, Segment, ShownCue, Statement, StatementTranscript, Word
 from pipeline.stages import subtitles
 from pipeline.stages.subtitles import Cue, SubtitleRules
 
 log = logging.getLogger(__name__)
 
 GENERATED = ".generated.json"
+LOCK = ".lock"
 FLAG_EDITED = "edited"  # a word a person wrote or changed
+# Flags that doubt a word the engine wrote; a word a person wrote or changed is no longer in doubt.
+DOUBTS = ("low_confidence", "repeated", "over_silence", "redecoded", "subtitle_credit")
+DIGEST_PREFIX = "sha256:"
 
 
 @dataclass(frozen=True)
 class StatementEdits:
     """What a person changed about one statement (nothing, where the files are as the pipeline wrote
-    them)."""
+    them), and the version of its files as they were read."""
 
     relpath: str
-    cues: tuple[Cue, ...] | None  # recording-relative; None: the recognised words stand
+    cues: tuple[Cue, ...] | None  # recording-relative; None: the recognised cues stand
     fields: StatementEdit
-
-    @property
-    def approval(self) -> Approval | None:
-        if not self.fields.approved or not self.fields.approved_by:
-            return None
-        at = self.fields.approved_at
-        if isinstance(at, dt.datetime) and not at.second and not at.microsecond:
-            shown: str | None = at.isoformat(timespec="minutes")
-        else:
-            shown = at.isoformat() if at is not None else None
-        return Approval(self.fields.approved_by, shown)
+    version: str = ""
 
 
 def edit_names(relpath: str) -> tuple[str, str]:
@@ -71,194 +80,317 @@ def editable_end_ms(duration_ms: int, rules: SubtitleRules) -> int:
     return duration_ms + rules.min_duration_ms
 
 
+def _starting_window(
+    transcript: StatementTranscript, duration_ms: int, rules: SubtitleRules
+) -> tuple[int, int]:
+    words = transcript.words
+    last = words[-1].end_ms if words else 0
+    return 0, min(max(duration_ms, last + rules.min_duration_ms), editable_end_ms(duration_ms, rules))
+
+
 def starting_cues(transcript: StatementTranscript, duration_ms: int, rules: SubtitleRules) -> tuple[Cue, ...]:
     """The recognised cues of the whole recording, as the starting point of a correction."""
-    words = transcript.words
-    if not words:
+    if not transcript.words:
         return ()
-    end = min(max(duration_ms, words[-1].end_ms + rules.min_duration_ms), editable_end_ms(duration_ms, rules))
-    return subtitles.build_statement_cues(words, (0, end), rules, transcript.statement_id)
+    window = _starting_window(transcript, duration_ms, rules)
+    return subtitles.build_statement_cues(transcript.words, window, rules, transcript.statement_id)
 
 
-def starting_yaml(statement: Statement) -> str:
-    """The per-statement file a person fills in: every field commented out, showing meeting.yaml's."""
-
-    def shown(value: object) -> str:
-        return "" if value is None else str(value)
-
-    trim_in, trim_out = statement.trim_ms or (None, None)
-    return (
-        f"# Corrections to {statement.recording.relpath}: remove the '# ' before a line to change it.\n"
-        "# The text is corrected in the .srt file beside this one (times from the start of the recording).\n"
-        f"# speaker: {shown(statement.speaker)}\n"
-        f"# topic: {shown(statement.topic)}\n"
-        f"# group: {shown(statement.group)}\n"
-        f"# in: {shown(None if trim_in is None else trim_in / 1000)}     # seconds into the recording\n"
-        f"# out: {shown(None if trim_out is None else trim_out / 1000)}\n"
-        "approved: false      # true once a person has read (and corrected) the text\n"
-        "approved_by: null    # who, e.g. Ida Holm\n"
-        "approved_at: null    # when, e.g. 2026-11-21 10:30\n"
+def _segment_of(
+    words: Sequence[Word], cue: Cue, index: int, origin: Segment | None, *, own_times: bool
+) -> Segment:
+    flags = tuple(dict.fromkeys(f for w in words for f in w.flags))
+    return Segment(
+        start_ms=min(cue.start_ms, words[0].start_ms),
+        end_ms=max(cue.end_ms, max(w.end_ms for w in words)),
+        text=" " + " ".join(w.text.strip() for w in words),
+        words=tuple(words),
+        avg_logprob=origin.avg_logprob if origin else 0.0,
+        no_speech_prob=origin.no_speech_prob if origin else 0.0,
+        compression_ratio=origin.compression_ratio if origin else 0.0,
+        flags=flags,
+        shown=ShownCue(
+            lines=cue.lines,
+            start_ms=cue.start_ms if own_times else None,
+            end_ms=cue.end_ms if own_times else None,
+            index=index,
+            words=len(words),
+        ),
     )
 
 
-def edit_yaml(relpath: str, fields: StatementEdit, shown: Statement) -> str:
-    """The per-statement file with a person's fields set (by hand or by `hearing review`); a field they
-    left alone stays commented out, showing meeting.yaml's value, so a later change there still counts."""
-    import yaml
+def _origins(transcript: StatementTranscript) -> list[Segment]:
+    """For each word as shown, the engine's segment it came from (its log-probability and the like)."""
+    found: list[Segment] = []
+    for segment in transcript.segments:
+        found.extend([segment] * len(subtitles.shown_words(segment.words)))
+    return found
 
-    def value(v: object) -> str:
-        if v is None:
-            return "null"
-        return (
-            yaml.safe_dump(v, allow_unicode=True, default_flow_style=True, width=10_000)
-            .strip()
-            .removesuffix("\n...")
-        )
 
-    def line(name: str, set_to: object, meeting_value: object, note: str = "") -> str:
-        if set_to is None:
-            was = "" if meeting_value is None else " ".join(str(meeting_value).split())
-            return f"# {name}: {was}{note}\n"
-        return f"{name}: {value(set_to)}{note}\n"
-
-    trim_in, trim_out = shown.trim_ms or (None, None)
-    at = fields.approved_at
-    when = at.isoformat(sep=" ", timespec="minutes") if isinstance(at, dt.datetime) else at
-    approved = "true" if fields.approved else "false"
-    return (
-        f"# Corrections to {relpath}: remove the '# ' before a line to change it.\n"
-        "# The text is corrected in the .srt file beside this one (times from the start of the recording).\n"
-        + line("speaker", fields.speaker, shown.speaker)
-        + line("topic", fields.topic, shown.topic)
-        + line("group", fields.group, shown.group)
-        + line(
-            "in", fields.in_, None if trim_in is None else trim_in / 1000, "     # seconds into the recording"
-        )
-        + line("out", fields.out, None if trim_out is None else trim_out / 1000)
-        + f"approved: {approved}      # true once a person has read (and corrected) the text\n"
-        + f"approved_by: {value(fields.approved_by)}\n"
-        + f"approved_at: {value(when)}\n"
-    )
+def shown_transcript(
+    transcript: StatementTranscript, duration_ms: int, rules: SubtitleRules
+) -> StatementTranscript:
+    """The recognised transcript as the starting cues show it: one segment a cue, its words as shown."""
+    if not transcript.words:
+        return replace(transcript, segments=())
+    window = _starting_window(transcript, duration_ms, rules)
+    origins = _origins(transcript)
+    segments = []
+    at = 0
+    for index, (cue, words) in enumerate(
+        subtitles.cue_words(transcript.words, window, rules, transcript.statement_id)
+    ):
+        if words:
+            segments.append(
+                _segment_of(words, cue, index, origins[at] if at < len(origins) else None, own_times=False)
+            )
+        at += len(words)
+    return replace(transcript, segments=tuple(segments))
 
 
 def _norm(text: str) -> str:
     return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
-def _nearest_cue(word: Word, cues: Sequence[Cue]) -> int:
-    middle = (word.start_ms + word.end_ms) // 2
-
-    def distance(k: int) -> int:
-        cue = cues[k]
-        return (
-            0
-            if cue.start_ms <= middle < cue.end_ms
-            else min(abs(middle - cue.start_ms), abs(middle - cue.end_ms))
-        )
-
-    return min(range(len(cues)), key=distance)
-
-
-def _spread(tokens: Sequence[str], start_ms: int, end_ms: int) -> list[Word]:
-    """Words a person wrote, timed by their share of the characters between ``start_ms`` and ``end_ms``."""
+def _spread(tokens: Sequence[str], start_ms: int, end_ms: int) -> list[tuple[int, int]]:
+    """Times for words a person wrote, by their share of the characters between ``start_ms`` and
+    ``end_ms``."""
     end_ms = max(end_ms, start_ms)
     total = sum(len(t) + 1 for t in tokens) or 1
-    out: list[Word] = []
+    out = []
     at = 0
     for token in tokens:
         begin = start_ms + (end_ms - start_ms) * at // total
         at += len(token) + 1
-        finish = start_ms + (end_ms - start_ms) * at // total
-        out.append(Word(begin, max(finish, begin), f" {token}", 1.0, (FLAG_EDITED,)))
+        out.append((begin, max(start_ms + (end_ms - start_ms) * at // total, begin)))
     return out
 
 
-def _cue_words(words: Sequence[Word], cue: Cue) -> list[Word]:
-    """The corrected words of one cue: a recognised word the person left as it was keeps its time (and
-    its text is the person's spelling of it); a changed or added word is timed inside the stretch of the
-    words it replaces, by characters; a word the person removed is gone."""
-    tokens = cue.text.split()
-    if not words:
-        return _spread(tokens, cue.start_ms, cue.end_ms)
+def apply_cues(
+    shown: StatementTranscript, cues: Sequence[Cue], starting: Sequence[Cue]
+) -> StatementTranscript:
+    """The transcript as a person corrected it in its cues (recording-relative): one segment a cue, its
+    text the person's, shown with their lines.
+
+    The person's words are matched to the words as recognised (``shown``, from ``shown_transcript``) over
+    the whole statement, so that a cue moved in time keeps its words. A word left as it was keeps its
+    time and flags; a word changed or added is timed inside the stretch of the words it replaces, by its
+    characters, and inside its own cue; its doubt flags go (a person wrote it). A cue whose times are the
+    ones the pipeline wrote (``starting``) is timed by the pipeline in the clip, as if only its text had
+    changed; any other keeps the person's times."""
+    words = list(shown.words)
+    origins: list[Segment | None] = [s for s in shown.segments for _ in s.words]
+    pipeline_times = {(c.start_ms, c.end_ms) for c in starting}
+    tokens = [(k, token) for k, cue in enumerate(cues) for token in " ".join(cue.lines).split()]
     matcher = difflib.SequenceMatcher(
-        a=[_norm(w.text) for w in words], b=[_norm(t) for t in tokens], autojunk=False
+        a=[_norm(w.text) for w in words], b=[_norm(t) for _, t in tokens], autojunk=False
     )
-    out: list[Word] = []
+    placed: list[Word | None] = [None] * len(tokens)
+    origin_of: list[Segment | None] = [None] * len(tokens)
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "equal":
-            for word, token in zip(words[i1:i2], tokens[j1:j2], strict=True):
-                flags = word.flags if word.text.strip() == token else (*word.flags, FLAG_EDITED)
-                out.append(replace(word, text=f" {token}", flags=flags))
-        elif op == "delete":
-            continue
-        else:
+            for i, j in zip(range(i1, i2), range(j1, j2), strict=True):
+                word, token = words[i], tokens[j][1]
+                same = word.text.strip() == token
+                flags = word.flags if same else (*_no_doubts(word.flags), FLAG_EDITED)
+                placed[j] = replace(word, text=f" {token}", flags=tuple(dict.fromkeys(flags)))
+                origin_of[j] = origins[i]
+        elif op in ("replace", "insert"):
             if i2 > i1:
-                start, end = words[i1].start_ms, words[i2 - 1].end_ms
+                start, end = words[i1].start_ms, max(w.end_ms for w in words[i1:i2])
             else:
-                start = out[-1].end_ms if out else cue.start_ms
-                end = words[i1].start_ms if i1 < len(words) else max(start, cue.end_ms)
-            out.extend(_spread(tokens[j1:j2], start, end))
+                start = words[i1 - 1].end_ms if i1 else 0
+                end = words[i1].start_ms if i1 < len(words) else start
+            times = _spread([t for _, t in tokens[j1:j2]], start, end)
+            for j, (a, b) in zip(range(j1, j2), times, strict=True):
+                cue = cues[tokens[j][0]]
+                if (cue.start_ms, cue.end_ms) not in pipeline_times:
+                    # Inside a cue a person timed: their word is shown there, and spoken about there. (A
+                    # cue the pipeline timed keeps the time of the words it replaced, so it is timed the
+                    # same as before.)
+                    a = min(max(a, cue.start_ms), cue.end_ms)
+                    b = min(max(b, a), cue.end_ms)
+                placed[j] = Word(a, b, f" {tokens[j][1]}", 1.0, (FLAG_EDITED,))
+                origin_of[j] = origins[i1] if i1 < len(origins) else None
+    placed = _repeats_again(placed)
+    segments = []
+    at = 0
+    for k, cue in enumerate(cues):
+        count = sum(1 for c, _ in tokens if c == k)
+        own = [w for w in placed[at : at + count] if w is not None]
+        origin = next((o for o in origin_of[at : at + count] if o is not None), None)
+        at += count
+        if not own:
+            continue
+        own = _in_order(own)
+        timed_by_pipeline = (cue.start_ms, cue.end_ms) in pipeline_times
+        segments.append(_segment_of(own, cue, k, origin, own_times=not timed_by_pipeline))
+    return replace(shown, segments=tuple(segments), no_text=False if segments else shown.no_text)
+
+
+def _no_doubts(flags: Sequence[str]) -> tuple[str, ...]:
+    return tuple(f for f in flags if f not in DOUBTS)
+
+
+def _in_order(words: list[Word]) -> list[Word]:
+    """Never starting before the word before: a cue moved by a person may hold words of other times."""
+    out: list[Word] = []
+    for word in words:
+        if out and word.start_ms < out[-1].start_ms:
+            word = replace(word, start_ms=out[-1].start_ms, end_ms=max(word.end_ms, out[-1].start_ms))
+        out.append(word)
     return out
 
 
-def apply_cues(transcript: StatementTranscript, cues: Sequence[Cue]) -> StatementTranscript:
-    """The transcript as a person corrected it in its cues (recording-relative): one segment per cue,
-    its text the person's. Words belong to the cue nearest to them in time."""
-    speech = [c for c in cues if c.text.strip()]
-    if not speech:
-        return replace(transcript, segments=())
-    groups: list[list[Word]] = [[] for _ in speech]
-    origin: dict[int, Segment] = {}
-    for segment in transcript.segments:
-        for word in segment.words:
-            k = _nearest_cue(word, speech)
-            groups[k].append(word)
-            origin.setdefault(k, segment)
-    segments = []
-    for k, cue in enumerate(speech):
-        words = tuple(_cue_words(groups[k], cue))
-        if not words:
-            continue
-        source = origin.get(k)
-        flags = tuple(dict.fromkeys(f for w in words for f in w.flags))
-        segments.append(
-            Segment(
-                start_ms=min(cue.start_ms, words[0].start_ms),
-                end_ms=max(cue.end_ms, words[-1].end_ms),
-                text=" " + " ".join(w.text.strip() for w in words),
-                words=words,
-                avg_logprob=source.avg_logprob if source else 0.0,
-                no_speech_prob=source.no_speech_prob if source else 0.0,
-                compression_ratio=source.compression_ratio if source else 0.0,
-                flags=flags,
-            )
+def _repeats_again(words: Sequence[Word | None]) -> list[Word | None]:
+    """ "repeated" only where the corrected text still repeats itself (a loop a person removed is gone)."""
+    from pipeline.engines.base import FLAG_REPEATED, find_loops
+
+    present = [(k, w) for k, w in enumerate(words) if w is not None]
+    looped = {
+        present[i][0]
+        for loop in find_loops([w.text for _, w in present])
+        for i in range(loop.first, loop.end)
+    }
+    out = list(words)
+    for k, word in present:
+        if FLAG_REPEATED in word.flags and k not in looped:
+            out[k] = replace(word, flags=tuple(f for f in word.flags if f != FLAG_REPEATED))
+    return out
+
+
+def effective_trim(statement: Statement) -> tuple[int | None, int | None]:
+    return statement.trim_ms or (None, None)
+
+
+def content_digest(cues: Sequence[Cue], statement: Statement) -> str:
+    """What an approval approves: the cues' texts and times (recording-relative, as the SRT holds them),
+    the in and out points set by hand, speaker and topic (``statement`` with a person's fields)."""
+    trim_in, trim_out = effective_trim(statement)
+    content = {
+        "cues": [[c.start_ms, c.end_ms, list(c.lines)] for c in cues],
+        "in_ms": trim_in,
+        "out_ms": trim_out,
+        "speaker": statement.speaker,
+        "topic": statement.topic,
+    }
+    return DIGEST_PREFIX + sha256_text(stable_json(content))
+
+
+def approval(fields: StatementEdit, digest: str) -> Approval | None:
+    """The approval in a statement's YAML, judged against what the statement is now (``digest``): valid
+    where it approved exactly this, void where anything changed since; None where nobody approved it.
+    An approval written by hand, without a digest, approves what is there when it is first read."""
+    if not fields.approved or not fields.approved_by:
+        return None
+    at = fields.approved_at
+    if isinstance(at, dt.datetime) and not at.second and not at.microsecond:
+        shown: str | None = at.isoformat(timespec="minutes")
+    else:
+        shown = at.isoformat() if at is not None else None
+    valid = fields.approved_digest is None or fields.approved_digest == digest
+    return Approval(fields.approved_by, shown, valid=valid)
+
+
+def apply_fields(statement: Statement, edits: StatementEdits) -> Statement:
+    """The statement with a person's speaker, topic, group and in/out points; a point they left alone
+    stays meeting.yaml's, or where the speech is."""
+    f = edits.fields
+    trim = statement.trim_ms
+    if f.in_ is not None or f.out is not None:
+        old_in, old_out = trim or (None, None)
+        trim = (
+            round(f.in_ * 1000) if f.in_ is not None else old_in,
+            round(f.out * 1000) if f.out is not None else old_out,
         )
-    return replace(transcript, segments=tuple(segments), no_text=False if segments else transcript.no_text)
+    return replace(
+        statement,
+        speaker=f.speaker if f.speaker is not None else statement.speaker,
+        topic=f.topic if f.topic is not None else statement.topic,
+        group=f.group if f.group is not None else statement.group,
+        trim_ms=trim,
+    )
 
 
-def place_fixed_cues(
-    cues: Sequence[Cue],
-    shift_ms: int,
-    window: tuple[int, int],
-    rules: SubtitleRules,
-    statement_id: str | None,
-) -> tuple[Cue, ...]:
-    """A person's cues (recording-relative) in the clip: moved by ``shift_ms``, cut to the statement's
-    window, their lines kept where they fit the form (else broken by its rules). Their timing is the
-    person's: rules they break are named in each cue's warnings, never silently mended."""
-    placed = []
-    for cue in cues:
-        if not cue.text.strip():
-            continue
-        start = max(cue.start_ms + shift_ms, window[0])
-        end = min(cue.end_ms + shift_ms, window[1])
-        if end - start < rules.frame_ms:
-            continue
-        lines = tuple(line.strip() for line in cue.lines if line.strip())
-        if len(lines) > rules.max_lines or any(len(line) > rules.max_chars_per_line for line in lines):
-            lines = subtitles.break_lines(" ".join(lines), rules)
-        placed.append(Cue(start, end, lines, "speech", statement_id))
-    return tuple(placed)
+def unsafe_cue(cues: Sequence[Cue]) -> tuple[int, str, str] | None:
+    """The first cue whose text cannot be delivered as typed: (its index, why, the offending part)."""
+    for k, cue in enumerate(cues):
+        for line in cue.lines:
+            found = subtitles.unsafe_text(line)
+            if found is not None:
+                return k, found[0], found[1]
+    return None
+
+
+# -------------------------------------------------------------------------------------- the YAML file
+
+
+def _scalar(value: object) -> str:
+    """One value as YAML on one line: strings double-quoted with every special character escaped, so a
+    name with a line break or a '#' can never become another field or end a comment."""
+    import yaml
+
+    if isinstance(value, str):
+        return yaml.dump(
+            value, Dumper=yaml.SafeDumper, default_style='"', allow_unicode=True, width=1 << 30
+        ).strip()
+    if isinstance(value, dt.datetime):
+        return _scalar(value.isoformat(sep=" ", timespec="minutes" if not value.second else "seconds"))
+    if isinstance(value, dt.date):
+        return _scalar(value.isoformat())
+    return yaml.safe_dump(value, default_flow_style=True, width=1 << 30).strip().removesuffix("\n...").strip()
+
+
+def _yaml_text(relpath: str, lines: Sequence[tuple[str, object, bool, str]]) -> str:
+    """The per-statement file: a header, then each field ``(name, value, set, note)``; a field not set is
+    a comment showing meeting.yaml's value, so a later change there still counts."""
+    out = [
+        f"# Corrections to {_scalar(relpath)}: remove the '# ' before a line to change it.",
+        "# The text is corrected in the .srt file beside this one (times from the start of the recording).",
+    ]
+    for name, value, is_set, note in lines:
+        shown = "" if value is None and not is_set else _scalar(value)
+        line = f"{name}: {shown}".rstrip()
+        if not is_set:
+            line = f"# {line}"
+        out.append(line + (f"    # {note}" if note else ""))
+    return "\n".join(out) + "\n"
+
+
+def _seconds(ms: int | None) -> float | None:
+    return None if ms is None else ms / 1000
+
+
+def starting_yaml(statement: Statement) -> str:
+    """The per-statement file a person fills in: every field commented out, showing meeting.yaml's."""
+    return edit_yaml(statement.recording.relpath, StatementEdit(), statement)
+
+
+def edit_yaml(relpath: str, fields: StatementEdit, shown: Statement) -> str:
+    """The per-statement file with a person's fields set (by hand or by `hearing review`); a field they
+    left alone stays commented out, showing meeting.yaml's value. Every value is written by the YAML
+    serializer."""
+    trim_in, trim_out = shown.trim_ms or (None, None)
+
+    def field(
+        name: str, set_to: object, meeting_value: object, note: str = ""
+    ) -> tuple[str, object, bool, str]:
+        return (name, set_to if set_to is not None else meeting_value, set_to is not None, note)
+
+    return _yaml_text(
+        relpath,
+        [
+            field("speaker", fields.speaker, shown.speaker),
+            field("topic", fields.topic, shown.topic),
+            field("group", fields.group, shown.group),
+            field("in", fields.in_, _seconds(trim_in), "seconds into the recording"),
+            field("out", fields.out, _seconds(trim_out)),
+            ("approved", fields.approved, True, "true once a person has read (and corrected) the text"),
+            ("approved_by", fields.approved_by, True, "who, e.g. Ida Holm"),
+            ("approved_at", fields.approved_at, True, "when, e.g. 2026-11-21 10:30"),
+            ("approved_digest", fields.approved_digest, True, "what was approved; written by the pipeline"),
+        ],
+    )
 
 
 # ------------------------------------------------------------------------------------------------ I/O
@@ -279,43 +411,90 @@ def _generated(edits_dir: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
+@contextlib.contextmanager
+def edits_lock(edits_dir: Path) -> Iterator[None]:
+    """One writer at a time in ``OUT/edits``: the review page saving a statement and a run leaving its
+    starting files never interleave, so neither writes over what the other just wrote."""
+    edits_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(edits_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def version_of(edits_dir: Path, relpath: str) -> str:
+    """The version of a statement's edit files: a digest of their bytes as they are now."""
+    digest = hashlib.sha256()
+    for name in edit_names(relpath):
+        try:
+            data = (edits_dir / name).read_bytes()
+        except FileNotFoundError:
+            digest.update(b"-\0")
+            continue
+        digest.update(b"+" + str(len(data)).encode() + b"\0" + data)
+    return digest.hexdigest()[:32]
+
+
+def _bytes_digest(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
 def write_starting(
     edits_dir: Path, statement: Statement, transcript: StatementTranscript, rules: SubtitleRules
 ) -> None:
     """Leave the starting files for a person: the recognised cues (again, where nobody changed them and
-    the transcript did) and the commented YAML (once). A person's files are never touched."""
+    the transcript did) and the commented YAML (again, where nobody changed it and meeting.yaml did). A
+    person's files are never touched."""
     srt_name, yaml_name = edit_names(statement.recording.relpath)
-    generated = _generated(edits_dir)
-    srt_path = edits_dir / srt_name
-    current = srt_path.read_text(encoding="utf-8") if srt_path.exists() else None
-    untouched = current is not None and sha256_text(current) == generated.get(srt_name)
-    # Laying out the cues again is the slow part: only where the file is new, or nobody changed it and
-    # it was made from other words or rules than these.
-    source = _source_id(transcript, statement.probe.duration_ms, rules)
-    if current is None or (untouched and generated.get(srt_name + FROM) != source):
-        text = subtitles.to_srt(starting_cues(transcript, statement.probe.duration_ms, rules))
-        if text != current:
-            write_text(srt_path, text)
-        generated[srt_name] = sha256_text(text)
-        generated[srt_name + FROM] = source
-        write_json(edits_dir / GENERATED, dict(sorted(generated.items())))
-    yaml_path = edits_dir / yaml_name
-    if not yaml_path.exists():
-        write_text(yaml_path, starting_yaml(statement))
+    with edits_lock(edits_dir):
+        generated = _generated(edits_dir)
+        changed = False
+        srt_path = edits_dir / srt_name
+        current = srt_path.read_text(encoding="utf-8") if srt_path.exists() else None
+        untouched = current is not None and sha256_text(current) == generated.get(srt_name)
+        # Laying out the cues again is the slow part: only where the file is new, or nobody changed it and
+        # it was made from other words or rules than these.
+        source = _source_id(transcript, statement.probe.duration_ms, rules)
+        if current is None or (untouched and generated.get(srt_name + FROM) != source):
+            text = subtitles.to_srt(starting_cues(transcript, statement.probe.duration_ms, rules))
+            if text != current:
+                write_text(srt_path, text)
+            generated[srt_name] = sha256_text(text)
+            generated[srt_name + FROM] = source
+            changed = True
+        yaml_path = edits_dir / yaml_name
+        on_disk = _bytes_digest(yaml_path)
+        if on_disk is None or on_disk == generated.get(yaml_name):
+            text = starting_yaml(statement)
+            wanted = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            if on_disk != wanted:
+                write_text(yaml_path, text)
+            if generated.get(yaml_name) != wanted:
+                generated[yaml_name] = wanted
+                changed = True
+        if changed:
+            write_json(edits_dir / GENERATED, dict(sorted(generated.items())))
 
 
 def read(edits_dir: Path, statement: Statement) -> StatementEdits:
-    """A statement's corrections; raises ConfigError (exit 3) for a YAML a person got wrong."""
+    """A statement's corrections; raises ConfigError (exit 3) for a YAML a person got wrong, or an SRT
+    whose text cannot be delivered as typed."""
     srt_name, yaml_name = edit_names(statement.recording.relpath)
+    version = version_of(edits_dir, statement.recording.relpath)
     yaml_path = edits_dir / yaml_name
     fields = load_statement_edit(yaml_path) if yaml_path.exists() else StatementEdit()
     srt_path = edits_dir / srt_name
     if not srt_path.exists():
-        return StatementEdits(statement.recording.relpath, None, fields)
+        return StatementEdits(statement.recording.relpath, None, fields, version)
     text = read_srt_text(srt_path)
     if sha256_text(text) == _generated(edits_dir).get(srt_name):
-        return StatementEdits(statement.recording.relpath, None, fields)
-    return StatementEdits(statement.recording.relpath, parse_edited_srt(text, srt_path), fields)
+        return StatementEdits(statement.recording.relpath, None, fields, version)
+    return StatementEdits(statement.recording.relpath, parse_edited_srt(text, srt_path), fields, version)
 
 
 def read_srt_text(path: Path) -> str:
@@ -329,11 +508,24 @@ def read_srt_text(path: Path) -> str:
         return raw.decode("cp1252", errors="replace")
 
 
+def _timing_lines(text: str) -> list[str]:
+    """The lines meant as a cue's timing: two time codes around "-->", or "-->" on the line after a
+    cue's number (which starts a block), however badly written."""
+    lines = text.replace("\r\n", "\n").removeprefix("\ufeff").split("\n")
+    found = []
+    for i, line in enumerate(lines):
+        numbered = i > 0 and lines[i - 1].strip().isdigit() and (i == 1 or not lines[i - 2].strip())
+        if "-->" in line and (subtitles.looks_like_timing(line) or numbered):
+            found.append(line)
+    return found
+
+
 def parse_edited_srt(text: str, path: Path | str) -> tuple[Cue, ...]:
-    """The cues of a person's SRT, in time order. A cue that cannot be read is an error naming the file
-    (exit 3), never a silent loss of the words in it."""
+    """The cues of a person's SRT, in time order, each line with its spaces made single. A cue that
+    cannot be read, or whose text could not be delivered as typed, is an error naming the file and the
+    cue (exit 3), never a silent loss or change of the words in it."""
     cues = subtitles.parse_srt(text)
-    timed = text.count("-->")
+    timed = len(_timing_lines(text))
     if len(cues) < timed:
         raise ConfigError(
             path,
@@ -341,37 +533,83 @@ def parse_edited_srt(text: str, path: Path | str) -> tuple[Cue, ...]:
             f"{timed - len(cues)} of its {timed} cues cannot be read as SubRip (each needs a number, a "
             "line like 00:00:01,000 --> 00:00:02,500 and its text)",
         )
-    return tuple(sorted(cues, key=lambda c: (c.start_ms, c.end_ms)))
-
-
-def apply_fields(statement: Statement, edits: StatementEdits) -> Statement:
-    """The statement with a person's speaker, topic, group and in/out points."""
-    f = edits.fields
-    trim = statement.trim_ms
-    if f.in_ is not None or f.out is not None:
-        old_in, old_out = trim or (0, None)
-        trim = (
-            round(f.in_ * 1000) if f.in_ is not None else old_in,
-            round(f.out * 1000) if f.out is not None else old_out,
+    tidy = []
+    for cue in cues:
+        lines = tuple(" ".join(line.split()) for line in cue.lines)
+        lines = tuple(line for line in lines if line)
+        if lines:
+            tidy.append(Cue(cue.start_ms, cue.end_ms, lines))
+    ordered = tuple(sorted(tidy, key=lambda c: (c.start_ms, c.end_ms)))
+    bad = unsafe_cue(ordered)
+    if bad is not None:
+        k, why, part = bad
+        raise ConfigError(
+            path, f"cue {k + 1}", f"{part!r} {subtitles.UNSAFE_WORDS[why]}; write it another way", part
         )
-    return replace(
-        statement,
-        speaker=f.speaker if f.speaker is not None else statement.speaker,
-        topic=f.topic if f.topic is not None else statement.topic,
-        group=f.group if f.group is not None else statement.group,
-        trim_ms=trim,
-    )
+    for cue in ordered:
+        if cue.end_ms <= cue.start_ms:
+            raise ConfigError(
+                path,
+                f"cue at {subtitles.srt_time(cue.start_ms)}",
+                "ends before it starts: give it an end after its start",
+            )
+    return ordered
 
 
 @dataclass(frozen=True)
 class Corrected:
-    """The statements and transcripts as a person corrected them in ``OUT/edits``."""
+    """The statements and transcripts as a person corrected them in ``OUT/edits``: every transcript's
+    segments are the statement's cues (``Segment.shown``), the recognised ones or the person's."""
 
     statements: tuple[Statement, ...]
     transcripts: dict[str, StatementTranscript]  # by statement id
-    fixed_cues: dict[str, tuple[Cue, ...]]  # a person's cues (recording-relative), shown as given
     edited: tuple[str, ...]  # statements whose text a person changed
     approvals: dict[str, Approval | None]
+    cues: dict[str, tuple[Cue, ...]]  # by statement id: the cues as the SRT holds them (recording time)
+    versions: dict[str, str]  # by statement id: the version of its edit files
+
+
+def corrected_one(
+    statement: Statement,
+    heard: StatementTranscript | None,
+    found: StatementEdits,
+    rules: SubtitleRules,
+) -> tuple[Statement, StatementTranscript | None, tuple[Cue, ...], Approval | None]:
+    """One statement with a person's corrections (pure): the statement with their fields, its transcript
+    shown as its cues, the cues as the SRT holds them, and the approval judged against them."""
+    statement = apply_fields(statement, found)
+    if heard is None:
+        return (
+            statement,
+            None,
+            found.cues or (),
+            approval(found.fields, content_digest(found.cues or (), statement)),
+        )
+    duration = statement.probe.duration_ms
+    starting = starting_cues(heard, duration, rules)
+    shown = shown_transcript(heard, duration, rules)
+    if found.cues is None:
+        cues, transcript = starting, shown
+    else:
+        cues, transcript = found.cues, apply_cues(shown, found.cues, starting)
+    return statement, transcript, cues, approval(found.fields, content_digest(cues, statement))
+
+
+def bind_approval(edits_dir: Path, statement: Statement, meeting_statement: Statement, digest: str) -> None:
+    """Write the digest of what a hand-written approval approved into its YAML, now that it is first read:
+    a later change then voids it. Only where the file is as it was read; the person's fields are kept."""
+    _, yaml_name = edit_names(statement.recording.relpath)
+    path = edits_dir / yaml_name
+    with edits_lock(edits_dir):
+        if not path.exists():
+            return
+        fields = load_statement_edit(path)
+        if not fields.approved or fields.approved_digest is not None:
+            return
+        at = fields.approved_at or dt.datetime.now().replace(second=0, microsecond=0)
+        bound = fields.model_copy(update={"approved_digest": digest, "approved_at": at})
+        write_text(path, edit_yaml(statement.recording.relpath, bound, meeting_statement))
+    log.info("edits/%s: the approval by %s now holds what it approved", yaml_name, fields.approved_by)
 
 
 def run(
@@ -382,28 +620,36 @@ def run(
     *,
     leave_starting_files: bool,
 ) -> Corrected:
-    """Apply a person's corrections; leave the starting files for the statements that have none (not
-    in a dry run, which writes nothing). Cues that break the form's rules are named, rule by rule."""
+    """Apply a person's corrections; leave the starting files for the statements that have none, and bind
+    hand-written approvals to what they approve (not in a dry run, which writes nothing)."""
     corrected: list[Statement] = []
-    texts = dict(transcripts)
-    fixed: dict[str, tuple[Cue, ...]] = {}
+    texts: dict[str, StatementTranscript] = {}
     edited: list[str] = []
     approvals: dict[str, Approval | None] = {}
-    for statement in statements:
-        heard = texts.get(statement.id)
+    shown_cues: dict[str, tuple[Cue, ...]] = {}
+    versions: dict[str, str] = {}
+    for given in statements:
+        heard = transcripts.get(given.id)
         if heard is not None and leave_starting_files:
-            write_starting(edits_dir, statement, heard, rules)
-        found = read(edits_dir, statement)
-        statement = apply_fields(statement, found)
+            write_starting(edits_dir, given, heard, rules)
+        found = read(edits_dir, given)
+        statement, transcript, cues, approved = corrected_one(given, heard, found, rules)
+        if approved is not None and found.fields.approved_digest is None and leave_starting_files:
+            bind_approval(edits_dir, statement, given, content_digest(cues, statement))
+            found = read(edits_dir, given)
+        if transcript is not None:
+            texts[statement.id] = transcript
         if found.cues is not None and heard is not None:
-            srt_name = edit_names(statement.recording.relpath)[0]
-            end = editable_end_ms(statement.probe.duration_ms, rules)
-            for problem in subtitles.validate(found.cues, rules, end):
-                log.warning("edits/%s: %s", srt_name, problem)
-            texts[statement.id] = apply_cues(heard, found.cues)
-            fixed[statement.id] = found.cues
             edited.append(statement.id)
             log.info("%s: the text as corrected in edits/", statement.recording.relpath)
-        approvals[statement.id] = found.approval
+        if approved is not None and not approved.valid:
+            log.warning(
+                "%s: %s: approval void, the statement changed after it was approved",
+                statement.recording.relpath,
+                approved.by,
+            )
+        approvals[statement.id] = approved
+        shown_cues[statement.id] = cues
+        versions[statement.id] = found.version
         corrected.append(statement)
-    return Corrected(tuple(corrected), texts, fixed, tuple(edited), approvals)
+    return Corrected(tuple(corrected), texts, tuple(edited), approvals, shown_cues, versions)

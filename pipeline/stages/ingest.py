@@ -179,7 +179,7 @@ def plan_statements(
         trim = None
         if entry and entry.trim:
             trim = (
-                round(entry.trim.start * 1000),
+                None if entry.trim.start is None else round(entry.trim.start * 1000),
                 None if entry.trim.end is None else round(entry.trim.end * 1000),
             )
         statements.append(

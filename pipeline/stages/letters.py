@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pipeline.config import Agreement, Form, Meeting, WorkingGroup
@@ -41,6 +41,7 @@ class Facts:
     statements: int
     approved: int
     clip_ms: int
+    changed_after_approval: tuple[str, ...]  # "Indlæg 3: ændret efter godkendelse af Ida Holm (...)"
     check_passed: bool
     check_verdict: str
     files: tuple[tuple[str, str], ...]  # (file name, SHA-256) of the delivered files
@@ -60,6 +61,7 @@ def facts(
     statements: int,
     approved: int,
     clip_ms: int,
+    changed_after_approval: Sequence[str] = (),
     check_passed: bool,
     check_verdict: str,
     files: Mapping[str, str],
@@ -83,6 +85,7 @@ def facts(
         statements=statements,
         approved=approved,
         clip_ms=clip_ms,
+        changed_after_approval=tuple(changed_after_approval),
         check_passed=check_passed,
         check_verdict=check_verdict,
         files=tuple(sorted(files.items())),
@@ -143,6 +146,7 @@ def cover_letter_lines(f: Facts) -> list[tuple[str, str]]:
         ),
         ("p", passed),
         ("p", f"{f.approved} af {f.statements} indlæg er læst igennem og godkendt af en person."),
+        *(("p", f"{line}; den nye tekst er ikke godkendt.") for line in f.changed_after_approval),
         ("p", _when_committee(f)),
         ("h", "Filerne og deres kontrolsummer (SHA-256)"),
         *(("mono", f"{digest}  {name}") for name, digest in f.files),

@@ -2,26 +2,29 @@
 
 The pure core works in integer milliseconds of the clip:
 
-- ``build_statement_cues`` groups one statement's words into cues, breaks their lines and times them inside
-  the statement's window (where its picture is in the clip);
+- ``build_statement_cues`` groups one statement's words into cues and breaks their lines (the cues a
+  person starts from, over the whole recording);
+- ``statement_cues`` makes a statement's cues in the clip from its cues as the transcript holds them
+  (the pipeline's or a person's), keeps a person's lines where the form allows them, and times them in
+  the statement's window with the one timing model, ``pipeline.stages.timing.fit``;
 - ``card_cue`` captions a card that names the speaker on screen only (WCAG 1.2.5);
 - ``validate`` lists every rule a list of cues breaks, one readable line each.
 
-The writers (``to_srt``, ``to_vtt``, ``to_ass``) and readers (``parse_srt``, ``parse_vtt``) go through
-pysubs2; the ``write_*`` helpers put a file in place atomically. The rules and their sources are in
-STANDARDS.md, section "Subtitles".
+The rules are ``pipeline.stages.subtitle_rules``; how a cue is timed and a rule break judged is
+``pipeline.stages.timing``. The writers (``to_srt``, ``to_vtt``, ``to_ass``) and readers (``parse_srt``,
+``parse_vtt``) go through pysubs2. The rules and their sources are in STANDARDS.md, section "Subtitles".
 
 Decisions where the standards are silent:
 
-- A cue never leaves its window and ends at least ``min_gap_ms`` before the window ends, so the next
-  window's first cue (a card caption, or the next statement) may start on its very first frame.
-- A cue's start or end within ``close_gap_ms`` of its window's edge snaps to the edge (the cut is a shot
-  change; Netflix snaps to shot changes within 12 frames), so gaps across windows are closed too.
 - A word longer than a line (a web address read aloud) gets a cue of its own and is split hard, without a
   hyphen (a hyphen would change an address), at ``max_chars_per_line``; the cue carries a warning.
 - Whisper sometimes writes punctuation as a word of its own; it is joined to the word before it.
 - A window too short to show every cue one after the other (at least one frame each) makes neighbouring
-  cues share one cue, with a warning; no word is ever dropped.
+  cues of the pipeline's share one cue, with a warning; no word is ever dropped. A person's cues are
+  never joined: they are told instead.
+- A person's lines are kept as typed where they fit the form's lines; otherwise their words are broken
+  into lines by the form's rules, and a cue with more words than the form's lines hold is shown as
+  several cues one after the other, in its own time.
 """
 
 from __future__ import annotations
@@ -30,121 +33,48 @@ import functools
 import html
 import math
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pysubs2
 
-from pipeline.models import Word
+from pipeline.models import Segment, StatementTranscript, Word
+from pipeline.stages import timing
+from pipeline.stages.subtitle_rules import (
+    VERSION,
+    Cue,
+    RuleBreak,
+    RulesError,
+    SubtitleRules,
+    clean_text,
+    cue_name,
+    rule_breaks,
+    rule_titles,
+)
 
-if TYPE_CHECKING:
-    from pipeline.config import Form
-
-VERSION = 1
-
-# ------------------------------------------------------------------------------------------- the rules
-
-
-@dataclass(frozen=True)
-class SubtitleRules:
-    """The form's subtitle rules in milliseconds; defaults are the numbers of STANDARDS.md."""
-
-    max_lines: int = 2
-    max_chars_per_line: int = 42
-    warn_chars_per_line: int = 37
-    max_cps: float = 17.0
-    warn_cps: float = 15.0
-    min_duration_ms: int = 833
-    max_duration_ms: int = 7000
-    min_gap_ms: int = 80
-    close_gap_ms: int = 500
-    hang_ms: int = 500  # how long a cue may stay up after its last word
-    max_shift_ms: int = 1500  # never shown more than this before or after the speech
-    fps: float = 25.0
-    pause_ms: int = 600  # a pause this long always ends a cue
-
-    def __post_init__(self) -> None:
-        if self.max_lines < 1 or self.max_chars_per_line < 1 or self.max_cps <= 0 or self.fps <= 0:
-            raise ValueError(f"subtitle rules out of range: {self}")
-        if not 0 < self.min_duration_ms < self.max_duration_ms:
-            raise ValueError(
-                f"min_duration_ms ({self.min_duration_ms}) must be positive and below "
-                f"max_duration_ms ({self.max_duration_ms})"
-            )
-        if self.min_gap_ms < 0 or self.close_gap_ms < self.min_gap_ms:
-            raise ValueError(
-                f"close_gap_ms ({self.close_gap_ms}) must be at least min_gap_ms ({self.min_gap_ms})"
-            )
-
-    @classmethod
-    def from_form(cls, form: Form) -> SubtitleRules:
-        sub = form.subtitles
-        fps = float(form.video.fps)
-        return cls(
-            max_lines=sub.max_lines,
-            max_chars_per_line=sub.max_chars_per_line,
-            warn_chars_per_line=min(cls.warn_chars_per_line, sub.max_chars_per_line),
-            max_cps=float(sub.max_cps),
-            warn_cps=min(cls.warn_cps, float(sub.max_cps)),
-            min_duration_ms=round(sub.min_duration * 1000),
-            max_duration_ms=round(sub.max_duration * 1000),
-            # Whole milliseconds, rounded up so that the gap is never less than the frames asked for.
-            min_gap_ms=_ceil_ms(sub.min_gap_frames * 1000 / fps),
-            fps=fps,
-        )
-
-    @property
-    def frame_ms(self) -> int:
-        return _ceil_ms(1000 / self.fps)
-
-    def needed_ms(self, chars: int) -> int:
-        """How long a cue of ``chars`` characters must stay up: the minimum, or longer to read it."""
-        return min(self.max_duration_ms, max(self.min_duration_ms, math.ceil(chars * 1000 / self.max_cps)))
-
-
-def _ceil_ms(value: float) -> int:
-    # Float division leaves 80.00000000001 for 2 frames at 25 fps; that is 80 ms, not 81.
-    return math.ceil(value - 1e-6)
-
-
-# -------------------------------------------------------------------------------------------- the cue
-
-
-@dataclass(frozen=True)
-class Cue:
-    start_ms: int
-    end_ms: int
-    lines: tuple[str, ...]
-    kind: Literal["speech", "card"] = "speech"
-    statement_id: str | None = None
-    warnings: tuple[str, ...] = field(default_factory=tuple)  # for the review step, in plain words
-
-    @property
-    def text(self) -> str:
-        return " ".join(self.lines)
-
-    @property
-    def chars(self) -> int:
-        """Characters as Netflix counts them: spaces and punctuation count, line breaks do not."""
-        return sum(len(line) for line in self.lines)
-
-    @property
-    def duration_ms(self) -> int:
-        return self.end_ms - self.start_ms
-
-    @property
-    def cps(self) -> float:
-        """Reading speed in characters per second."""
-        if self.duration_ms <= 0:
-            return math.inf
-        return self.chars * 1000 / self.duration_ms
-
-
-def clean_text(text: str) -> str:
-    """A word or caption as it is shown: no leading or doubled spaces, the ellipsis as one character."""
-    return " ".join(text.split()).replace("...", "…")
-
+__all__ = [
+    "VERSION",
+    "Cue",
+    "RuleBreak",
+    "RulesError",
+    "StatementCues",
+    "SubtitleRules",
+    "break_lines",
+    "build_statement_cues",
+    "card_cue",
+    "clean_text",
+    "cue_name",
+    "parse_srt",
+    "parse_vtt",
+    "rule_breaks",
+    "rule_titles",
+    "statement_cues",
+    "to_ass",
+    "to_srt",
+    "to_vtt",
+    "validate",
+]
 
 # ---------------------------------------------------------------------------------------- line breaks
 
@@ -361,24 +291,37 @@ class _Token:
     units: tuple[_Unit, ...]
 
 
-def _tokens(words: Sequence[Word]) -> list[_Token]:
-    tokens: list[_Token] = []
+def shown_words(words: Sequence[Word]) -> list[Word]:
+    """The words as the subtitles show them: the text cleaned (no doubled spaces, "..." as "…"),
+    punctuation Whisper wrote as a word of its own joined to the word before it (its doubt too), and
+    never starting before the word before them (the engines promise it; the timing relies on it)."""
+    shown: list[Word] = []
     floor = None
     for word in words:
         text = clean_text(word.text)
         if not text:
             continue
-        # Never backwards: the engines promise it, and the timing below relies on it.
         start = word.start_ms if floor is None else max(word.start_ms, floor)
         end = max(word.end_ms, start)
         floor = start
-        if tokens and set(text) <= GLUE_CHARS:
-            last = tokens[-1]
-            joined = last.text + text
-            tokens[-1] = _Token(joined, last.start_ms, max(last.end_ms, end), tuple(_units_of(joined)))
+        if shown and set(text) <= GLUE_CHARS:
+            last = shown[-1]
+            shown[-1] = Word(
+                last.start_ms,
+                max(last.end_ms, end),
+                last.text + text,
+                min(last.probability, word.probability),
+                tuple(dict.fromkeys((*last.flags, *word.flags))),
+            )
             continue
-        tokens.append(_Token(text, start, end, tuple(_units_of(text))))
-    return tokens
+        shown.append(Word(start, end, f" {text}", word.probability, word.flags))
+    return shown
+
+
+def _tokens(words: Sequence[Word]) -> list[_Token]:
+    return [
+        _Token(w.text[1:], w.start_ms, w.end_ms, tuple(_units_of(w.text[1:]))) for w in shown_words(words)
+    ]
 
 
 @dataclass(frozen=True)
@@ -477,148 +420,7 @@ def _group(tokens: Sequence[_Token], window: tuple[int, int], rules: SubtitleRul
     return drafts
 
 
-# ----------------------------------------------------------------------------------------------- timing
-
-
-@dataclass
-class _Timing:
-    start: list[int]
-    end: list[int]
-
-
-def _place(drafts: Sequence[_Draft], window: tuple[int, int], rules: SubtitleRules) -> _Timing | None:
-    """Times for the cues (STANDARDS.md "timing to speech"), or None when the window cannot hold them."""
-    w0 = window[0]
-    gap, hang, shift, longest = rules.min_gap_ms, rules.hang_ms, rules.max_shift_ms, rules.max_duration_ms
-    last_end = window[1] - gap
-    m = len(drafts)
-    a = [min(max(d.speech_start, w0), last_end) for d in drafts]
-    b = [min(max(d.speech_end, a[k]), last_end) for k, d in enumerate(drafts)]
-    need = [rules.needed_ms(d.chars) for d in drafts]
-    start = list(a)
-    end = [b[k] + hang for k in range(m)]
-
-    def limit_after(k: int) -> int:
-        return start[k + 1] - gap if k + 1 < m else last_end
-
-    def close(k: int, lengthen_only: bool = False) -> None:
-        """Close a gap of at most close_gap_ms after cue k (or to the window's end) to exactly min_gap."""
-        room = limit_after(k) - end[k]
-        if room <= 0 or room + gap > rules.close_gap_ms:
-            return
-        if limit_after(k) - start[k] <= longest and limit_after(k) <= b[k] + shift:
-            end[k] = limit_after(k)
-        elif lengthen_only:
-            return
-        elif k + 1 < m and end[k] + gap >= a[k + 1] - shift and end[k + 1] - (end[k] + gap) <= longest:
-            start[k + 1] = end[k] + gap
-        elif end[k] - start[k] - (rules.close_gap_ms - room - gap + 1) >= need[k]:
-            end[k] -= rules.close_gap_ms - room - gap + 1  # open it instead, where the cue can spare it
-
-    def close_start() -> None:
-        if 0 < start[0] - w0 <= rules.close_gap_ms and a[0] - w0 <= shift and end[0] - w0 <= longest:
-            start[0] = w0
-
-    for k in range(m):
-        end[k] = min(end[k], limit_after(k), start[k] + longest)
-    for k in range(m):
-        close(k, lengthen_only=True)
-
-    # Reading time: lengthen into the pauses around the cue, later first, then earlier.
-    for k in range(m):
-        if end[k] - start[k] >= need[k]:
-            continue
-        latest = min(limit_after(k), b[k] + shift, start[k] + longest)
-        end[k] = max(end[k], min(start[k] + need[k], latest))
-        if end[k] - start[k] >= need[k]:
-            continue
-        earliest = max(a[k] - shift, w0, end[k] - longest)
-        wanted = max(end[k] - need[k], earliest)
-        if k:
-            # The cue before may give back the time it hangs after its speech, where it does not need it.
-            floor = max(start[k - 1] + need[k - 1], min(end[k - 1], b[k - 1]))
-            end[k - 1] = min(end[k - 1], max(wanted - gap, floor))
-            wanted = max(wanted, end[k - 1] + gap)
-        start[k] = min(start[k], wanted)
-        if end[k] - start[k] < need[k] and k + 1 < m and end[k] == limit_after(k):
-            # The next cue may start up to 3 frames after its first word (STANDARDS.md), if it can spare it.
-            later = min(a[k + 1] + 3 * rules.frame_ms, start[k] + need[k] + gap)
-            next_latest = min(limit_after(k + 1), b[k + 1] + shift, later + longest)
-            if later > start[k + 1] and next_latest - later >= need[k + 1]:
-                start[k + 1] = later
-                end[k] = min(later - gap, b[k] + shift, start[k] + longest)
-
-    close_start()
-    for k in range(m):
-        close(k)
-    return _repair(start, end, w0, last_end, rules)
-
-
-def _repair(start: list[int], end: list[int], w0: int, last_end: int, rules: SubtitleRules) -> _Timing | None:
-    """Order, gaps and the window made hard; this changes anything only where the speech was crammed."""
-    m, gap, least = len(start), rules.min_gap_ms, min(rules.frame_ms, rules.min_duration_ms)
-    for k in range(m):
-        start[k] = max(start[k], w0 if k == 0 else end[k - 1] + gap)
-        end[k] = max(end[k], start[k] + least)
-    for k in range(m - 1, -1, -1):
-        end[k] = min(end[k], last_end if k == m - 1 else start[k + 1] - gap)
-        start[k] = min(start[k], end[k] - least)
-    if start[0] < w0:
-        return None
-    return _Timing(start, end)
-
-
-def _timing_warnings(
-    k: int, drafts: Sequence[_Draft], timing: _Timing, window: tuple[int, int], rules: SubtitleRules
-) -> list[str]:
-    start, end, m = timing.start[k], timing.end[k], len(drafts)
-    duration = end - start
-    chars = drafts[k].chars
-    cps = chars * 1000 / duration
-    short = duration < rules.min_duration_ms
-    fast = cps > rules.max_cps
-    first = min(max(drafts[k].speech_start, window[0]), window[1] - rules.min_gap_ms)
-    out = []
-    # Only where the words are crammed together does a cue start off its first word.
-    if start - first > 3 * rules.frame_ms:
-        out.append(
-            f"starts {(start - first) / 1000:.2f} s after its first word: the speech is too dense here"
-        )
-    if first - start > rules.max_shift_ms:
-        out.append(
-            f"starts {(first - start) / 1000:.2f} s before its first word: the speech is too dense here"
-        )
-    if k and rules.min_gap_ms < start - timing.end[k - 1] <= rules.close_gap_ms:
-        out.append(
-            f"follows the subtitle before after {start - timing.end[k - 1]} ms, a gap that should be closed "
-            f"to {rules.min_gap_ms} ms, but neither can be stretched further"
-        )
-    if not (short or fast):
-        return out
-    gap = rules.min_gap_ms
-    limits = []
-    if k + 1 < m and end >= timing.start[k + 1] - gap:
-        limits.append("the next subtitle follows at once")
-    if k + 1 == m and end >= window[1] - gap:
-        limits.append("the statement's picture ends")
-    if end >= drafts[k].speech_end + rules.max_shift_ms:
-        limits.append(f"it stays up {rules.max_shift_ms / 1000:g} s after the speech already")
-    if k and start <= timing.end[k - 1] + gap:
-        limits.append("the subtitle before ends just before it")
-    if not k and start <= window[0]:
-        limits.append("the statement's picture starts")
-    if start <= drafts[k].speech_start - rules.max_shift_ms:
-        limits.append(f"it starts {rules.max_shift_ms / 1000:g} s before the speech already")
-    if duration >= rules.max_duration_ms:
-        limits.append(f"it is up for the {rules.max_duration_ms / 1000:g} s maximum")
-    why = f" (no room to lengthen it: {'; '.join(limits)})" if limits else ""
-    if fast:
-        out.append(f"speech faster than {rules.max_cps:g} cps can show: {cps:.1f} cps{why}")
-    if short:
-        out.append(
-            f"shown {duration / 1000:.2f} s, shorter than the {rules.min_duration_ms / 1000:g} s minimum{why}"
-        )
-    return out
+# ------------------------------------------------------------------------------------ a statement's cues
 
 
 def _layout_warnings(layout: _Layout, rules: SubtitleRules) -> list[str]:
@@ -634,10 +436,121 @@ def _layout_warnings(layout: _Layout, rules: SubtitleRules) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class _Piece:
+    """One cue to be timed: its words, lines, a person's own times, and which of their cues it shows."""
+
+    tokens: tuple[_Token, ...]
+    layout: _Layout
+    wanted: tuple[int, int] | None = None  # clip ms
+    source: int | None = None  # the person's cue (0-based, as in their SRT); None: the pipeline's
+    split: bool = False  # one of several cues a person's cue is shown as
+
+    @property
+    def draft(self) -> timing.Draft:
+        speech = (self.tokens[0].start_ms, max(t.end_ms for t in self.tokens))
+        return timing.Draft(self.layout.lines, speech, self.wanted)
+
+    @property
+    def chars(self) -> int:
+        return sum(len(line) for line in self.layout.lines)
+
+
+@dataclass(frozen=True)
+class StatementCues:
+    """A statement's cues in the clip, with what the review page and the check ask about them."""
+
+    cues: tuple[Cue, ...]
+    sources: tuple[int | None, ...]  # for each cue, the person's cue it shows (None: the pipeline's)
+    moved: tuple[frozenset[str], ...]  # for each cue, why a person's times were changed (timing.MOVED_*)
+    split: tuple[bool, ...]  # for each cue, whether it is one of several a person's cue became
+    speech: tuple[tuple[int, int], ...]  # for each cue, where its words are spoken (clip ms)
+    short: tuple[int, ...] = ()  # cues the window cannot give the shortest time on screen (indexes)
+    texts: tuple[str, ...] = ()  # for each cue, its text
+
+    @classmethod
+    def empty(cls) -> StatementCues:
+        return cls((), (), (), (), ())
+
+
+_MOVED_WORDS = {
+    timing.MOVED_WINDOW_START: "started before the statement's picture",
+    timing.MOVED_WINDOW_END: "ran past the statement's end (its out point)",
+    timing.MOVED_NEXT: "ran into the next subtitle",
+    timing.MOVED_PREVIOUS: "the subtitle before ran into it",
+    timing.MOVED_SHORTEST: "was up for less than the shortest time on screen",
+    timing.MOVED_LONGEST: "was up for longer than the longest time on screen",
+    timing.MOVED_READING: "could not be read in its time",
+}
+
+
+def _time_pieces(
+    pieces: list[_Piece], window: tuple[int, int], rules: SubtitleRules, statement_id: str | None
+) -> StatementCues:
+    """The pieces timed by the one timing model. Where the window cannot show each for a frame, the two
+    shortest neighbouring pieces of the pipeline's share one cue (a person's are never joined)."""
+    fitted = timing.fit([p.draft for p in pieces], window, rules)
+    crammed = False
+    while fitted is None:
+        joinable = [
+            k for k in range(len(pieces) - 1) if pieces[k].source is None and pieces[k + 1].source is None
+        ]
+        if not joinable:
+            break
+        crammed = True
+        pair = min(joinable, key=lambda k: pieces[k].chars + pieces[k + 1].chars)
+        tokens = pieces[pair].tokens + pieces[pair + 1].tokens
+        units = [u for t in tokens for u in t.units]
+        pieces[pair : pair + 2] = [_Piece(tokens, _layout(units, rules.max_lines, rules.max_chars_per_line))]
+        fitted = timing.fit([p.draft for p in pieces], window, rules)
+    if fitted is None:
+        # Not a frame for each of a person's cues: none is shown, every one is short, and the caller
+        # stops on it (``clip.problems``).
+        return StatementCues(
+            (),
+            tuple(p.source for p in pieces),
+            tuple(frozenset() for _ in pieces),
+            tuple(p.split for p in pieces),
+            tuple(p.draft.speech for p in pieces),
+            short=tuple(range(len(pieces))),
+            texts=tuple(" ".join(p.layout.lines) for p in pieces),
+        )
+    drafts = [p.draft for p in pieces]
+    cues = []
+    for k, piece in enumerate(pieces):
+        warnings = _layout_warnings(piece.layout, rules) + timing.timing_warnings(
+            k, drafts, fitted, window, rules
+        )
+        if crammed:
+            warnings.append("the statement's picture is too short for its words; cues were joined")
+        if fitted.moved[k]:
+            why = "; ".join(_MOVED_WORDS[m] for m in sorted(fitted.moved[k]))
+            warnings.append(f"a person's timing was changed to keep the form's rules: it {why}")
+        cues.append(
+            Cue(
+                start_ms=fitted.start[k],
+                end_ms=fitted.end[k],
+                lines=piece.layout.lines,
+                kind="speech",
+                statement_id=statement_id,
+                warnings=tuple(warnings),
+            )
+        )
+    return StatementCues(
+        tuple(cues),
+        tuple(p.source for p in pieces),
+        fitted.moved,
+        tuple(p.split for p in pieces),
+        tuple(d.speech for d in drafts),
+        fitted.short,
+        tuple(c.text for c in cues),
+    )
+
+
 def build_statement_cues(
     words: Sequence[Word], window: tuple[int, int], rules: SubtitleRules, statement_id: str | None
 ) -> tuple[Cue, ...]:
-    """One statement's cues, timed in the clip and all inside ``window`` (clip ms, start and end).
+    """One statement's cues, grouped from its words and timed inside ``window`` (start and end, ms).
 
     Every word appears in exactly one cue, in order; words outside the window are shown at its edge.
     Raises ValueError when there are words but the window cannot show even one frame.
@@ -648,32 +561,109 @@ def build_statement_cues(
     w0, w1 = window
     if w1 - w0 < rules.min_gap_ms + min(rules.frame_ms, rules.min_duration_ms):
         raise ValueError(f"window {window} is too short to show subtitles for statement {statement_id}")
-    drafts = _group(tokens, window, rules)
-    timing = _place(drafts, window, rules)
-    crammed = False
-    while timing is None:
-        # The window cannot show every cue for a frame: let the two shortest neighbours share one.
-        crammed = True
-        pair = min(range(len(drafts) - 1), key=lambda k: drafts[k].chars + drafts[k + 1].chars)
-        merged = _draft(drafts[pair].tokens + drafts[pair + 1].tokens, rules)
-        drafts[pair : pair + 2] = [merged]
-        timing = _place(drafts, window, rules)
-    cues = []
-    for k, draft in enumerate(drafts):
-        warnings = _layout_warnings(draft.layout, rules) + _timing_warnings(k, drafts, timing, window, rules)
-        if crammed:
-            warnings.append("the statement's picture is too short for its words; cues were joined")
-        cues.append(
-            Cue(
-                start_ms=timing.start[k],
-                end_ms=timing.end[k],
-                lines=draft.layout.lines,
-                kind="speech",
-                statement_id=statement_id,
-                warnings=tuple(warnings),
-            )
-        )
-    return tuple(cues)
+    pieces = [_Piece(d.tokens, d.layout) for d in _group(tokens, window, rules)]
+    return _time_pieces(pieces, window, rules, statement_id).cues
+
+
+def cue_words(
+    words: Sequence[Word], window: tuple[int, int], rules: SubtitleRules, statement_id: str | None
+) -> list[tuple[Cue, tuple[Word, ...]]]:
+    """``build_statement_cues`` with the words each cue shows (as ``shown_words`` gives them)."""
+    shown = shown_words(words)
+    cues = build_statement_cues(words, window, rules, statement_id)
+    out: list[tuple[Cue, tuple[Word, ...]]] = []
+    at = 0
+    for cue in cues:
+        # Each cue holds the next words, whole: count them by their characters without spaces.
+        wanted = len("".join(cue.text.split()))
+        taken: list[Word] = []
+        got = 0
+        while got < wanted and at < len(shown):
+            taken.append(shown[at])
+            got += len("".join(shown[at].text.split()))
+            at += 1
+        out.append((cue, tuple(taken)))
+    return out
+
+
+def _person_tokens(words: Sequence[Word]) -> list[_Token]:
+    """A person's words as they typed them: no punctuation joined, no ellipsis made one character."""
+    tokens: list[_Token] = []
+    floor: int | None = None
+    for word in words:
+        text = " ".join(word.text.split())
+        if not text:
+            continue
+        start = word.start_ms if floor is None else max(word.start_ms, floor)
+        tokens.append(_Token(text, start, max(word.end_ms, start), tuple(_units_of(text))))
+        floor = start
+    return tokens
+
+
+def _fits_lines(lines: Sequence[str], rules: SubtitleRules) -> bool:
+    return 0 < len(lines) <= rules.max_lines and all(
+        0 < len(line) <= rules.max_chars_per_line for line in lines
+    )
+
+
+def _pieces_of(
+    segment: Segment, offset_ms: int, window: tuple[int, int], rules: SubtitleRules
+) -> list[_Piece]:
+    """The cue (or cues) one segment of a transcript is shown as: a person's cue with its lines and times
+    where they fit, else its words broken by the form's rules; the pipeline's words grouped as usual."""
+    words = [
+        Word(w.start_ms + offset_ms, w.end_ms + offset_ms, w.text, w.probability, w.flags)
+        for w in segment.words
+    ]
+    shown = segment.shown
+    if shown is None:
+        tokens = _tokens(words)
+        return [_Piece(d.tokens, d.layout) for d in _group(tokens, window, rules)] if tokens else []
+    tokens = _person_tokens(words)
+    if not tokens:
+        return []
+    wanted = (
+        (shown.start_ms + offset_ms, shown.end_ms + offset_ms)
+        if shown.start_ms is not None and shown.end_ms is not None
+        else None
+    )
+    whole = len(segment.words) == shown.words
+    lines = tuple(" ".join(line.split()) for line in shown.lines if line.strip())
+    if whole and _fits_lines(lines, rules):
+        layout = _Layout(lines, 0.0, False, False)
+        return [_Piece(tuple(tokens), layout, wanted, shown.index)]
+    units_all = [u for t in tokens for u in t.units]
+    layout = _layout(units_all, rules.max_lines, rules.max_chars_per_line)
+    if not layout.overflow:
+        return [_Piece(tuple(tokens), layout, wanted, shown.index)]
+    # More words than the form's lines hold: shown as several cues one after the other, in its own time.
+    groups = _group(tokens, window, rules)
+    total = sum(g.chars for g in groups) or 1
+    pieces = []
+    done = 0
+    for g in groups:
+        part = None
+        if wanted is not None:
+            span = wanted[1] - wanted[0]
+            part = (wanted[0] + span * done // total, wanted[0] + span * (done + g.chars) // total)
+        done += g.chars
+        pieces.append(_Piece(g.tokens, g.layout, part, shown.index, split=True))
+    return pieces
+
+
+def statement_cues(
+    transcript: StatementTranscript,
+    offset_ms: int,
+    window: tuple[int, int],
+    rules: SubtitleRules,
+    statement_id: str | None,
+) -> StatementCues:
+    """A statement's cues in the clip: each segment of ``transcript`` (timed from the cut's in point,
+    ``offset_ms`` earlier than the clip) shown as its cue, timed inside ``window`` by the timing model."""
+    pieces = [p for segment in transcript.segments for p in _pieces_of(segment, offset_ms, window, rules)]
+    if not pieces:
+        return StatementCues.empty()
+    return _time_pieces(pieces, window, rules, statement_id)
 
 
 # ----------------------------------------------------------------------------------------------- cards
@@ -725,144 +715,6 @@ def card_cue(
 
 # ------------------------------------------------------------------------------------------- checking
 
-
-def _clock(ms: int) -> str:
-    ms = max(ms, 0)
-    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
-
-
-@dataclass(frozen=True)
-class RuleBreak:
-    """One cue breaking one of the form's subtitle rules (STANDARDS.md "Subtitles").
-
-    ``rule`` is the check's name for it (``subtitles.gap``); ``severity`` "fail" breaks the form, "warn"
-    is worth a look; ``kind`` is the short label the check counts by; ``detail`` names the cue.
-    """
-
-    rule: str
-    severity: Literal["fail", "warn"]
-    kind: str
-    cue: int  # 1-based, in the order given
-    detail: str
-
-
-def cue_name(n: int, cue: Cue) -> str:
-    text = cue.text if len(cue.text) <= 32 else cue.text[:31] + "…"
-    return f"subtitle {n} at {_clock(cue.start_ms)} {text!r}"
-
-
-def rule_breaks(cues: Sequence[Cue], rules: SubtitleRules, clip_ms: int) -> list[RuleBreak]:
-    """Every rule of the form the cues break, in one place for the builder, a person's edits and the
-    check of the delivered files. A cue read too fast is a "fail" here; the check, which knows where the
-    words are spoken, may find that no legal timing could do better and call it a "warn"."""
-    breaks: list[RuleBreak] = []
-
-    def hit(rule: str, severity: Literal["fail", "warn"], kind: str, n: int, detail: str) -> None:
-        breaks.append(RuleBreak(rule, severity, kind, n, detail))
-
-    gap = rules.min_gap_ms
-    for n, cue in enumerate(cues, 1):
-        name = cue_name(n, cue)
-        if n > 1:
-            before = cues[n - 2]
-            between = cue.start_ms - before.end_ms
-            if cue.start_ms < before.start_ms:
-                hit("subtitles.order", "fail", "out of order", n, f"{name} starts before subtitle {n - 1}")
-            elif between < 0:
-                hit(
-                    "subtitles.overlap", "fail", "overlapping", n,
-                    f"{name} starts {-between} ms before subtitle {n - 1} ends",
-                )  # fmt: skip
-            elif between < gap:
-                hit(
-                    "subtitles.gap",
-                    "fail",
-                    f"below {gap} ms",
-                    n,
-                    f"{name}: {between} ms after subtitle {n - 1}",
-                )
-            elif gap < between <= rules.close_gap_ms:
-                hit(
-                    "subtitles.gap", "warn", f"up to {rules.close_gap_ms / 1000:g} s, not closed", n,
-                    f"{name}: {between} ms after subtitle {n - 1}; gaps up to "
-                    f"{rules.close_gap_ms / 1000:g} s are usually closed to {gap} ms",
-                )  # fmt: skip
-        if cue.end_ms <= cue.start_ms:
-            hit(
-                "subtitles.end_after_start",
-                "fail",
-                "end before they start",
-                n,
-                f"{name} ends at {_clock(cue.end_ms)}",
-            )
-        if cue.start_ms < 0 or cue.end_ms > clip_ms:
-            hit(
-                "subtitles.inside_clip", "fail", "outside", n,
-                f"{name} ends at {_clock(cue.end_ms)}" if cue.start_ms >= 0 else f"{name} starts before 0",
-            )  # fmt: skip
-        if not cue.lines or any(not line.strip() for line in cue.lines):
-            hit("subtitles.lines", "fail", "empty", n, f"{name} has an empty line")
-        elif len(cue.lines) > rules.max_lines:
-            hit("subtitles.lines", "fail", f"over {rules.max_lines}", n, f"{name} has {len(cue.lines)} lines")
-        for number, line in enumerate(cue.lines, 1):
-            if len(line) > rules.max_chars_per_line:
-                hit(
-                    "subtitles.chars_per_line", "fail", f"over {rules.max_chars_per_line}", n,
-                    f"{name}, line {number}: {len(line)} characters",
-                )  # fmt: skip
-            elif len(line) > rules.warn_chars_per_line:
-                hit(
-                    "subtitles.chars_per_line", "warn", f"above {rules.warn_chars_per_line}", n,
-                    f"{name}, line {number}: {len(line)} characters",
-                )  # fmt: skip
-        if cue.end_ms <= cue.start_ms:
-            continue
-        seconds = f"{cue.duration_ms / 1000:.3f} s"
-        if cue.duration_ms < rules.min_duration_ms:
-            hit("subtitles.min_duration", "fail", "too short", n, f"{name}: {seconds}")
-        if cue.duration_ms > rules.max_duration_ms:
-            hit("subtitles.max_duration", "fail", "too long", n, f"{name}: {seconds}")
-        if cue.cps > rules.max_cps + 1e-9:
-            hit(
-                "subtitles.reading_speed", "fail", f"above {rules.max_cps:g}", n,
-                f"{name}: {cue.cps:.2f} characters/s",
-            )  # fmt: skip
-        elif cue.cps > rules.warn_cps + 1e-9:
-            hit(
-                "subtitles.reading_speed", "warn", f"above {rules.warn_cps:g}", n,
-                f"{name}: {cue.cps:.2f} characters/s",
-            )  # fmt: skip
-    return breaks
-
-
-def rule_titles(rules: SubtitleRules, clip_ms: int | None = None) -> dict[str, tuple[str, str]]:
-    """Each rule's name in words and what it asks for, as the check's report and the warnings say it."""
-    return {
-        "subtitles.order": ("subtitles in time order", "each starts after the one before"),
-        "subtitles.end_after_start": ("each subtitle ends after it starts", "end > start"),
-        "subtitles.overlap": ("no two subtitles at once", "no overlap"),
-        "subtitles.gap": (
-            "gap between subtitles",
-            f"≥ {rules.min_gap_ms} ms; gaps up to {rules.close_gap_ms / 1000:g} s closed",
-        ),
-        "subtitles.inside_clip": (
-            "subtitles within the clip",
-            f"00:00:00,000 – {_clock(clip_ms)}" if clip_ms is not None else "within the clip",
-        ),
-        "subtitles.lines": ("lines per subtitle", f"≤ {rules.max_lines}"),
-        "subtitles.chars_per_line": (
-            "characters per line",
-            f"≤ {rules.max_chars_per_line} (note above {rules.warn_chars_per_line})",
-        ),
-        "subtitles.reading_speed": (
-            "reading speed",
-            f"≤ {rules.max_cps:g} characters/s (note above {rules.warn_cps:g})",
-        ),
-        "subtitles.min_duration": ("shortest time on screen", f"≥ {rules.min_duration_ms / 1000:g} s"),
-        "subtitles.max_duration": ("longest time on screen", f"≤ {rules.max_duration_ms / 1000:g} s"),
-    }
-
-
 # What a person or the builder is told about: what breaks the form, and gaps left open that the form
 # would close. Mild notes (a long line, a fast but legal pace) are left to the check's report.
 _TOLD = {"subtitles.gap"}
@@ -874,7 +726,7 @@ def validate(cues: Sequence[Cue], rules: SubtitleRules, clip_ms: int) -> list[st
     titles = rule_titles(rules, clip_ms)
     return [
         f"{b.detail} ({titles[b.rule][0]} {titles[b.rule][1]})"
-        for b in rule_breaks(cues, rules, clip_ms)
+        for b in timing.judge(cues, rules, clip_ms)
         if b.severity == "fail" or b.rule in _TOLD
     ]
 
@@ -882,38 +734,184 @@ def validate(cues: Sequence[Cue], rules: SubtitleRules, clip_ms: int) -> list[st
 # ----------------------------------------------------------------------------------------------- files
 
 
-def _subs(cues: Sequence[Cue], line_text: Callable[[str], str]) -> pysubs2.SSAFile:
-    subs = pysubs2.SSAFile()
-    for cue in cues:
-        subs.append(
-            pysubs2.SSAEvent(start=cue.start_ms, end=cue.end_ms, text="\\N".join(map(line_text, cue.lines)))
-        )
-    return subs
+# SubRip and WebVTT are written and read here, not by pysubs2: pysubs2 reads a line of digits at the end of
+# a cue as the next cue's number, and "\\N" typed in a cue as a line break, so a person's text would
+# not come back as typed.
+_STAMP = r"(\d+):(\d{1,2}):(\d{1,2})[,.](\d{1,3})"
+_SRT_TIMING = re.compile(rf"^\s*{_STAMP}\s*-->\s*{_STAMP}(?:\s.*)?$")
+_VTT_STAMP = r"(?:(\d+):)?(\d{1,2}):(\d{1,2})\.(\d{1,3})"
+_VTT_TIMING = re.compile(rf"^\s*{_VTT_STAMP}\s*-->\s*{_VTT_STAMP}(?:\s.*)?$")
+_ANY_STAMP = re.compile(r"\d+:\d{1,2}:\d{1,2}[,.]\d{1,3}|\d{1,2}:\d{1,2}\.\d{1,3}")
 
 
-def _same(line: str) -> str:
-    return line
+def _ms_of(hours: str | None, minutes: str, seconds: str, fraction: str) -> int:
+    return ((int(hours or 0) * 60 + int(minutes)) * 60 + int(seconds)) * 1000 + int(fraction.ljust(3, "0"))
+
+
+def srt_time(ms: int) -> str:
+    ms = max(ms, 0)
+    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+
+def vtt_time(ms: int) -> str:
+    return srt_time(ms).replace(",", ".")
+
+
+def looks_like_timing(line: str) -> bool:
+    """A line a subtitle reader would take for the timing of a new cue: two time codes around ``-->``."""
+    return "-->" in line and len(_ANY_STAMP.findall(line)) >= 2
 
 
 def _escape_vtt(line: str) -> str:
-    # WebVTT cue text is markup: these three must be written as character references.
+    # WebVTT cue text is markup: these three must be written as character references ("-->" too is then
+    # never in a cue's text, as WebVTT requires).
     return line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _escape_ass(line: str) -> str:
-    # Braces open override tags and a backslash starts an escape in ASS; show look-alikes instead.
-    return line.replace("\\", "\u2216").replace("{", "(").replace("}", ")")
+    # In ASS, braces open override tags and a backslash before N, n or h is a line break or a space.
+    # libass shows \{ and \} as braces, and a backslash followed by a word joiner (invisible) as itself.
+    return line.replace("\\", "\\\u2060").replace("{", "\\{").replace("}", "\\}")
+
+
+# What a player reads as formatting in SubRip (SubRip has no way to write these as text).
+_FORMAT_TAG = re.compile(r"</?(?:i|b|u|s|font)(?:\s[^>]*)?>", re.IGNORECASE)
+_OVERRIDE = re.compile(r"\{\\[^}]*\}")
+
+UNSAFE_TIMING = "timing"
+UNSAFE_FORMAT = "format"
+UNSAFE_CONTROL = "control"
+UNSAFE_FONT = "font"
+
+
+def unsafe_text(line: str) -> tuple[str, str] | None:
+    """Why a line a person wrote cannot reach every file as typed, as (UNSAFE_*, the offending part), or
+    None. Everything else (any letter, "-->", braces, angle brackets, backslashes) is written so that it
+    comes back exactly: escaped where a format reads markup (WebVTT, the burned-in ASS), as it is in
+    SubRip, which has no markup but these."""
+    from pipeline import fonts
+
+    if looks_like_timing(line):
+        return UNSAFE_TIMING, line.strip()
+    tag = _FORMAT_TAG.search(line) or _OVERRIDE.search(line)
+    if tag:
+        return UNSAFE_FORMAT, tag.group(0)
+    for ch in line:
+        if unicodedata.category(ch) in ("Cc", "Cs", "Co") or ch in "\u2028\u2029":
+            return UNSAFE_CONTROL, f"U+{ord(ch):04X}"
+    drawable = fonts.drawable()
+    missing = next(
+        (ch for ch in line if not ch.isspace() and ord(ch) not in drawable and not _invisible(ch)), None
+    )
+    if missing is not None:
+        return UNSAFE_FONT, f"{missing} (U+{ord(missing):04X})"
+    return None
+
+
+def _invisible(ch: str) -> bool:
+    # Joiners, direction marks and variation selectors change how the letters around them are drawn.
+    return unicodedata.category(ch) == "Cf" or 0xFE00 <= ord(ch) <= 0xFE0F
+
+
+UNSAFE_WORDS = {
+    UNSAFE_TIMING: "reads as the timing of a new subtitle (two time codes around -->)",
+    UNSAFE_FORMAT: "reads as formatting to video players (SubRip cannot show it as text)",
+    UNSAFE_CONTROL: "holds an invisible control character",
+    UNSAFE_FONT: "holds a character the subtitle font cannot draw",
+}
 
 
 def to_srt(cues: Sequence[Cue]) -> str:
-    """SubRip: blocks numbered from 1, ``HH:MM:SS,mmm --> HH:MM:SS,mmm``, one text line per line."""
-    # keep_ssa_tags: the text is plain, so pysubs2 must not read braces in it as styling.
-    return _subs(cues, _same).to_string("srt", keep_ssa_tags=True)
+    """SubRip: blocks numbered from 1, ``HH:MM:SS,mmm --> HH:MM:SS,mmm``, one text line per line, a blank
+    line after each. A cue's text is written as it is (SubRip has no escapes): what cannot be written so
+    is refused before, see ``unsafe_text``."""
+    blocks = [
+        f"{n}\n{srt_time(c.start_ms)} --> {srt_time(c.end_ms)}\n" + "".join(f"{line}\n" for line in c.lines)
+        for n, c in enumerate(cues, 1)
+    ]
+    return "".join(f"{block}\n" for block in blocks)
 
 
 def to_vtt(cues: Sequence[Cue]) -> str:
-    """WebVTT: the ``WEBVTT`` header, then blocks timed ``hh:mm:ss.ttt``."""
-    return _subs(cues, _escape_vtt).to_string("vtt", keep_ssa_tags=True)
+    """WebVTT: the ``WEBVTT`` header, then blocks timed ``hh:mm:ss.ttt``, text as character references
+    where WebVTT reads markup."""
+    blocks = [
+        f"{vtt_time(c.start_ms)} --> {vtt_time(c.end_ms)}\n" + "".join(f"{_escape_vtt(x)}\n" for x in c.lines)
+        for c in cues
+    ]
+    return "WEBVTT\n\n" + "".join(f"{block}\n" for block in blocks)
+
+
+def _escape_soft(line: str) -> str:
+    # ffmpeg's mov_text encoder reads ASS text as ASS splits it: only "\N" (or "\n") and "{\" mean
+    # anything there. A word joiner (invisible) keeps them text.
+    return line.replace("\\N", "\\\u2060N").replace("\\n", "\\\u2060n").replace("{\\", "{\u2060\\")
+
+
+def to_soft_ass(cues: Sequence[Cue]) -> str:
+    """The cues as ASS for ffmpeg to turn into the clip's selectable ``mov_text`` track: every character
+    reaches the track as typed (SubRip or WebVTT as the source would lose "<...>" or a backslash)."""
+    subs = pysubs2.SSAFile()
+    for cue in cues:
+        subs.append(
+            pysubs2.SSAEvent(
+                start=cue.start_ms, end=cue.end_ms, text="\\N".join(map(_escape_soft, cue.lines))
+            )
+        )
+    return subs.to_string("ass", header_notice="The selectable subtitle track of hearing-pipeline")
+
+
+def _blocks(text: str, timing: re.Pattern[str], *, vtt: bool) -> list[tuple[re.Match[str], list[str]]]:
+    """Each timing line with the text lines after it: in WebVTT up to the first blank line; in SubRip
+    every line up to the next cue, but for that cue's number."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").removeprefix("\ufeff").split("\n")
+    found: list[tuple[re.Match[str], list[str]]] = []
+    for line in lines:
+        match = timing.match(line)
+        if match:
+            found.append((match, []))
+        elif found:
+            found[-1][1].append(line)
+    out = []
+    for k, (match, body) in enumerate(found):
+        if vtt:
+            end = next((i for i, line in enumerate(body) if not line.strip()), len(body))
+            body = body[:end]
+        elif k + 1 < len(found):
+            # The next cue's number: digits alone on the last line, after a blank one.
+            filled = [i for i, line in enumerate(body) if line.strip()]
+            if (
+                filled
+                and filled[-1] > 0
+                and not body[filled[-1] - 1].strip()
+                and body[filled[-1]].strip().isdigit()
+            ):
+                body = body[: filled[-1]]
+        out.append((match, [line.strip() for line in body if line.strip()]))
+    return out
+
+
+def parse_srt(text: str) -> list[Cue]:
+    """The cues of a SubRip file, their text exactly as written (SubRip has no escapes)."""
+    cues = []
+    for match, lines in _blocks(text, _SRT_TIMING, vtt=False):
+        g = match.groups()
+        cues.append(Cue(_ms_of(*g[0:4]), _ms_of(*g[4:8]), tuple(lines)))
+    return cues
+
+
+_VTT_TAG = re.compile(r"<[^>]*>")
+
+
+def parse_vtt(text: str) -> list[Cue]:
+    """The cues of a WebVTT file, their text with WebVTT's tags left out and its character references
+    read."""
+    cues = []
+    for match, lines in _blocks(text, _VTT_TIMING, vtt=True):
+        g = match.groups()
+        shown = tuple(html.unescape(_VTT_TAG.sub("", line)) for line in lines)
+        cues.append(Cue(_ms_of(*g[0:4]), _ms_of(*g[4:8]), tuple(x for x in shown if x.strip())))
+    return cues
 
 
 def to_ass(
@@ -969,25 +967,3 @@ def to_ass(
             continue
         subs.append(pysubs2.SSAEvent(start=start, end=end, text="\\N".join(map(_escape_ass, cue.lines))))
     return subs.to_string("ass", header_notice="Subtitles of hearing-pipeline, to burn in with libass")
-
-
-def _cues_from(subs: pysubs2.SSAFile, unescape: Callable[[str], str]) -> list[Cue]:
-    cues = []
-    for event in subs.events:
-        if event.is_comment:
-            continue
-        text = re.sub(r"\{\\[^}]*\}", "", event.text)  # styling pysubs2 made of <i> and the like
-        text = text.replace("\\h", " ").replace("\\n", "\n").replace("\\N", "\n")
-        lines = tuple(unescape(line).strip() for line in text.split("\n"))
-        cues.append(Cue(event.start, event.end, lines))
-    return cues
-
-
-def parse_srt(text: str) -> list[Cue]:
-    # SubRip has no escapes: "<" in speech is text, except the few tags SubRip players know.
-    subs = pysubs2.SSAFile.from_string(text, format_="srt", keep_unknown_html_tags=True)
-    return _cues_from(subs, _same)
-
-
-def parse_vtt(text: str) -> list[Cue]:
-    return _cues_from(pysubs2.SSAFile.from_string(text, format_="vtt"), html.unescape)

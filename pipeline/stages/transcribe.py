@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 AUDIO_VERSION = 3  # 3: decoded in-process by PyAV, its version in the key
-VERSION = 4  # 2: seeded from the audio; 3: repetition loops decoded again, flags per word; 4: prompt
+VERSION = (
+    5  # 2: seeded; 3: loops decoded again, flags per word; 4: prompt; 5: over silence as the VAD hears it
+)
 
 # Decoding that yields less than this share of the stream's stated duration means the file is cut short.
 TRUNCATED_SHARE = 0.9

@@ -12,8 +12,10 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline import texts
 from pipeline.config import Form, Meeting
 from pipeline.models import Approval, Segment, Statement, StatementTranscript
+from pipeline.models import approved as is_approved
 
 VERSION = 1
 
@@ -131,14 +133,22 @@ def header_lines(doc: TranscriptDocument) -> list[str]:
     if doc.committee_meeting:
         lines.append(f"Vises på udvalgsmødet: {danish_date(doc.committee_meeting)}")
     lines.append(f"Antal indlæg: {len(doc.entries)}")
-    approved = sum(e.approval is not None for e in doc.entries)
+    approved = sum(is_approved(e.approval) for e in doc.entries)
     lines.append(f"Godkendt: {approved} af {len(doc.entries)} indlæg er læst og godkendt af en person")
+    void = [e for e in doc.entries if e.approval is not None and not e.approval.valid]
+    if void:
+        lines.append(
+            f"Ændret efter godkendelse: {len(void)} indlæg (" + ", ".join(str(e.number) for e in void) + ")"
+        )
     return lines
 
 
 def approval_line(entry: TranscriptEntry) -> str:
     if entry.approval is None:
         return "Ikke godkendt: teksten er ikke læst igennem af en person."
+    if not entry.approval.valid:
+        changed = texts.changed_after_approval(entry.approval.by, entry.approval.at)
+        return f"Ikke godkendt: {changed[0].upper()}{changed[1:]}; den nye tekst er ikke godkendt."
     when = f", {entry.approval.at.replace('T', ' ')}" if entry.approval.at else ""
     return f"Godkendt af {entry.approval.by}{when}."
 
@@ -357,7 +367,9 @@ def render_pdf(doc: TranscriptDocument) -> bytes:
             width, 6.5, entry_heading(entry, doc.timecodes), align="L", new_x="LMARGIN", new_y="NEXT"
         )
         pdf.set_font(PDF_FONT, "I", 8.5)
-        pdf.set_text_color(0x1E, 0x7B, 0x34) if entry.approval else pdf.set_text_color(0xB3, 0x26, 0x1E)
+        pdf.set_text_color(0x1E, 0x7B, 0x34) if is_approved(entry.approval) else pdf.set_text_color(
+            0xB3, 0x26, 0x1E
+        )
         pdf.multi_cell(width, 4.5, approval_line(entry), align="L", new_x="LMARGIN", new_y="NEXT")
         pdf.set_text_color(0, 0, 0)
         pdf.ln(1)
