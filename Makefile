@@ -50,7 +50,7 @@ test: lint
 	fi
 
 # Benchmarks are not tests: they take minutes and write gigabytes to the temporary folder.
-BENCHES ?= bench/accuracy_bench.py bench/engines_bench.py bench/pipeline_bench.py bench/render_bench.py bench/watch_bench.py bench/archive_bench.py
+BENCHES ?= bench/accuracy_bench.py bench/engines_bench.py bench/pipeline_bench.py bench/render_bench.py bench/review_bench.py bench/watch_bench.py bench/archive_bench.py
 bench: $(VENV)/.installed-test
 	@for script in $(BENCHES); do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 	@$(BIN)/python bench/summary.py

@@ -51,6 +51,10 @@ def rows() -> list[tuple[str, str, str, bool | None]]:
             out.append(("... / bare segment + join + the check's metering",
                         f"{render['median_ratio_with_check']:.2f}x", "<= 1.3x",
                         render["median_ratio_with_check"] <= 1.3))  # fmt: skip
+    review = latest("review")
+    if review:
+        out.append(("Lav leverancen after a one-word correction / segment + join + metering",
+                    f"{review['median_ratio']:.2f}x", "<= 1.3x", review["median_ratio"] <= 1.3))  # fmt: skip
     watched = latest("watch")
     if watched:
         out.append(("hearing watch: last recording landing -> delivery / its floor",

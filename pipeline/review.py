@@ -25,8 +25,6 @@ import logging
 import os
 import re
 import secrets
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -146,7 +144,8 @@ def statement_view(
             }
         )
     shown = {c.index: c for c in (seg.shown for seg in transcript.segments) if c is not None}
-    for k, cue in enumerate(fitted.cues):
+    # Where no timing fits the cues, the render stops and says so: how they were squeezed is no news.
+    for k, cue in enumerate(fitted.cues if not fitted.short else ()):
         source = fitted.sources[k]
         person = shown.get(source) if source is not None else None
         moved = fitted.moved[k]
@@ -344,28 +343,20 @@ class RenderJob:
     exit_code: int | None = None
     lines: list[str] = field(default_factory=list)  # the log, for the page's "detaljer"
     started: str | None = None
-    started_utc: str | None = None  # as run.json writes its start, to know the report is this render's
+    step: str = ""  # what it is doing now, in the words of the progress bars ("Samler klippet")
     problems: list[str] = field(default_factory=list)  # why it stopped, one Danish sentence each
-    error: str | None = None  # why it failed otherwise, as run.json says it
+    error: str | None = None  # why it failed otherwise
 
     def to_json(self) -> dict[str, Any]:
         return {
             "state": self.state,
             "exit_code": self.exit_code,
-            "last": _progress_line(self.lines),
+            "last": self.step,
             "lines": self.lines[-60:],
             "started": self.started,
             "problems": self.problems,
             "error": self.error,
         }
-
-
-def _progress_line(lines: list[str]) -> str:
-    """What the page shows while the render runs: the last line that is not an ffmpeg command."""
-    for line in reversed(lines):
-        if not line.lstrip().startswith(("ffmpeg ", "debug:", "$ ")) and len(line) < 200:
-            return line
-    return ""
 
 
 class Review:
@@ -448,7 +439,19 @@ class Review:
 
         stored = cache.read_json(item.transcript) if item.transcript else None
         heard = transcript_from_json(stored) if isinstance(stored, dict) else None
-        found = edits.read(self.edits_dir, item.statement)
+        try:
+            found = edits.read(self.edits_dir, item.statement)
+        except PipelineError as error:
+            # A file edited by hand that cannot be read: the page says why and leaves it alone (a save
+            # would write over what the person wrote), and every other statement stays usable.
+            return {
+                "id": item.id,
+                "number": self.numbers.get(item.id, 0),
+                "file": item.relpath,
+                "label": texts.statement_label(self.numbers.get(item.id, 0), item.statement.speaker),
+                "readonly": True,
+                "blocking": [str(error)],
+            }
         statement, transcript, cues, approval = edits.corrected_one(item.statement, heard, found, self.rules)
         number = self.numbers.get(item.id, 0)
         view = (
@@ -490,6 +493,7 @@ class Review:
             "flagged": flagged_words(transcript),
             "notes": list(view.notes),
             "blocking": list(view.blocking),
+            "readonly": False,
         }
 
     # ------------------------------------------------------------------------------------- writing
@@ -560,49 +564,82 @@ class Review:
     # ------------------------------------------------------------------------------------- render
 
     def start_render(self) -> RenderJob:
+        """`hearing render` of this folder, in this process (its modules and the ffmpeg it chose are
+        loaded already, which is most of what a separate process would spend before its first frame),
+        on a thread of its own; the page polls the job."""
         with self._lock:
             if self.render.state == "running":
                 return self.render
-            self.render = RenderJob(
-                "running",
-                started=dt.datetime.now().isoformat(timespec="seconds"),
-                started_utc=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            )
+            self.render = RenderJob("running", started=dt.datetime.now().isoformat(timespec="seconds"))
             job = self.render
-        command = [sys.executable, "-m", "pipeline", "render", str(self.out_dir), "-v"]
-        log.info("review: %s", " ".join(command))
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-        )
+        threading.Thread(target=self._render, args=(job,), name="render", daemon=True).start()
+        return job
 
-        def follow() -> None:
-            assert process.stderr is not None
-            for line in process.stderr:
-                text = line.rstrip()
-                if text:
-                    job.lines.append(text)
-                    del job.lines[:-200]
-            code = process.wait()
-            from pipeline import cache
+    def _render(self, job: RenderJob) -> None:
+        from pipeline import runner
+        from pipeline.errors import SubtitleProblems, exit_code_for
 
-            report = cache.read_json(self.out_dir / "run.json")
-            if isinstance(report, dict) and report.get("started", "") >= (job.started_utc or ""):
-                job.problems = [
-                    str(p.get("text", "")) for p in report.get("problems") or [] if isinstance(p, dict)
-                ]
-                job.error = report.get("error") if isinstance(report.get("error"), str) else None
+        logger = logging.getLogger("pipeline")
+        capture = _JobLog(job)
+        # The page's "detaljer" get what `hearing render -v` prints; the server's own console keeps its
+        # level.
+        before = logger.level
+        for handler in logger.handlers:
+            handler.setLevel(max(handler.level, before))
+        logger.addHandler(capture)
+        logger.setLevel(min(before or logging.WARNING, logging.INFO))
+        code = 1
+        try:
+            options = runner.options_of_earlier_run(self.out_dir)
+            code = runner.run(options, _JobProgress(job)).exit_code
+        except SubtitleProblems as error:
+            job.problems = list(error.problems)
+            code = error.exit_code
+        except PipelineError as error:
+            job.error = str(error)
+            code = error.exit_code
+        except BaseException as error:  # the page must learn of every end, whatever it was
+            log.exception("review: the render stopped")
+            job.error = f"unexpected failure: {type(error).__name__}: {error}"
+            code = exit_code_for(error)
+        finally:
+            logger.removeHandler(capture)
+            logger.setLevel(before)
             job.exit_code = code
             # 5 (some recordings rejected) and 6 (a draft, waiting for approvals) made a clip too.
             job.state = "done" if code in (0, 5, 6) else "failed"
 
-        threading.Thread(target=follow, name="render", daemon=True).start()
-        return job
+
+class _JobLog(logging.Handler):
+    """The render's log lines, for the page."""
+
+    def __init__(self, job: RenderJob) -> None:
+        super().__init__(logging.INFO)
+        self.job = job
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = f"{record.levelname.lower()}: {record.getMessage()}"
+        except Exception:  # a record that cannot be formatted must not stop the render
+            return
+        self.job.lines.append(text)
+        del self.job.lines[:-200]
+
+
+class _JobProgress:
+    """The render's progress as the page shows it: the step it is at."""
+
+    def __init__(self, job: RenderJob) -> None:
+        self.job = job
+
+    def begin(self, key: str, label: str) -> None:
+        self.job.step = label
+
+    def update(self, key: str, fraction: float) -> None:
+        pass
+
+    def end(self, key: str) -> None:
+        pass
 
 
 # ------------------------------------------------------------------------------------------- server

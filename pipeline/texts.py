@@ -21,6 +21,11 @@ def number(value: float) -> str:
     return f"{value:g}".replace(".", ",")
 
 
+def listed(parts: list[str]) -> str:
+    """["a", "b", "c"] -> "a, b og c"."""
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " og " + parts[-1] if parts else ""
+
+
 def statement_label(number_in_clip: int, speaker: str | None) -> str:
     """How the organiser knows a statement: its number in the clip and, for them, the speaker's name."""
     return f"Indlæg {number_in_clip}" + (f" ({speaker})" if speaker else "")
@@ -129,8 +134,8 @@ def moved(why: Iterable[str], wanted: tuple[int, int], got: tuple[int, int], *, 
         elif b < a:
             changes.append(f"{word} {seconds(a - b)} tidligere")
     reasons = [_MOVED[w] for w in sorted(why) if w in _MOVED]
-    what = " og ".join(changes) if changes else "er flyttet"
-    because = f", fordi {' og '.join(reasons)}" if reasons else ""
+    what = listed(changes) if changes else "er flyttet"
+    because = f", fordi {listed(reasons)}" if reasons else ""
     text = f"Flyttet: {what}{because}."
     if split:
         text += " Teksten er for lang til formens linjer og vises som flere undertekster efter hinanden."

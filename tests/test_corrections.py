@@ -208,6 +208,25 @@ def test_a_cue_moved_past_the_out_point_in_every_real_statement_is_delivered(rea
     assert len(moved) == len(report["statements"])
 
 
+@pytest.mark.slow
+def test_continuous_real_speech_is_not_flagged_as_words_over_silence(real_meeting: Run) -> None:
+    """The UDHR reading is continuous speech, yet Whisper gives several of its segments a high no-speech
+    probability: the voice detector must agree before a word is called over silence."""
+    report = report_of(real_meeting.out)
+    (udhr,) = [s for s in report["statements"] if s["file"] == "da-udhr-preamble.mp3"]
+    key = next(
+        s["key"] for s in report["stages"] if s["stage"] == "transcribe" and s["statement"] == udhr["id"]
+    )
+    stored = json.loads(
+        (real_meeting.out / "work" / "transcripts" / f"{key}.json").read_text(encoding="utf-8")
+    )
+    doubted = [seg for seg in stored["segments"] if seg["no_speech_prob"] > 0.6]
+    assert doubted, "no segment Whisper doubts: this recording no longer tests the voice detector's say"
+    words = [w for seg in stored["segments"] for w in seg["words"]]
+    over = [w for w in words if "over_silence" in w.get("flags", ())]
+    assert len(over) <= len(words) // 20, [w["text"] for w in over]
+
+
 def demo_copy(demo_run: DemoRun, name: str) -> Run:
     assert demo_run.result.returncode == 0, demo_run.result.stderr  # Lise is left out for want of consent
     form = Path(demo_run.report["options"]["form"])

@@ -95,6 +95,32 @@ def test_flags_are_per_word() -> None:
     assert [w.flags for w in flagged.words] == [(), (), (FLAG_LOW_CONFIDENCE,)]
 
 
+def test_words_over_silence_need_the_voice_detector_to_agree() -> None:
+    from dataclasses import replace
+
+    from pipeline.engines.base import FLAG_OVER_SILENCE
+
+    # Whisper thinks the whole segment is not speech (no_speech_prob 0.9); the voice detector hears the
+    # first two words and silence under the last.
+    doubted = (replace(segment(words("Kære", "udvalg", "Amara", start=0, step=1000)), no_speech_prob=0.9),)
+    asked = []
+
+    def regions() -> list[tuple[int, int]]:
+        asked.append(True)
+        return [(0, 1300)]
+
+    (flagged,) = add_review_flags(doubted, TranscribeSettings(), regions)
+    assert [FLAG_OVER_SILENCE in w.flags for w in flagged.words] == [False, False, True]
+    assert FLAG_OVER_SILENCE in flagged.flags and asked == [True]
+    # Continuous speech under it: nothing is over silence, whatever Whisper thought.
+    (heard,) = add_review_flags(doubted, TranscribeSettings(), lambda: [(0, 3000)])
+    assert not any(FLAG_OVER_SILENCE in w.flags for w in heard.words) and FLAG_OVER_SILENCE not in heard.flags
+    # A segment Whisper hears as speech never asks the voice detector.
+    asked.clear()
+    add_review_flags((segment(words("Hej")),), TranscribeSettings(), regions)
+    assert asked == []
+
+
 def test_the_qc_report_names_every_loop_kept() -> None:
     document = {
         "statements": [

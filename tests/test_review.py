@@ -173,16 +173,29 @@ def listening_addresses(port: int) -> set[str]:
     return found
 
 
-@pytest.fixture
-def reviewed(shared_media: Path, make_meeting, out_dir: Path, small_form: Path) -> Iterator[Path]:  # type: ignore[no-untyped-def]
-    """A real-speech run whose form asks for every statement to be approved: a draft to review."""
-    meeting = make_meeting(
-        {"jfk.flac": shared_media / "en-jfk.flac", "talk.mp4": shared_media / "en-talking-head.mp4"}
-    )
-    form = small_form.with_name("godkendes.yaml")
-    form.write_text(small_form.read_text(encoding="utf-8") + "require_approval: true\n", encoding="utf-8")
-    first = run_cli("run", meeting, "--out", out_dir, "--form", form, "--language", "en", "--quiet")
+@pytest.fixture(scope="session")
+def reviewed_once(shared_media: Path) -> Path:
+    """A real-speech run whose form asks for every statement to be approved: a draft to review, made
+    once a session (each test reviews a copy of it)."""
+    from conftest import SMALL_FORM
+
+    root = TEST_OUTPUT / "runs" / "reviewed-once"
+    shutil.rmtree(root, ignore_errors=True)
+    meeting = root / "moede"
+    meeting.mkdir(parents=True)
+    shutil.copyfile(shared_media / "en-jfk.flac", meeting / "jfk.flac")
+    shutil.copyfile(shared_media / "en-talking-head.mp4", meeting / "talk.mp4")
+    form = root / "godkendes.yaml"
+    form.write_text(SMALL_FORM + "require_approval: true\n", encoding="utf-8")
+    first = run_cli("run", meeting, "--out", root / "out", "--form", form, "--language", "en", "--quiet")
     assert first.returncode == 6, first.stderr
+    return root / "out"
+
+
+@pytest.fixture
+def reviewed(reviewed_once: Path, out_dir: Path) -> Iterator[Path]:
+    shutil.rmtree(out_dir)
+    shutil.copytree(reviewed_once, out_dir, symlinks=True)
     yield out_dir
 
 
@@ -664,3 +677,66 @@ def test_whatever_a_person_types_comes_back_as_typed_or_is_refused_with_its_reas
     srt_file.write_text(srt_file.read_text(encoding="utf-8").replace("{x}", "<b>x</b>"), encoding="utf-8")
     refused = run_cli("render", out_dir, "--quiet")
     assert refused.returncode == 3 and "cue 2" in refused.stderr and "<b>" in refused.stderr, refused.stderr
+    # The page still opens, says why, and leaves the file alone until it is mended.
+    srt_file.write_text(srt_file.read_text(encoding="utf-8") + "\n9\n00:00:20,000 --> 00:00:21,000\n"
+                        "00:00:01,000 --> 00:00:02,000\n", encoding="utf-8")  # fmt: skip
+    before = srt_file.read_bytes()
+    process, url = start_review(out_dir)
+    try:
+        st = Page(url).state(HOSTILE_FILE)
+        assert st["readonly"] and "cue 2" in st["blocking"][0] and "cues" not in st
+    finally:
+        stop(process)
+    assert srt_file.read_bytes() == before
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver (.ci/run installs them)"
+)
+def test_a_render_that_cannot_be_made_says_why_in_danish_and_keeps_the_log_folded(reviewed: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    shots = TEST_OUTPUT / "review"
+    shots.mkdir(parents=True, exist_ok=True)
+    process, url = start_review(reviewed)
+    try:
+        page = Page(url)
+        st = page.state("jfk.flac")
+        # Twelve cues a person timed into 2.4 s: no timing shows each for the shortest time on screen.
+        crowded = [
+            {"start_ms": 3000 + k * 200, "end_ms": 3000 + k * 200 + 150, "text": f"ord {k}"}
+            for k in range(12)
+        ]
+        status, saved = page.save(st, cues=crowded)
+        assert status == 200 and saved["blocking"], saved
+        (sentence,) = saved["blocking"]
+        assert (
+            sentence.startswith("Indlæg 1") and "undertekst 1 »ord 0« til undertekst 12 »ord 11«" in sentence
+        )
+        assert "Flet nogle af dem" in sentence
+
+        for width, height, name in ((1400, 1000, "laptop"), (390, 844, "phone")):
+            with chromium(width, height) as driver:
+                wait = WebDriverWait(driver, 600)
+                driver.get(url)
+                wait.until(lambda d: d.execute_script("return document.body.dataset.ready") == "true")
+                blocking = driver.find_element(By.CSS_SELECTOR, "section.statement .blocking")
+                assert blocking.is_displayed() and sentence in blocking.text
+                if name == "laptop":
+                    driver.find_element(By.ID, "render").click()
+                    wait.until(lambda d: d.execute_script("return document.body.dataset.rendered"))
+                    assert driver.execute_script("return document.body.dataset.rendered") == "failed"
+                    shown = driver.find_element(By.ID, "render-state")
+                    assert sentence in shown.text and "Leverancen blev ikke lavet" in shown.text
+                    details = shown.find_element(By.TAG_NAME, "details")
+                    assert details.get_attribute("open") is None, "the log is folded away"
+                    assert "detaljer" in details.text and "ffmpeg" not in shown.text
+                blocking.location_once_scrolled_into_view  # noqa: B018
+                driver.save_screenshot(str(shots / f"review-blocked-{name}.png"))
+        report = run_report(reviewed)
+        assert report["problems"] and report["problems"][0]["text"] == sentence
+        assert report["exit_code"] == 1
+    finally:
+        stop(process)

@@ -129,13 +129,15 @@ def test_a_text_only_correction_keeps_the_pipelines_times(form_fields: dict[str,
 
     untouched = clip_cues(edits.StatementEdits("a.wav", None, edits.StatementEdit()))
     starting = edits.starting_cues(heard, 20_000, rules)
+    # Every other cue's first word written anew, as long as it was (a cue needs the time its text takes
+    # to read; the same length needs the same time).
     corrected = tuple(
-        Cue(c.start_ms, c.end_ms, ("rettet " + " ".join(c.lines),)) if k % 2 == 0 else c
+        Cue(c.start_ms, c.end_ms, (c.lines[0].replace("ord", "rod", 1), *c.lines[1:])) if k % 2 == 0 else c
         for k, c in enumerate(starting)
     )
     again = clip_cues(edits.StatementEdits("a.wav", corrected, edits.StatementEdit()))
     assert [(c.start_ms, c.end_ms) for c in again] == [(c.start_ms, c.end_ms) for c in untouched]
-    assert any("rettet" in c.text for c in again)
+    assert any("rod" in c.text for c in again)
 
 
 def test_the_cut_never_splits_a_persons_cue_from_its_words() -> None:

@@ -10,6 +10,7 @@ const TOKEN = document.querySelector('meta[name="review-token"]').content;
 const NUDGE_MS = 100;
 const BACK_S = 3;
 const SAVE_AFTER_MS = 500;
+const RENDER_POLL_MS = 250; // bench/review_bench.py polls as often
 
 const TEXT = {
   da: {
@@ -303,6 +304,16 @@ function buildStatement(st) {
   return section;
 }
 
+// A statement whose files were edited by hand and cannot be read: why, and nothing to save over them.
+function buildUnreadable(st) {
+  const section = el("section", { class: "statement readonly", id: `st-${st.id}`, "data-id": st.id });
+  section.append(el("h2", {}, el("span", { class: "label" }, st.label), el("span", { class: "file" }, st.file)),
+    el("div", { class: "blocking" }, el("p", { role: "alert" }, T.blocked), el("ul", {}, ...st.blocking.map((text) => el("li", {}, text)))));
+  st.section = section;
+  st.cues = [];
+  return section;
+}
+
 function showStatement(st) {
   showCues(st);
   showHeading(st);
@@ -325,6 +336,7 @@ function showHeading(st) {
 
 function showSummary() {
   const all = page.statements.length;
+  if (!document.getElementById("toc")) return;
   const open = page.statements.filter((s) => !approved(s));
   const shown = open.slice(0, 3).map((s) => s.label).join(", ") + (open.length > 3 ? T.more(open.length - 3) : "");
   const summary = document.getElementById("summary");
@@ -493,7 +505,7 @@ function currentStatement() {
 
 function keys(event) {
   const st = currentStatement();
-  if (!st) return;
+  if (!st || !st.video) return;
   const video = st.video;
   const key = event.key.toLowerCase();
   if (event.key === "Escape") {
@@ -542,7 +554,7 @@ async function render() {
     let job = await api("POST", "/api/render", {});
     while (job.state === "running") {
       shown.textContent = `${T.rendering} ${job.last}`;
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await new Promise((resolve) => setTimeout(resolve, RENDER_POLL_MS));
       job = await api("GET", "/api/render");
     }
     if (job.state === "done") {
@@ -580,6 +592,10 @@ async function start() {
   const main = document.getElementById("statements");
   data.statements.forEach((st) => {
     page.byId.set(st.id, st);
+    if (st.readonly) {
+      main.append(buildUnreadable(st));
+      return;
+    }
     main.append(buildStatement(st));
     showStatement(st);
   });

@@ -172,59 +172,86 @@ def apply_cues(
     """The transcript as a person corrected it in its cues (recording-relative): one segment a cue, its
     text the person's, shown with their lines.
 
-    The person's words are matched to the words as recognised (``shown``, from ``shown_transcript``) over
-    the whole statement, so that a cue moved in time keeps its words. A word left as it was keeps its
-    time and flags; a word changed or added is timed inside the stretch of the words it replaces, by its
-    characters, and inside its own cue; its doubt flags go (a person wrote it). A cue whose times are the
-    ones the pipeline wrote (``starting``) is timed by the pipeline in the clip, as if only its text had
-    changed; any other keeps the person's times."""
+    A cue whose times are the ones the pipeline wrote (``starting``) is matched to the words of that
+    recognised cue, and timed by the pipeline in the clip as if only its text had changed; the other
+    cues, with times of the person's own, keep them, and their words are matched to the words left over
+    in order, so that a cue moved in time keeps its words. A word left as it was keeps its time and
+    flags; a word written over a recognised one takes that word's time (inside its cue, where the person
+    timed it); a word added is timed inside its cue, by its characters, in the pause it fills. A word a
+    person wrote or changed loses its doubt flags."""
     words = list(shown.words)
     origins: list[Segment | None] = [s for s in shown.segments for _ in s.words]
-    pipeline_times = {(c.start_ms, c.end_ms) for c in starting}
+    ranges: dict[int, range] = {}
+    at = 0
+    for segment in shown.segments:
+        if segment.shown is not None:
+            ranges[segment.shown.index] = range(at, at + len(segment.words))
+        at += len(segment.words)
+    recognised = {(c.start_ms, c.end_ms): k for k, c in enumerate(starting)}
+    pipeline_times = set(recognised)
     tokens = [(k, token) for k, cue in enumerate(cues) for token in " ".join(cue.lines).split()]
-    matcher = difflib.SequenceMatcher(
-        a=[_norm(w.text) for w in words], b=[_norm(t) for _, t in tokens], autojunk=False
-    )
     placed: list[Word | None] = [None] * len(tokens)
     origin_of: list[Segment | None] = [None] * len(tokens)
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op == "equal":
-            for i, j in zip(range(i1, i2), range(j1, j2), strict=True):
-                word, token = words[i], tokens[j][1]
-                same = word.text.strip() == token
-                flags = word.flags if same else (*_no_doubts(word.flags), FLAG_EDITED)
-                placed[j] = replace(word, text=f" {token}", flags=tuple(dict.fromkeys(flags)))
-                origin_of[j] = origins[i]
-        elif op in ("replace", "insert"):
-            if i2 > i1:
-                start, end = words[i1].start_ms, max(w.end_ms for w in words[i1:i2])
-            else:
-                start = words[i1 - 1].end_ms if i1 else 0
-                end = words[i1].start_ms if i1 < len(words) else start
-            times = _spread([t for _, t in tokens[j1:j2]], start, end)
-            for j, (a, b) in zip(range(j1, j2), times, strict=True):
-                cue = cues[tokens[j][0]]
-                if (cue.start_ms, cue.end_ms) not in pipeline_times:
-                    # Inside a cue a person timed: their word is shown there, and spoken about there. (A
-                    # cue the pipeline timed keeps the time of the words it replaced, so it is timed the
-                    # same as before.)
-                    a = min(max(a, cue.start_ms), cue.end_ms)
-                    b = min(max(b, a), cue.end_ms)
-                placed[j] = Word(a, b, f" {tokens[j][1]}", 1.0, (FLAG_EDITED,))
-                origin_of[j] = origins[i1] if i1 < len(origins) else None
+
+    def match(word_at: Sequence[int], token_at: Sequence[int]) -> None:
+        """Place the tokens at ``token_at`` on the words at ``word_at`` (both in order)."""
+        matcher = difflib.SequenceMatcher(
+            a=[_norm(words[i].text) for i in word_at],
+            b=[_norm(tokens[j][1]) for j in token_at],
+            autojunk=False,
+        )
+        for op, i1, i2, j1, j2 in matcher.get_opcodes():
+            if op == "equal":
+                for i, j in zip(word_at[i1:i2], token_at[j1:j2], strict=True):
+                    word, token = words[i], tokens[j][1]
+                    flags = (
+                        word.flags if word.text.strip() == token else (*_no_doubts(word.flags), FLAG_EDITED)
+                    )
+                    placed[j] = replace(word, text=f" {token}", flags=tuple(dict.fromkeys(flags)))
+                    origin_of[j] = origins[i]
+            elif op in ("replace", "insert"):
+                replaced = [words[i] for i in word_at[i1:i2]]
+                if replaced:
+                    start, end = replaced[0].start_ms, max(w.end_ms for w in replaced)
+                else:
+                    start = words[word_at[i1 - 1]].end_ms if i1 else 0
+                    end = words[word_at[i1]].start_ms if i1 < len(word_at) else start
+                times = _spread([tokens[j][1] for j in token_at[j1:j2]], start, end)
+                for j, (a, b) in zip(token_at[j1:j2], times, strict=True):
+                    cue = cues[tokens[j][0]]
+                    if op == "insert" or (cue.start_ms, cue.end_ms) not in pipeline_times:
+                        a = min(max(a, cue.start_ms), cue.end_ms)
+                        b = min(max(b, a), cue.end_ms)
+                    placed[j] = Word(a, b, f" {tokens[j][1]}", 1.0, (FLAG_EDITED,))
+                    near = word_at[i1] if i1 < len(word_at) else (word_at[-1] if word_at else None)
+                    origin_of[j] = origins[near] if near is not None else None
+
+    claimed: set[int] = set()
+    loose_cues: list[int] = []
+    for k, cue in enumerate(cues):
+        own = recognised.get((cue.start_ms, cue.end_ms))
+        if own is not None and own in ranges and own not in claimed:
+            claimed.add(own)
+            match(list(ranges[own]), [j for j, (c, _) in enumerate(tokens) if c == k])
+        else:
+            loose_cues.append(k)
+    taken = {i for k in claimed for i in ranges[k]}
+    match(
+        [i for i in range(len(words)) if i not in taken],
+        [j for j, (c, _) in enumerate(tokens) if c in set(loose_cues)],
+    )
     placed = _repeats_again(placed)
     segments = []
     at = 0
     for k, cue in enumerate(cues):
         count = sum(1 for c, _ in tokens if c == k)
-        own = [w for w in placed[at : at + count] if w is not None]
+        own_words = [w for w in placed[at : at + count] if w is not None]
         origin = next((o for o in origin_of[at : at + count] if o is not None), None)
         at += count
-        if not own:
+        if not own_words:
             continue
-        own = _in_order(own)
         timed_by_pipeline = (cue.start_ms, cue.end_ms) in pipeline_times
-        segments.append(_segment_of(own, cue, k, origin, own_times=not timed_by_pipeline))
+        segments.append(_segment_of(_in_order(own_words), cue, k, origin, own_times=not timed_by_pipeline))
     return replace(shown, segments=tuple(segments), no_text=False if segments else shown.no_text)
 
 
