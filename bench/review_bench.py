@@ -37,7 +37,7 @@ POLL_S = 0.25  # as the page polls (pipeline/review_page/review.js)
 class Page:
     def __init__(self, url: str) -> None:
         self.address = url.removeprefix("http://").rstrip("/")
-        status, page = self.call("GET", "/")
+        _, page = self.call("GET", "/")
         self.token = re.search(r'name="review-token" content="([^"]+)"', page).group(1)  # type: ignore[union-attr]
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -125,7 +125,7 @@ def main() -> int:
         "review",
         {
             "kind": "review page render benchmark",
-            "what": "Lav leverancen after one corrected word, against the bare segment + join + check metering",
+            "what": "Lav leverancen after one corrected word, against bare segment + join + check metering",
             "target": TARGET,
             "median_ratio": round(ratio, 3),
             "runs": rows,
