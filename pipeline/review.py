@@ -173,9 +173,13 @@ def flagged_words(transcript: StatementTranscript | None) -> list[dict[str, Any]
     statement is now: a word a person wrote or changed is no longer in doubt. Recording-relative."""
     if transcript is None:
         return []
+    from pipeline.stages import align
+
+    # How a person's word was timed is no doubt about it.
+    timing = {edits.FLAG_EDITED, edits.FLAG_BY_CHARACTERS, align.FLAG_ALIGNED}
     found = []
     for word in transcript.words:
-        flags = [f for f in word.flags if f != edits.FLAG_EDITED]
+        flags = [f for f in word.flags if f not in timing]
         if flags:
             found.append(
                 {"start_ms": word.start_ms, "end_ms": word.end_ms, "text": word.text.strip(), "flags": flags}
@@ -368,6 +372,7 @@ class Review:
 
         self.out_dir = out_dir.resolve()
         options = options_of_earlier_run(self.out_dir)
+        self.options = options
         self.meeting_dir = options.meeting_dir
         if not self.meeting_dir.is_dir():
             raise UsageError(f"the meeting folder of this run, {self.meeting_dir}, is not there any more")
@@ -379,6 +384,11 @@ class Review:
         self.render = RenderJob()
         self._lock = threading.Lock()
         self._previews: dict[str, threading.Lock] = {}
+        # The engine, loaded the first time a person adds words (to hear where they are said), and lent
+        # to the render; one user of it at a time.
+        self._engine: Any = None
+        self._engine_lock = threading.Lock()
+        self._aligning: threading.Thread | None = None
         report = cache.read_json(self.out_dir / "run.json") or {}
         chosen = {s["id"]: s for s in report.get("statements", []) if isinstance(s, dict)}
         transcripts = {
@@ -453,6 +463,10 @@ class Review:
                 "blocking": [str(error)],
             }
         statement, transcript, cues, approval = edits.corrected_one(item.statement, heard, found, self.rules)
+        if transcript is not None and found.cues is not None:
+            transcript = self._aligner(None).aligned(
+                transcript, self._speech_audio(item), item.statement.probe.duration_ms
+            )
         number = self.numbers.get(item.id, 0)
         view = (
             statement_view(statement, transcript, self.form, number)
@@ -520,7 +534,65 @@ class Review:
                 fields = fields.model_copy(update={"approved_digest": digest})
             write_text(self.edits_dir / srt_name, subtitles.to_srt(change.cues))
             write_text(self.edits_dir / yaml_name, edits.edit_yaml(item.relpath, fields, item.statement))
+        self._align_soon(item)
         return self.statement_state(item)
+
+    # -------------------------------------------------------------------------------- alignment
+
+    def _speech_audio(self, item: ReviewStatement) -> Path | None:
+        from pipeline import media
+        from pipeline.stages.transcribe import audio_key
+
+        path = self.out_dir / "work" / "audio" / f"{audio_key(item.statement, media.speech_decoder())}.wav"
+        return path if path.exists() else None
+
+    def _aligner(self, engine: Any) -> Any:
+        from pipeline import engines
+        from pipeline.stages import align
+
+        return align.Aligner(
+            self.out_dir / "work",
+            HashCache(self.out_dir / "work" / "hashes.json"),
+            engine,
+            (self.options.engine, engines.model_id(self.options.model)),
+        )
+
+    def engine(self) -> Any:
+        """The run's engine and model, loaded once (only when a person added words)."""
+        from pipeline.engines import load_engine
+
+        if self._engine is None:
+            self._engine = load_engine(self.options.engine, self.options.model)
+        return self._engine
+
+    def _align_soon(self, item: ReviewStatement) -> None:
+        """Where the person added words, hear where they are said, in the background, into the cache the
+        render reads: "Lav leverancen" then finds it done."""
+        from pipeline import cache
+        from pipeline.stages import align
+        from pipeline.stages.transcribe import transcript_from_json
+
+        def work() -> None:
+            with self._engine_lock:
+                try:
+                    stored = cache.read_json(item.transcript) if item.transcript else None
+                    if not isinstance(stored, dict):
+                        return
+                    found = edits.read(self.edits_dir, item.statement)
+                    _, transcript, _, _ = edits.corrected_one(
+                        item.statement, transcript_from_json(stored), found, self.rules
+                    )
+                    if transcript is None or not align.requests(transcript, item.statement.probe.duration_ms):
+                        return
+                    self._aligner(self.engine).aligned(
+                        transcript, self._speech_audio(item), item.statement.probe.duration_ms
+                    )
+                except Exception as error:  # the render aligns what is not done here
+                    log.info("review: could not align the added words of %s (%s)", item.relpath, error)
+
+        thread = threading.Thread(target=work, name="align", daemon=True)
+        self._aligning = thread
+        thread.start()
 
     # ----------------------------------------------------------------------------------- the media
 
@@ -591,7 +663,12 @@ class Review:
         code = 1
         try:
             options = runner.options_of_earlier_run(self.out_dir)
-            code = runner.run(options, _JobProgress(job)).exit_code
+            with self._engine_lock:  # after the alignments the page asked for; one user of the engine
+                made = runner.Runner(options, _JobProgress(job), self._engine)
+                try:
+                    code = made.run().exit_code
+                finally:
+                    self._engine = self._engine or made.loaded_engine()
         except SubtitleProblems as error:
             job.problems = list(error.problems)
             code = error.exit_code

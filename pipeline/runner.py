@@ -38,7 +38,7 @@ from pipeline.errors import (
 )
 from pipeline.files import HashCache, recover_folder, sha256_file, write_json
 from pipeline.models import Approval, Rejection, Statement, StatementTranscript
-from pipeline.stages import archive, cut, deliver, edits, ingest, transcribe
+from pipeline.stages import align, archive, cut, deliver, edits, ingest, transcribe
 from pipeline.stages.clip import ClipMaker, Timeline
 from pipeline.stages.clip import problems as clip_problems
 from pipeline.stages.subtitles import SubtitleRules
@@ -609,11 +609,31 @@ class Runner:
             SubtitleRules.from_form(form),
             leave_starting_files=leave_starting_files,
         )
+        corrected = self._aligned(corrected, may_load=leave_starting_files)
         self.report.statements = list(corrected.statements)
         self.report.edited = list(corrected.edited)
         self.report.approvals = dict(corrected.approvals)
         self.report.versions = dict(corrected.versions)
         return corrected
+
+    def _aligned(self, corrected: edits.Corrected, *, may_load: bool) -> edits.Corrected:
+        """The words people added timed where the engine hears them (``stages.align``); a dry run only
+        uses what is in the cache."""
+        assert self.hashes is not None
+        listener = self._listener()
+        aligner = align.Aligner(
+            self.work,
+            self.hashes,
+            self.engine if may_load else None,
+            (self.options.engine, engines.model_id(self.options.model)),
+        )
+        transcripts = dict(corrected.transcripts)
+        for statement in corrected.statements:
+            if statement.id in corrected.edited and statement.id in transcripts:
+                transcripts[statement.id] = aligner.aligned(
+                    transcripts[statement.id], listener.speech_audio(statement), statement.probe.duration_ms
+                )
+        return replace(corrected, transcripts=transcripts)
 
     def _judge_subtitles(self, timeline: Timeline, form: Form) -> None:
         """The subtitles judged as the check will judge the delivery, before anything is rendered: a rule

@@ -69,7 +69,9 @@ def real_meeting(shared_media: Path) -> Run:
     for name in REAL:
         shutil.copyfile(shared_media / name, meeting / name)
     form = root / "lille.yaml"
-    form.write_text(SMALL_FORM, encoding="utf-8")
+    # The picture as small as a form allows: these tests are about the words and their timing.
+    tiny = SMALL_FORM.replace("width: 640, height: 360", "width: 320, height: 180")
+    form.write_text(tiny, encoding="utf-8")
     out = root / "out"
     result = run_cli("run", meeting, "--out", out, "--form", form, "--quiet")
     assert result.returncode == 5, result.stderr  # the near-silent phone clip is rejected, the rest delivered

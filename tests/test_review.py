@@ -419,21 +419,19 @@ def test_an_approval_holds_only_what_it_approved_whatever_changes_it(reviewed: P
         assert status == 200 and saved["approval"]["valid"] is False
         assert_void_and_refused(reviewed, page, "jfk.flac")
         page.approve("jfk.flac")
-        render(reviewed, 0)
 
         # 2. The SRT by hand, while the page is open.
         srt = reviewed / "edits" / "jfk.flac.srt"
         srt.write_text(srt.read_text(encoding="utf-8").replace("!", "?", 1), encoding="utf-8")
         assert_void_and_refused(reviewed, page, "jfk.flac")
         page.approve("jfk.flac")
-        render(reviewed, 0)
 
         # 3. The out point, in the statement's file by hand.
         yaml_file = reviewed / "edits" / "talk.mp4.yaml"
         yaml_file.write_text(yaml_file.read_text(encoding="utf-8") + "out: 30.5\n", encoding="utf-8")
         assert_void_and_refused(reviewed, page, "talk.mp4")
         page.approve("talk.mp4")
-        render(reviewed, 0)
+        render(reviewed, 0)  # approved again, both: delivered
     finally:
         stop(process)
 

@@ -157,3 +157,22 @@ def test_the_cut_never_splits_a_persons_cue_from_its_words() -> None:
     made = subtitles.statement_cues(kept, 0, (0, 2500), RULES, "s01")
     # Only the words inside the cut are shown, on lines of their own, never the words the cut left out.
     assert [c.text for c in made.cues] == ["alt dette"]
+
+
+def test_the_pipelines_cues_in_a_window_too_short_for_them_share_cues_a_persons_do_not() -> None:
+    words = [Word(n * 60, n * 60 + 50, f" ord{n}.", 0.9) for n in range(8)]
+
+    def segments(own_times: bool) -> StatementTranscript:
+        made = []
+        for k in range(0, 8, 2):
+            pair = tuple(words[k : k + 2])
+            times = (pair[0].start_ms, pair[-1].end_ms) if own_times else (None, None)
+            shown = ShownCue((" ".join(w.text.strip() for w in pair),), *times, k // 2, 2)
+            made.append(Segment(pair[0].start_ms, pair[-1].end_ms, "", pair, shown=shown))
+        return StatementTranscript("s01", "da", "faster-whisper", "base", tuple(made))
+
+    window = (0, 240)  # not a frame (40 ms) and a gap (80 ms) for each of four cues
+    joined = subtitles.statement_cues(segments(False), 0, window, RULES, "s01")
+    assert 0 < len(joined.cues) < 4 and "cues were joined" in " ".join(joined.cues[0].warnings)
+    told = subtitles.statement_cues(segments(True), 0, window, RULES, "s01")
+    assert told.cues == () and told.short == (0, 1, 2, 3) and told.sources == (0, 1, 2, 3)

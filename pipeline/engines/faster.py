@@ -167,6 +167,35 @@ class FasterWhisperEngine:
             heard_ms=round(heard * 1000) if heard is not None else None,
         )
 
+    def align(self, audio: np.ndarray, text: str, language: str) -> list[tuple[str, int, int, float]]:
+        """Where each word of ``text`` is heard in ``audio`` (at most one 30 s window): faster-whisper's
+        own word alignment (Whisper's cross-attention, as for the words it writes), in ms from the
+        start of ``audio``."""
+        import numpy as np
+        from faster_whisper.tokenizer import Tokenizer
+
+        samples = mono_16k(audio)
+        whisper = self._whisper
+        features = whisper.feature_extractor(samples)
+        window = int(getattr(whisper.feature_extractor, "nb_max_frames", 3000))
+        frames = min(features.shape[-1], window)
+        features = np.pad(features[:, :frames], ((0, 0), (0, window - frames)))
+        encoded = whisper.encode(features)
+        tokenizer = Tokenizer(
+            whisper.hf_tokenizer, whisper.model.is_multilingual, task="transcribe", language=language
+        )
+        tokens = tokenizer.encode(" " + " ".join(text.split()))
+        (found,) = whisper.find_alignment(tokenizer, [tokens], encoded, frames) or ([],)
+        return [
+            (
+                str(w["word"]),
+                round(float(w["start"]) * 1000),
+                round(float(w["end"]) * 1000),
+                float(w["probability"]),
+            )
+            for w in found
+        ]
+
     def _redecoder(self, samples: np.ndarray, settings: TranscribeSettings) -> Redecode:
         """Decodes a stretch again where Whisper looped: without conditioning, with no 3-word phrase
         allowed twice, falling back to sampling only if that fails its checks."""

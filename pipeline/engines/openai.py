@@ -236,6 +236,26 @@ class OpenAIWhisperEngine:
             heard_ms=heard_ms,
         )
 
+    def align(self, audio: np.ndarray, text: str, language: str) -> list[tuple[str, int, int, float]]:
+        """Where each word of ``text`` is heard in ``audio`` (at most one 30 s window): openai-whisper's
+        own word alignment (``whisper.timing.find_alignment``), in ms from the start of ``audio``."""
+        import torch
+        from whisper.audio import HOP_LENGTH, N_FRAMES, log_mel_spectrogram, pad_or_trim
+        from whisper.timing import find_alignment
+        from whisper.tokenizer import get_tokenizer
+
+        samples = mono_16k(audio)
+        model = self._whisper
+        frames = min(len(samples) // HOP_LENGTH, N_FRAMES)
+        mel = pad_or_trim(log_mel_spectrogram(samples, model.dims.n_mels), N_FRAMES)
+        tokenizer = get_tokenizer(
+            model.is_multilingual, num_languages=model.num_languages, language=language, task="transcribe"
+        )
+        tokens = tokenizer.encode(" " + " ".join(text.split()))
+        with torch.no_grad():
+            found = find_alignment(model, tokenizer, tokens, mel.to(model.device), frames)
+        return [(w.word, round(w.start * 1000), round(w.end * 1000), float(w.probability)) for w in found]
+
     def _redecoder(self, samples: np.ndarray, settings: TranscribeSettings) -> Redecode:
         """Decodes a stretch again where Whisper looped: without conditioning and at a higher
         temperature (openai-whisper has no way to forbid repeated phrases)."""

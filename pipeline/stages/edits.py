@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 GENERATED = ".generated.json"
 LOCK = ".lock"
 FLAG_EDITED = "edited"  # a word a person wrote or changed
+FLAG_BY_CHARACTERS = "by_characters"  # a word a person added, timed by its characters (stages.align)
 # Flags that doubt a word the engine wrote; a word a person wrote or changed is no longer in doubt.
 DOUBTS = ("low_confidence", "repeated", "over_silence", "redecoded", "subtitle_credit")
 DIGEST_PREFIX = "sha256:"
@@ -211,18 +212,24 @@ def apply_cues(
                     origin_of[j] = origins[i]
             elif op in ("replace", "insert"):
                 replaced = [words[i] for i in word_at[i1:i2]]
-                if replaced:
-                    start, end = replaced[0].start_ms, max(w.end_ms for w in replaced)
+                one_for_one = len(replaced) == j2 - j1
+                if one_for_one:
+                    # Each word written over one recognised: that word's time, as the engine heard it.
+                    times = [(w.start_ms, w.end_ms) for w in replaced]
                 else:
-                    start = words[word_at[i1 - 1]].end_ms if i1 else 0
-                    end = words[word_at[i1]].start_ms if i1 < len(word_at) else start
-                times = _spread([tokens[j][1] for j in token_at[j1:j2]], start, end)
+                    if replaced:
+                        start, end = replaced[0].start_ms, max(w.end_ms for w in replaced)
+                    else:
+                        start = words[word_at[i1 - 1]].end_ms if i1 else 0
+                        end = words[word_at[i1]].start_ms if i1 < len(word_at) else start
+                    times = _spread([tokens[j][1] for j in token_at[j1:j2]], start, end)
+                flags = (FLAG_EDITED,) if one_for_one else (FLAG_EDITED, FLAG_BY_CHARACTERS)
                 for j, (a, b) in zip(token_at[j1:j2], times, strict=True):
                     cue = cues[tokens[j][0]]
                     if op == "insert" or (cue.start_ms, cue.end_ms) not in pipeline_times:
                         a = min(max(a, cue.start_ms), cue.end_ms)
                         b = min(max(b, a), cue.end_ms)
-                    placed[j] = Word(a, b, f" {tokens[j][1]}", 1.0, (FLAG_EDITED,))
+                    placed[j] = Word(a, b, f" {tokens[j][1]}", 1.0, flags)
                     near = word_at[i1] if i1 < len(word_at) else (word_at[-1] if word_at else None)
                     origin_of[j] = origins[near] if near is not None else None
 

@@ -488,12 +488,12 @@ def _time_pieces(
     pieces: list[_Piece], window: tuple[int, int], rules: SubtitleRules, statement_id: str | None
 ) -> StatementCues:
     """The pieces timed by the one timing model. Where the window cannot show each for a frame, the two
-    shortest neighbouring pieces of the pipeline's share one cue (a person's are never joined)."""
+    shortest neighbouring pieces the pipeline times share one cue (a person's own are never joined)."""
     fitted = timing.fit([p.draft for p in pieces], window, rules)
     crammed = False
     while fitted is None:
         joinable = [
-            k for k in range(len(pieces) - 1) if pieces[k].source is None and pieces[k + 1].source is None
+            k for k in range(len(pieces) - 1) if pieces[k].wanted is None and pieces[k + 1].wanted is None
         ]
         if not joinable:
             break
@@ -501,7 +501,8 @@ def _time_pieces(
         pair = min(joinable, key=lambda k: pieces[k].chars + pieces[k + 1].chars)
         tokens = pieces[pair].tokens + pieces[pair + 1].tokens
         units = [u for t in tokens for u in t.units]
-        pieces[pair : pair + 2] = [_Piece(tokens, _layout(units, rules.max_lines, rules.max_chars_per_line))]
+        layout = _layout(units, rules.max_lines, rules.max_chars_per_line)
+        pieces[pair : pair + 2] = [_Piece(tokens, layout, source=pieces[pair].source)]
         fitted = timing.fit([p.draft for p in pieces], window, rules)
     if fitted is None:
         # Not a frame for each of a person's cues: none is shown, every one is short, and the caller

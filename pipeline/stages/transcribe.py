@@ -271,6 +271,11 @@ class Listener:
 
         return self.work / "audio" / f"{audio_key(statement, media.speech_decoder())}.wav"
 
+    def speech_audio(self, statement: Statement) -> Path | None:
+        """The statement's speech audio as decoded for the engine, where the cache holds it."""
+        path = self._audio_path(statement)
+        return path if path.exists() else None
+
     def _transcript_path(self, audio_sha256: str, settings: TranscribeSettings) -> Path:
         key = transcription_key(audio_sha256, self.engine.name, self.engine.model_id, settings)
         return self.work / "transcripts" / f"{key}.json"
