@@ -53,22 +53,36 @@ def meter(clip: Path) -> float:
     return time.perf_counter() - started
 
 
+SOURCES = [MEDIA / "en-jfk.flac", MEDIA / "en-talking-head.mp4"]
+
+
+def media_missing() -> bool:
+    if all(p.is_file() for p in SOURCES):
+        return False
+    print(f"skipped: the real recordings are not in {MEDIA}")
+    return True
+
+
+def two_statements_run(root: Path, sources: list[Path] = SOURCES) -> Path:
+    """A meeting of ``sources`` under ``root``, run with the benchmark's form; its output folder."""
+    meeting = root / "meeting"
+    meeting.mkdir()
+    for source in sources:
+        shutil.copy(source, meeting / source.name)
+    form = root / "bench.yaml"
+    form.write_text(FORM, encoding="utf-8")
+    out = root / "out"
+    hearing("run", meeting, "--out", out, "--form", form, "--language", "en", "--quiet")
+    return out
+
+
 def main() -> int:
-    sources = [MEDIA / "en-jfk.flac", MEDIA / "en-talking-head.mp4"]
-    if not all(p.is_file() for p in sources):
-        print(f"skipped: the real recordings are not in {MEDIA}")
+    if media_missing():
         return 0
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        meeting = root / "meeting"
-        meeting.mkdir()
-        for source in sources:
-            shutil.copy(source, meeting / source.name)
-        form = root / "bench.yaml"
-        form.write_text(FORM, encoding="utf-8")
-        out = root / "out"
-        hearing("run", meeting, "--out", out, "--form", form, "--language", "en", "--quiet")
+        out = two_statements_run(root)
         srt = out / "edits" / "en-jfk.flac.srt"
         original = srt.read_text(encoding="utf-8")
         for n, word in enumerate(("citizens", "friends", "neighbours")[:REPEATS]):

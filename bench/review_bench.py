@@ -15,7 +15,6 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import shutil
 import signal
 import statistics
 import subprocess
@@ -26,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import MEDIA, REPO, bare, write_result
-from render_bench import FORM, hearing, meter
+from _common import REPO, bare, write_result
+from render_bench import media_missing, meter, two_statements_run
 
 TARGET = 1.3
 REPEATS = 3
@@ -72,21 +71,12 @@ def start_review(out: Path) -> tuple[subprocess.Popen[str], str]:
 
 
 def main() -> int:
-    sources = [MEDIA / "en-jfk.flac", MEDIA / "en-talking-head.mp4"]
-    if not all(p.is_file() for p in sources):
-        print(f"skipped: the real recordings are not in {MEDIA}")
+    if media_missing():
         return 0
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        meeting = root / "meeting"
-        meeting.mkdir()
-        for source in sources:
-            shutil.copy(source, meeting / source.name)
-        form = root / "bench.yaml"
-        form.write_text(FORM, encoding="utf-8")
-        out = root / "out"
-        hearing("run", meeting, "--out", out, "--form", form, "--language", "en", "--quiet")
+        out = two_statements_run(root)
         process, url = start_review(out)
         try:
             page = Page(url)

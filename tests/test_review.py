@@ -28,6 +28,9 @@ from pipeline.review import BadChange, allowed_hosts, fields_after, parse_change
 CHROMIUM = shutil.which("chromium")
 DRIVER = shutil.which("chromedriver")
 NOW = dt.datetime(2026, 12, 1, 15, 30, 12)
+needs_chromium = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver (.ci/run installs them)"
+)
 
 
 # ------------------------------------------------------------------------------------- pure core
@@ -248,79 +251,74 @@ def test_the_server_refuses_what_is_not_its_own_page(reviewed: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver (.ci/run installs them)"
-)
+@needs_chromium
 def test_a_person_reads_corrects_approves_and_renders_in_the_browser(reviewed: Path) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     shots = TEST_OUTPUT / "review"
     shots.mkdir(parents=True, exist_ok=True)
     process, url = start_review(reviewed)
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
-                     "--mute-audio", "--autoplay-policy=no-user-gesture-required"):  # fmt: skip
-        options.add_argument(argument)
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never try to download a browser
-    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
-    wait = WebDriverWait(driver, 120)
     try:
-        driver.get(url)
-        wait.until(lambda d: d.execute_script("return document.body.dataset.ready") == "true")
-        sections = driver.find_elements(By.CSS_SELECTOR, "section.statement")
-        assert len(sections) == 2
-        jfk = next(s for s in sections if "jfk.flac" in s.find_element(By.TAG_NAME, "h2").text)
+        with chromium() as driver:
+            wait = WebDriverWait(driver, 120)
+            driver.get(url)
+            wait.until(lambda d: d.execute_script("return document.body.dataset.ready") == "true")
+            sections = driver.find_elements(By.CSS_SELECTOR, "section.statement")
+            assert len(sections) == 2
+            jfk = next(s for s in sections if "jfk.flac" in s.find_element(By.TAG_NAME, "h2").text)
 
-        # Play from the second cue: the video goes there and the cue being spoken is highlighted.
-        cues = jfk.find_elements(By.CSS_SELECTOR, ".cue")
-        jfk_id = jfk.get_attribute("data-id")
-        start_ms = driver.execute_script("return page.byId.get(arguments[0]).cues[1].start_ms", jfk_id)
-        cues[1].find_element(By.CSS_SELECTOR, ".time").click()
-        video = jfk.find_element(By.CSS_SELECTOR, "audio, video")
-        wait.until(lambda d: d.execute_script("return arguments[0].currentTime", video) * 1000 >= start_ms)
-        wait.until(lambda d: "now" in cues[1].get_attribute("class"))
-        driver.save_screenshot(str(shots / "review-playing.png"))
-        # The keys work while the person types in a cue.
-        from selenium.webdriver.common.keys import Keys
+            # Play from the second cue: the video goes there and the cue being spoken is highlighted.
+            cues = jfk.find_elements(By.CSS_SELECTOR, ".cue")
+            jfk_id = jfk.get_attribute("data-id")
+            start_ms = driver.execute_script("return page.byId.get(arguments[0]).cues[1].start_ms", jfk_id)
+            cues[1].find_element(By.CSS_SELECTOR, ".time").click()
+            video = jfk.find_element(By.CSS_SELECTOR, "audio, video")
+            wait.until(
+                lambda d: d.execute_script("return arguments[0].currentTime", video) * 1000 >= start_ms
+            )
+            wait.until(lambda d: "now" in cues[1].get_attribute("class"))
+            driver.save_screenshot(str(shots / "review-playing.png"))
+            # The keys work while the person types in a cue.
+            from selenium.webdriver.common.keys import Keys
 
-        text = cues[1].find_element(By.TAG_NAME, "textarea")
-        text.click()
-        text.send_keys(Keys.ESCAPE)
-        wait.until(lambda d: d.execute_script("return arguments[0].paused", video))
-        text.send_keys(Keys.ALT, Keys.ARROW_DOWN)
-        assert driver.execute_script("return arguments[0].playbackRate", video) == pytest.approx(0.9)
-        text.send_keys(Keys.ESCAPE)
-        wait.until(lambda d: not d.execute_script("return arguments[0].paused", video))
-        text.send_keys(Keys.ESCAPE)
+            text = cues[1].find_element(By.TAG_NAME, "textarea")
+            text.click()
+            text.send_keys(Keys.ESCAPE)
+            wait.until(lambda d: d.execute_script("return arguments[0].paused", video))
+            text.send_keys(Keys.ALT, Keys.ARROW_DOWN)
+            assert driver.execute_script("return arguments[0].playbackRate", video) == pytest.approx(0.9)
+            text.send_keys(Keys.ESCAPE)
+            wait.until(lambda d: not d.execute_script("return arguments[0].paused", video))
+            text.send_keys(Keys.ESCAPE)
 
-        # A name the recogniser wrote wrong, replaced everywhere.
-        driver.find_element(By.ID, "find").send_keys("Americans")
-        driver.find_element(By.ID, "replace").send_keys("citizens")
-        driver.find_element(By.ID, "replace-all").click()
-        wait.until(lambda d: d.find_element(By.ID, "save-state").text == "Gemt")
-        assert "my fellow citizens" in (reviewed / "edits" / "jfk.flac.srt").read_text(encoding="utf-8")
+            # A name the recogniser wrote wrong, replaced everywhere.
+            driver.find_element(By.ID, "find").send_keys("Americans")
+            driver.find_element(By.ID, "replace").send_keys("citizens")
+            driver.find_element(By.ID, "replace-all").click()
+            wait.until(lambda d: d.find_element(By.ID, "save-state").text == "Gemt")
+            assert "my fellow citizens" in (reviewed / "edits" / "jfk.flac.srt").read_text(encoding="utf-8")
 
-        # Every statement approved, by name.
-        driver.find_element(By.ID, "reviewer").send_keys("Ida Holm")
-        for tick in driver.find_elements(By.CSS_SELECTOR, "input.approved"):
-            tick.click()
-        wait.until(lambda d: "done" in d.find_element(By.ID, "summary").get_attribute("class"))
-        assert "Alle 2 indlæg er godkendt" in driver.find_element(By.ID, "summary").text
-        driver.save_screenshot(str(shots / "review-approved.png"))
+            # Every statement approved, by name.
+            driver.find_element(By.ID, "reviewer").send_keys("Ida Holm")
+            for tick in driver.find_elements(By.CSS_SELECTOR, "input.approved"):
+                tick.click()
+            wait.until(lambda d: "done" in d.find_element(By.ID, "summary").get_attribute("class"))
+            assert "Alle 2 indlæg er godkendt" in driver.find_element(By.ID, "summary").text
+            driver.save_screenshot(str(shots / "review-approved.png"))
 
-        driver.find_element(By.ID, "render").click()
-        WebDriverWait(driver, 600).until(lambda d: d.execute_script("return document.body.dataset.rendered"))
-        assert driver.execute_script("return document.body.dataset.rendered") == "0", driver.find_element(
-            By.ID, "render-state"
-        ).text
-        wait.until(lambda d: d.execute_script("return document.getElementById('clip-video').readyState") >= 1)
-        driver.save_screenshot(str(shots / "review-rendered.png"))
+            driver.find_element(By.ID, "render").click()
+            WebDriverWait(driver, 600).until(
+                lambda d: d.execute_script("return document.body.dataset.rendered")
+            )
+            assert driver.execute_script("return document.body.dataset.rendered") == "0", driver.find_element(
+                By.ID, "render-state"
+            ).text
+            wait.until(
+                lambda d: d.execute_script("return document.getElementById('clip-video').readyState") >= 1
+            )
+            driver.save_screenshot(str(shots / "review-rendered.png"))
     finally:
-        driver.quit()
         stop(process)
 
     delivery = reviewed / "delivery"
@@ -495,7 +493,8 @@ def chromium(width: int = 1400, height: int = 1000) -> Iterator[Any]:
     options.binary_location = str(CHROMIUM)
     for argument in (
         "--headless=new", "--no-sandbox", "--disable-gpu", f"--window-size={width},{height}", "--mute-audio",
-        "--disable-background-networking", "--disable-component-update",
+        "--autoplay-policy=no-user-gesture-required", "--disable-background-networking",
+        "--disable-component-update",
     ):  # fmt: skip
         options.add_argument(argument)
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never try to download a browser
@@ -514,9 +513,7 @@ def cue_text(driver: Any, statement: int, cue: int) -> Any:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver (.ci/run installs them)"
-)
+@needs_chromium
 def test_two_tabs_and_a_hand_edit_never_lose_a_change_unseen(reviewed: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -689,9 +686,7 @@ def test_whatever_a_person_types_comes_back_as_typed_or_is_refused_with_its_reas
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver (.ci/run installs them)"
-)
+@needs_chromium
 def test_a_render_that_cannot_be_made_says_why_in_danish_and_keeps_the_log_folded(reviewed: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
