@@ -42,7 +42,7 @@ lint: $(VENV)/.installed-test
 E2E_TESTS ?= tests/test_clip.py tests/test_run.py tests/test_laptop.py
 E2E_SELECT ?= not openai and not from_scratch and not system_and_the_bundled
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
 	@if command -v ffmpeg >/dev/null 2>&1 && [ -z "$$HEARING_FFMPEG" ]; then \
 	    bundled="$$($(BIN)/python -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')"; \
 	    echo "== the end-to-end tests again with the bundled ffmpeg ($$bundled)"; \

@@ -1,5 +1,5 @@
 """Benchmark: word error rate of the pipeline's transcript beside the bare engine, on every real
-recording in ../shared/media that has a reference text, for each candidate setting.
+recording in tests/media that has a reference text, for each candidate setting.
 
 The bare engine is faster-whisper with the same embedded model, int8, its own defaults and default VAD,
 the language forced. The pipeline is what the committee reads: the speech audio as the pipeline decodes
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result
 
 REPO = Path(__file__).resolve().parents[1]
-MEDIA = REPO.parent / "shared" / "media"
+MEDIA = REPO / "tests" / "media"
 RESULTS = REPO / "bench" / "results"
 LANGUAGE = {"en": "en", "da": "da"}
 # A candidate may lose at most this much against the bare engine on any one recording.
@@ -163,8 +163,8 @@ def main() -> int:
     _check_in_use()
     found = recordings()
     if not found:
-        print(f"skipped: no real recordings with reference texts in {MEDIA}")
-        return 0
+        print(f"no real recordings with reference texts in {MEDIA} (a folder of the repository)")
+        return 1
     from faster_whisper import WhisperModel
 
     from pipeline.engines import embedded, load_engine

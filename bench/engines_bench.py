@@ -4,7 +4,7 @@ Speed is reported as real-time factor (seconds of work per second of audio) and 
 engines, never as a pass/fail time: shared machines are noisy, ratios measured together are not. Each
 engine runs in a child process of its own so its peak memory can be read separately.
 
-Needs the real recordings in ../shared/media and the [openai] extra. Run: python bench/engines_bench.py
+Needs the real recordings in tests/media and the [openai] extra. Run: python bench/engines_bench.py
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result
 
 REPO = Path(__file__).resolve().parents[1]
-MEDIA = REPO.parent / "shared" / "media"
+MEDIA = REPO / "tests" / "media"
 RECORDINGS = (("en-jfk.flac", "en"), ("da-udhr-preamble.mp3", "da"))
 ENGINES = ("faster-whisper", "openai-whisper")
 
@@ -63,8 +63,8 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
 
 def main() -> int:
     if not all((MEDIA / name).exists() for name, _ in RECORDINGS):
-        print(f"skipped: the real recordings are not in {MEDIA.name} beside the repository")
-        return 0
+        print(f"the real recordings are missing from {MEDIA} (a folder of the repository)")
+        return 1
     results = {}
     for engine in ENGINES:
         done = subprocess.run(

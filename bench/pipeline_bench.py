@@ -14,7 +14,7 @@ ratios, never absolute times, and never a test):
   each stage's share of it (what no stage holds is start-up and imports); the run renders each
   statement while the engine listens to the next, and that work (overlapping the transcription) is
   reported beside the shares;
-- scaling: 10 against 20 minutes of statements (distinct cuts of real Danish speech from ../shared/media,
+- scaling: 10 against 20 minutes of statements (distinct cuts of real Danish speech from tests/media,
   audio only, a small picture), time ratio and the peak memory of the whole process tree.
 
 Run: python bench/pipeline_bench.py [--quick]
@@ -220,8 +220,8 @@ def scaling(root: Path, minutes: tuple[int, int]) -> dict[str, Any]:
 def main() -> int:
     quick = "--quick" in sys.argv
     if not all((MEDIA / name).is_file() for name in RECORDINGS):
-        print(f"skipped: the real recordings are not in {MEDIA}")
-        return 0
+        print(f"the real recordings are missing from {MEDIA} (a folder of the repository)")
+        return 1
     with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as folder:
         root = Path(folder)
         rows = whole_runs(root)

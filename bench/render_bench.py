@@ -6,7 +6,7 @@ A second floor adds the one more thing every delivery must do: meter the deliver
 true peak for its check (the same ebur128 command the check runs), because the check measures the files
 as delivered, never the settings that made them.
 
-Real speech from ../shared/media (two statements), the real engine, real ffmpeg; the median of three
+Real speech from tests/media (two statements), the real engine, real ffmpeg; the median of three
 corrections, each timed side by side with the bare commands. Run: python bench/render_bench.py
 """
 
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import bare, write_result
 
 REPO = Path(__file__).resolve().parents[1]
-MEDIA = REPO.parent / "shared" / "media"
+MEDIA = REPO / "tests" / "media"
 RESULTS = REPO / "bench" / "results"
 TARGET = 1.3
 REPEATS = 3
@@ -59,7 +59,7 @@ SOURCES = [MEDIA / "en-jfk.flac", MEDIA / "en-talking-head.mp4"]
 def media_missing() -> bool:
     if all(p.is_file() for p in SOURCES):
         return False
-    print(f"skipped: the real recordings are not in {MEDIA}")
+    print(f"the real recordings are missing from {MEDIA} (a folder of the repository)")
     return True
 
 
@@ -78,7 +78,7 @@ def two_statements_run(root: Path, sources: list[Path] = SOURCES) -> Path:
 
 def main() -> int:
     if media_missing():
-        return 0
+        return 1
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)

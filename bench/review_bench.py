@@ -6,7 +6,7 @@ times the floor.
 The correction is saved through the page's own API (as typing in a cue does); then the button: the time
 runs from the page asking for the render until the page, polling as it does, learns it is delivered.
 
-Real speech from ../shared/media (two statements), the real engine, real ffmpeg; the median of three
+Real speech from tests/media (two statements), the real engine, real ffmpeg; the median of three
 corrections, each timed side by side with the bare commands. Run: python bench/review_bench.py
 """
 
@@ -72,7 +72,7 @@ def start_review(out: Path) -> tuple[subprocess.Popen[str], str]:
 
 def main() -> int:
     if media_missing():
-        return 0
+        return 1
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)

@@ -4,7 +4,7 @@ that recording lands: the bare engine on it (the model already loaded, as it is 
 bare render of its segment (the command the pipeline logged, run again to a scratch file) and one bare
 join of all the segments (the logged join command again). Target: at most 1.3 times the floor.
 
-Real speech from ../shared/media, the real engine and ffmpeg; the median of three, each timed side by
+Real speech from tests/media, the real engine and ffmpeg; the median of three, each timed side by
 side with its floor. Run: python bench/watch_bench.py
 """
 
@@ -127,8 +127,8 @@ def one(root: Path, form: Path) -> dict[str, float]:
 
 def main() -> int:
     if not all((MEDIA / name).is_file() for name in (FIRST, LAST)):
-        print(f"skipped: the real recordings are not in {MEDIA}")
-        return 0
+        print(f"the real recordings are missing from {MEDIA} (a folder of the repository)")
+        return 1
     rows = []
     for _ in range(REPEATS):
         with tempfile.TemporaryDirectory(prefix="watch-bench-") as folder:

@@ -194,7 +194,7 @@ class Form(_Strict):
     transcript: TranscriptForm = TranscriptForm()
     speech: SpeechForm = SpeechForm()
     naming: str = "{date}_{committee}_hoeringssvar"
-    # Every statement read and approved by a person before anything reaches delivery/ (DESIGN.md: true
+    # Every statement read and approved by a person before anything reaches delivery/ (docs/design.md: true
     # in the default form). A form file that leaves it out does not require it.
     require_approval: bool = False
     default_consent: DefaultConsent = DefaultConsent()

@@ -120,7 +120,7 @@ def human_bytes(count: int) -> str:
     return f"{count} B"
 
 
-# Exit codes of a finished run (DESIGN.md). Errors carry their own; these are the outcomes.
+# Exit codes of a finished run (docs/design.md). Errors carry their own; these are the outcomes.
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_REJECTED = 5

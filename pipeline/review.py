@@ -3,7 +3,7 @@
 A small web server on the loopback address serves one page (plain HTML, CSS and JavaScript from
 ``pipeline/review_page``, nothing from a network), each statement's recording as a small preview every
 browser plays, and a JSON API that reads and writes ``OUT/edits`` (the same files a person can edit by
-hand, see ``stages/edits.py``). The Render button runs `hearing render` as its own process.
+hand, see ``stages/edits.py``). The Render button runs `hearing render` on a thread of the server.
 
 Security, for a server that can write files: it listens on 127.0.0.1 only; a request whose Host is not
 that address with the served port is refused (DNS rebinding), and so is one whose Origin is another
@@ -233,7 +233,7 @@ def _optional_ms(data: Mapping[str, Any], name: str, duration_ms: int) -> int | 
 class Change:
     """A statement as the page sent it."""
 
-    version: str | None  # the version of the files the page started from
+    version: str  # the version of the files the page started from
     cues: tuple[Cue, ...]  # recording-relative; a cue whose text was cleared is gone
     speaker: str | None
     topic: str | None
@@ -280,8 +280,9 @@ def parse_change(data: Any, duration_ms: int) -> Change:
     if in_ms is not None and out_ms is not None and out_ms <= in_ms:
         raise BadChange("out_ms must be after in_ms")
     version = data.get("version")
-    if version is not None and not isinstance(version, str):
-        raise BadChange("version: text")
+    if not isinstance(version, str) or not version:
+        # Without the version it started from, a save could write over one it never saw.
+        raise BadChange("version: the version of the statement's files the change was made from")
     approval = data.get("approval", "keep")
     approve: str | None = None
     withdraw = False

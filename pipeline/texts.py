@@ -1,7 +1,7 @@
 """What the organiser reads in Danish about corrections, approvals and subtitle rules: one place for the
 words, so that the review page, a stopped render and the documents say the same thing the same way.
 
-Pure: values in, sentences out. The words of the rules follow STANDARDS.md ("Subtitles").
+Pure: values in, sentences out. The words of the rules follow docs/standards.md ("Subtitles").
 """
 
 from __future__ import annotations

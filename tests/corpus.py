@@ -3,7 +3,7 @@
 Organisers collect statements from phones, tablets and cameras; this module makes small versions of
 what arrives: odd but valid files that must be delivered, broken ones that must be rejected with one
 reason, and file names that break naive quoting. Every valid case carries real speech (excerpts of the
-JFK recording in ../shared/media, English), because synthetic speech or tones would be rejected as
+JFK recording in tests/media, English), because synthetic speech or tones would be rejected as
 "no speech found" and prove nothing.
 
 Files are made with the same ffmpeg the product uses (``conftest.ffmpeg``: argument lists, no shell),
@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import SHARED_MEDIA, ffmpeg
+from conftest import MEDIA, ffmpeg
 
-JFK = SHARED_MEDIA / "en-jfk.flac"
+JFK = MEDIA / "en-jfk.flac"
 X264 = ("-c:v", "libx264", "-preset", "ultrafast")
 HEVC = ("-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=none", "-tag:v", "hvc1")
 VP9 = ("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "200k")

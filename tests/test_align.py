@@ -79,7 +79,7 @@ def write_wav(path: Path, samples: np.ndarray) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("engine_name", ["faster-whisper", "openai-whisper"])
 def test_the_engine_hears_where_a_missed_word_was_said(
-    shared_media: Path, tmp_path: Path, engine_name: str
+    real_media: Path, tmp_path: Path, engine_name: str
 ) -> None:
     from faster_whisper import decode_audio
 
@@ -87,7 +87,7 @@ def test_the_engine_hears_where_a_missed_word_was_said(
     from pipeline.engines.base import TranscribeSettings
     from pipeline.files import HashCache
 
-    samples = decode_audio(str(shared_media / "en-jfk.flac"), sampling_rate=16_000)
+    samples = decode_audio(str(real_media / "en-jfk.flac"), sampling_rate=16_000)
     audio = tmp_path / "jfk.wav"
     write_wav(audio, samples)
     engine = load_engine(engine_name, None)

@@ -213,12 +213,12 @@ def test_statements_are_rendered_while_the_next_is_transcribed(demo_run: DemoRun
 
 
 def test_shared_recordings_as_statements(
-    shared_media: Path, make_meeting, out_dir: Path, small_form: Path
+    real_media: Path, make_meeting, out_dir: Path, small_form: Path
 ) -> None:
     meeting = make_meeting(
         {
-            "1-talking-head.mp4": shared_media / "en-talking-head.mp4",
-            "2-iphone.mov": shared_media / "portrait-rotated-iphone.mov",
+            "1-talking-head.mp4": real_media / "en-talking-head.mp4",
+            "2-iphone.mov": real_media / "portrait-rotated-iphone.mov",
         },
         "title: Test meeting\ncommittee: Udvalget\nstatements:\n"
         "  - file: 1-talking-head.mp4\n    speaker: Voice\n    consent: {name_on_screen: true}\n"
@@ -240,7 +240,7 @@ def test_shared_recordings_as_statements(
     assert abs(measured.integrated + 23) <= 1.0 and measured.true_peak <= -0.9, measured
 
 
-def test_portrait_phone_video_renders_upright_and_pillarboxed(shared_media: Path, tmp_path: Path) -> None:
+def test_portrait_phone_video_renders_upright_and_pillarboxed(real_media: Path, tmp_path: Path) -> None:
     """The iPhone clip has no speech, so it never reaches a delivery; its picture is rendered directly."""
     from PIL import Image
 
@@ -250,7 +250,7 @@ def test_portrait_phone_video_renders_upright_and_pillarboxed(shared_media: Path
     from pipeline.stages import render
     from pipeline.stages.cut import Cut, Part
 
-    source = shared_media / "portrait-rotated-iphone.mov"
+    source = real_media / "portrait-rotated-iphone.mov"
     probe = media.probe(source)
     assert probe.video is not None and probe.video.rotation == 90
     statement = Statement(
@@ -282,7 +282,7 @@ def test_portrait_phone_video_renders_upright_and_pillarboxed(shared_media: Path
     assert abs((columns[0] + columns[-1]) / 2 - 320) < 12
 
 
-def test_a_cut_measures_from_the_metered_recording_as_the_cut_itself_does(shared_media: Path) -> None:
+def test_a_cut_measures_from_the_metered_recording_as_the_cut_itself_does(real_media: Path) -> None:
     """The recording metered once, a cut's loudness follows from it as the same meter finds it run on
     the cut alone, to within 0.15 LU (the check allows the clip 1 LU either side of the target); its
     true peak is never lower."""
@@ -297,7 +297,7 @@ def test_a_cut_measures_from_the_metered_recording_as_the_cut_itself_does(shared
         ("en-jfk.flac", [(785, 10489)]),
         ("da-nst-u0042009.wav", [(175, 4642)]),
     ):
-        source = shared_media / name
+        source = real_media / name
         stream = media.probe(source).audio[0].index
         frames = loudness.meter(render.meter_args(source, stream, form), what="meter")
         for in_ms, out_ms in cuts:
@@ -318,13 +318,13 @@ def test_a_cut_measures_from_the_metered_recording_as_the_cut_itself_does(shared
 
 
 def test_a_quiet_statement_with_a_loud_click_is_normalised_by_loudnorm_itself(
-    shared_media: Path, make_meeting, out_dir: Path, small_form: Path, tmp_path: Path
+    real_media: Path, make_meeting, out_dir: Path, small_form: Path, tmp_path: Path
 ) -> None:
     """Brought up by a plain gain, the click would pass the true-peak limit: loudnorm's own two passes
     normalise it, and the clip still comes out at the target with its peak under the limit."""
     recording = tmp_path / "klik.wav"
     ffmpeg(
-        "-i", shared_media / "en-jfk.flac", "-f", "lavfi", "-i",
+        "-i", real_media / "en-jfk.flac", "-f", "lavfi", "-i",
         "aevalsrc=if(between(t\\,5\\,5.003)\\,0.99\\,0):d=11:s=44100",
         "-filter_complex", "[0:a]volume=-20dB[q];[q][1:a]amix=inputs=2:normalize=0", recording,
     )  # fmt: skip

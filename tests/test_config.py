@@ -71,7 +71,7 @@ def test_every_field_of_the_default_form_file_is_spelt_out() -> None:
     assert len(expected) > 40
     assert expected - given == set(), "fields the default form does not spell out"
     form, _ = load_form(path)
-    # The one field where the shipped form differs from the model on purpose (DESIGN.md): a form file
+    # The one field where the shipped form differs from the model on purpose (docs/design.md): a form file
     # written before approvals existed does not start requiring them.
     assert form == Form(name="default", require_approval=True)
 

@@ -166,7 +166,7 @@ def form_file(folder: Path, text: str = SMALL_FORM, name: str = "lille.yaml") ->
 
 
 @pytest.fixture(scope="session")
-def built(shared_media: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+def built(real_media: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     """Each group of corpus files made once per session, in a folder of its own."""
     root = tmp_path_factory.mktemp("corpus")
     made: dict[str, Path] = {}
@@ -497,7 +497,7 @@ def test_damaged_audio_is_delivered_with_a_note_or_rejected_with_a_reason(reject
         assert len(notes) == 1, f"delivered without one line saying it is damaged: {lines}"
 
 
-def test_hours_of_silence_are_rejected_in_bounded_time(tmp_path: Path, shared_media: Path) -> None:
+def test_hours_of_silence_are_rejected_in_bounded_time(tmp_path: Path, real_media: Path) -> None:
     source = tmp_path / "kilde"
     source.mkdir()
     silence = corpus.Case("lommen-2-timer.m4a", corpus.hours_of_silence).make_in(source)
@@ -532,7 +532,7 @@ def unprivileged_prefix() -> list[str] | None:
     return prefix if works.returncode == 0 else None
 
 
-def test_an_unreadable_recording_is_rejected(make_meeting, tmp_path: Path, shared_media: Path) -> None:
+def test_an_unreadable_recording_is_rejected(make_meeting, tmp_path: Path, real_media: Path) -> None:
     prefix = unprivileged_prefix()
     if prefix is None:
         pytest.skip("running as root without user namespaces (unshare): chmod 000 would prove nothing")
@@ -567,7 +567,7 @@ def test_an_unreadable_recording_is_rejected(make_meeting, tmp_path: Path, share
 
 
 @pytest.fixture
-def small_meeting(make_meeting, tmp_path: Path, shared_media: Path) -> Callable[[str | None], Path]:
+def small_meeting(make_meeting, tmp_path: Path, real_media: Path) -> Callable[[str | None], Path]:
     """A meeting with one good recording and the given meeting.yaml."""
     source = corpus.Case("a.m4a", corpus.speech_sound(corpus.ONE_SECOND, *corpus.AAC)).make_in(
         tmp_path / "kilde"

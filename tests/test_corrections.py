@@ -2,7 +2,7 @@
 by the run, the review page and the check, and a corrected delivery that passes its own check.
 
 The cues corrected here are the real ones: the recognised cues of a meeting made of every real recording
-in ../shared/media (heard by the real engine once a session), and of the demo meeting.
+in tests/media (heard by the real engine once a session), and of the demo meeting.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def delivered(out: Path, suffix: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def real_meeting(shared_media: Path) -> Run:
+def real_meeting(real_media: Path) -> Run:
     """One meeting of every real recording, run once a session: its recognised cues are what the tests
     below correct (always in a copy)."""
     root = TEST_OUTPUT / "runs" / "real-meeting"
@@ -67,7 +67,7 @@ def real_meeting(shared_media: Path) -> Run:
     meeting = root / "meeting"
     meeting.mkdir(parents=True)
     for name in REAL:
-        shutil.copyfile(shared_media / name, meeting / name)
+        shutil.copyfile(real_media / name, meeting / name)
     form = root / "lille.yaml"
     # The picture as small as a form allows: these tests are about the words and their timing.
     tiny = SMALL_FORM.replace("width: 640, height: 360", "width: 320, height: 180")

@@ -106,9 +106,9 @@ def test_the_letters_carry_the_facts_of_meeting_yaml_and_the_form(demo_run: Demo
     assert sums[clip.name] in flat.replace(" ", "") or sums[clip.name] in text.replace("\n", "")
 
 
-def test_an_invalid_follow_up_is_exit_3_naming_the_field(shared_media: Path, make_meeting) -> None:  # type: ignore[no-untyped-def]
+def test_an_invalid_follow_up_is_exit_3_naming_the_field(real_media: Path, make_meeting) -> None:  # type: ignore[no-untyped-def]
     meeting = make_meeting(
-        {"a.flac": shared_media / "en-jfk.flac"},
+        {"a.flac": real_media / "en-jfk.flac"},
         "follow_up:\n  agreements:\n    - {who: Lokalrådet, by: 2026-12-01}\n",
     )
     result = run_cli("run", meeting, "--dry-run")

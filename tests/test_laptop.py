@@ -42,8 +42,8 @@ def sums_verify(delivery: Path) -> bool:
 
 
 @pytest.fixture
-def jfk_meeting(shared_media: Path, make_meeting):  # type: ignore[no-untyped-def]
-    return make_meeting({"jfk.flac": shared_media / "en-jfk.flac"})
+def jfk_meeting(real_media: Path, make_meeting):  # type: ignore[no-untyped-def]
+    return make_meeting({"jfk.flac": real_media / "en-jfk.flac"})
 
 
 def no_named_ffmpeg(**extra: str) -> dict[str, str]:
@@ -275,13 +275,13 @@ def test_the_same_delivery_with_the_system_and_the_bundled_ffmpeg(
 
 
 def test_the_speech_audio_is_what_the_bare_engine_hears_whatever_ffmpeg_is_chosen(
-    shared_media: Path, tmp_path: Path
+    real_media: Path, tmp_path: Path
 ) -> None:
     """Decoded in-process with PyAV the way faster-whisper decodes a file itself: the pipeline's engine
     hears the same samples as the bare engine, and no ffmpeg binary has a say in them."""
     from faster_whisper.audio import decode_audio
 
-    for source in (shared_media / "en-talking-head.mp4", shared_media / "da-udhr-preamble.mp3",
+    for source in (real_media / "en-talking-head.mp4", real_media / "da-udhr-preamble.mp3",
                    SAMPLES / "04-mads.m4a", SAMPLES / "02-soeren.mov"):  # fmt: skip
         probe = media.probe(source)
         target = tmp_path / f"{source.stem}.wav"

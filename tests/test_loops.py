@@ -184,7 +184,7 @@ def test_subtitle_credits_over_silence_are_flagged() -> None:
 
 @pytest.mark.slow
 def test_real_speech_made_to_loop_is_decoded_again_and_listed(
-    shared_media: Path, make_meeting, out_dir: Path, small_form: Path, tmp_path: Path
+    real_media: Path, make_meeting, out_dir: Path, small_form: Path, tmp_path: Path
 ) -> None:
     """Real speech with "ask not what" said six times over (cut from the JFK recording): Whisper writes a
     loop; the pipeline decodes that stretch again or keeps it flagged, never drops it silently, and the
@@ -201,7 +201,7 @@ def test_real_speech_made_to_loop_is_decoded_again_and_listed(
         "[head][p1][p2][p3][p4][p5][p6][tail]concat=n=8:v=0:a=1[out]"
     )
     media.run_ffmpeg(
-        ["-nostdin", "-v", "error", "-i", str(shared_media / "en-jfk.flac"), "-filter_complex", graph,
+        ["-nostdin", "-v", "error", "-i", str(real_media / "en-jfk.flac"), "-filter_complex", graph,
          "-map", "[out]", str(looped)],
         what="repeat a phrase",
     )  # fmt: skip

@@ -17,9 +17,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def meeting(shared_media: Path, make_meeting):  # type: ignore[no-untyped-def]
+def meeting(real_media: Path, make_meeting):  # type: ignore[no-untyped-def]
     return make_meeting(
-        {"jfk.flac": shared_media / "en-jfk.flac", "talk.mp4": shared_media / "en-talking-head.mp4"}
+        {"jfk.flac": real_media / "en-jfk.flac", "talk.mp4": real_media / "en-talking-head.mp4"}
     )
 
 

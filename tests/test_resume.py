@@ -166,7 +166,7 @@ def test_disk_space_estimate_and_refusal(tmp_path: Path, monkeypatch: pytest.Mon
 
 @pytest.mark.slow
 def test_killed_while_bagging_leaves_no_half_bag_and_resumes(
-    shared_media: Path, make_meeting, out_dir: Path, small_form: Path, tmp_path: Path
+    real_media: Path, make_meeting, out_dir: Path, small_form: Path, tmp_path: Path
 ) -> None:
     # A large (unusable, but received and so archived) file makes the copy take long enough to interrupt.
     big = tmp_path / "big.bin"
@@ -174,7 +174,7 @@ def test_killed_while_bagging_leaves_no_half_bag_and_resumes(
         block = os.urandom(1 << 20)
         for _ in range(400):
             handle.write(block)
-    meeting = make_meeting({"01-tale.flac": shared_media / "en-jfk.flac", "02-stor.mp4": big})
+    meeting = make_meeting({"01-tale.flac": real_media / "en-jfk.flac", "02-stor.mp4": big})
     args = ("run", meeting, "--out", out_dir, "--form", small_form, "--language", "en", "--quiet")
     process = start(*args)
     wait_for(lambda: bool(files_in(out_dir / "work", "archive-staging-*")), process, "the bagging")

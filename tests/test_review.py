@@ -64,9 +64,11 @@ def test_a_change_is_read_into_cues_and_fields() -> None:
     fields = fields_after(StatementEdit(), change, now=NOW)
     assert fields.approved and fields.approved_by == "Ida Holm"
     assert fields.approved_at == dt.datetime(2026, 12, 1, 15, 30)
-    kept = fields_after(fields, parse_change({"cues": []}, 10_000), now=NOW)
+    kept = fields_after(fields, parse_change({"version": "v", "cues": []}, 10_000), now=NOW)
     assert kept.approved and kept.approved_at == fields.approved_at
-    withdrawn = fields_after(fields, parse_change({"cues": [], "approval": False}, 10_000), now=NOW)
+    withdrawn = fields_after(
+        fields, parse_change({"version": "v", "cues": [], "approval": False}, 10_000), now=NOW
+    )
     assert not withdrawn.approved and withdrawn.approved_by is None
 
 
@@ -94,14 +96,25 @@ def test_a_change_is_read_into_cues_and_fields() -> None:
     ],
 )
 def test_a_change_that_cannot_be_saved_says_why(change: Any, words: str) -> None:
+    if isinstance(change, dict):
+        change = {"version": "v", **change}
     with pytest.raises(BadChange, match=words):
         parse_change(change, 10_000)
+    if isinstance(change, dict) and words != "JSON object":
+        del change["version"]
+        with pytest.raises(BadChange):
+            parse_change(change, 10_000)
 
 
 def test_text_a_person_types_is_kept_as_typed() -> None:
     typed = ["a --> b", "{x} og [y]", "a < b > c & d", "\\N er ikke et linjeskift", "42", "Æøå … 😀"]
     change = parse_change(
-        {"cues": [{"start_ms": k * 1000, "end_ms": k * 1000 + 900, "text": t} for k, t in enumerate(typed)]},
+        {
+            "version": "v",
+            "cues": [
+                {"start_ms": k * 1000, "end_ms": k * 1000 + 900, "text": t} for k, t in enumerate(typed)
+            ],
+        },
         10_000,
     )
     assert [c.lines[0] for c in change.cues] == typed
@@ -177,7 +190,7 @@ def listening_addresses(port: int) -> set[str]:
 
 
 @pytest.fixture(scope="session")
-def reviewed_once(shared_media: Path) -> Path:
+def reviewed_once(real_media: Path) -> Path:
     """A real-speech run whose form asks for every statement to be approved: a draft to review, made
     once a session (each test reviews a copy of it)."""
     from conftest import SMALL_FORM
@@ -186,8 +199,8 @@ def reviewed_once(shared_media: Path) -> Path:
     shutil.rmtree(root, ignore_errors=True)
     meeting = root / "moede"
     meeting.mkdir(parents=True)
-    shutil.copyfile(shared_media / "en-jfk.flac", meeting / "jfk.flac")
-    shutil.copyfile(shared_media / "en-talking-head.mp4", meeting / "talk.mp4")
+    shutil.copyfile(real_media / "en-jfk.flac", meeting / "jfk.flac")
+    shutil.copyfile(real_media / "en-talking-head.mp4", meeting / "talk.mp4")
     form = root / "godkendes.yaml"
     form.write_text(SMALL_FORM + "require_approval: true\n", encoding="utf-8")
     first = run_cli("run", meeting, "--out", root / "out", "--form", form, "--language", "en", "--quiet")
@@ -218,7 +231,7 @@ def test_the_server_refuses_what_is_not_its_own_page(reviewed: Path) -> None:
         # DNS rebinding: the same server under another name.
         assert call(url, "GET", "/api/state", headers={"Host": f"attacker.example:{port}"})[0] == 403
         # Another site's page posting here.
-        change = {"cues": jfk["cues"], "approved": False}
+        change = {"version": jfk["version"], "cues": jfk["cues"]}
         foreign = {"Origin": "http://attacker.example", "X-Review-Token": token}
         assert call(url, "POST", f"/api/statements/{jfk['id']}", headers=foreign, body=change)[0] == 403
         # A write without this session's token.
@@ -238,6 +251,10 @@ def test_the_server_refuses_what_is_not_its_own_page(reviewed: Path) -> None:
         # The page's own write is saved in OUT/edits.
         status, saved = call(url, "POST", f"/api/statements/{jfk['id']}", headers=own, body=change)
         assert status == 200 and saved["cues"] == jfk["cues"]
+        # Saved again from the same (now old) version: refused, never written over the first.
+        assert call(url, "POST", f"/api/statements/{jfk['id']}", headers=own, body=change)[0] == 409
+        no_version = {"cues": jfk["cues"]}
+        assert call(url, "POST", f"/api/statements/{jfk['id']}", headers=own, body=no_version)[0] == 400
         # Seeking needs byte ranges.
         status, part = call(url, "GET", f"/media/{jfk['id']}", headers={"Range": "bytes=0-99"})
         assert status == 206 and len(part) == 100
@@ -588,14 +605,14 @@ def frame_at(clip: Path, seconds: float, target: Path) -> Any:
 
 @pytest.mark.slow
 def test_whatever_a_person_types_comes_back_as_typed_or_is_refused_with_its_reason(
-    shared_media: Path, make_meeting, out_dir: Path, small_form: Path
+    real_media: Path, make_meeting, out_dir: Path, small_form: Path
 ) -> None:
     from test_render import docx_text
 
     from pipeline.stages import subtitles
 
     meeting = make_meeting(
-        {HOSTILE_FILE: shared_media / "en-jfk.flac"},
+        {HOSTILE_FILE: real_media / "en-jfk.flac"},
         "statements:\n"
         f"  - file: {json.dumps(HOSTILE_FILE)}\n"
         '    speaker: "Anna\\nspeaker: Forged Name\\nout: 2.0"\n'

@@ -47,16 +47,16 @@ def test_help_is_quick_and_loads_no_engine() -> None:
 
 @pytest.mark.parametrize("engine", ["faster-whisper", "openai-whisper"])
 def test_english_reference_sentence_each_engine(
-    engine: str, shared_media: Path, make_meeting, out_dir: Path, small_form: Path
+    engine: str, real_media: Path, make_meeting, out_dir: Path, small_form: Path
 ) -> None:
-    meeting = make_meeting({"jfk.flac": shared_media / "en-jfk.flac"})
+    meeting = make_meeting({"jfk.flac": real_media / "en-jfk.flac"})
     args = ("--out", out_dir, "--engine", engine, "--language", "en", "--form", small_form, "--quiet")
     result = run_cli("run", meeting, *args)
     assert result.returncode == 0, result.stderr
     doc = transcript_json(out_dir)
     assert doc["engine"] == engine and doc["language"] == "en"
     (statement,) = doc["statements"]
-    reference = (shared_media / "en-jfk.ref.txt").read_text(encoding="utf-8")
+    reference = (real_media / "en-jfk.ref.txt").read_text(encoding="utf-8")
     assert word_error_rate(reference, statement["text"]) <= 0.05, statement["text"]
     words = [w for s in statement["segments"] for w in s["words"]]
     assert len(words) >= 20
@@ -83,20 +83,35 @@ def test_english_reference_sentence_each_engine(
     assert transcript_json(out_dir)["statements"][0]["text"] == statement["text"]
 
 
+NST = [f"da-nst-u004201{n}.wav" for n in (0, 1, 2)]
+
+
 @pytest.mark.parametrize("engine", ["faster-whisper", "openai-whisper"])
 def test_danish_reading_each_engine(
-    engine: str, shared_media: Path, make_meeting, out_dir: Path, small_form: Path
+    engine: str, real_media: Path, make_meeting, out_dir: Path, small_form: Path
 ) -> None:
-    meeting = make_meeting({"udhr.mp3": shared_media / "da-udhr-preamble.mp3"})
+    # faster-whisper reads the long UDHR preamble; openai-whisper (about five times slower on these
+    # cores) three short NST readings, 22 s of real Danish from three speakers.
+    names = ["da-udhr-preamble.mp3"] if engine == "faster-whisper" else NST
+    meeting = make_meeting({name: real_media / name for name in names})
     result = run_cli("run", meeting, "--out", out_dir, "--engine", engine, "--form", small_form, "--quiet")
     assert result.returncode == 0, result.stderr
-    (statement,) = transcript_json(out_dir)["statements"]
-    reference = (shared_media / "da-udhr-preamble.ref.txt").read_text(encoding="utf-8")
-    error_rate = word_error_rate(reference, statement["text"])
+    heard = {s["id"]: s["text"] for s in transcript_json(out_dir)["statements"]}
+    files = {s["id"]: s["file"] for s in run_report(out_dir)["statements"]}
+    assert sorted(files.values()) == sorted(names)
+    said = " ".join(heard[sid] for sid in sorted(heard))
+    reference = " ".join(
+        (real_media / files[sid].replace(".wav", ".ref.txt").replace(".mp3", ".ref.txt")).read_text(
+            encoding="utf-8"
+        )
+        for sid in sorted(heard)
+    )
+    error_rate = word_error_rate(reference, said)
     print(f"{engine}: Danish word error rate {error_rate:.1%}")
-    # Whisper base is weak on old legal Danish (57 % measured on the bare engine); this guards the pipeline.
-    assert error_rate <= 0.65, statement["text"]
-    assert any(ch in statement["text"] for ch in "æøå")
+    # Whisper base is weak on Danish (57 % on the old legal Danish of the UDHR, about half the words of
+    # the NST readings, measured on the bare engine); this guards the pipeline.
+    assert error_rate <= 0.65, said
+    assert any(ch in said for ch in "æøå")
 
 
 # ------------------------------------------------------------------------------------ broken inputs
@@ -120,7 +135,7 @@ def write_tone(path: Path, seconds: float, rate: int = 16_000) -> None:
 
 
 @pytest.fixture
-def broken_files(tmp_path: Path, shared_media: Path) -> dict[str, Path | bytes]:
+def broken_files(tmp_path: Path, real_media: Path) -> dict[str, Path | bytes]:
     source = tmp_path / "source"
     source.mkdir()
     full = source / "full.mp4"
@@ -130,7 +145,7 @@ def broken_files(tmp_path: Path, shared_media: Path) -> dict[str, Path | bytes]:
         "-i",
         "testsrc=size=320x240:rate=25",
         "-i",
-        shared_media / "en-jfk.flac",
+        real_media / "en-jfk.flac",
         "-t",
         "11",
         "-c:v",
@@ -165,7 +180,7 @@ def broken_files(tmp_path: Path, shared_media: Path) -> dict[str, Path | bytes]:
     data = full.read_bytes()
     fast = faststart.read_bytes()
     return {
-        "01-tale.flac": shared_media / "en-jfk.flac",
+        "01-tale.flac": real_media / "en-jfk.flac",
         "02-tom.mp4": b"",
         "03-tekst.mp4": b"Dette er ikke en video, men en note.\n",
         # moov is written last by default: cutting the file loses the index.
@@ -224,10 +239,10 @@ def test_nothing_usable_fails_with_exit_1(make_meeting, out_dir: Path) -> None:
 
 
 def test_invalid_meeting_yaml_exits_3_naming_file_and_field(
-    shared_media: Path, make_meeting, out_dir: Path
+    real_media: Path, make_meeting, out_dir: Path
 ) -> None:
     meeting = make_meeting(
-        {"a.flac": shared_media / "en-jfk.flac"},
+        {"a.flac": real_media / "en-jfk.flac"},
         "statements:\n  - file: a.flac\n    speakr: Anna\n",
     )
     result = run_cli("run", meeting, "--out", out_dir)
@@ -237,15 +252,15 @@ def test_invalid_meeting_yaml_exits_3_naming_file_and_field(
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_meeting_yaml_naming_a_missing_file_exits_3(shared_media: Path, make_meeting, out_dir: Path) -> None:
-    meeting = make_meeting({"a.flac": shared_media / "en-jfk.flac"}, "statements:\n  - file: b.flac\n")
+def test_meeting_yaml_naming_a_missing_file_exits_3(real_media: Path, make_meeting, out_dir: Path) -> None:
+    meeting = make_meeting({"a.flac": real_media / "en-jfk.flac"}, "statements:\n  - file: b.flac\n")
     result = run_cli("run", meeting, "--out", out_dir)
     assert result.returncode == 3
     assert "statements[0].file: no such file in the meeting folder: 'b.flac'" in result.stderr
 
 
-def test_invalid_form_exits_3(shared_media: Path, make_meeting, out_dir: Path, tmp_path: Path) -> None:
-    meeting = make_meeting({"a.flac": shared_media / "en-jfk.flac"})
+def test_invalid_form_exits_3(real_media: Path, make_meeting, out_dir: Path, tmp_path: Path) -> None:
+    meeting = make_meeting({"a.flac": real_media / "en-jfk.flac"})
     form = tmp_path / "udvalg.yaml"
     form.write_text("video:\n  fps: 0\n", encoding="utf-8")
     result = run_cli("run", meeting, "--out", out_dir, "--form", form)
@@ -253,8 +268,8 @@ def test_invalid_form_exits_3(shared_media: Path, make_meeting, out_dir: Path, t
     assert f"{form}: video.fps: Input should be greater than or equal to 1 (got 0)" in result.stderr
 
 
-def test_missing_model_exits_4(shared_media: Path, make_meeting, out_dir: Path, tmp_path: Path) -> None:
-    meeting = make_meeting({"a.flac": shared_media / "en-jfk.flac"})
+def test_missing_model_exits_4(real_media: Path, make_meeting, out_dir: Path, tmp_path: Path) -> None:
+    meeting = make_meeting({"a.flac": real_media / "en-jfk.flac"})
     result = run_cli("run", meeting, "--out", out_dir, "--model", tmp_path / "no-such-model")
     assert result.returncode == 4, result.stderr
     assert_no_traceback(result)
@@ -268,8 +283,8 @@ def test_missing_model_exits_4(shared_media: Path, make_meeting, out_dir: Path, 
     assert "small" in result.stderr and "--model" in result.stderr
 
 
-def test_out_inside_the_meeting_folder_is_refused(shared_media: Path, make_meeting) -> None:
-    meeting = make_meeting({"a.flac": shared_media / "en-jfk.flac"})
+def test_out_inside_the_meeting_folder_is_refused(real_media: Path, make_meeting) -> None:
+    meeting = make_meeting({"a.flac": real_media / "en-jfk.flac"})
     before = tree_digest(meeting)
     result = run_cli("run", meeting, "--out", meeting / "output")
     assert result.returncode == 2
@@ -277,8 +292,8 @@ def test_out_inside_the_meeting_folder_is_refused(shared_media: Path, make_meeti
     assert tree_digest(meeting) == before
 
 
-def test_dry_run_prints_the_plan_and_writes_nothing(shared_media: Path, make_meeting, tmp_path: Path) -> None:
-    meeting = make_meeting({"a.flac": shared_media / "en-jfk.flac"})
+def test_dry_run_prints_the_plan_and_writes_nothing(real_media: Path, make_meeting, tmp_path: Path) -> None:
+    meeting = make_meeting({"a.flac": real_media / "en-jfk.flac"})
     out = tmp_path / "plan-out"
     result = run_cli("run", meeting, "--out", out, "--dry-run")
     assert result.returncode == 0, result.stderr
@@ -288,9 +303,9 @@ def test_dry_run_prints_the_plan_and_writes_nothing(shared_media: Path, make_mee
 
 
 def test_a_changed_form_field_reruns_only_what_depends_on_it(
-    shared_media: Path, make_meeting, out_dir: Path, small_form: Path
+    real_media: Path, make_meeting, out_dir: Path, small_form: Path
 ) -> None:
-    meeting = make_meeting({"jfk.flac": shared_media / "en-jfk.flac"})
+    meeting = make_meeting({"jfk.flac": real_media / "en-jfk.flac"})
     base = small_form.read_text(encoding="utf-8")
 
     def run_with(extra: str) -> dict[str, set[bool]]:

@@ -1,4 +1,4 @@
-"""The shape of the code: no two modules of pipeline/ import each other, even indirectly (DESIGN.md: each
+"""The shape of the code: no two modules of pipeline/ import each other, even indirectly (docs/design.md: each
 stage is one module; the runner orders, the stages do the work)."""
 
 from __future__ import annotations
@@ -93,3 +93,24 @@ def test_the_graph_is_read_from_the_package() -> None:
 
 def test_no_two_modules_of_the_package_import_each_other() -> None:
     assert cycles(package_graph()) == []
+
+
+def test_nothing_refers_to_a_document_or_folder_outside_the_repository() -> None:
+    """The standards and the design are docs/standards.md and docs/design.md; the recordings tests/media."""
+    import re
+
+    outside = re.compile(r"\.\./shared|shared/media|(?<![/\w])(?:STANDARDS|DESIGN)\.md")
+    root = PACKAGE.parent
+    found = []
+    for folder in ("pipeline", "tests", "bench", "samples", "configs"):
+        for path in sorted((root / folder).rglob("*")):
+            if (
+                path.suffix not in (".py", ".yaml", ".md", ".js", ".html", ".css", ".txt")
+                or "results" in path.parts
+            ):
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if outside.search(line) and path.name != "test_shape.py":
+                    found.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
+    assert found == []
+    assert (root / "docs" / "standards.md").is_file() and (root / "docs" / "design.md").is_file()

@@ -78,15 +78,15 @@ def test_a_wav_is_whole_when_its_header_size_is_there() -> None:
     assert wav_declared_bytes(header) == 10_000 and wav_declared_bytes(streaming) is None
 
 
-def test_a_file_its_container_cannot_show_whole_waits_longer(shared_media: Path, tmp_path: Path) -> None:
+def test_a_file_its_container_cannot_show_whole_waits_longer(real_media: Path, tmp_path: Path) -> None:
     """A WAV with its size in its header is taken after SETTLE_POLLS unchanged looks; a FLAC, whose
     header would say the same of half the file, only after UNPROVEN_POLLS."""
     from pipeline.runner import RunOptions
 
     meeting = tmp_path / "moede"
     meeting.mkdir()
-    ffmpeg("-i", shared_media / "en-jfk.flac", "-t", "2", meeting / "a.wav")
-    ffmpeg("-i", shared_media / "en-jfk.flac", "-t", "2", meeting / "b.flac")
+    ffmpeg("-i", real_media / "en-jfk.flac", "-t", "2", meeting / "a.wav")
+    ffmpeg("-i", real_media / "en-jfk.flac", "-t", "2", meeting / "b.flac")
     watcher = Watcher(RunOptions(meeting_dir=meeting, out_dir=tmp_path / "out"))
     taken_at = {}
     for look in range(UNPROVEN_POLLS + 2):
@@ -173,22 +173,22 @@ def copy_in_chunks(source: Path, target: Path, chunk: int, pause: float) -> floa
 
 @pytest.mark.slow
 def test_recordings_copied_in_one_by_one_give_the_delivery_of_a_plain_run(
-    shared_media: Path, tmp_path: Path, out_dir: Path, small_form: Path
+    real_media: Path, tmp_path: Path, out_dir: Path, small_form: Path
 ) -> None:
     wav = tmp_path / "c.wav"
-    ffmpeg("-i", shared_media / "en-jfk.flac", "-ac", "1", "-ar", "16000", wav)
+    ffmpeg("-i", real_media / "en-jfk.flac", "-ac", "1", "-ar", "16000", wav)
     meeting, watching = watch_empty_meeting(tmp_path, out_dir, small_form)
     landed: dict[str, float] = {}
 
     # A download under a temporary name, renamed once complete.
-    (meeting / ".a.flac.part").write_bytes((shared_media / "en-jfk.flac").read_bytes())
+    (meeting / ".a.flac.part").write_bytes((real_media / "en-jfk.flac").read_bytes())
     time.sleep(2.5)
     (meeting / ".a.flac.part").rename(meeting / "a.flac")
     landed["a.flac"] = time.monotonic()
     # A video copied slowly in chunks, pausing longer than a whole MP4 needs to stay unchanged: only its
     # boxes show that it is not whole yet.
     landed["b.mp4"] = copy_in_chunks(
-        shared_media / "en-talking-head.mp4", meeting / "b.mp4", chunk=256 * 1024, pause=0.5
+        real_media / "en-talking-head.mp4", meeting / "b.mp4", chunk=256 * 1024, pause=0.5
     )
     # A Syncthing transfer: its temporary name, then the real one.
     syncing = meeting / "~syncthing~c.wav.tmp"
@@ -234,12 +234,12 @@ def test_recordings_copied_in_one_by_one_give_the_delivery_of_a_plain_run(
 
 @pytest.mark.slow
 def test_ctrl_c_stops_watching_cleanly_and_a_run_goes_on_from_there(
-    shared_media: Path, tmp_path: Path, out_dir: Path, small_form: Path
+    real_media: Path, tmp_path: Path, out_dir: Path, small_form: Path
 ) -> None:
     import signal
 
     meeting, watching = watch_empty_meeting(tmp_path, out_dir, small_form)
-    (meeting / "a.flac").write_bytes((shared_media / "en-jfk.flac").read_bytes())
+    (meeting / "a.flac").write_bytes((real_media / "en-jfk.flac").read_bytes())
     watching.wait_for("1 statement(s) ready")
     watching.process.send_signal(signal.SIGINT)
     assert watching.process.wait(timeout=60) == 130
@@ -258,11 +258,11 @@ def test_ctrl_c_stops_watching_cleanly_and_a_run_goes_on_from_there(
 
 @pytest.mark.slow
 def test_enter_while_a_recording_is_still_being_copied_waits_for_all_of_it(
-    shared_media: Path, tmp_path: Path, out_dir: Path, small_form: Path
+    real_media: Path, tmp_path: Path, out_dir: Path, small_form: Path
 ) -> None:
     meeting, watching = watch_empty_meeting(tmp_path, out_dir, small_form)
     copying = threading.Thread(
-        target=copy_in_chunks, args=(shared_media / "en-jfk.flac", meeting / "a.flac", 64 * 1024, 0.3)
+        target=copy_in_chunks, args=(real_media / "en-jfk.flac", meeting / "a.flac", 64 * 1024, 0.3)
     )
     copying.start()
     time.sleep(1.0)

@@ -20,7 +20,7 @@ ProgressCallback = Callable[[float], None]
 
 @dataclass(frozen=True)
 class TranscribeSettings:
-    """Decoding settings (STANDARDS.md, Speech recognition). Part of the transcription cache key."""
+    """Decoding settings (docs/standards.md, Speech recognition). Part of the transcription cache key."""
 
     language: str = "da"
     vad: bool = True
@@ -91,7 +91,7 @@ def seed_for(audio_sha256: str) -> int:
 
 # --- Shared by the engines: turning their results into Segment/Word and flagging doubtful text. ---
 
-# STANDARDS.md asks to flag words with a low probability; below this one a person should listen again.
+# docs/standards.md asks to flag words with a low probability; below this one a person should listen again.
 LOW_WORD_PROBABILITY = 0.5
 FLAG_REPEATED = "repeated"
 FLAG_LOW_CONFIDENCE = "low_confidence"

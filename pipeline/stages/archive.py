@@ -82,7 +82,7 @@ BAGIT = "bagit-python"
 PROBER = "PyAV"
 UNKNOWN_ORGANISER = "unknown (meeting.yaml names no organiser)"
 
-# PREMIS 3 event types (id.loc.gov/vocabulary/preservation/eventType), as STANDARDS.md lists them.
+# PREMIS 3 event types (id.loc.gov/vocabulary/preservation/eventType), as docs/standards.md lists them.
 INGESTION = "ingestion"
 DIGEST = "message digest calculation"
 FORMAT_IDENTIFICATION = "format identification"
@@ -255,7 +255,7 @@ def bag_info_fields(
     withheld: int,
     bagging_date: dt.date,
 ) -> dict[str, str]:
-    """bag-info.txt: the standard labels STANDARDS.md asks for, then the meeting's own."""
+    """bag-info.txt: the standard labels docs/standards.md asks for, then the meeting's own."""
     fields = {
         "Source-Organization": info.organiser or UNKNOWN_ORGANISER,
         "External-Description": info.title,

@@ -3,7 +3,7 @@
 Everything is measured from the delivered files, never taken from the settings that made them: the
 container's boxes, the codec's own description of the streams, the timestamp of every video frame, the
 loudness of the decoded audio, the subtitle files as a player reads them, and the transcript as the official
-receives it. The rules and their sources are in STANDARDS.md; the form may override every number.
+receives it. The rules and their sources are in docs/standards.md; the form may override every number.
 
 Pure core: ``check_clip``, ``check_soft_track``, ``check_subtitle_file``, ``check_subtitles``,
 ``check_subtitle_pair``, ``check_transcript`` and ``check_durations`` turn facts into CheckResults.
@@ -24,7 +24,7 @@ Decisions where the standards are silent:
 - H.264 Main and Constrained Baseline (what x264's fastest presets make) are a warning: every High
   decoder plays them. Other profiles (High 10, 4:2:2, 4:4:4) fail: many players cannot decode them.
 - The subtitle rules are judged on the SRT (or the file given); the WebVTT beside it must carry the same
-  cues. A delivery without them fails: DESIGN.md delivers both in every subtitle mode.
+  cues. A delivery without them fails: docs/design.md delivers both in every subtitle mode.
 - A check that cannot be measured (no audio track: no loudness) is not repeated as a second failure; the
   missing track fails once and the report lists what could not be checked.
 """
@@ -199,7 +199,7 @@ def _is_mp4(facts: ClipFacts) -> bool:
 
 
 def check_clip(facts: ClipFacts, form: Form) -> list[CheckResult]:
-    """Container, picture, sound and loudness of the clip against the form (STANDARDS.md "Delivery
+    """Container, picture, sound and loudness of the clip against the form (docs/standards.md "Delivery
     video", "Loudness")."""
     out: list[CheckResult] = []
     if facts.brand == QUICKTIME_BRAND:
@@ -289,7 +289,7 @@ def _check_profile(profile: str) -> CheckResult:
             expected,
             profile,
             False,
-            f"{profile} is a subset of High and plays wherever High does; STANDARDS.md asks for High",
+            f"{profile} is a subset of High and plays wherever High does; docs/standards.md asks for High",
             warn=True,
         )
     return _result(
@@ -298,7 +298,7 @@ def _check_profile(profile: str) -> CheckResult:
         expected,
         profile or "unknown",
         False,
-        "many PCs, projectors and browsers cannot play this profile; STANDARDS.md asks for High",
+        "many PCs, projectors and browsers cannot play this profile; docs/standards.md asks for High",
     )
 
 
@@ -460,7 +460,7 @@ def check_subtitle_file(name: str, data: bytes | None, form: Form) -> tuple[Chec
     title = f"{kind.upper()} subtitles beside the clip"
     expected = f"{kind.upper()}, UTF-8, every cue readable"
     if data is None:
-        # .srt and .vtt are delivered in every mode (DESIGN.md), also when none is burned in.
+        # .srt and .vtt are delivered in every mode (docs/design.md), also when none is burned in.
         return _result("subtitles.file", title, expected, "not found", False), None
     try:
         text = data.decode("utf-8")
@@ -564,7 +564,7 @@ def check_subtitles(
     speech: Sequence[tuple[int, int] | None] | None = None,
     timeline: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[CheckResult]:
-    """Every subtitle rule of the form over the cues, one result a rule (STANDARDS.md "Subtitles"), as
+    """Every subtitle rule of the form over the cues, one result a rule (docs/standards.md "Subtitles"), as
     ``timing.judge`` judges them: the run and the review page ask it the same.
 
     ``speech`` (from ``speech_spans``) says where each cue's words are spoken, and ``timeline`` (run.json)

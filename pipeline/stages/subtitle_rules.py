@@ -4,7 +4,7 @@
 checked against each other: a form it refuses is refused at the edge (exit 3, naming the field), never
 after the work. ``rule_breaks`` lists what a list of cues breaks, for the builder, a person's cues and
 the check of the delivered files alike; ``pipeline.stages.timing.judge`` gives each break its final
-severity. The rules and their sources are in STANDARDS.md, section "Subtitles".
+severity. The rules and their sources are in docs/standards.md, section "Subtitles".
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class RulesError(ValueError):
 
 @dataclass(frozen=True)
 class SubtitleRules:
-    """The form's subtitle rules in milliseconds; defaults are the numbers of STANDARDS.md."""
+    """The form's subtitle rules in milliseconds; defaults are the numbers of docs/standards.md."""
 
     max_lines: int = 2
     max_chars_per_line: int = 42
@@ -196,7 +196,7 @@ def _clock(ms: int) -> str:
 
 @dataclass(frozen=True)
 class RuleBreak:
-    """One cue breaking one of the form's subtitle rules (STANDARDS.md "Subtitles").
+    """One cue breaking one of the form's subtitle rules (docs/standards.md "Subtitles").
 
     ``rule`` is the check's name for it (``subtitles.gap``); ``severity`` "fail" breaks the form, "warn"
     is worth a look; ``kind`` is the short label the check counts by; ``detail`` names the cue.

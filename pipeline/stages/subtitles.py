@@ -12,7 +12,7 @@ The pure core works in integer milliseconds of the clip:
 
 The rules are ``pipeline.stages.subtitle_rules``; how a cue is timed and a rule break judged is
 ``pipeline.stages.timing``. The writers (``to_srt``, ``to_vtt``, ``to_ass``) and readers (``parse_srt``,
-``parse_vtt``) go through pysubs2. The rules and their sources are in STANDARDS.md, section "Subtitles".
+``parse_vtt``) go through pysubs2. The rules and their sources are in docs/standards.md, section "Subtitles".
 
 Decisions where the standards are silent:
 
@@ -148,7 +148,7 @@ def _is_name_part(text: str) -> bool:
 
 
 def _break_cost(before: _Unit, after: _Unit) -> float:
-    """What breaking a line (or a cue) between two units costs; STANDARDS.md "line breaks"."""
+    """What breaking a line (or a cue) between two units costs; docs/standards.md "line breaks"."""
     if after.glued:
         return COST_HARD_SPLIT
     if _ends_with(before.text, SENTENCE_END):

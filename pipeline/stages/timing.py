@@ -4,7 +4,7 @@ One model for the cues the pipeline makes from the words and for the cues a pers
 questions by the run, the review page and the check of the delivered files:
 
 - ``fit`` times a statement's cues inside its window (where its picture is in the clip): the pipeline's
-  cues from their words (STANDARDS.md "timing to speech"), a person's cues at their own times where
+  cues from their words (docs/standards.md "timing to speech"), a person's cues at their own times where
   those keep the rules, else moved the least needed; then every cue read too fast is lengthened into
   its ``room``;
 - ``room`` is the longest a cue could stay up under the timing rules: ``fit`` lengthens a cue into it,
@@ -292,7 +292,7 @@ def _reading_time(
 
 
 def _place(drafts: Sequence[Draft], window: tuple[int, int], rules: SubtitleRules) -> _Timing | None:
-    """Times for the cues from their words (STANDARDS.md "timing to speech"), or None when the window
+    """Times for the cues from their words (docs/standards.md "timing to speech"), or None when the window
     cannot hold them."""
     w0 = window[0]
     gap, hang, shift, longest = rules.min_gap_ms, rules.hang_ms, rules.max_shift_ms, rules.max_duration_ms
@@ -347,7 +347,7 @@ def _place(drafts: Sequence[Draft], window: tuple[int, int], rules: SubtitleRule
             wanted = max(wanted, end[k - 1] + gap)
         start[k] = min(start[k], wanted)
         if end[k] - start[k] < need[k] and k + 1 < m and end[k] == limit_after(k):
-            # The next cue may start up to 3 frames after its first word (STANDARDS.md), if it can spare it.
+            # The next cue may start up to 3 frames after its first word (docs/standards.md), if it can.
             later = min(a[k + 1] + 3 * rules.frame_ms, start[k] + need[k] + gap)
             next_latest = min(limit_after(k + 1), b[k + 1] + shift, later + longest)
             if later > start[k + 1] and next_latest - later >= need[k + 1]:
