@@ -249,9 +249,11 @@ def test_the_server_refuses_what_is_not_its_own_page(reviewed: Path) -> None:
         assert call(url, "POST", "/api/statements/../../x", headers=own, body=change)[0] == 404
         assert call(url, "POST", f"/api/statements/{jfk['id']}", headers=own, body={"cues": 1})[0] == 400
         # The page's own write is saved in OUT/edits.
-        status, saved = call(url, "POST", f"/api/statements/{jfk['id']}", headers=own, body=change)
-        assert status == 200 and saved["cues"] == jfk["cues"]
-        # Saved again from the same (now old) version: refused, never written over the first.
+        status, saved = call(
+            url, "POST", f"/api/statements/{jfk['id']}", headers=own, body={**change, "topic": "Et"}
+        )
+        assert status == 200 and saved["cues"] == jfk["cues"] and saved["topic"] == "Et"
+        # Another change from the version before that save: refused, never written over it.
         assert call(url, "POST", f"/api/statements/{jfk['id']}", headers=own, body=change)[0] == 409
         no_version = {"cues": jfk["cues"]}
         assert call(url, "POST", f"/api/statements/{jfk['id']}", headers=own, body=no_version)[0] == 400
