@@ -5,27 +5,51 @@ A small web server on the loopback address serves one page (plain HTML, CSS and 
 browser plays, and a JSON API that reads and writes ``OUT/edits`` (the same files a person can edit by
 hand, see ``stages/edits.py``). The Render button runs `hearing render` on a thread of the server.
 
-Security, for a server that can write files: it listens on 127.0.0.1 only; a request whose Host is not
-that address with the served port is refused (DNS rebinding), and so is one whose Origin is another
-site; every write carries the session's token, which only the served page knows; a request can name a
-statement by its id and nothing else, so no path it sends reaches the file system. One review at a time
-per output folder: a second `hearing review` opens the first one's page.
+Security, for a server that holds citizens' recordings and can write files. Any page the organiser
+visits while it runs can send requests to 127.0.0.1 (and one on another port counts as the same site,
+so it gets cookies along): only a secret stops it. So:
 
-The pure core (``statement_payload``, ``parse_change``, ``allowed_hosts``) works on data; ``Review``
-holds the folder's state and ``serve`` runs the server.
+- it listens on 127.0.0.1 only; a request whose Host is not that address with the served port is
+  refused (DNS rebinding), and so is one whose Origin is another site or that the browser marks as a
+  subresource of another site (``Sec-Fetch-Site``);
+- every request, reads included, carries the session's token: the address `hearing review` prints and
+  opens ends in ``?token=...``, the page sends it in ``X-Review-Token`` with every call and in the
+  address of its media and files; without it the answer is 403 (the page itself says to open the
+  printed address). The lock file that lets a second `hearing review` join holds it, readable by the
+  owner only;
+- no other site may frame the page (``frame-ancestors 'none'``, ``X-Frame-Options``), and the page
+  loads nothing but its own files (Content-Security-Policy);
+- a request can name a statement by its id and nothing else, so no path it sends reaches the file
+  system; a file it serves (a preview, the clip) must lie inside OUT once its links are resolved, and
+  be a regular file;
+- a refused request, or one whose body was not read, is answered with ``Connection: close`` and the
+  connection closed, so no unread body is read as the next request; a JSON body nested deeper than
+  ``MAX_DEPTH`` is 400; an unexpected failure is a 500 with one line, never a dropped connection;
+- the times it stores (when an approval was made) are its own clock's, never a time the page sends.
+
+One review at a time per output folder: a second `hearing review` opens the first one's page.
+
+The pure core (``statement_view``, ``parse_change``, ``read_json``, ``allowed_hosts``, ``inside``) works
+on data; ``Review`` holds the folder's state and ``serve`` runs the server.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import fcntl
+import html
 import json
 import logging
 import os
 import re
 import secrets
+import socket
+import stat
+import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
@@ -33,7 +57,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from pipeline.config import Form, StatementEdit, load_form, load_meeting
 from pipeline.errors import Busy, PipelineError, UsageError
@@ -48,10 +72,16 @@ HOST = "127.0.0.1"
 LOCK_FILE = ".review.lock"
 PAGE_FILES = {"review.js": "text/javascript", "review.css": "text/css"}
 TOKEN_HEADER = "X-Review-Token"
+TOKEN_PARAM = "token"
 MAX_BODY = 4 << 20
+MAX_DEPTH = 64  # the page's own saves nest 3 deep
+LINGER_S = 2.0  # how long a closing connection reads what the client still sends
+LINGER_BYTES = 16 << 20
 MAX_CUES = 5000
 MAX_CUE_TEXT = 2000
 CHUNK = 256 << 10
+HTML = "text/html; charset=utf-8"
+JSON = "application/json; charset=utf-8"
 
 
 # ------------------------------------------------------------------------------------------ pure core
@@ -65,6 +95,83 @@ def allowed_hosts(port: int) -> frozenset[str]:
 
 def allowed_origins(port: int) -> frozenset[str]:
     return frozenset(f"http://{host}" for host in allowed_hosts(port))
+
+
+# Every answer: no other site frames the page, and the page loads nothing but its own files.
+SECURITY_HEADERS = (
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; media-src 'self'; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    ),
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Cache-Control", "no-store"),
+)
+
+
+def token_matches(given: str | None, token: str) -> bool:
+    """Whether a request carries this session's token (compared in constant time; any bytes)."""
+    if given is None:
+        return False
+    return secrets.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode("utf-8"))
+
+
+def page_address(port: int, token: str) -> str:
+    """The address `hearing review` prints and opens: the page, with the session's token."""
+    return f"http://{HOST}:{port}/?{TOKEN_PARAM}={quote(token, safe='')}"
+
+
+def inside(path: Path, root: Path) -> Path | None:
+    """``path`` with every link resolved, if it lies inside ``root`` (itself resolved); else None."""
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # a loop of links
+        return None
+    return resolved if resolved.is_relative_to(root) else None
+
+
+_JSON_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[{]|[\]}]', re.DOTALL)
+
+
+def json_depth(text: str, limit: int) -> int:
+    """How deep the arrays and objects of a JSON text nest, counted up to ``limit + 1`` and no further
+    (brackets inside strings are text); linear in the text, with no recursion."""
+    depth = deepest = 0
+    for found in _JSON_TOKENS.finditer(text):
+        mark = found.group()
+        if mark in ("[", "{"):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                break
+        elif mark in ("]", "}"):
+            depth -= 1
+    return deepest
+
+
+def _no_constant(name: str) -> Any:
+    raise BadChange(f"{name} is not a JSON number")
+
+
+def read_json(body: bytes) -> Any:
+    """A request body as JSON: UTF-8, nested at most ``MAX_DEPTH`` deep, without NaN or Infinity; else
+    BadChange with the reason."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise BadChange(f"the body is not UTF-8 (byte {error.start})") from None
+    if json_depth(text, MAX_DEPTH) > MAX_DEPTH:
+        raise BadChange(f"the JSON nests deeper than {MAX_DEPTH} levels")
+    try:
+        return json.loads(text or "null", parse_constant=_no_constant)
+    except RecursionError:  # cannot happen after the count above; a traceback must not be the answer
+        raise BadChange(f"the JSON nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError as error:  # JSONDecodeError, and integers of more digits than Python reads
+        raise BadChange(f"not JSON: {str(error).splitlines()[0][:200]}") from None
 
 
 @dataclass(frozen=True)
@@ -199,6 +306,14 @@ class BadChange(ValueError):
 
 class Conflict(Exception):
     """A change made from an older version of the statement's files: someone else saved in between."""
+
+
+class Outside(Exception):
+    """A file to serve that is not inside OUT once its links are resolved, or not a regular file."""
+
+    def __init__(self, path: Path, why: str = "leads out of the output folder") -> None:
+        super().__init__(f"{path}: {why}")
+        self.path = path
 
 
 def _optional_text(data: Mapping[str, Any], name: str, limit: int) -> str | None:
@@ -615,6 +730,8 @@ class Review:
             tools={"ffmpeg": media.ffmpeg_version()},
         )
         target = self.out_dir / "work" / "review" / f"{key}.mp4"
+        if inside(target, self.out_dir) is None:  # work/review, or the file, a link out of OUT
+            raise Outside(target)
         with self._lock:
             lock = self._previews.setdefault(key, threading.Lock())
         with lock:
@@ -723,20 +840,41 @@ class _JobProgress:
 # ------------------------------------------------------------------------------------------- server
 
 
+def _shown(text: str | None) -> str:
+    """A request's path or line as a log line may show it: short, without its query (which may hold the
+    token, however spelt), and with no control character to reach the organiser's terminal."""
+    text = re.sub(r"\?\S*", "?...", (text or "")[:1000])[:200]
+    return "".join(c if c.isprintable() and c.isascii() else f"\\x{ord(c) & 0xFF:02x}" for c in text)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    _body_read = False  # the request's body was read to its end
+    _answered = False  # the status line of this request's answer was sent
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("review: %s %s", self.address_string(), format % args)
+        log.debug("review: %s %s", self.address_string(), _shown(format % args))
+
+    def parse_request(self) -> bool:
+        self._body_read = False
+        self._answered = False
+        return super().parse_request()
 
     # ---------------------------------------------------------------------------------- guards
 
     def _refuse(self, status: HTTPStatus, reason: str) -> None:
-        log.warning("review: refused %s %s: %s", self.command, self.path[:200], reason)
+        log.warning("review: refused %s %s: %s", _shown(self.command), _shown(self.path), reason)
         self._json({"error": reason}, status)
 
-    def _trusted(self, write: bool) -> bool:
+    def _given_token(self) -> str | None:
+        header = self.headers.get(TOKEN_HEADER)
+        if header is not None:
+            return header
+        given = parse_qs(urlsplit(self.path).query, keep_blank_values=True).get(TOKEN_PARAM, [])
+        return given[0] if len(given) == 1 else None
+
+    def _trusted(self) -> bool:
         port = self.server.server_address[1]
         if self.headers.get("Host", "") not in allowed_hosts(port):
             self._refuse(HTTPStatus.FORBIDDEN, "unknown Host (this page is served only as 127.0.0.1)")
@@ -745,37 +883,89 @@ class _Handler(BaseHTTPRequestHandler):
         if origin is not None and origin not in allowed_origins(port):
             self._refuse(HTTPStatus.FORBIDDEN, "requests from another site are refused")
             return False
-        if write and not secrets.compare_digest(self.headers.get(TOKEN_HEADER, ""), self.server.review.token):
-            self._refuse(HTTPStatus.FORBIDDEN, "a change needs this session's token")
+        # A browser says which page a request comes from; only a person's own navigation may come from
+        # elsewhere (a link, the address bar), never what another page loads or sends.
+        site = self.headers.get("Sec-Fetch-Site")
+        if site in ("cross-site", "same-site") and self.headers.get("Sec-Fetch-Mode") != "navigate":
+            self._refuse(HTTPStatus.FORBIDDEN, "requests from another site's page are refused")
+            return False
+        if not token_matches(self._given_token(), self.server.review.token):
+            if urlsplit(self.path).path in ("/", "/index.html") and self.command in ("GET", "HEAD"):
+                log.warning(
+                    "review: refused %s %s: without the session's token", self.command, _shown(self.path)
+                )
+                self._send(HTTPStatus.FORBIDDEN, _page_file("no_token.html").encode("utf-8"), HTML)
+            else:
+                self._refuse(
+                    HTTPStatus.FORBIDDEN,
+                    "needs this session's token: open the address `hearing review` printed",
+                )
             return False
         return True
 
     # -------------------------------------------------------------------------------- responses
 
-    def _send(
-        self, status: HTTPStatus, body: bytes, content_type: str, extra: Mapping[str, str] = {}
-    ) -> None:
+    def _body_unread(self) -> bool:
+        headers = getattr(self, "headers", None)
+        if self._body_read or headers is None:
+            return False
+        return headers.get("Content-Length", "0").strip() not in ("", "0") or "Transfer-Encoding" in headers
+
+    def _start(self, status: HTTPStatus, headers: tuple[tuple[str, str], ...]) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Referrer-Policy", "no-referrer")
+        for name, value in (*headers, *SECURITY_HEADERS):
+            self.send_header(name, value)
+        if status >= 400 or self._body_unread():
+            # What the client sent after a refused request (a body never read) must not be read as
+            # the next request: the connection ends with this answer.
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
+        self._answered = True
+
+    def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
+        self._start(status, (("Content-Type", content_type), ("Content-Length", str(len(body)))))
         if self.command != "HEAD":
             self.wfile.write(body)
 
     def _json(self, data: Any, status: HTTPStatus = HTTPStatus.OK) -> None:
-        self._send(
-            status, json.dumps(data, ensure_ascii=False).encode("utf-8"), "application/json; charset=utf-8"
-        )
+        self._send(status, json.dumps(data, ensure_ascii=False).encode("utf-8"), JSON)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The answer to what http.server refuses itself (a malformed request line, an unknown method, a
+        line too long): the same headers as every other answer, and the connection closed."""
+        reason = message or HTTPStatus(code).phrase
+        log.warning("review: refused %s: %s", _shown(getattr(self, "requestline", "")), reason)
+        self._json({"error": reason}, HTTPStatus(code))
 
     def _file(self, path: Path, content_type: str) -> None:
-        """A file with byte ranges, which a video element needs to seek."""
-        size = path.stat().st_size
+        """A file inside OUT, with byte ranges, which a video element needs to seek."""
+        resolved = inside(path, self.server.review.out_dir)
+        if resolved is None:
+            raise Outside(path)
+        try:
+            # Not through a link swapped in since it was resolved; a FIFO must not block the open.
+            fd = os.open(resolved, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise Outside(path, "became a link") from None
+            raise
+        try:
+            info = os.fstat(fd)
+            regular = stat.S_ISREG(info.st_mode)
+        except OSError:
+            os.close(fd)
+            raise
+        if not regular:
+            os.close(fd)
+            raise Outside(path, "is not a regular file")
+        with os.fdopen(fd, "rb") as handle:
+            self._stream(handle, info.st_size, content_type)
+
+    def _stream(self, handle: Any, size: int, content_type: str) -> None:
         start, end = 0, size - 1
         status = HTTPStatus.OK
-        wanted = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range", "").strip())
+        wanted = re.fullmatch(r"bytes=(\d{0,18})-(\d{0,18})", self.headers.get("Range", "").strip())
         if wanted and (wanted[1] or wanted[2]):
             if wanted[1]:
                 start = int(wanted[1])
@@ -783,113 +973,148 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 start = max(0, size - int(wanted[2]))
             if start > end or start >= size:
-                self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
-                self.send_header("Content-Range", f"bytes */{size}")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self._start(
+                    HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
+                    (("Content-Range", f"bytes */{size}"), ("Content-Length", "0")),
+                )
                 return
             status = HTTPStatus.PARTIAL_CONTENT
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Accept-Ranges", "bytes")
-        self.send_header("Content-Length", str(end - start + 1))
-        self.send_header("Cache-Control", "no-store")
+        headers = [
+            ("Content-Type", content_type),
+            ("Accept-Ranges", "bytes"),
+            ("Content-Length", str(end - start + 1)),
+        ]
         if status == HTTPStatus.PARTIAL_CONTENT:
-            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-        self.end_headers()
+            headers.append(("Content-Range", f"bytes {start}-{end}/{size}"))
+        self._start(status, tuple(headers))
         if self.command == "HEAD":
             return
-        with path.open("rb") as handle:
-            handle.seek(start)
-            left = end - start + 1
-            while left > 0:
-                chunk = handle.read(min(CHUNK, left))
-                if not chunk:
-                    break
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self.wfile.write(chunk)
-                left -= len(chunk)
+        handle.seek(start)
+        left = end - start + 1
+        while left > 0:
+            chunk = handle.read(min(CHUNK, left))
+            if not chunk:  # the file shrank: the answer is shorter than it said, the connection ends
+                self.close_connection = True
+                break
+            self.wfile.write(chunk)
+            left -= len(chunk)
 
     # ---------------------------------------------------------------------------------- routes
 
-    def do_HEAD(self) -> None:
-        self.do_GET()
+    def _route(self, action: Any) -> None:
+        """Run one request's route; whatever fails, the client gets an answer with one line of why (or,
+        where the answer had begun, the connection ends), never a traceback or a silent close."""
+        try:
+            action()
+        except ConnectionError:  # the client went away (a video element seeking elsewhere, a closed tab)
+            self.close_connection = True
+        except Outside as error:
+            log.warning("review: refused %s %s: %s", self.command, _shown(self.path), error)
+            self._fail(HTTPStatus.FORBIDDEN, "the file is not a regular file inside the output folder")
+        except (PipelineError, OSError) as error:
+            log.error("review: %s %s: %s", self.command, _shown(self.path), error)
+            self._fail(HTTPStatus.INTERNAL_SERVER_ERROR, str(error))
+        except Exception as error:
+            reason = f"unexpected failure: {type(error).__name__}: {error}"
+            log.error("review: %s %s: %s", self.command, _shown(self.path), _shown(reason))
+            log.debug("review: where it failed", exc_info=True)
+            self._fail(HTTPStatus.INTERNAL_SERVER_ERROR, reason)
+
+    def _fail(self, status: HTTPStatus, reason: str) -> None:
+        if self._answered:
+            self.close_connection = True
+            return
+        with contextlib.suppress(OSError):
+            self._json({"error": " ".join(reason.split())[:500]}, status)
 
     def do_GET(self) -> None:
-        if not self._trusted(write=False):
-            return
-        review = self.server.review
-        path = urlsplit(self.path).path
-        try:
-            if path in ("/", "/index.html"):
-                page = _page_file("index.html").replace("{{TOKEN}}", review.token)
-                self._send(HTTPStatus.OK, page.encode("utf-8"), "text/html; charset=utf-8")
-            elif path.startswith("/static/") and path[len("/static/") :] in PAGE_FILES:
-                name = path[len("/static/") :]
-                self._send(
-                    HTTPStatus.OK, _page_file(name).encode("utf-8"), f"{PAGE_FILES[name]}; charset=utf-8"
-                )
-            elif path == "/favicon.ico":
-                self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
-            elif path == "/api/state":
-                self._json(review.state())
-            elif path == "/api/render":
-                self._json(review.render.to_json())
-            elif path.startswith("/media/") and path[len("/media/") :] in review.statements:
-                self._file(review.preview(path[len("/media/") :]), "video/mp4")
-            elif path == "/clip":
-                clip = review.clip()
-                if clip is None:
-                    self._refuse(HTTPStatus.NOT_FOUND, "no clip has been made yet")
-                else:
-                    self._file(clip, "video/mp4")
-            else:
-                self._refuse(HTTPStatus.NOT_FOUND, "no such page")
-        except (PipelineError, OSError) as error:
-            self._json({"error": str(error)}, HTTPStatus.INTERNAL_SERVER_ERROR)
+        self._route(self._get)
+
+    def do_HEAD(self) -> None:
+        self._route(self._get)
 
     def do_POST(self) -> None:
-        if not self._trusted(write=True):
+        self._route(self._post)
+
+    def do_PUT(self) -> None:
+        self._route(lambda: self._refuse(HTTPStatus.METHOD_NOT_ALLOWED, "only GET and POST"))
+
+    do_DELETE = do_PUT
+    do_PATCH = do_PUT
+    do_OPTIONS = do_PUT  # no preflight passes: no other page may send a header of its own here
+
+    def _get(self) -> None:
+        if not self._trusted():
             return
         review = self.server.review
         path = urlsplit(self.path).path
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            length = -1
+        if path in ("/", "/index.html"):
+            page = (
+                _page_file("index.html")
+                .replace("{{TOKEN}}", html.escape(review.token))
+                .replace("{{TOKEN_URL}}", html.escape(quote(review.token, safe="")))
+            )
+            self._send(HTTPStatus.OK, page.encode("utf-8"), HTML)
+        elif path.startswith("/static/") and path[len("/static/") :] in PAGE_FILES:
+            name = path[len("/static/") :]
+            self._send(HTTPStatus.OK, _page_file(name).encode("utf-8"), f"{PAGE_FILES[name]}; charset=utf-8")
+        elif path == "/favicon.ico":
+            self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
+        elif path == "/api/state":
+            self._json(review.state())
+        elif path == "/api/render":
+            self._json(review.render.to_json())
+        elif path.startswith("/media/") and path[len("/media/") :] in review.statements:
+            self._file(review.preview(path[len("/media/") :]), "video/mp4")
+        elif path == "/clip":
+            clip = review.clip()
+            if clip is None:
+                self._refuse(HTTPStatus.NOT_FOUND, "no clip has been made yet")
+            else:
+                self._file(clip, "video/mp4")
+        else:
+            self._refuse(HTTPStatus.NOT_FOUND, "no such page")
+
+    def _post(self) -> None:
+        if not self._trusted():
+            return
+        review = self.server.review
+        path = urlsplit(self.path).path
+        if "Transfer-Encoding" in self.headers:
+            self._refuse(HTTPStatus.LENGTH_REQUIRED, "a request body needs a Content-Length")
+            return
+        given = self.headers.get("Content-Length", "0").strip()
+        length = int(given) if re.fullmatch(r"[0-9]{1,12}", given) else -1
         if not 0 <= length <= MAX_BODY:
             self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"a request body of at most {MAX_BODY} bytes")
             return
         body = self.rfile.read(length)
-        try:
-            if path.startswith("/api/statements/") and path[len("/api/statements/") :] in review.statements:
-                data = json.loads(body.decode("utf-8") or "null")
-                statement_id = path[len("/api/statements/") :]
-                try:
-                    self._json(review.save(statement_id, data))
-                except Conflict:
-                    self._json(
-                        {
-                            "error": "indlægget er gemt et andet sted (en anden fane eller filen) siden du "
-                            "åbnede det",
-                            "current": review.statement_state(review.statements[statement_id]),
-                        },
-                        HTTPStatus.CONFLICT,
-                    )
-            elif path == "/api/render":
-                self._json(review.start_render().to_json())
-            else:
-                self._refuse(HTTPStatus.NOT_FOUND, "no such statement or action")
-        except (BadChange, ValueError) as error:
-            self._json({"error": str(error)}, HTTPStatus.BAD_REQUEST)
-        except (PipelineError, OSError) as error:
-            self._json({"error": str(error)}, HTTPStatus.INTERNAL_SERVER_ERROR)
-
-    def do_PUT(self) -> None:
-        self._refuse(HTTPStatus.METHOD_NOT_ALLOWED, "only GET and POST")
-
-    do_DELETE = do_PUT
-    do_PATCH = do_PUT
+        if len(body) < length:  # the client stopped sending
+            self.close_connection = True
+            return
+        self._body_read = True
+        if path.startswith("/api/statements/") and path[len("/api/statements/") :] in review.statements:
+            statement_id = path[len("/api/statements/") :]
+            try:
+                answer = review.save(statement_id, read_json(body))
+            except Conflict:
+                self._json(
+                    {
+                        "error": "indlægget er gemt et andet sted (en anden fane eller filen) siden du "
+                        "åbnede det",
+                        "current": review.statement_state(review.statements[statement_id]),
+                    },
+                    HTTPStatus.CONFLICT,
+                )
+                return
+            except ValueError as error:  # BadChange, and a field the edits' model refuses
+                self._json({"error": " ".join(str(error).split())[:500]}, HTTPStatus.BAD_REQUEST)
+                return
+            self._json(answer)
+        elif path == "/api/render":
+            self._json(review.start_render().to_json())
+        else:
+            self._refuse(HTTPStatus.NOT_FOUND, "no such statement or action")
 
 
 class _Server(ThreadingHTTPServer):
@@ -902,6 +1127,32 @@ class _Server(ThreadingHTTPServer):
         self.review = review
         super().__init__((HOST, port), _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """What fails outside a route (a client gone while its next request was awaited): one line in
+        the log, never a traceback on the organiser's console."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            log.debug("review: %s went away (%s)", client_address[0], error)
+        else:
+            log.error("review: a connection failed: %s: %s", type(error).__name__, error)
+        log.debug("review: where it failed", exc_info=True)
+
+    def shutdown_request(self, request: Any) -> None:
+        """End a connection without resetting away the answer just written: a socket closed with bytes
+        still unread (a refused request's body) is reset, and a reset can lose what the client had not
+        read yet. So: say we are done, read what still comes for a moment, then close."""
+        with contextlib.suppress(OSError):
+            request.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + LINGER_S
+            left = LINGER_BYTES
+            while left > 0 and (wait := deadline - time.monotonic()) > 0:
+                request.settimeout(wait)
+                chunk = request.recv(min(left, CHUNK))
+                if not chunk:
+                    break
+                left -= len(chunk)
+        self.close_request(request)
+
 
 def _page_file(name: str) -> str:
     return (resources.files("pipeline") / "review_page" / name).read_text(encoding="utf-8")
@@ -912,12 +1163,20 @@ def review_lock(out_dir: Path) -> Iterator[tuple[int, str | None]]:
     """One review per output folder. Yields (the lock's descriptor, None) to the first review; a second
     one gets (-1, the first one's address) and joins it."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    # It holds the page's address with the session's token: for this user's eyes only.
     try:
+        fd = os.open(out_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as error:  # a link there would have us write the address wherever it points
+        raise UsageError(
+            f"{out_dir / LOCK_FILE}: cannot be opened as a plain file ({error.strerror})"
+        ) from None
+    try:
+        with contextlib.suppress(OSError):  # a file system without modes (exFAT)
+            os.fchmod(fd, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            address = os.pread(fd, 200, 0).decode("ascii", "replace").strip()
+            address = os.pread(fd, 1000, 0).decode("ascii", "replace").strip()
             yield -1, address or None
             return
         yield fd, None
@@ -953,14 +1212,14 @@ def serve(
             server = _Server(review, port)
         except OSError as error:
             raise UsageError(f"--port {port}: cannot listen there ({error.strerror or error})") from None
-        url = f"http://{HOST}:{server.server_address[1]}/"
+        url = page_address(server.server_address[1], review.token)
         os.ftruncate(fd, 0)
         os.pwrite(fd, url.encode("ascii"), 0)
-        if on_ready:
-            on_ready(url)
-        if open_browser:
-            _open(url)
-        try:
+        try:  # a Ctrl-C from the moment the address is out stops it as cleanly as a later one
+            if on_ready:
+                on_ready(url)
+            if open_browser:
+                _open(url)
             server.serve_forever(poll_interval=0.2)
         except KeyboardInterrupt:
             log.info("review: stopped")

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from conftest import REPO, TEST_OUTPUT, run_cli
@@ -23,7 +24,17 @@ from test_laptop import run_report
 from test_render import docx_text
 
 from pipeline.config import StatementEdit
-from pipeline.review import BadChange, allowed_hosts, fields_after, parse_change
+from pipeline.review import (
+    BadChange,
+    allowed_hosts,
+    fields_after,
+    inside,
+    json_depth,
+    page_address,
+    parse_change,
+    read_json,
+    token_matches,
+)
 
 CHROMIUM = shutil.which("chromium")
 DRIVER = shutil.which("chromedriver")
@@ -124,11 +135,105 @@ def test_only_the_served_loopback_address_is_a_host() -> None:
     assert allowed_hosts(8765) == {"127.0.0.1:8765", "localhost:8765"}
 
 
+def test_the_address_carries_the_token_and_only_that_token_matches() -> None:
+    token = "Ab-_09" * 7
+    assert page_address(8765, token) == f"http://127.0.0.1:8765/?token={token}"
+    assert token_matches(token, token)
+    for given in (None, "", token[:-1], token + "x", token.upper(), "æ" + token[1:], "\udcff", "\x00" * 42):
+        assert not token_matches(given, token), given
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        ("", 0),
+        ("null", 0),
+        ('{"cues": [{"text": "a"}]}', 3),
+        ('["[[[[[", "{{{{", "\\"[[["]', 1),  # brackets inside strings are text, escaped quotes too
+        ('{"a": "\\"}', 1),  # a string ending in an escaped backslash ends there
+        ("[" * 100_000, 65),  # counted no further than one past the limit
+        ('{"a":' * 100_000, 65),
+        ("[" * 64 + "]" * 64, 64),
+        ('"' + "[" * 1000, 65),  # an unterminated string: its brackets count (json.loads refuses it anyway)
+    ],
+)
+def test_json_depth_is_counted_without_recursion(text: str, depth: int) -> None:
+    assert json_depth(text, 64) == depth
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "deeper than 64"),
+        (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "deeper than 64"),
+        (b"[" * 65 + b"]" * 65, "deeper than 64"),
+        (b'{"cues": [1, 2', "not JSON"),
+        (b"\xff\xfe{}", "not UTF-8"),
+        (b'{"in_ms": NaN}', "NaN"),
+        (b'{"in_ms": -Infinity}', "Infinity"),
+        (b'{"in_ms": ' + b"9" * 5000 + b"}", "not JSON"),  # more digits than Python reads as an integer
+    ],
+)
+def test_a_body_that_is_not_plain_json_is_refused_with_its_reason(body: bytes, words: str) -> None:
+    with pytest.raises(BadChange, match=words):
+        read_json(body)
+
+
+def test_plain_json_is_read() -> None:
+    assert read_json(b"") is None
+    assert read_json(b"[" * 64 + b"]" * 64) is not None
+    assert read_json('{"text": "[[[ {{{ Æøå"}'.encode()) == {"text": "[[[ {{{ Æøå"}
+
+
+def test_a_file_is_inside_only_where_its_links_resolve_inside(tmp_path: Path) -> None:
+    root = tmp_path / "out"
+    (root / "work").mkdir(parents=True)
+    outside = tmp_path / "secret.mp4"
+    outside.write_bytes(b"secret")
+    (root / "work" / "clip.mp4").write_bytes(b"clip")
+    (root / "inner.mp4").symlink_to(root / "work" / "clip.mp4")
+    (root / "absolute.mp4").symlink_to(outside)
+    (root / "relative.mp4").symlink_to(Path("..") / "secret.mp4")
+    (root / "away").symlink_to(tmp_path)
+    (root / "loop.mp4").symlink_to(root / "loop.mp4")
+    (tmp_path / "out-sibling").mkdir()
+    root = root.resolve()
+    assert inside(root / "work" / "clip.mp4", root) == root / "work" / "clip.mp4"
+    assert inside(root / "inner.mp4", root) == root / "work" / "clip.mp4"
+    assert inside(root / "work" / "not-yet.mp4", root) == root / "work" / "not-yet.mp4"
+    for path in (
+        root / "absolute.mp4",
+        root / "relative.mp4",
+        root / "away" / "secret.mp4",
+        root / "away" / "out-sibling" / "x.mp4",  # a folder whose name begins like OUT's
+        root / "loop.mp4",
+        root / ".." / "secret.mp4",
+    ):
+        assert inside(path, root) is None, path
+
+
 # ------------------------------------------------------------------------------------- the server
 
 
-def start_review(out_dir: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
-    """`hearing review OUT_DIR --no-browser` in its own process; its address, once it listens."""
+class Served:
+    """A `hearing review` running in its own process: its address (with the session's token, as it
+    printed it) and every line it logged."""
+
+    def __init__(self, process: subprocess.Popen[str], url: str, lines: list[str]) -> None:
+        self.process = process
+        self.url = url
+        self.lines = lines
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
+
+
+def start_served(out_dir: Path, *extra: str) -> Served:
+    """`hearing review OUT_DIR --no-browser` in its own process, once it listens; its log is read on a
+    thread (a server that logs much must never block on a full pipe)."""
+    import threading
+
     process = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "review", str(out_dir), "--no-browser", *extra],
         cwd=REPO,
@@ -138,41 +243,92 @@ def start_review(out_dir: Path, *extra: str) -> tuple[subprocess.Popen[str], str
         text=True,
     )
     assert process.stderr is not None
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if not line and process.poll() is not None:
-            raise AssertionError(f"hearing review stopped with {process.returncode}")
-        if "http://" in line:
-            return process, line[line.index("http://") :].split()[0]
-    process.kill()
-    raise AssertionError("hearing review did not print its address")
+    lines: list[str] = []
+    address: list[str] = []
+    found = threading.Event()
+
+    def read() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.append(line)
+            if not address and "http://" in line:
+                address.append(line[line.index("http://") :].split()[0])
+                found.set()
+        found.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    if not found.wait(120) or not address:
+        process.kill()
+        raise AssertionError(f"hearing review did not print its address: {''.join(lines)}")
+    LOGS[process.pid] = lines
+    return Served(process, address[0], lines)
+
+
+LOGS: dict[int, list[str]] = {}  # what each server started here logged, by its process id
+
+
+def start_review(out_dir: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    """`hearing review OUT_DIR --no-browser`; its address with the session's token, once it listens."""
+    served = start_served(out_dir, *extra)
+    return served.process, served.url
 
 
 def stop(process: subprocess.Popen[str]) -> int:
+    """Ctrl-C; its exit code (the log is printed where it is not 0, for the failing test's report)."""
     process.send_signal(signal.SIGINT)
     try:
-        return process.wait(timeout=30)
+        code = process.wait(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
+    if code != 0:
+        time.sleep(0.2)  # the last lines, read on the log's thread
+        print("".join(LOGS.get(process.pid, [])), file=sys.stderr)
+    return code
 
 
-def call(
-    url: str, method: str, path: str, *, headers: dict[str, str] | None = None, body: Any = None
-) -> tuple[int, Any]:
-    address = url.removeprefix("http://").rstrip("/")
+def token_of(url: str) -> str:
+    (token,) = parse_qs(urlsplit(url).query)["token"]
+    return token
+
+
+def request(
+    url: str,
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    body: Any = None,
+    token: bool = True,
+) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """One request to the server at ``url``, as the page makes it: with the session's token in its
+    header unless ``token`` is False. The status, the headers and the body."""
+    address = urlsplit(url).netloc
     host, port = address.split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=60)
-    data = None if body is None else json.dumps(body).encode("utf-8")
-    connection.request(method, path, body=data, headers={"Host": address, **(headers or {})})
+    data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode("utf-8")
+    sent = {"Host": address, **({TOKEN: token_of(url)} if token else {}), **(headers or {})}
+    connection.request(method, path, body=data, headers=sent)
     response = connection.getresponse()
     raw = response.read()
     connection.close()
+    return response.status, response.headers, raw
+
+
+def call(
+    url: str,
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    body: Any = None,
+    token: bool = True,
+) -> tuple[int, Any]:
+    status, _, raw = request(url, method, path, headers=headers, body=body, token=token)
     try:
-        return response.status, json.loads(raw)
+        return status, json.loads(raw)
     except ValueError:
-        return response.status, raw
+        return status, raw
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -219,11 +375,14 @@ def reviewed(reviewed_once: Path, out_dir: Path) -> Iterator[Path]:
 def test_the_server_refuses_what_is_not_its_own_page(reviewed: Path) -> None:
     process, url = start_review(reviewed)
     try:
-        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        port = urlsplit(url).port
+        assert port is not None
         assert listening_addresses(port) == {"0100007F"}, "listens on 127.0.0.1 only"
-        status, page = call(url, "GET", "/")
+        # The address it printed is the page's, with the session's token; the page passes it on.
+        status, page = call(url, "GET", urlsplit(url).path + "?" + urlsplit(url).query, token=False)
         assert status == 200
         token = page.decode("utf-8").split('name="review-token" content="')[1].split('"')[0]
+        assert token == token_of(url) and len(token) >= 40
         status, state = call(url, "GET", "/api/state")
         assert status == 200 and [s["file"] for s in state["statements"]] == ["jfk.flac", "talk.mp4"]
         jfk = state["statements"][0]
@@ -235,7 +394,7 @@ def test_the_server_refuses_what_is_not_its_own_page(reviewed: Path) -> None:
         foreign = {"Origin": "http://attacker.example", "X-Review-Token": token}
         assert call(url, "POST", f"/api/statements/{jfk['id']}", headers=foreign, body=change)[0] == 403
         # A write without this session's token.
-        assert call(url, "POST", f"/api/statements/{jfk['id']}", body=change)[0] == 403
+        assert call(url, "POST", f"/api/statements/{jfk['id']}", body=change, token=False)[0] == 403
         assert call(url, "POST", "/api/render", headers={"X-Review-Token": "guess"}, body={})[0] == 403
         # Nothing a request names reaches outside OUT_DIR.
         for path in (
@@ -261,12 +420,24 @@ def test_the_server_refuses_what_is_not_its_own_page(reviewed: Path) -> None:
         status, part = call(url, "GET", f"/media/{jfk['id']}", headers={"Range": "bytes=0-99"})
         assert status == 206 and len(part) == 100
 
-        # A second review of the same folder joins the first.
+        # A second review of the same folder joins the first: the address, with its token, is in the
+        # lock file, which only its owner may read.
         second = run_cli("review", reviewed, "--no-browser")
         assert second.returncode == 0 and url in second.stderr and "already open" in second.stderr
+        lock = reviewed / ".review.lock"
+        assert lock.read_text(encoding="ascii") == url and lock.stat().st_mode & 0o077 == 0
     finally:
         assert stop(process) == 0, "Ctrl-C stops it cleanly"
     assert not listening_addresses(port)
+
+    # A lock file that is a link: never written through (the address would land wherever it points).
+    lock.unlink()
+    elsewhere = reviewed.parent / f"{reviewed.name}-elsewhere.txt"
+    elsewhere.write_text("kept\n", encoding="utf-8")
+    lock.symlink_to(elsewhere)
+    linked = run_cli("review", reviewed, "--no-browser")
+    assert linked.returncode == 2 and ".review.lock" in linked.stderr, linked.stderr
+    assert elsewhere.read_text(encoding="utf-8") == "kept\n"
 
 
 @pytest.mark.slow
@@ -516,6 +687,7 @@ def chromium(width: int = 1400, height: int = 1000) -> Iterator[Any]:
         "--disable-component-update",
     ):  # fmt: skip
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # what the page's console says
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never try to download a browser
     driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
     try:
@@ -752,3 +924,582 @@ def test_a_render_that_cannot_be_made_says_why_in_danish_and_keeps_the_log_folde
         assert report["exit_code"] == 1
     finally:
         stop(process)
+
+
+# ------------------------------------------------------------------------- what only the page may do
+
+
+ROUTES = (
+    ("GET", "/"),
+    ("GET", "/index.html"),
+    ("HEAD", "/"),
+    ("GET", "/static/review.js"),
+    ("GET", "/static/review.css"),
+    ("GET", "/favicon.ico"),
+    ("GET", "/api/state"),
+    ("GET", "/api/render"),
+    ("GET", "/media/{id}"),
+    ("HEAD", "/media/{id}"),
+    ("GET", "/clip"),
+    ("POST", "/api/statements/{id}"),
+    ("POST", "/api/render"),
+    ("GET", "/no/such/page"),
+)
+
+
+def assert_guarded(headers: Any) -> None:
+    """Every answer: no other site may frame it, and a page loads nothing but its own files."""
+    policy = headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in policy and "default-src 'none'" in policy, policy
+    assert headers["X-Frame-Options"] == "DENY"
+
+
+@pytest.mark.slow
+def test_every_request_needs_the_session_token(reviewed: Path) -> None:
+    from conftest import tree_digest
+
+    previews = reviewed / "work" / "review"
+    before = tree_digest(reviewed / "edits")
+    served = start_served(reviewed)
+    url, token = served.url, token_of(served.url)
+    port = urlsplit(url).port
+    try:
+        st = call(url, "GET", "/api/state")[1]["statements"][0]
+        # Whatever a page that does not hold the token could know: the statement, its version, its cues.
+        change = {"version": st["version"], "cues": st["cues"], "approval": {"by": "Mallory"}}
+        without = (
+            ({}, ""),
+            ({TOKEN: "guess"}, ""),
+            ({TOKEN: token[:-1]}, ""),
+            ({TOKEN: token + "A"}, ""),
+            ({TOKEN: "æ" * len(token)}, ""),
+            ({TOKEN: ""}, f"?token={token}"),  # an empty header is no token, whatever the address says
+            ({}, "?token=guess"),
+            ({}, f"?token={token}&token={token}"),
+            ({}, f"?Token={token}"),
+            ({"Cookie": f"token={token}; review-token={token}"}, ""),  # a cookie goes to any port
+            ({"Authorization": f"Bearer {token}"}, ""),
+        )
+        for method, route in ROUTES:
+            path = route.format(id=st["id"])
+            for headers, query in without:
+                body = change if method == "POST" else None
+                status, answer, raw = request(
+                    url, method, path + query, headers=headers, body=body, token=False
+                )
+                assert status == 403, (method, path, headers, query, status)
+                assert_guarded(answer)
+                assert answer["Connection"] == "close"
+                assert token.encode() not in raw and b"jfk" not in raw
+                if (method, route) == ("GET", "/"):
+                    assert answer["Content-Type"].startswith("text/html")
+                    assert b"hearing review" in raw and b"?token=" in raw and b"Open the address" in raw
+        # The token is not enough from another page: another port of 127.0.0.1 is another site.
+        for headers in (
+            {"Origin": f"http://127.0.0.1:{port + 1 if port < 65535 else 1}"},
+            {"Origin": "null"},
+            {"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "video"},
+            {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"},
+        ):
+            for method, path in (("GET", "/api/state"), ("GET", f"/media/{st['id']}"), ("GET", "/clip")):
+                status, answer, _ = request(url, method, path, headers=headers)
+                assert status == 403 and answer["Connection"] == "close", (path, headers)
+            assert call(url, "POST", f"/api/statements/{st['id']}", headers=headers, body=change)[0] == 403
+        assert not previews.exists(), "a request without the token started a preview"
+        assert tree_digest(reviewed / "edits") == before, "a request without the token wrote"
+        assert "Mallory" not in (reviewed / "edits" / "jfk.flac.yaml").read_text(encoding="utf-8")
+
+        # With the token, in its header or in the address as the page's media and files carry it, every
+        # route answers, on a connection that stays open, and the preview is made.
+        address = f"?token={token}"
+        for method, path, expected in (
+            ("GET", "/", 200),
+            ("HEAD", "/index.html", 200),
+            ("GET", "/static/review.js", 200),
+            ("GET", "/static/review.css", 200),
+            ("GET", "/favicon.ico", 204),
+            ("GET", "/api/render", 200),
+            ("HEAD", f"/media/{st['id']}", 200),
+            ("GET", "/clip", 200),
+            ("GET", "/no/such/page", 404),
+        ):
+            for sent, query in ((True, ""), (False, address)):
+                status, answer, _ = request(url, method, path + query, token=sent)
+                assert status == expected, (method, path, query, status)
+                assert_guarded(answer)
+                assert (answer["Connection"] == "close") == (status >= 400)
+        assert any(previews.glob("*.mp4")), "the page's own request made the preview"
+        status, part = call(
+            url, "GET", f"/media/{st['id']}{address}", headers={"Range": "bytes=0-99"}, token=False
+        )
+        assert status == 206 and len(part) == 100
+        status, saved = call(
+            url, "POST", f"/api/statements/{st['id']}", body={**change, "approval": {"by": "Ida Holm"}}
+        )
+        assert status == 200 and saved["version"] != st["version"] and saved["approval"]["by"] == "Ida Holm"
+    finally:
+        assert stop(served.process) == 0
+    # The log names each refusal, and never the token (but in the address it printed to open).
+    logged = "".join(line for line in served.lines if "review of" not in line)
+    assert "refused GET /media/s01" in logged and "refused POST /api/statements/s01" in logged
+    assert token not in logged
+
+
+@pytest.mark.slow
+def test_the_time_of_an_approval_is_the_servers_whatever_the_page_sends(reviewed: Path) -> None:
+    import yaml
+
+    process, url = start_review(reviewed)
+    try:
+        page = Page(url)
+        st = page.state("jfk.flac")
+        before = dt.datetime.now().replace(second=0, microsecond=0)
+        forged = "0001-01-01T00:00:00"
+        status, saved = page.save(
+            st,
+            approval={"by": "Ida Holm", "at": forged, "approved_at": forged},
+            approved_at=forged,
+            approved_by="Mallory",
+            approved_digest="0" * 64,
+            at=forged,
+            time=forged,
+            started=forged,
+        )
+        after = dt.datetime.now()
+        assert status == 200 and saved["approval"]["valid"], saved
+        fields = yaml.safe_load((reviewed / "edits" / "jfk.flac.yaml").read_text(encoding="utf-8"))
+        assert fields["approved_by"] == "Ida Holm" and fields["approved_digest"] != "0" * 64
+        at = dt.datetime.fromisoformat(str(fields["approved_at"]))
+        assert before <= at <= after, at
+        assert "0001" not in json.dumps(saved) and "Mallory" not in json.dumps(saved)
+        # A render the page starts is timed by the server too.
+        status, job = call(url, "GET", "/api/render")
+        assert status == 200 and job["started"] is None
+    finally:
+        assert stop(process) == 0
+
+
+def exchange(url: str, raw: bytes, *, wait: float = 10.0) -> tuple[bytes, bool]:
+    """``raw`` sent on one connection to the server; all it answered, and whether it closed the
+    connection (else the client gave up after ``wait`` seconds of quiet)."""
+    import socket
+
+    address = urlsplit(url)
+    assert address.hostname and address.port
+    with socket.create_connection((address.hostname, address.port), timeout=wait) as connection:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            connection.sendall(raw)
+        got = b""
+        try:
+            while chunk := connection.recv(1 << 16):
+                got += chunk
+        except TimeoutError:
+            return got, False
+    return got, True
+
+
+def answers(got: bytes) -> list[bytes]:
+    """The status lines of the answers on a connection."""
+    import re
+
+    return re.findall(rb"HTTP/1\.[01] \d{3} ", got)
+
+
+@pytest.mark.slow
+def test_a_refused_request_closes_its_connection_and_its_body_is_never_a_request(reviewed: Path) -> None:
+    served = start_served(reviewed)
+    url, token = served.url, token_of(served.url)
+    host = urlsplit(url).netloc
+    # The body of each request below is a whole request of the page's own, with the token: read as the
+    # next request on a connection kept open, it would be answered.
+    inner = f"GET /api/state HTTP/1.1\r\nHost: {host}\r\n{TOKEN}: {token}\r\n\r\n".encode()
+
+    def head(line: str, *fields: str) -> bytes:
+        return (
+            line + "\r\n" + "".join(f"{f}\r\n" for f in (f"Host: {host}", "Connection: keep-alive", *fields))
+        ).encode() + b"\r\n"
+
+    try:
+        cases = {
+            "a save without the token": head(
+                "POST /api/statements/s01 HTTP/1.1", f"Content-Length: {len(inner)}"
+            )
+            + inner,
+            "a save from another Host": head(
+                "POST /api/statements/s01 HTTP/1.1", f"Content-Length: {len(inner)}", f"{TOKEN}: {token}"
+            ).replace(host.encode(), b"attacker.example:80", 1)
+            + inner,
+            "a body too large, half sent": head(
+                "POST /api/statements/s01 HTTP/1.1", "Content-Length: 100000000", f"{TOKEN}: {token}"
+            )
+            + b"x" * 5000
+            + inner,
+            "a length that is no number": head(
+                "POST /api/statements/s01 HTTP/1.1", "Content-Length: 12abc", f"{TOKEN}: {token}"
+            )
+            + inner,
+            "a chunked body": head(
+                "POST /api/render HTTP/1.1", "Transfer-Encoding: chunked", f"{TOKEN}: {token}"
+            )
+            + f"{len(inner):x}\r\n".encode()
+            + inner
+            + b"\r\n0\r\n\r\n"
+            + inner,
+            "a PUT": head("PUT /api/state HTTP/1.1", f"Content-Length: {len(inner)}", f"{TOKEN}: {token}")
+            + inner,
+            "a preflight": head("OPTIONS /api/statements/s01 HTTP/1.1", "Origin: http://127.0.0.1:9") + inner,
+            "an unknown method": head("BREW /api/state HTTP/1.1", f"Content-Length: {len(inner)}") + inner,
+            "a request line that is no request": b"GET /api/state x HTTP/1.1\r\n\r\n" + inner,
+            "a read with a body": head(
+                "GET /api/render HTTP/1.1", f"Content-Length: {len(inner)}", f"{TOKEN}: {token}"
+            )
+            + inner,
+        }
+        for what, raw in cases.items():
+            got, closed = exchange(url, raw)
+            assert closed, f"{what}: the connection stayed open"
+            assert len(answers(got)) == 1, f"{what}: {got[:600]!r}"
+            assert b"\r\nConnection: close\r\n" in got, what
+            assert b"frame-ancestors 'none'" in got, what
+            assert b'"statements"' not in got, f"{what}: its body was read as a request"
+        # The page's own requests share a connection that stays open.
+        twice = head("GET /api/render HTTP/1.1", f"{TOKEN}: {token}") * 2
+        got, closed = exchange(url, twice, wait=2)
+        assert len(answers(got)) == 2 and not closed and b"Connection: close" not in got
+        assert call(url, "GET", "/api/render")[0] == 200, "the server still answers"
+    finally:
+        assert stop(served.process) == 0
+
+
+@pytest.mark.slow
+def test_a_body_nested_too_deep_or_a_failure_gets_an_answer_with_one_line(reviewed: Path) -> None:
+    from conftest import tree_digest
+
+    before = tree_digest(reviewed / "edits")
+    served = start_served(reviewed)
+    url = served.url
+    try:
+        for body in (
+            b"[" * 100_000 + b"]" * 100_000,
+            b'{"cues":' * 100_000 + b"[]" + b"}" * 100_000,
+            b'{"version": "v", "cues": ' + b"[" * 65 + b"]" * 65 + b"}",
+        ):
+            status, answer = call(url, "POST", "/api/statements/s01", body=body)
+            assert status == 400 and "deeper than 64" in answer["error"], answer
+        for body, words in ((b"\xff{}", "UTF-8"), (b'{"in_ms": NaN}', "NaN"), (b"{", "not JSON")):
+            status, answer = call(url, "POST", "/api/statements/s01", body=body)
+            assert status == 400 and words in answer["error"], answer
+        assert tree_digest(reviewed / "edits") == before
+
+        # A work file damaged behind the server's back: the failure is answered, in one line.
+        transcripts = reviewed / "work" / "transcripts"
+        damaged = next(
+            p for p in transcripts.glob("*.json") if json.loads(p.read_text())["statement_id"] == "s01"
+        )
+        kept = damaged.read_bytes()
+        damaged.write_text('{"statement_id": "s01"}', encoding="utf-8")
+        status, answer = call(url, "GET", "/api/state")
+        assert status == 500 and answer["error"].startswith("unexpected failure: KeyError"), answer
+        assert "\n" not in answer["error"]
+        damaged.write_bytes(kept)
+        assert call(url, "GET", "/api/state")[0] == 200, "the server still answers"
+    finally:
+        assert stop(served.process) == 0
+    assert "Traceback" not in served.log and "RecursionError" not in served.log, served.log
+    assert "unexpected failure: KeyError" in served.log
+
+
+@pytest.mark.slow
+def test_a_file_is_served_only_from_inside_out(reviewed: Path) -> None:
+    secret = reviewed.parent / f"{reviewed.name}-secret"
+    shutil.rmtree(secret, ignore_errors=True)
+    secret.mkdir()
+    (secret / "a.mp4").write_bytes(b"SECRET " * 1000)
+    served = start_served(reviewed)
+    url = served.url
+    clip = next((reviewed / "draft").glob("*.mp4"))
+    kept = clip.read_bytes()
+
+    def refused(path: str) -> None:
+        started = time.monotonic()
+        status, answer, raw = request(url, "GET", path)
+        assert status == 403 and b"SECRET" not in raw, (path, status, raw[:200])
+        assert answer["Connection"] == "close"
+        assert time.monotonic() - started < 10
+
+    try:
+        assert call(url, "GET", "/clip", headers={"Range": "bytes=0-9"}) == (206, kept[:10])
+        # The clip, made a link out of OUT or a file that is no file, by every kind.
+        for kind, make in (
+            ("an absolute link", lambda p: p.symlink_to(secret / "a.mp4")),
+            ("a relative link", lambda p: p.symlink_to(os.path.relpath(secret / "a.mp4", p.parent))),
+            (
+                "a link to a link out",
+                lambda p: (p.parent / "b.lnk").symlink_to(secret / "a.mp4") or p.symlink_to("b.lnk"),
+            ),
+            ("a dangling link", lambda p: p.symlink_to(secret / "gone.mp4")),
+            ("a loop of links", lambda p: p.symlink_to(p.name)),
+            ("a FIFO", lambda p: os.mkfifo(p)),
+            ("a folder", lambda p: p.mkdir()),
+        ):
+            if clip.is_dir() and not clip.is_symlink():
+                clip.rmdir()
+            else:
+                clip.unlink()
+            (clip.parent / "b.lnk").unlink(missing_ok=True)
+            make(clip)
+            refused("/clip")
+            assert f"refused GET /clip: {clip}" in served.log, kind
+        clip.rmdir()
+        clip.write_bytes(kept)
+        # The draft folder itself, a link out of OUT.
+        draft = reviewed / "draft"
+        draft.rename(reviewed / "draft-kept")
+        draft.symlink_to(secret)
+        refused("/clip")
+        draft.unlink()
+        (reviewed / "draft-kept").rename(draft)
+        # A link inside OUT to a file inside OUT is served.
+        clip.rename(reviewed / "work" / "clip-kept.mp4")
+        clip.symlink_to(reviewed / "work" / "clip-kept.mp4")
+        assert call(url, "GET", "/clip", headers={"Range": "bytes=0-9"}) == (206, kept[:10])
+
+        # A preview made, then swapped for a link out of OUT.
+        status, _ = call(url, "GET", "/media/s01", headers={"Range": "bytes=0-9"})
+        assert status == 206
+        (preview,) = (reviewed / "work" / "review").glob("*.mp4")
+        preview.unlink()
+        preview.symlink_to(secret / "a.mp4")
+        refused("/media/s01")
+        # The previews' folder, a link out of OUT: no preview is made there, none is served.
+        shutil.rmtree(reviewed / "work" / "review")
+        (reviewed / "work" / "review").symlink_to(secret)
+        refused("/media/s02")
+        assert sorted(p.name for p in secret.iterdir()) == ["a.mp4"], "nothing written outside OUT"
+        assert call(url, "GET", "/api/state")[0] == 200, "the server still answers"
+    finally:
+        assert stop(served.process) == 0
+
+
+ATTACKER_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Any other page the organiser visits</title></head>
+<body>
+<!-- The page itself, framed: with a token that leaked, with a guess, and (to prove a frame that loads is
+     seen as loaded) one of this site's own pages. -->
+<iframe id="framed" src="REVIEW/?token=LEAKED"></iframe>
+<iframe id="framed-guess" src="REVIEW/?token=guess"></iframe>
+<iframe id="own" src="/own.html"></iframe>
+<!-- A form posting JSON as text, the oldest way round a missing header. -->
+<form id="form" method="post" action="REVIEW/api/statements/ID" enctype="text/plain" target="sink">
+  <input name='{"version": "VERSION", "cues": [], "approval": {"by": "Mallory"}, "x": "' value='"}'>
+</form>
+<iframe name="sink"></iframe>
+<script src="/attack.js"></script>
+</body>
+</html>
+"""
+
+ATTACK_JS = """
+const R = "REVIEW";
+const SAVE = JSON.stringify({ version: "VERSION", cues: [], approval: { by: "Mallory" } });
+const results = {};
+window.results = results;
+
+async function attempt(name, run) {
+  try {
+    results[name] = await run();
+  } catch (error) {
+    results[name] = `blocked: ${error.name}`;
+  }
+}
+
+// A recording embedded in this page: loaded, or refused (an error), within 20 s.
+function embed(tag, src) {
+  return new Promise((resolve) => {
+    const node = document.createElement(tag);
+    const timer = setTimeout(() => resolve("no answer"), 20000);
+    const done = (what) => { clearTimeout(timer); resolve(what); };
+    if (tag === "img") {
+      node.onload = () => done("loaded");
+      node.onerror = () => done("blocked: error");
+    } else {
+      node.muted = true;
+      node.preload = "auto";
+      node.onloadedmetadata = () => done("loaded");
+      node.onerror = () => done(`blocked: ${node.error ? node.error.code : "error"}`);
+    }
+    node.src = src;
+    document.body.append(node);
+  });
+}
+
+(async () => {
+  const read = async (path, options) => {
+    const response = await fetch(R + path, options);
+    return `read ${response.status}: ${(await response.text()).slice(0, 80)}`;
+  };
+  await attempt("read", () => read("/api/state"));
+  await attempt("read_guessed", () => read("/api/state?token=guess"));
+  await attempt("read_render", () => read("/api/render"));
+  await attempt("read_page", () => read("/?token=LEAKED"));
+  const send = async (path, options) => {
+    const response = await fetch(R + path, { mode: "no-cors", ...options });
+    return `sent: ${response.type}`;
+  };
+  await attempt("read_no_cors", () => send("/api/state", {}));
+  await attempt("save", async () => {
+    const response = await fetch(`${R}/api/statements/ID`, {
+      method: "POST", mode: "no-cors", headers: { "Content-Type": "text/plain" }, body: SAVE,
+    });
+    return `sent: ${response.type}`;
+  });
+  await attempt("save_guessed", () => read("/api/statements/ID", {
+    method: "POST", headers: { "Content-Type": "application/json", "X-Review-Token": "guess" }, body: SAVE,
+  }));
+  await attempt("render", () => send("/api/render", { method: "POST", body: "{}" }));
+  document.getElementById("form").submit();
+  results.video = await embed("video", `${R}/media/ID`);
+  results.video_guessed = await embed("video", `${R}/media/ID?token=guess`);
+  results.audio = await embed("audio", `${R}/media/ID2`);
+  results.img = await embed("img", `${R}/media/ID2`);
+  results.clip = await embed("video", `${R}/clip`);
+  results.done = true;
+})();
+"""
+
+
+@contextlib.contextmanager
+def another_site(folder: Path) -> Iterator[str]:
+    """A plain web server on another port of 127.0.0.1, serving ``folder``: the page of another site."""
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def frame_content(driver: Any, frame_id: str) -> Any:
+    """What the frame shows: whether the review page (its token) or this site's own page is in it."""
+    from selenium.webdriver.common.by import By
+
+    driver.switch_to.frame(driver.find_element(By.ID, frame_id))
+    try:
+        return driver.execute_script(
+            "return {token: !!document.querySelector('meta[name=review-token]'),"
+            " own: document.body ? document.body.dataset.own === 'yes' : false,"
+            " text: document.body ? document.body.innerText.slice(0, 200) : ''}"
+        )
+    finally:
+        driver.switch_to.default_content()
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_another_site_on_this_computer_can_read_write_frame_or_start_nothing(
+    reviewed: Path, tmp_path: Path
+) -> None:
+    """A page on another port of 127.0.0.1 (the same site, as far as cookies go), open in the same
+    browser as the review: it reads nothing, writes nothing, frames nothing and starts no preview, even
+    knowing the statements' ids and versions, and even holding the token where framing is tried."""
+    from conftest import tree_digest
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    previews = reviewed / "work" / "review"
+    edits_before = tree_digest(reviewed / "edits")
+    report_before = (reviewed / "run.json").read_bytes()
+    served = start_served(reviewed, "-vv")  # every request it answers, in its log
+    review = served.url.split("/?")[0]
+    try:
+        statements = call(served.url, "GET", "/api/state")[1]["statements"]
+        jfk, talk = statements[0], statements[1]
+        site = tmp_path / "site"
+        site.mkdir()
+        for name, text in (("attack.html", ATTACKER_PAGE), ("attack.js", ATTACK_JS)):
+            for word, value in (
+                ("REVIEW", review),
+                ("LEAKED", token_of(served.url)),
+                ("VERSION", jfk["version"]),
+                ("ID2", talk["id"]),
+                ("ID", jfk["id"]),
+            ):
+                text = text.replace(word, value)
+            (site / name).write_text(text, encoding="utf-8")
+        (site / "own.html").write_text('<!doctype html><body data-own="yes">own</body>', encoding="utf-8")
+        before_attack = len(served.lines)
+
+        with another_site(site) as origin, chromium() as driver:
+            assert urlsplit(origin).port != urlsplit(review).port
+            driver.get(f"{origin}/attack.html")
+            WebDriverWait(driver, 120).until(
+                lambda d: d.execute_script("return window.results && window.results.done")
+            )
+            results = driver.execute_script("return window.results")
+            time.sleep(1)  # what the frames and the form would load
+            # No read: every answer the page could read was refused, by the browser (no CORS) and by
+            # the server (below).
+            for name in ("read", "read_guessed", "read_render", "read_page", "save_guessed"):
+                assert results[name].startswith("blocked"), (name, results[name])
+            # No recording, no clip in this page.
+            for name in ("video", "video_guessed", "audio", "img", "clip"):
+                assert results[name].startswith("blocked"), (name, results[name])
+            # No frame: Chromium refuses to show the page in another site's frame, even at the right
+            # address; this site's own page in a frame is seen as loaded.
+            assert frame_content(driver, "own")["own"] is True
+            for frame_id in ("framed", "framed-guess"):
+                shown = frame_content(driver, frame_id)
+                assert not shown["token"] and not shown["own"], (frame_id, shown)
+            console = " ".join(entry["message"] for entry in driver.get_log("browser"))
+            assert "frame-ancestors 'none'" in console, console
+
+            attack_log = "".join(served.lines[before_attack:])
+            # Nothing ran that a framed page would have asked for.
+            assert "/static/review.js" not in attack_log and "/static/review.css" not in attack_log
+            for refused in (
+                "refused GET /api/state",
+                "refused POST /api/statements/",
+                "refused OPTIONS /api/statements/",
+                "refused POST /api/render",
+                f"refused GET /media/{jfk['id']}",
+                f"refused GET /media/{talk['id']}",
+                "refused GET /clip",
+            ):
+                assert refused in attack_log, (refused, attack_log[-3000:])
+
+            # No write, no preview started, no render.
+            assert tree_digest(reviewed / "edits") == edits_before
+            assert not previews.exists(), "another site's page started a preview"
+            assert (reviewed / "run.json").read_bytes() == report_before
+            assert call(served.url, "GET", "/api/render")[1]["state"] == "idle"
+
+            # The organiser's own page, in the same browser: it loads, plays and breaks no policy of its own.
+            driver.get(served.url)
+            WebDriverWait(driver, 120).until(
+                lambda d: d.execute_script("return document.body.dataset.ready") == "true"
+            )
+            WebDriverWait(driver, 120).until(
+                lambda d: d.execute_script(
+                    "return [...document.querySelectorAll('audio, video')].every((m) => m.readyState >= 1)"
+                )
+            )
+            assert any(previews.glob("*.mp4")), "the page's own players made their previews"
+            console = [entry["message"] for entry in driver.get_log("browser")]
+            assert not [m for m in console if "Content Security Policy" in m or "Refused" in m], console
+    finally:
+        assert stop(served.process) == 0
+    assert "/static/review.js" in "".join(served.lines[before_attack:]), (
+        "the log would show a page that loaded"
+    )

@@ -6,6 +6,8 @@
 // is refused, and the person chooses.
 "use strict";
 
+// The session's token, which the server asks of every request: in a header of each call, and in the
+// address of each recording and clip (a video element sends no header of its own).
 const TOKEN = document.querySelector('meta[name="review-token"]').content;
 const NUDGE_MS = 100;
 const BACK_S = 3;
@@ -76,6 +78,10 @@ class ApiError extends Error {
     this.status = status;
     this.data = data;
   }
+}
+
+function withToken(path) {
+  return `${path}${path.includes("?") ? "&" : "?"}token=${encodeURIComponent(TOKEN)}`;
 }
 
 async function api(method, path, body) {
@@ -241,7 +247,7 @@ function buildStatement(st) {
   const section = el("section", { class: "statement", id: `st-${st.id}`, "data-id": st.id });
   section.append(el("h2", {}, el("span", { class: "label" }), el("span", { class: "file" }, st.file), el("span", { class: "state" })));
   // A recording without a picture gets a sound player: no black box the height of a video.
-  const video = el(st.has_video ? "video" : "audio", { src: `/media/${encodeURIComponent(st.id)}`, controls: true, preload: "metadata", "aria-label": st.file });
+  const video = el(st.has_video ? "video" : "audio", { src: withToken(`/media/${encodeURIComponent(st.id)}`), controls: true, preload: "metadata", "aria-label": st.file });
   video.addEventListener("timeupdate", () => highlight(st));
   video.addEventListener("play", () => { page.current = st; });
   const field = (label, name, placeholder) => {
@@ -562,7 +568,7 @@ async function render() {
       const clip = document.getElementById("clip");
       clip.hidden = false;
       clip.querySelector("h2").textContent = job.exit_code === 6 ? T.draft_clip : T.new_clip;
-      document.getElementById("clip-video").src = `/clip?made=${Date.now()}`;
+      document.getElementById("clip-video").src = withToken(`/clip?made=${Date.now()}`);
       document.body.dataset.rendered = String(job.exit_code);
     } else {
       showRenderFailure(shown, job);
@@ -604,7 +610,7 @@ async function start() {
   reviewer.addEventListener("input", () => localStorage.setItem("hearing-reviewer", reviewer.value.trim()));
   if (data.clip) {
     document.getElementById("clip").hidden = false;
-    document.getElementById("clip-video").src = "/clip";
+    document.getElementById("clip-video").src = withToken("/clip");
     if (data.clip_is_draft) document.querySelector("#clip h2").textContent = T.draft_clip;
   }
   document.getElementById("replace-all").addEventListener("click", replaceAll);
