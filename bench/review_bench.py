@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, bare, write_result
@@ -35,14 +36,14 @@ POLL_S = 0.25  # as the page polls (pipeline/review_page/review.js)
 
 class Page:
     def __init__(self, url: str) -> None:
-        self.address = url.removeprefix("http://").rstrip("/")
-        _, page = self.call("GET", "/")
-        self.token = re.search(r'name="review-token" content="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        # The address `hearing review` prints carries the session's token, which every request needs.
+        self.address = urlsplit(url).netloc
+        self.token = parse_qs(urlsplit(url).query)["token"][0]
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         host, port = self.address.split(":")
         connection = http.client.HTTPConnection(host, int(port), timeout=600)
-        headers = {"Host": self.address, "X-Review-Token": getattr(self, "token", "")}
+        headers = {"Host": self.address, "X-Review-Token": self.token}
         data = None if body is None else json.dumps(body).encode("utf-8")
         connection.request(method, path, body=data, headers=headers)
         response = connection.getresponse()
