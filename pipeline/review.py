@@ -564,7 +564,13 @@ class Review:
         from pipeline.stages.transcribe import transcript_from_json
 
         stored = cache.read_json(item.transcript) if item.transcript else None
-        heard = transcript_from_json(stored) if isinstance(stored, dict) else None
+        try:
+            heard = transcript_from_json(stored) if isinstance(stored, dict) else None
+        except (KeyError, TypeError, ValueError, AttributeError):
+            # A damaged cache entry: the statement is shown from its edits alone (the next run hears it
+            # again), and the other statements are not taken down with it.
+            log.warning("review: the stored transcript of %s cannot be read; showing its edits", item.id)
+            heard = None
         try:
             found = edits.read(self.edits_dir, item.statement)
         except PipelineError as error:
