@@ -9,11 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from test_escaping import HOSTILE
 
+from pipeline import escape
 from pipeline.config import Form, Meeting, load_form, load_meeting
 from pipeline.errors import MissingToolError
 from pipeline.fonts import FONT_NAME, font_identity, font_path, fonts_dir
@@ -269,3 +272,130 @@ def test_render(name: str, card: Card, size: tuple[int, int]) -> None:
     # Sizes follow the frame height, so 720p and 1080p cards look alike.
     first = plan.blocks[0]
     assert abs(first.font_size / height - layout(card, 1280, 720).blocks[0].font_size / 720) < 0.003
+
+
+# ------------------------------------------------------------------------ hostile names, linear time
+
+
+class MeasureBudget(Exception):
+    pass
+
+
+def counting_measure(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count the layout's font measurements (calls, and characters measured: Pillow's cost grows with
+    the length of what it measures); past ``budget`` characters it stops the layout with MeasureBudget,
+    so a return to super-linear time fails at once instead of hanging the suite."""
+    counts = {"calls": 0, "chars": 0, "budget": 10**12}
+    real = cards._measure
+
+    def measure(bold: bool, size: int) -> Any:
+        inner = real(bold, size)
+
+        def counted(text: str) -> float:
+            counts["calls"] += 1
+            counts["chars"] += len(text)
+            if counts["chars"] > counts["budget"]:
+                raise MeasureBudget(f"{counts['chars']} characters measured")
+            return inner(text)
+
+        return counted
+
+    monkeypatch.setattr(cards, "_measure", measure)
+    return counts
+
+
+# One long word of narrow, wide, invisible and combined characters and emoji; many short words.
+NAME_KINDS = ["x", "W", "Trafiksikkerhed", "\u200b", "a\u0301", "🇩🇰", "e ", "Åse Ærø "]
+
+
+@pytest.mark.parametrize("unit", NAME_KINDS, ids=lambda u: f"{u!r}")
+def test_card_layout_takes_linear_time_in_the_length_of_a_name(
+    unit: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counts = counting_measure(monkeypatch)
+
+    def cost(n: int, budget: float = 10**12) -> tuple[int, int]:
+        counts.update(calls=0, chars=0, budget=int(budget))
+        name = "Anna " + unit * (n // len(unit))
+        card = statement_card(statement(speaker=name, group=name, topic=name), 1, Form())
+        assert card is not None
+        layout(card, 1920, 1080)
+        return counts["calls"], counts["chars"]
+
+    calls, chars = cost(250)
+    # Four times the text costs at most about four times the measuring (n log n allowed, not n²: 16).
+    more_calls, more_chars = cost(1000, budget=6 * chars + 10_000)
+    assert more_calls <= 6 * calls + 50 and more_chars <= 6 * chars + 10_000, (
+        calls,
+        chars,
+        more_calls,
+        more_chars,
+    )
+    # The name of 10,000 characters that once ran for ten minutes.
+    cost(10_000, budget=60 * chars + 100_000)
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_hostile_names_are_drawn_inside_the_card_with_what_the_font_has(kind: str) -> None:
+    from pipeline.fonts import drawable
+
+    value = HOSTILE[kind]
+    card = statement_card(statement(speaker=value, group=value, topic=value), 1, Form())
+    assert card is not None
+    assert (
+        card.caption is not None
+        and "\n" not in card.caption
+        and escape.printable(card.caption) == card.caption
+    )
+    plan = layout(card, 640, 360)
+    assert plan.blocks[0].line_count <= cards.HEADING_MAX_LINES
+    assert all(block.line_count <= cards.LINE_MAX_LINES for block in plan.blocks[1:])
+    for block in plan.blocks:
+        assert all(ord(ch) in drawable() or ch == "\n" for ch in block.text), block.text
+    target = OUT / "hostile" / f"{kind}.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    render_png(card, 640, 360, target)
+    with Image.open(target) as image:
+        ink = ink_mask(np.asarray(image))
+    left, top, right, bottom = plan.safe_box
+    rows, cols = np.where(ink.any(axis=1))[0], np.where(ink.any(axis=0))[0]
+    assert rows.size and rows[0] >= top and rows[-1] < bottom, "text outside the safe area"
+    assert cols[0] >= left and cols[-1] < right, "text outside the safe area"
+
+
+def test_a_name_typed_decomposed_is_drawn_and_cut_as_composed_letters() -> None:
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFD", "Åse Ærø Søren Østergård")
+    card = statement_card(statement(speaker=decomposed), 1, Form())
+    assert card is not None and card.lines[0] == "Åse Ærø Søren Østergård"
+    # A word split over lines is never split between a letter and its accent.
+    lines = cards.wrap("A\u030a" * 40, lambda text: 10.0 * len(text), 100)
+    assert all(not unicodedata.combining(line[0]) for line in lines)
+
+
+def test_drawing_a_long_line_measures_it_a_few_times_not_once_a_character(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Zero-width characters make a line of any length fit the column; the drawing must not measure the
+    # text again for every character (moviepy's own caption wrapping does: quadratic in the line).
+    from PIL import ImageDraw as Draw
+
+    real = Draw.ImageDraw.multiline_textbbox
+    calls = []
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) > 50:
+            raise AssertionError("the text is measured once a character")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Draw.ImageDraw, "multiline_textbbox", counted)
+    name = "Anna" + "\u200b" * 5000 + " Jensen"
+    card = statement_card(statement(speaker=name), 1, Form())
+    assert card is not None
+    plan = layout(card, 640, 360)
+    assert len(plan.blocks[1].text) > 5000  # the whole name on its line
+    for block in plan.blocks:
+        text_clip(block)
+    assert calls

@@ -72,6 +72,32 @@ def test_the_same_transcript_gives_the_same_pdf_bytes() -> None:
     assert documents.render_pdf(transcript_document()) == documents.render_pdf(transcript_document())
 
 
+def test_a_247_character_title_fits_the_properties_of_both_documents() -> None:
+    import docx
+    import pypdf
+
+    title = ("Borgermøde om trafiksikkerhed i Nordby " * 7)[:247]
+    organiser = "Nordby Lokalråd og " * 20  # 380 characters
+    doc = replace(transcript_document(), title=title, organiser=organiser)
+    properties = docx.Document(io.BytesIO(documents.render_docx(doc))).core_properties
+    assert len(properties.title) == 255 and properties.title.endswith("…")
+    assert f"Høringssvar: {title}".startswith(properties.title.removesuffix("…"))
+    assert len(properties.author) <= 255 and organiser.startswith(properties.author.removesuffix("…"))
+    reader = pypdf.PdfReader(io.BytesIO(documents.render_pdf(doc)))
+    assert reader.metadata.title == properties.title and reader.metadata.author == properties.author
+    text = " ".join("\n".join(page.extract_text() for page in reader.pages).split())
+    assert title.strip() in text  # the whole title in the document itself
+
+
+def test_braces_in_a_title_are_text_not_the_page_count() -> None:
+    import pypdf
+
+    doc = replace(transcript_document(), title="Møde {nb} om {title}")
+    pages = pypdf.PdfReader(io.BytesIO(documents.render_pdf(doc))).pages
+    assert all("Møde {nb} om {title}" in page.extract_text() for page in pages)
+    assert all(f"Side {n} af {len(pages)}" in page.extract_text() for n, page in enumerate(pages, 1))
+
+
 # ------------------------------------------------------------------------- the demo's delivery
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from pipeline import escape
 from pipeline.config import Form, Meeting
 from pipeline.files import atomic_path
 from pipeline.fonts import font_identity, font_path
@@ -61,9 +63,12 @@ class Card:
 
 
 def _clean(value: object) -> str | None:
-    # A line break inside a value would break the card's own line structure.
-    text = " ".join(str(value).split()) if value is not None else ""
-    return text or None
+    # One line (a line break inside a value would break the card's own line structure), composed (NFC),
+    # so a letter typed as a letter and its accents is measured and never cut as one, and no pile of
+    # accents that would draw over the other lines. A direction override it opens ends with it, so it
+    # cannot turn around the rest of its line.
+    text = escape.one_line(unicodedata.normalize("NFC", str(value))) if value is not None else ""
+    return escape.bidi_closed(escape.few_marks(text)) or None
 
 
 def title_values(meeting: Meeting, meeting_name: str) -> dict[str, str | None]:
@@ -197,10 +202,50 @@ def card_key(card: Card, width: int, height: int) -> str:
 # ------------------------------------------------------------------------------------------- layout
 
 
-def wrap(text: str, measure: Callable[[str], float], max_width: float) -> list[str]:
-    """Greedy word wrap; a word wider than the column is split with a hyphen rather than overflow."""
+def _longest(limit: int, fits: Callable[[int], bool]) -> int:
+    """The largest n in 0..``limit`` with ``fits(n)`` (``fits`` true up to some n, false after it; 0 is
+    taken to fit). Searched by doubling, then halving: O(log n) calls, none asking about more than twice
+    the answer, so the cost follows what fits on a line, not the length of the text."""
+    low, high = 0, 1
+    while high <= limit and fits(high):
+        low, high = high, high * 2
+    high = min(high, limit + 1)  # high does not fit, or lies beyond the text
+    while high - low > 1:
+        middle = (low + high) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def _fitting(
+    text: str, start: int, limit: int, measure: Callable[[str], float], max_width: float, suffix: str = ""
+) -> int:
+    """How many characters of ``text`` from ``start`` (at most ``limit``), followed by ``suffix``, fit in
+    ``max_width``."""
+
+    def fits(n: int) -> bool:
+        return measure(text[start : start + n] + suffix) <= max_width
+
+    return _longest(limit, fits)
+
+
+def wrap(
+    text: str, measure: Callable[[str], float], max_width: float, max_lines: int | None = None
+) -> list[str]:
+    """Greedy word wrap; a word wider than the column is split with a hyphen rather than overflow.
+
+    With ``max_lines``, it stops once it has more lines than that: what comes after can never be shown.
+    Linear in the length of the text: a long word is cut a line at a time, each line found by measuring
+    a few strings about as long as the line (``_longest``), never the rest of the word again and again.
+    """
     lines: list[str] = []
     current = ""
+
+    def full() -> bool:
+        return max_lines is not None and len(lines) > max_lines
+
     for word in text.split():
         candidate = f"{current} {word}" if current else word
         if measure(candidate) <= max_width:
@@ -209,13 +254,18 @@ def wrap(text: str, measure: Callable[[str], float], max_width: float) -> list[s
         if current:
             lines.append(current)
             current = ""
-        while measure(word) > max_width:
-            cut = len(word) - 1
-            while cut > 1 and measure(word[:cut] + "-") > max_width:
-                cut -= 1
-            lines.append(word[:cut] + "-")
-            word = word[cut:]
-        current = word
+            if full():
+                return lines
+        start = 0
+        while (rest := len(word) - start) > _fitting(word, start, rest, measure, max_width):
+            cut = max(1, _fitting(word, start, rest - 1, measure, max_width, "-"))
+            # Between letters as a reader sees them: never a combining mark or half an emoji alone.
+            end = escape.cut_point(word, start + cut, start)
+            lines.append(word[start:end] + "-")
+            start = end
+            if full():
+                return lines
+        current = word[start:]
     if current:
         lines.append(current)
     return lines or [""]
@@ -226,9 +276,11 @@ def _shorten(
 ) -> list[str]:
     kept = lines[:max_lines]
     last = kept[-1]
-    while last and measure(last.rstrip(" -") + "…") > max_width:
-        last = last[:-1]
-    kept[-1] = last.rstrip(" -") + "…"
+
+    def fits(n: int) -> bool:
+        return measure(last[:n].rstrip(" -") + escape.ELLIPSIS) <= max_width
+
+    kept[-1] = last[: escape.cut_point(last, _longest(len(last), fits))].rstrip(" -") + escape.ELLIPSIS
     return kept
 
 
@@ -293,24 +345,35 @@ def _metrics(bold: bool, size: int, interline: int) -> tuple[int, int, int]:
     return ascent, descent, pitch
 
 
+def _measure(bold: bool, size: int) -> Callable[[str], float]:
+    """The width of a text in pixels, as Pillow draws it (the one measure of the layout)."""
+    return _font(bold, size).getlength
+
+
 def _fit(text: str, bold: bool, size: int, max_lines: int, max_width: int) -> tuple[list[str], int, bool]:
     """The lines and font size for ``text``, and whether it had to be shortened with "…".
 
     A long text first shrinks a little; only what still does not fit in ``max_lines`` is shortened. A
     size at which no word has to be split is preferred: a hyphen in the middle of a word reads badly.
+    A few sizes are tried, each in time linear in the length of the text.
     """
     smallest = max(8, round(size * SMALLEST))
     trials = range(size, smallest - 1, -max(1, round(size * 0.05)))
     for split_words in (False, True):
         for trial in trials:
-            measure = _font(bold, trial).getlength
-            if not split_words and any(measure(word) > max_width for word in text.split()):
+            measure = _measure(bold, trial)
+            if not split_words and any(
+                _fitting(word, 0, len(word), measure, max_width) < len(word) for word in text.split()
+            ):
                 continue
-            lines = wrap(text, measure, max_width)
+            lines = wrap(text, measure, max_width, max_lines)
             if len(lines) <= max_lines:
                 return lines, trial, False
-    measure = _font(bold, smallest).getlength
-    return _shorten(wrap(text, measure, max_width), max_lines, measure, max_width), smallest, True
+    measure = _measure(bold, smallest)
+    lines = wrap(text, measure, max_width, max_lines)
+    if len(lines) <= max_lines:
+        return lines, smallest, False
+    return _shorten(lines, max_lines, measure, max_width), smallest, True
 
 
 def layout(card: Card, width: int, height: int) -> CardLayout:
@@ -324,10 +387,13 @@ def layout(card: Card, width: int, height: int) -> CardLayout:
         heading_size = max(8, round(unit * HEADING_SIZE * scale))
         line_size = max(8, round(unit * LINE_SIZE * scale))
         parts: list[tuple[str, bool, str, int, int, int]] = []  # text, bold, colour, size, interline, gap
-        lines, size, shortened = _fit(card.heading, True, heading_size, HEADING_MAX_LINES, column)
+        # What the font cannot draw shows as "�" rather than an empty box.
+        lines, size, shortened = _fit(
+            escape.font_text(card.heading), True, heading_size, HEADING_MAX_LINES, column
+        )
         parts.append(("\n".join(lines), True, HEADING_COLOUR, size, round(size * 0.22), 0))
         for index, line in enumerate(card.lines):
-            wrapped, size, cut = _fit(line, False, line_size, LINE_MAX_LINES, column)
+            wrapped, size, cut = _fit(escape.font_text(line), False, line_size, LINE_MAX_LINES, column)
             shortened = shortened or cut
             # The first sub-line sits below the rule; the others a little apart from each other.
             gap = round(unit * 0.075 * scale) if index == 0 else round(size * 0.45)
@@ -378,8 +444,10 @@ def text_clip(block: TextBlock) -> tuple[Any, int]:
         text=block.text,
         font_size=block.font_size,
         color=block.colour,
-        method="caption",
-        # Wider than the column by the margin: the lines are wrapped already and must not wrap again.
+        # "label", not "caption": the lines are wrapped already, and moviepy's own wrapping measures the
+        # whole text again for every character (quadratic in the length of a line).
+        method="label",
+        # Wider than the column by the margin, so no letter touches the edge of the box.
         size=(block.width + margin, block.height),
         margin=(margin, margin, margin, margin),
         interline=block.interline,

@@ -7,17 +7,17 @@ load a ``<track src=…>`` or fetch a sibling file from a page opened with ``fil
 transcript are inside the page and the captions are added with the TextTrack API. A Content Security
 Policy lets the page load nothing but the clip beside it.
 
-Pure: ``render`` turns the data into the page.
+Pure: ``render`` turns the data into the page, each value escaped for where it lands (``pipeline.escape``):
+HTML text and attributes, the cues' JSON inside a ``<script>`` element, the clip's URL.
 """
 
 from __future__ import annotations
 
-import html
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline import escape
 from pipeline.models import approved as is_approved
 from pipeline.stages.letters import Facts, duration_words
 from pipeline.stages.subtitles import Cue
@@ -79,7 +79,7 @@ def _cues_json(data: PageData) -> list[dict[str, Any]]:
 def render(data: PageData) -> str:
     t = TEXT["da" if data.page_language == "da" else "en"]
     f = data.facts
-    esc = html.escape
+    esc = escape.html_text
     rows = [
         (t["date"], danish_date(f.date) if f.date else None),
         (t["place"], f.place),
@@ -114,10 +114,9 @@ def render(data: PageData) -> str:
         for c in data.qc
     )
     files = "".join(f"<li><code>{esc(digest)}</code> {esc(name)}</li>" for name, digest in f.files)
-    payload = json.dumps(
-        {"cues": _cues_json(data), "language": data.language, "label": t["captions"], "burned": data.burned},
-        ensure_ascii=False,
-    ).replace("</", "<\\/")
+    payload = escape.script_json(
+        {"cues": _cues_json(data), "language": data.language, "label": t["captions"], "burned": data.burned}
+    )
     title = f"{t['kind']}: {f.title}"
     return f"""<!doctype html>
 <html lang="{esc(data.page_language)}">
@@ -132,7 +131,7 @@ def render(data: PageData) -> str:
 <header><p class="kind">{esc(t["kind"])}</p><h1>{esc(f.title)}</h1></header>
 <main>
 <div class="player">
-<video id="clip" controls preload="metadata" src="{esc(data.clip)}"></video>
+<video id="clip" controls preload="metadata" src="{escape.href(data.clip)}"></video>
 <h2>{esc(t["facts"])}</h2>
 <dl>{facts}</dl>
 <h2>{esc(t["check"])}</h2>

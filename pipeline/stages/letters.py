@@ -15,10 +15,10 @@ Pure: ``facts`` gathers what both say; ``cover_letter_pdf``, ``participant_note_
 from __future__ import annotations
 
 import datetime as dt
-import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from pipeline import escape
 from pipeline.config import Agreement, Form, Meeting, WorkingGroup
 from pipeline.stages.transcript import PDF_FONT, danish_date, pdf_document
 
@@ -243,13 +243,11 @@ def participant_note_txt(f: Facts) -> str:
         out += [f"- {item}" if listed else item for item in items]
         out.append("")
     out.append(f"Venlig hilsen\n{f.organiser or 'Arrangørerne'}")
-    return "\n".join(out) + "\n"
+    return escape.printable("\n".join(out)) + "\n"
 
 
 def participant_note_html(f: Facts) -> str:
-    def esc(text: str) -> str:
-        return html.escape(text, quote=True)
-
+    esc = escape.html_text
     body = [f"<h1>Til deltagerne i {esc(f.title)}</h1>"]
     for heading, items in participant_sections(f):
         body.append(f"<h2>{esc(heading)}</h2>")

@@ -12,7 +12,7 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline import texts
+from pipeline import escape, texts
 from pipeline.config import Form, Meeting
 from pipeline.models import Approval, Segment, Statement, StatementTranscript
 from pipeline.models import approved as is_approved
@@ -165,7 +165,8 @@ def entry_heading(entry: TranscriptEntry, timecodes: bool) -> str:
     parts.append(entry.speaker_label)
     if entry.statement.group:
         parts.append(entry.statement.group)
-    heading = f"{entry.number}. " + " · ".join(parts)
+    # Three values on one line: a direction override in the topic must not turn the speaker's name around.
+    heading = f"{entry.number}. " + " · ".join(map(escape.bidi_closed, parts))
     if timecodes and entry.start_ms is not None:
         heading += f"  [{timecode(entry.start_ms)}]"
     return heading
@@ -196,81 +197,88 @@ def render_txt(doc: TranscriptDocument) -> str:
         for segment, code in paragraphs(entry):
             text = segment.text.strip()
             out.append(f"[{code}] {text}" if doc.timecodes else text)
-    return "\n".join(out).rstrip() + "\n"
+    # Plain text too is read by programs (a terminal, an agenda system): no control characters.
+    return escape.printable("\n".join(out)).rstrip() + "\n"
 
 
 def render_json(doc: TranscriptDocument) -> dict[str, Any]:
     from pipeline.stages.transcribe import transcript_to_json
 
-    return {
-        "kind": "hearing-pipeline transcript",
-        "version": VERSION,
-        "meeting": {
-            "title": doc.title,
-            "date": doc.date.isoformat() if doc.date else None,
-            "place": doc.place,
-            "organiser": doc.organiser,
-            "committee": doc.committee,
-        },
-        "form": {
-            "name": doc.form_name,
-            "agreed_with": doc.agreed_with,
-            "committee_meeting": doc.committee_meeting.isoformat() if doc.committee_meeting else None,
-        },
-        "language": doc.language,
-        "engine": doc.engine,
-        "model": doc.model,
-        "statements": [
-            {
-                "number": entry.number,
-                "id": entry.statement.id,
-                "speaker": entry.speaker_label if entry.named else None,
-                "speaker_label": entry.speaker_label,
-                "group": entry.statement.group,
-                "topic": entry.statement.topic,
-                "recording_sha256": entry.statement.recording.sha256,
-                "start_ms": entry.start_ms,
-                "duration_ms": entry.statement.probe.duration_ms,
-                "text": entry.transcript.text,
-                "no_text": entry.transcript.no_text,
-                "flags": ["no_text_recognised"] if entry.transcript.no_text else [],
-                "seed": entry.transcript.seed,
-                "approved": entry.approval.to_json() if entry.approval else None,
-                "segments": transcript_to_json(entry.transcript)["segments"],
-            }
-            for entry in doc.entries
-        ],
-    }
+    # A lone surrogate (a YAML escape) cannot be written as UTF-8: the one thing JSON cannot carry.
+    return escape.encodable(
+        {
+            "kind": "hearing-pipeline transcript",
+            "version": VERSION,
+            "meeting": {
+                "title": doc.title,
+                "date": doc.date.isoformat() if doc.date else None,
+                "place": doc.place,
+                "organiser": doc.organiser,
+                "committee": doc.committee,
+            },
+            "form": {
+                "name": doc.form_name,
+                "agreed_with": doc.agreed_with,
+                "committee_meeting": doc.committee_meeting.isoformat() if doc.committee_meeting else None,
+            },
+            "language": doc.language,
+            "engine": doc.engine,
+            "model": doc.model,
+            "statements": [
+                {
+                    "number": entry.number,
+                    "id": entry.statement.id,
+                    "speaker": entry.speaker_label if entry.named else None,
+                    "speaker_label": entry.speaker_label,
+                    "group": entry.statement.group,
+                    "topic": entry.statement.topic,
+                    "recording_sha256": entry.statement.recording.sha256,
+                    "start_ms": entry.start_ms,
+                    "duration_ms": entry.statement.probe.duration_ms,
+                    "text": entry.transcript.text,
+                    "no_text": entry.transcript.no_text,
+                    "flags": ["no_text_recognised"] if entry.transcript.no_text else [],
+                    "seed": entry.transcript.seed,
+                    "approved": entry.approval.to_json() if entry.approval else None,
+                    "segments": transcript_to_json(entry.transcript)["segments"],
+                }
+                for entry in doc.entries
+            ],
+        }
+    )
 
 
 def render_docx(doc: TranscriptDocument) -> bytes:
     import docx
     from docx.shared import Pt, RGBColor
 
+    # Word's XML carries no control characters or lone surrogates (python-docx refuses them): every text
+    # goes in through escape.printable, every core property through escape.document_property.
+    text = escape.printable
     document = docx.Document()
     core = document.core_properties
-    core.title = f"Høringssvar: {doc.title}"
-    core.language = doc.language
-    core.author = doc.organiser or "hearing-pipeline"
-    core.comments = machine_note(doc)
+    core.title = escape.document_property(f"Høringssvar: {doc.title}")
+    core.language = escape.document_property(doc.language)
+    core.author = escape.document_property(doc.organiser or "hearing-pipeline")
+    core.comments = escape.document_property(machine_note(doc))
     style = document.styles["Normal"]
     style.font.name = "Calibri"
     style.font.size = Pt(11)
 
     document.add_heading("Høringssvar fra borgermødet", level=0)
-    document.add_heading(doc.title, level=1)
+    document.add_heading(text(doc.title), level=1)
     for line in header_lines(doc):
         label, _, value = line.partition(": ")
         paragraph = document.add_paragraph()
-        paragraph.add_run(f"{label}: ").bold = True
-        paragraph.add_run(value)
-    note = document.add_paragraph().add_run(machine_note(doc))
+        paragraph.add_run(text(f"{label}: ")).bold = True
+        paragraph.add_run(text(value))
+    note = document.add_paragraph().add_run(text(machine_note(doc)))
     note.italic = True
     note.font.color.rgb = RGBColor(0x55, 0x55, 0x55)
 
     for entry in doc.entries:
-        document.add_heading(entry_heading(entry, doc.timecodes), level=2)
-        approval = document.add_paragraph().add_run(approval_line(entry))
+        document.add_heading(text(entry_heading(entry, doc.timecodes)), level=2)
+        approval = document.add_paragraph().add_run(text(approval_line(entry)))
         approval.italic = True
         approval.font.size = Pt(9)
         if entry.transcript.no_text:
@@ -281,27 +289,43 @@ def render_docx(doc: TranscriptDocument) -> bytes:
                 stamp = paragraph.add_run(f"[{code}] ")
                 stamp.font.color.rgb = RGBColor(0x66, 0x66, 0x66)
                 stamp.font.size = Pt(9)
-            paragraph.add_run(segment.text.strip())
+            paragraph.add_run(text(segment.text.strip()))
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()
 
 
 PDF_FONT = "DejaVu"  # embedded from the files the clip's cards use: the same letters everywhere
+# The total page count in the footer: fpdf2 puts it wherever this string is drawn, so it is made of
+# characters escape.printable takes out of every text, which therefore can never spell it.
+PAGE_COUNT = "\ufdd0nb\ufdd0"
 
 
 def pdf_document(title: str, header: str, language: str, author: str | None) -> Any:
     """An A4 document with the fonts embedded (a subset of DejaVu Sans, æ ø å and all), the header on
-    every page and "Side N af M" at the foot; for the transcript and the cover letter alike."""
+    every page and "Side N af M" at the foot; for the transcript and the cover letter alike. Every text
+    drawn with ``cell`` or ``multi_cell`` goes through ``escape.pdf_text``; the metadata through
+    ``escape.document_property``."""
     from fpdf import FPDF
 
     from pipeline import fonts
 
     class _Document(FPDF):
+        def cell(
+            self, w: float | None = None, h: float | None = None, text: str = "", *args: Any, **kwargs: Any
+        ) -> Any:
+            return super().cell(w, h, escape.pdf_text(text), *args, **kwargs)
+
+        def multi_cell(
+            self, w: float, h: float | None = None, text: str = "", *args: Any, **kwargs: Any
+        ) -> Any:
+            return super().multi_cell(w, h, escape.pdf_text(text), *args, **kwargs)
+
         def header(self) -> None:
             self.set_font(PDF_FONT, "", 8)
             self.set_text_color(0x55, 0x55, 0x55)
-            self.cell(0, 5, header, new_x="LMARGIN", new_y="NEXT")
+            # One line whatever the title: shortened with "…" to the width of the page.
+            self.cell(0, 5, pdf_fit_width(self, header, self.epw), new_x="LMARGIN", new_y="NEXT")
             self.set_draw_color(0xCC, 0xCC, 0xCC)
             self.line(self.l_margin, self.get_y(), self.w - self.r_margin, self.get_y())
             self.ln(4)
@@ -311,7 +335,8 @@ def pdf_document(title: str, header: str, language: str, author: str | None) -> 
             self.set_y(-14)
             self.set_font(PDF_FONT, "", 8)
             self.set_text_color(0x55, 0x55, 0x55)
-            self.cell(0, 6, f"Side {self.page_no()} af {{nb}}", align="C")
+            # Our own words and the page-count alias, which pdf_text would take out.
+            super().cell(0, 6, f"Side {self.page_no()} af {PAGE_COUNT}", align="C")
 
     pdf = _Document(format="A4")
     pdf.set_margins(20, 16, 20)
@@ -323,15 +348,31 @@ def pdf_document(title: str, header: str, language: str, author: str | None) -> 
         ("BI", True, True),
     ):
         pdf.add_font(PDF_FONT, style, str(fonts.font_path(bold, italic)))
-    pdf.set_title(title)
-    pdf.set_lang(language)
-    pdf.set_author(author or "hearing-pipeline")
+    pdf.set_title(escape.document_property(title))
+    pdf.set_lang(escape.document_property(language))
+    pdf.set_author(escape.document_property(author or "hearing-pipeline"))
     pdf.set_creator("hearing-pipeline")
-    pdf.alias_nb_pages()
+    pdf.alias_nb_pages(PAGE_COUNT)
     # A fixed date keeps the same document byte for byte the same (the checksums are compared).
     pdf.set_creation_date(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
     pdf.add_page()
     return pdf
+
+
+def pdf_fit_width(pdf: Any, text: str, width: float) -> str:
+    """``text`` on one line no wider than ``width`` in the current font, shortened with "…" where it is
+    wider; found by halving, so a title of any length costs a few measurements."""
+    line = escape.pdf_text(escape.one_line(text))
+    if pdf.get_string_width(line) <= width:
+        return line
+    low, high = 0, len(line)  # the longest prefix that fits with "…" is at least low, less than high
+    while high - low > 1:
+        middle = (low + high) // 2
+        if pdf.get_string_width(line[:middle] + escape.ELLIPSIS) <= width:
+            low = middle
+        else:
+            high = middle
+    return line[: escape.cut_point(line, low)].rstrip() + escape.ELLIPSIS
 
 
 def render_pdf(doc: TranscriptDocument) -> bytes:
