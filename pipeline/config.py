@@ -308,9 +308,13 @@ class TrimEntry(_Strict):
 
 
 def _path_text(value: str) -> str:
-    # Matched against the names on disk as written (pipeline/stages/ingest.py), so neither normalised
-    # nor stripped here; what no file name should hold is still refused.
-    _only_text(value, lines=False)
+    # Matched against the names on disk as written (pipeline/stages/ingest.py), so neither normalised nor
+    # stripped, and a character a file name may hold (a line break, even) is allowed: the organiser must
+    # be able to name any recording to give its consent. What no path can hold is refused.
+    for index, char in enumerate(value):
+        if char == "\0" or unicodedata.category(char) == "Cs":
+            why = "a NUL character" if char == "\0" else "a lone surrogate, which is not a character"
+            raise ValueError(f"contains {why}: U+{ord(char):04X} at character {index + 1}")
     if not value.strip():
         raise ValueError("is empty")
     if len(value) > PATH_CHARS:
