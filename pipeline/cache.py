@@ -91,3 +91,58 @@ def _discard(path: Path) -> None:
         path.unlink(missing_ok=True)
     except OSError as error:
         log.warning("cache: %s cannot be removed (%s)", path, error)
+
+
+class ContentDigests:
+    """The SHA-256 of a file or a folder's content (a speech model: gigabytes), remembered by each file's
+    stamp so that it is read once, not on every run. The stamp is the resolved path, size, inode,
+    device, and both the modification and the change time: a file replaced in place keeping its size
+    and modification time (``cp -p``, a new file under the old inode) still has a new change time."""
+
+    def __init__(self, store: Path) -> None:
+        self.store = store
+        self._dirty = False
+        data = read_json(store)
+        self._entries: dict[str, dict[str, Any]] = data if isinstance(data, dict) else {}
+
+    def _file(self, path: Path) -> str:
+        from pipeline.files import sha256_file
+
+        info = path.stat()
+        stamp = {
+            "size": info.st_size,
+            "mtime_ns": info.st_mtime_ns,
+            "ctime_ns": info.st_ctime_ns,
+            "ino": info.st_ino,
+            "dev": info.st_dev,
+        }
+        key = str(path.resolve())
+        entry = self._entries.get(key)
+        if isinstance(entry, dict) and all(entry.get(k) == v for k, v in stamp.items()):
+            return str(entry["sha256"])
+        digest = sha256_file(path)
+        self._entries[key] = {**stamp, "sha256": digest}
+        self._dirty = True
+        return digest
+
+    def of(self, path: Path) -> str:
+        """A file's SHA-256; for a folder, the SHA-256 of the list of every file below it (links
+        followed) with its own SHA-256, so that any change to any file changes it."""
+        if not path.is_dir():
+            return self._file(path)
+        lines = [
+            f"{self._file(file)}  {file.relative_to(path).as_posix()}\n"
+            for file in sorted(path.rglob("*"))
+            if file.is_file()
+        ]
+        return sha256_text("".join(lines))
+
+    def save(self) -> None:
+        """Keep what was read for the next run; a cache that cannot be written only costs time."""
+        if not self._dirty:
+            return
+        try:
+            write_json(self.store, self._entries)
+        except OSError as error:
+            log.debug("cache: %s cannot be written (%s)", self.store, error)
+        self._dirty = False

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 import click
 
 from pipeline import __version__
-from pipeline.errors import PipelineError, exit_code_for
+from pipeline.errors import PipelineError, describe, exit_code_for
 
 log = logging.getLogger("pipeline")
 
@@ -107,10 +107,7 @@ def _fail(error: BaseException, traceback: bool, verbose: int = 0) -> NoReturn:
             for line in error.stderr_tail.splitlines():
                 click.echo(f"  ffmpeg: {line}", err=True)
     else:
-        click.echo(
-            f"error: unexpected failure: {type(error).__name__}: {error} (run with --traceback for details)",
-            err=True,
-        )
+        click.echo(f"error: {describe(error)} (run with --traceback for details)", err=True)
     sys.exit(code)
 
 
@@ -181,8 +178,9 @@ def _run_meeting(options: Any, as_json: bool, quiet: bool, verbose: int, traceba
             else:
                 with progress:
                     report = runner.run()
-        except PipelineError:
-            # Why each recording was left out explains a failure like "nothing to deliver".
+        except (Exception, KeyboardInterrupt):
+            # Why each recording was left out explains a failure like "nothing to deliver"; the report
+            # printed says the exit code the process ends with (the runner set it from the error).
             _summary(runner.report, quiet=True)
             if as_json:
                 click.echo(json.dumps(runner.report.to_json(), ensure_ascii=False, indent=2))

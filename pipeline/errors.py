@@ -134,3 +134,12 @@ def exit_code_for(error: BaseException) -> int:
     if isinstance(error, KeyboardInterrupt):
         return 130
     return EXIT_FAILED
+
+
+def describe(error: BaseException) -> str:
+    """What a person is told about ``error``, the same on stderr and in run.json."""
+    if isinstance(error, PipelineError):
+        return str(error)
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted; a re-run resumes"
+    return f"unexpected failure: {type(error).__name__}: {error}"

@@ -676,7 +676,7 @@ class Review:
             self.out_dir / "work",
             HashCache(self.out_dir / "work" / "hashes.json"),
             engine,
-            (self.options.engine, engines.model_id(self.options.model)),
+            engines.cache_identity(self.options.engine, self.options.model),
         )
 
     def engine(self) -> Any:

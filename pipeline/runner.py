@@ -28,12 +28,11 @@ from pipeline.errors import (
     Busy,
     ConfigError,
     DiskFull,
-    ModelError,
     NotConforming,
     NothingDelivered,
-    PipelineError,
     SubtitleProblems,
     UsageError,
+    describe,
     exit_code_for,
 )
 from pipeline.files import HashCache, recover_folder, sha256_file, write_json
@@ -209,6 +208,21 @@ def default_out_dir(meeting_dir: Path) -> Path:
     return resolved.parent / f"{resolved.name}-output"
 
 
+# What a run writes in the output folder (docs/design.md): folders, and files a folder must not stand for.
+OUT_FOLDERS = (
+    "work", "edits", "archive",
+    deliver.DELIVERY, deliver.DRAFT, deliver.FAILED_DELIVERY, deliver.PARTICIPANTS,
+)  # fmt: skip
+OUT_FILES = ("run.json", ".hearing.lock")
+
+
+def nearest_existing(path: Path) -> Path:
+    """``path``, or the nearest folder above it that exists: where it would be made."""
+    while not (path.exists() or path.is_symlink()) and path.parent != path:
+        path = path.parent
+    return path
+
+
 # Bytes a second of clip takes while it is made: H.264 at about 0.1 bit a pixel (CRF 18-23 on talking
 # heads stays well below), twice (segment and clip, where a hard link is impossible), plus PCM audio in
 # the segments. An estimate on the safe side: running out of space half-way helps nobody.
@@ -358,6 +372,8 @@ class Runner:
         # The report's list of stages is the log's: both name the same records.
         self.steps = StageLog(self.report.stages)
         self._engine: Engine | None = engine  # already loaded by an earlier runner (`hearing watch`)
+        # The engine and model as the cache keys name them (engine_id, model_key); set by the checks.
+        self._identity: tuple[str, engines.ModelKey] = ("", engines.ModelKey("", None, None))
         self.hashes: HashCache | None = None
         self.transcript_files: dict[str, str] = {}  # statement id -> its transcript, relative to OUT
 
@@ -378,11 +394,12 @@ class Runner:
                 self._engine = load_engine(self.options.engine, self.options.model)
             finally:
                 self.progress.end("model")
-            self.report.engine_info = {
+            _, key = self._identity
+            self.report.engine_info |= {
                 "version": self._engine.version,
                 "model_source": self._engine.model.source,
                 "model_path": self._engine.model.path,
-                "model_sha256": self._engine.model.sha256,
+                "model_sha256": self._engine.model.sha256 or key.sha256,
             }
         return self._engine
 
@@ -392,31 +409,30 @@ class Runner:
         started = time.monotonic()
         try:
             prepared = self._prepare()
-        except PipelineError as error:
-            self.report.exit_code = error.exit_code
-            self.report.error = str(error)
+            if self.options.dry_run:
+                self._plan(*prepared)
+                return self.report
+            with hold_lock(self.out_dir), interrupt.guard():
+                try:
+                    remove_partial_files(self.out_dir)
+                    self._run(*prepared)
+                except (Exception, KeyboardInterrupt) as error:
+                    self._stopped(error)
+                    raise
+                finally:
+                    self.report.seconds = time.monotonic() - started
+                    if self.hashes:
+                        self.hashes.save()
+                    write_json(self.out_dir / "run.json", self.report.to_json())
+        except (Exception, KeyboardInterrupt) as error:
+            self._stopped(error)
             raise
-        if self.options.dry_run:
-            self._plan(*prepared)
-            return self.report
-        with hold_lock(self.out_dir), interrupt.guard():
-            try:
-                remove_partial_files(self.out_dir)
-                self._run(*prepared)
-            except PipelineError as error:
-                self.report.exit_code = error.exit_code
-                self.report.error = str(error)
-                raise
-            except KeyboardInterrupt:
-                self.report.exit_code = exit_code_for(KeyboardInterrupt())
-                self.report.error = "interrupted; a re-run resumes"
-                raise
-            finally:
-                self.report.seconds = time.monotonic() - started
-                if self.hashes:
-                    self.hashes.save()
-                write_json(self.out_dir / "run.json", self.report.to_json())
         return self.report
+
+    def _stopped(self, error: BaseException) -> None:
+        """The report of a run that stopped says what the process exits with, whatever stopped it."""
+        self.report.exit_code = exit_code_for(error)
+        self.report.error = describe(error)
 
     def prepare(self, taken: Collection[str]) -> Readiness:
         """For `hearing watch`: the statements of the files ``taken`` (complete so far) heard, cut and
@@ -491,14 +507,59 @@ class Runner:
         return self.options.language or meeting.language or form.language
 
     def _check_engine(self) -> None:
-        if self.options.engine not in engines.ENGINES:
-            raise UsageError(f"--engine {self.options.engine}: choose one of {', '.join(engines.ENGINES)}")
-        model = self.options.model
-        if model and engines.looks_like_path(model) and not Path(model).expanduser().exists():
-            raise ModelError(f"model {model} not found", "check the path, or run `hearing models`")
+        """The engine and the model as far as they can be known without loading them, and the model's
+        identity in the cache keys (its content digest, computed once per model file)."""
+        engines.check_usable(self.options.engine, self.options.model)
+        self._identity = (
+            engines.engine_id(self.options.engine),
+            engines.model_key(self.options.engine, self.options.model),
+        )
+        self.report.engine_info["packages"] = engines.engine_versions(self.options.engine)
+
+    def _check_out_dir(self) -> None:
+        """The output folder can be made and written, and nothing is in the way of what the run writes
+        there, before any work: a read-only or misplaced folder is one line naming it, not a failure
+        half-way. A dry run only looks; a run makes the folder and writes a test file in it."""
+        import os
+        import tempfile
+
+        out = self.out_dir
+        existing = nearest_existing(out)
+        if not existing.is_dir():
+            raise UsageError(
+                f"the output folder {out} cannot be made: {existing} is "
+                f"{'a file' if existing.is_file() else 'not a folder'}; choose another with --out"
+            )
+        in_the_way = [
+            out / name for name in OUT_FOLDERS if (out / name).exists() and not (out / name).is_dir()
+        ] + [out / name for name in OUT_FILES if (out / name).is_dir()]
+        if in_the_way:
+            what = "a folder" if in_the_way[0].is_dir() else "a file"
+            raise UsageError(
+                f"the output folder {out} holds {what} where the run writes: {in_the_way[0]}; move it "
+                "away, or choose another output folder with --out"
+            )
+        places = [existing, *(out / name for name in OUT_FOLDERS if (out / name).is_dir())]
+        for place in places:
+            if not os.access(place, os.W_OK | os.X_OK):
+                raise UsageError(
+                    f"the output folder {out} cannot be written ({place} is read-only for this user); "
+                    "choose another with --out"
+                )
+        if self.options.dry_run:
+            return
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=out, prefix=".hearing-write-test-"):
+                pass
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            raise UsageError(
+                f"the output folder {out} cannot be written ({reason}); choose another with --out"
+            ) from None
 
     def _prepare(self) -> tuple[Path, Form, Meeting, str]:
-        """Everything that can be checked before anything is written."""
+        """Everything that can be checked before anything is written; a dry run checks the same."""
         from pipeline import media
 
         meeting_dir = self._check_places()
@@ -507,10 +568,13 @@ class Runner:
         self.report.form = form
         meeting, self.report.meeting_file = load_meeting(meeting_dir)
         language = self._check_language(form, meeting)
+        self.report.delivery_name = deliver.delivery_name(form, meeting, meeting_dir.name)
         # Also proves that ffmpeg is there and can do the work, before any work starts.
         choice = media.ffmpeg_choice()
         self.report.ffmpeg = choice.version
         self.report.ffmpeg_choice = choice.to_json()
+        # Last: a run makes the folder here, and only once every setting is known to be good.
+        self._check_out_dir()
         return meeting_dir, form, meeting, language
 
     # ------------------------------------------------------------------------------------- stages
@@ -553,8 +617,8 @@ class Runner:
             hashes=self.hashes,
             progress=self.progress,
             engine=transcribe.EngineChoice(
-                self.options.engine,
-                engines.model_id(self.options.model),
+                self._identity[0],
+                self._identity[1].id,
                 engines.model_label(self.options.model),
                 self.engine,
             ),
@@ -625,7 +689,7 @@ class Runner:
             self.work,
             self.hashes,
             self.engine if may_load else None,
-            (self.options.engine, engines.model_id(self.options.model)),
+            (self._identity[0], self._identity[1].id),
         )
         transcripts = dict(corrected.transcripts)
         for statement in corrected.statements:
@@ -665,12 +729,7 @@ class Runner:
         report = self.report
         found = self._ingest(meeting_dir, form, meeting, language, remember=True)
         listener = self._listener()
-        # Before copying: the archive and the speech audio. The clip is checked once its length is known.
-        self._check_disk(
-            form,
-            speech_ms=listener.pending_speech_ms(list(found.statements)),
-            archive_bytes=0 if (self.out_dir / "archive").exists() else sum(r.size for r in found.recordings),
-        )
+        self._check_disk_before_work(form, found, listener)
         # The originals are safe in the archive before anything else is made from them.
         self._archive(meeting_dir, meeting, form, found, events=())
 
@@ -707,8 +766,8 @@ class Runner:
         timeline = clip.plan(ordered, made_cuts.cuts, made_cuts.clipped)
         report.cuts = dict(timeline.cuts)
         self._judge_subtitles(timeline, form)
-        if not self._delivered_clip():
-            self._check_disk(form, clip_ms=timeline.duration_ms)
+        # Also where a delivery is there already: the new one is made beside it before the swap.
+        self._check_disk(form, clip_ms=timeline.duration_ms)
         staging = self.out_dir / deliver.STAGING_DELIVERY
         starts = {
             p.statement_id: p.start_ms for p in timeline.parts if p.kind == "statement" and p.statement_id
@@ -774,8 +833,10 @@ class Runner:
         What depends on a step still to be done is planned once that step has been done."""
         plan = self.report.plan
         found = self._ingest(meeting_dir, form, meeting, language, remember=False)
-        plan.add(PlannedStep("archive", None, None, False, tuple(r.relpath for r in found.recordings)))
+        self._check_edits(found)
         listener = self._listener()
+        self._check_disk_before_work(form, found, listener)
+        plan.add(PlannedStep("archive", None, None, False, tuple(r.relpath for r in found.recordings)))
         transcripts: dict[str, StatementTranscript] = {}
         for statement in found.statements:
             settings = self._settings(meeting, form, statement)
@@ -793,6 +854,7 @@ class Runner:
         clip = self._clip_maker(meeting_dir, meeting, form, language)
         timeline = clip.plan(list(made_cuts.statements), made_cuts.cuts, made_cuts.clipped)
         self._judge_subtitles(timeline, form)
+        self._check_disk(form, clip_ms=timeline.duration_ms)
         plan.add(*clip.plan_steps(timeline))
         plan.add(*deliver.plan(form, clip.name, language))
 
@@ -856,7 +918,9 @@ class Runner:
         self.report.archive = result.to_json()
 
     def _engine_identity(self) -> tuple[archive.Software, ModelInfo]:
-        version, model = engines.identity(self.options.engine, self.options.model, self._engine)
+        version, model = engines.identity(
+            self.options.engine, self.options.model, self._engine, self._identity[1]
+        )
         return archive.Software(self.options.engine, version, role="speech engine"), model
 
     def _events(self, statements: list[Statement]) -> list[archive.Event]:
@@ -888,19 +952,37 @@ class Runner:
             archive.Software("ffmpeg", self.report.ffmpeg or "unknown"),
         )
 
+    def _check_edits(self, found: ingest.IngestResult) -> None:
+        """A dry run reads a person's corrections (without applying them) also where the statements are
+        not heard yet, so that it refuses every edits file the run will refuse (exit 3). The run reads
+        them once its statements are heard (``_corrections``): the review page finds in its run.json
+        what was heard when an edits file stopped it."""
+        folder = self.out_dir / "edits"
+        if folder.is_dir():
+            for statement in found.statements:
+                edits.read(folder, statement)
+
+    def _check_disk_before_work(
+        self, form: Form, found: ingest.IngestResult, listener: transcribe.Listener
+    ) -> None:
+        """Before copying: room for the archive and the speech audio. The clip is checked once its
+        length is known."""
+        self._check_disk(
+            form,
+            speech_ms=listener.pending_speech_ms(list(found.statements)),
+            archive_bytes=0 if (self.out_dir / "archive").exists() else sum(r.size for r in found.recordings),
+        )
+
     def _check_disk(
         self, form: Form, *, speech_ms: int = 0, clip_ms: int = 0, archive_bytes: int = 0
     ) -> None:
-        """Refuse to start work that cannot finish for lack of space, naming both numbers."""
+        """Refuse to start work that cannot finish for lack of space, naming both numbers. A dry run
+        asks the same of the folder the output folder would be made in."""
         need = estimate_need(form, speech_ms=speech_ms, clip_ms=clip_ms, archive_bytes=archive_bytes)
-        free = shutil.disk_usage(self.out_dir).free
+        free = shutil.disk_usage(nearest_existing(self.out_dir)).free
         log.info("disk: about %d bytes needed, %d free", need, free)
         if need > free:
             raise DiskFull(str(self.out_dir), need, free)
-
-    def _delivered_clip(self) -> bool:
-        delivery = self.out_dir / deliver.DELIVERY
-        return delivery.is_dir() and any(delivery.glob("*.mp4"))
 
 
 def options_of_earlier_run(out_dir: Path, *, dry_run: bool = False) -> RunOptions:

@@ -789,15 +789,16 @@ def test_whatever_a_person_types_comes_back_as_typed_or_is_refused_with_its_reas
         {HOSTILE_FILE: real_media / "en-jfk.flac"},
         "statements:\n"
         f"  - file: {json.dumps(HOSTILE_FILE)}\n"
-        '    speaker: "Anna\\nspeaker: Forged Name\\nout: 2.0"\n'
+        '    speaker: "Anna\\" speaker: Forged Name # out: 2.0"\n'
         "    consent: {name_on_screen: true}\n",
     )
     first = run_cli("run", meeting, "--out", out_dir, "--form", small_form, "--language", "en", "--quiet")
     assert first.returncode == 0, first.stderr
     report = run_report(out_dir)
     (statement,) = report["statements"]
-    # A line break in a name is data, never another field: no forged speaker, no cut at 2 s.
-    assert statement["speaker"] == "Anna\nspeaker: Forged Name\nout: 2.0"
+    # YAML in a name is data, never another field: no forged speaker, no cut at 2 s. (A line break in a
+    # name is refused where meeting.yaml is read: docs/design.md, "Text fields".)
+    assert statement["speaker"] == 'Anna" speaker: Forged Name # out: 2.0'
     assert report["cuts"][statement["id"]]["out_ms"] > 9000
     import yaml
 

@@ -6,7 +6,9 @@ so they are imported only inside the functions that need them.
 
 from __future__ import annotations
 
+import ast
 import os
+from dataclasses import dataclass
 from importlib import metadata, util
 from pathlib import Path
 from typing import Any
@@ -18,9 +20,10 @@ from pipeline.engines.base import (
     ModelInfo,
     ProgressCallback,
     TranscribeSettings,
+    model_location,
 )
 from pipeline.engines.embedded import cache_root
-from pipeline.errors import ModelError, UsageError
+from pipeline.errors import MissingToolError, ModelError, UsageError
 
 __all__ = [
     "DEFAULT_ENGINE",
@@ -31,7 +34,9 @@ __all__ = [
     "ModelInfo",
     "ProgressCallback",
     "TranscribeSettings",
+    "cache_identity",
     "cache_root",
+    "check_usable",
     "list_models",
     "load_engine",
 ]
@@ -223,18 +228,156 @@ def list_models() -> list[dict[str, Any]]:
     return [*engines, _embedded_row(installed), *_huggingface_rows(installed), *_openai_rows(installed)]
 
 
-def model_id(model: str | None) -> str:
-    """What identifies the model in a cache key, without loading it."""
+# Every package whose code turns the audio into words, for each engine: a new version of any of them may
+# change the words, so each is in the key of every transcript (and alignment) the engine makes. Both
+# engines hear speech with faster-whisper's voice detector (Silero on onnxruntime), and numpy makes the
+# features both listen to.
+ENGINE_PACKAGES = {
+    "faster-whisper": ("faster-whisper", "ctranslate2", "tokenizers", "onnxruntime", "numpy"),
+    "openai-whisper": (
+        "openai-whisper", "torch", "tiktoken", "numba", "numpy", "faster-whisper", "onnxruntime",
+    ),
+}  # fmt: skip
+
+
+def engine_versions(engine: str) -> dict[str, str]:
+    return {package: _version(package) or "not installed" for package in ENGINE_PACKAGES[engine]}
+
+
+def engine_id(engine: str) -> str:
+    """The engine in a cache key: its name and the version of every package it listens with."""
+    return "; ".join([engine, *(f"{name} {version}" for name, version in engine_versions(engine).items())])
+
+
+def _known_models(engine: str) -> dict[str, str] | None:
+    """The engine's own table of model names (faster-whisper: name to Hugging Face repository;
+    openai-whisper: name to download address, which carries the file's SHA-256), read from its source
+    without importing it: importing openai-whisper imports torch, seconds on every run. None when the
+    table cannot be read; then only loading the model can tell."""
+    module, file = {
+        "faster-whisper": ("faster_whisper", "utils.py"),
+        "openai-whisper": ("whisper", "__init__.py"),
+    }[engine]
+    spec = util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return None
+    try:
+        tree = ast.parse((Path(spec.origin).parent / file).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "_MODELS" for t in node.targets
+        ):
+            try:
+                table = ast.literal_eval(node.value)
+            except ValueError:
+                return None
+            return {str(k): str(v) for k, v in table.items()} if isinstance(table, dict) else None
+    return None
+
+
+def _cached_faster_model(name: str) -> Path | None:
+    """The folder of a faster-whisper model by name in the Hugging Face cache, without the network."""
+    repo = name if "/" in name else (_known_models("faster-whisper") or {}).get(name)
+    if repo is None:
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(repo, "model.bin")
+    except Exception:  # no cache, or huggingface_hub missing: not cached
+        return None
+    return Path(found).parent if isinstance(found, str) else None
+
+
+@dataclass(frozen=True)
+class ModelKey:
+    """What a model is, known without loading it."""
+
+    id: str  # in every cache key: the model by its content wherever that is known
+    sha256: str | None  # of the file, or of a folder's list of files and their SHA-256
+    path: str | None  # where it is on this machine
+
+
+def model_digests() -> Any:
+    """The per-user memo of model digests (computed once per model file, not on every run)."""
+    from pipeline.cache import ContentDigests
+
+    return ContentDigests(cache_root() / "model-digests.json")
+
+
+def model_key(engine: str, model: str | None, digests: Any = None) -> ModelKey:
+    """The model as the cache keys name it: the embedded model and a name openai-whisper knows by the
+    SHA-256 it verifies; a local path and a faster-whisper model in the Hugging Face cache by the
+    digest of their files (so a model replaced in place is a new model); a name not on this machine by
+    its name (the engine fetches it)."""
     from pipeline.engines import embedded
 
     name = model or "base"
     if name == "base" and embedded.embedded_available():
-        return f"embedded:{embedded.MODEL_SHA256}"
+        return ModelKey(
+            f"embedded:sha256:{embedded.MODEL_SHA256}", embedded.MODEL_SHA256, str(embedded.model_dir())
+        )
+    digests = digests if digests is not None else model_digests()
     path = Path(name).expanduser()
     if path.exists():
-        stat = path.stat()
-        return f"path:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-    return f"name:{name}"
+        target = model_location(engine, path.resolve())
+        digest = digests.of(target)
+        digests.save()
+        return ModelKey(f"path:sha256:{digest}", digest, str(target))
+    if engine == "openai-whisper":
+        address = (_known_models(engine) or {}).get(name)
+        if address is not None:
+            sha = address.split("/")[-2]
+            return ModelKey(f"name:{name}:sha256:{sha}", sha, None)
+    else:
+        folder = _cached_faster_model(name)
+        if folder is not None:
+            digest = digests.of(folder)
+            digests.save()
+            return ModelKey(f"name:{name}:sha256:{digest}", digest, str(folder))
+    return ModelKey(f"name:{name}", None, None)
+
+
+def cache_identity(engine: str, model: str | None) -> tuple[str, str]:
+    """(engine, model) as every transcript and alignment key names them: the engine with its packages'
+    versions, the model by its content."""
+    return engine_id(engine), model_key(engine, model).id
+
+
+def check_usable(engine: str, model: str | None) -> None:
+    """What can be known about the engine and the model without loading either, checked before any
+    work (by a dry run and a run alike): the engine installed, a local model that can be one, a name
+    the engine knows. Whether a name not cached can be downloaded only loading it tells."""
+    if engine not in ENGINES:
+        raise UsageError(f"--engine {engine}: choose one of {', '.join(ENGINES)}")
+    if _version(_DISTRIBUTIONS[engine]) is None or util.find_spec(_MODULES[engine]) is None:
+        raise MissingToolError(f"{engine} is not installed", _INSTALL[engine])
+    if model in EMBEDDED_NAMES:
+        return
+    assert model is not None
+    path = Path(model).expanduser()
+    if path.exists():
+        model_location(engine, path.resolve())
+        return
+    if looks_like_path(model):
+        raise ModelError(
+            f"model path {model} does not exist",
+            "check the path, or pass --model with a model name such as base, small or large-v3",
+        )
+    known = _known_models(engine)
+    if known is not None and model not in known and not (engine == "faster-whisper" and "/" in model):
+        raise ModelError(
+            f"{engine} has no model named {model!r} (known: {', '.join(known)})",
+            "pass one of those names"
+            + (
+                ", a Hugging Face id such as Systran/faster-whisper-small"
+                if engine == "faster-whisper"
+                else ""
+            )
+            + ", or --model /path/to/model",
+        )
 
 
 def model_label(model: str | None) -> str:
@@ -242,16 +385,24 @@ def model_label(model: str | None) -> str:
     return "base" if model is None else Path(model).name if Path(model).exists() else model
 
 
-def identity(engine: str, model: str | None, loaded: Engine | None = None) -> tuple[str, ModelInfo]:
+def identity(
+    engine: str, model: str | None, loaded: Engine | None = None, key: ModelKey | None = None
+) -> tuple[str, ModelInfo]:
     """The engine's version and the model, for provenance, also when every transcript was cached and
-    the engine was never loaded."""
+    the engine was never loaded. ``key`` (``model_key``) gives the model's content digest where the
+    engine does not know it (a local folder, a cached download)."""
     from pipeline.engines import embedded
 
+    sha256 = key.sha256 if key is not None else None
     if loaded is not None:
-        return loaded.version, loaded.model
+        info = loaded.model
+        return loaded.version, ModelInfo(info.name, info.source, info.path, info.sha256 or sha256)
     distribution = "openai-whisper" if engine == "openai-whisper" else "faster-whisper"
     version = _version(distribution) or "unknown"
     name = model or "base"
     if name == "base" and embedded.embedded_available():
         return version, ModelInfo("base", "embedded", str(embedded.model_dir()), embedded.MODEL_SHA256)
-    return version, ModelInfo(model_label(model), "cache", name, None)
+    if Path(name).expanduser().exists():
+        where = key.path if key is not None and key.path else str(Path(name).expanduser().resolve())
+        return version, ModelInfo(model_label(model), "path", where, sha256)
+    return version, ModelInfo(model_label(model), "cache", key.path if key and key.path else name, sha256)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pipeline.errors import ModelError
 from pipeline.models import Segment, Word
 
 if TYPE_CHECKING:
@@ -64,6 +66,31 @@ class EngineResult:
     # Audio the voice detector passed to the decoder (ms, padding included): an upper bound of the speech
     # heard, so that silence is known as silence without another pass over the audio.
     heard_ms: int | None = None
+
+
+def model_location(engine: str, path: Path) -> Path:
+    """What of a local model ``path`` the engine loads: a CTranslate2 folder (given as the folder or its
+    ``model.bin``), or for openai-whisper also a checkpoint file. Checked without loading, the same way
+    by the loaders and by the checks before a run; a path that cannot be a model is a ModelError."""
+    folder = path.parent if path.is_file() and path.name == "model.bin" else path
+    if engine == "faster-whisper" and path.suffix == ".pt":
+        raise ModelError(
+            f"{path} is an openai-whisper checkpoint; faster-whisper needs a CTranslate2 model folder",
+            "use --engine openai-whisper with it, or pass a folder with model.bin",
+        )
+    if engine == "openai-whisper" and not folder.is_dir():
+        return path
+    if not (folder / "model.bin").is_file():
+        if engine == "openai-whisper":
+            raise ModelError(
+                f"{path} is neither a Whisper checkpoint (.pt) nor a CTranslate2 model folder (no model.bin)",
+                "pass --model with a .pt file or a folder holding model.bin",
+            )
+        raise ModelError(
+            f"{path} is not a CTranslate2 model folder (no model.bin in it)",
+            "pass --model with a folder holding model.bin, config.json and tokenizer.json",
+        )
+    return folder
 
 
 class Engine(Protocol):

@@ -18,6 +18,7 @@ from pipeline.engines.base import (
     duration_ms,
     flag_credits,
     make_segment,
+    model_location,
     mono_16k,
     once,
     redecode_loops,
@@ -241,17 +242,7 @@ class _SamplingWatch:
 
 
 def load_path(path: Path) -> FasterWhisperEngine:
-    folder = path.parent if path.is_file() and path.name == "model.bin" else path
-    if path.suffix == ".pt":
-        raise ModelError(
-            f"{path} is an openai-whisper checkpoint; faster-whisper needs a CTranslate2 model folder",
-            "use --engine openai-whisper with it, or pass a folder with model.bin",
-        )
-    if not (folder / "model.bin").is_file():
-        raise ModelError(
-            f"{path} is not a CTranslate2 model folder (no model.bin in it)",
-            "pass --model with a folder holding model.bin, config.json and tokenizer.json",
-        )
+    folder = model_location(NAME, path)
     return FasterWhisperEngine(folder, ModelInfo(folder.name, "path", str(folder), None))
 
 

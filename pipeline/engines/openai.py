@@ -27,6 +27,7 @@ from pipeline.engines.base import (
     duration_ms,
     flag_credits,
     make_segment,
+    model_location,
     mono_16k,
     once,
     redecode_loops,
@@ -325,16 +326,10 @@ def load_embedded() -> OpenAIWhisperEngine:
 
 
 def load_path(path: Path) -> OpenAIWhisperEngine:
-    if path.is_file() and path.name == "model.bin":
-        path = path.parent
-    if path.is_dir():
-        if not (path / "model.bin").is_file():
-            raise ModelError(
-                f"{path} is neither a Whisper checkpoint (.pt) nor a CTranslate2 model folder (no model.bin)",
-                "pass --model with a .pt file or a folder holding model.bin",
-            )
-        return load_ct2_folder(path, path.name, "path")
-    return _load_checkpoint(path, ModelInfo(path.stem, "path", str(path), None), None)
+    target = model_location(NAME, path)
+    if target.is_dir():
+        return load_ct2_folder(target, target.name, "path")
+    return _load_checkpoint(target, ModelInfo(target.stem, "path", str(target), None), None)
 
 
 def load_named(name: str) -> OpenAIWhisperEngine:

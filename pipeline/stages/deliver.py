@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import shutil
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -43,7 +44,89 @@ DRAFT = "draft"  # a delivery that waits for statements to be approved
 DRAFT_ASIDE_PREFIX = ".draft-old-"
 FAILED_ASIDE_PREFIX = ".failed-old-"
 
-_UNSAFE_IN_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f]+')
+# A derived file name must hold on every file system a delivery is copied to: ext4 (255 bytes), NTFS
+# and exFAT on a USB stick (255 UTF-16 units, never more than the UTF-8 bytes), and the characters and
+# names Windows refuses. The stem is capped in UTF-8 bytes, leaving room for the longest suffix and the
+# temporary name it is written under (``.<name>.XXXXXXXX.part``, pipeline/files.py).
+NAME_MAX_BYTES = 120
+FALLBACK_NAME = "hoeringssvar"
+_FORBIDDEN = frozenset('<>:"/\\|?*')
+_WINDOWS_RESERVED = frozenset(
+    ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
+    + [f"{port}{n}" for port in ("COM", "LPT") for n in (*"0123456789", "¹", "²", "³")]
+)
+_DASHES = re.compile(r"-{2,}")
+_AROUND_UNDERSCORE = re.compile(r"-*_-*")
+_EDGES = " .-_\u200d"  # a joiner at either end joins nothing
+
+
+def _unsafe_in_name(char: str) -> bool:
+    point = ord(char)
+    return (
+        char in _FORBIDDEN
+        or char.isspace()
+        or unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp")
+        or 0x202A <= point <= 0x202E
+        or 0x2066 <= point <= 0x2069
+        or 0xFDD0 <= point <= 0xFDEF
+        or (point & 0xFFFE) == 0xFFFE
+    )
+
+
+def _extends(char: str) -> bool:
+    """Whether ``char`` belongs to the character before it (an accent, a joiner, a variation or skin
+    tone of an emoji): a cut there would leave half a letter or half an emoji."""
+    point = ord(char)
+    return (
+        unicodedata.combining(char) != 0
+        or unicodedata.category(char) in ("Mn", "Mc", "Me")
+        or char == "\u200d"
+        or 0xFE00 <= point <= 0xFE0F
+        or 0x1F3FB <= point <= 0x1F3FF
+        or 0xE0020 <= point <= 0xE007F  # tag characters (subdivision flags)
+        or 0xE0100 <= point <= 0xE01EF
+    )
+
+
+def _cut_to_bytes(text: str, max_bytes: int) -> str:
+    """The longest start of ``text`` within ``max_bytes`` of UTF-8 that ends between two characters as
+    a person sees them."""
+    if len(text.encode("utf-8")) <= max_bytes:
+        return text
+    end, used = 0, 0
+    for char in text:
+        size = len(char.encode("utf-8"))
+        if used + size > max_bytes:
+            break
+        used += size
+        end += 1
+    while end > 0 and (_extends(text[end]) or text[end - 1] == "\u200d"):
+        end -= 1
+    # Flags are pairs of regional indicators: never keep half of one.
+    indicators = 0
+    while indicators < end and 0x1F1E6 <= ord(text[end - 1 - indicators]) <= 0x1F1FF:
+        indicators += 1
+    if indicators % 2 and end < len(text) and 0x1F1E6 <= ord(text[end]) <= 0x1F1FF:
+        end -= 1
+    return text[:end]
+
+
+def safe_file_name(text: str, max_bytes: int = NAME_MAX_BYTES, fallback: str = FALLBACK_NAME) -> str:
+    """``text`` as a file-name stem that every common file system takes as it is: NFC, characters
+    Windows forbids, control characters, separators, lone surrogates and whitespace as ``-``, no dots,
+    spaces or dashes at either end, never a name Windows reserves (CON, NUL, COM1, ...), at most
+    ``max_bytes`` of UTF-8 cut between characters; ``fallback`` when nothing is left."""
+    text = "".join("-" if _unsafe_in_name(c) else c for c in text)
+    clean = unicodedata.normalize("NFC", text)
+    clean = _DASHES.sub("-", clean)
+    clean = _AROUND_UNDERSCORE.sub("_", clean).strip(_EDGES)
+    clean = _cut_to_bytes(clean, max_bytes).rstrip(_EDGES)
+    if not clean:
+        return fallback
+    # Windows refuses a reserved name also before an extension ("nul.x"), in any case.
+    if clean.split(".", 1)[0].upper() in _WINDOWS_RESERVED:
+        clean = _cut_to_bytes("_" + clean, max_bytes).rstrip(_EDGES)
+    return clean
 
 
 def delivery_name(form: Form, meeting: Meeting, meeting_name: str) -> str:
@@ -56,12 +139,7 @@ def delivery_name(form: Form, meeting: Meeting, meeting_name: str) -> str:
         "organiser": meeting.organiser or "",
         "form": form.name,
     }
-    raw = form.naming.format(**values)
-    clean = _UNSAFE_IN_NAME.sub("-", raw)
-    clean = re.sub(r"\s+", "-", clean.strip())
-    clean = re.sub(r"-{2,}", "-", clean)
-    clean = re.sub(r"-*_-*", "_", clean).strip(".-_")
-    return clean[:120] or "hoeringssvar"
+    return safe_file_name(form.naming.format(**values))
 
 
 def outcome(

@@ -48,6 +48,8 @@ def audio_key(statement: Statement, decoder: str) -> str:
 
 
 def transcription_key(audio_sha256: str, engine: str, model: str, settings: TranscribeSettings) -> str:
+    """``engine``: the engine with the versions of the packages it listens with; ``model``: the model
+    by its content (``engines.cache_identity``). An upgrade or a model replaced in place is a miss."""
     from pipeline import cache
 
     return cache.make_key(
@@ -246,8 +248,8 @@ class Heard:
 class EngineChoice:
     """The engine as a cache key names it, and how to load it when a transcript must be made."""
 
-    name: str
-    model_id: str  # in the key: what the model is, without loading it
+    engine_id: str  # in the key: the engine and its packages' versions (engines.cache_identity)
+    model_id: str  # in the key: what the model is, by its content, without loading it
     model_label: str  # in the transcript: what the model is called
     load: Callable[[], Engine]
 
@@ -277,7 +279,7 @@ class Listener:
         return path if path.exists() else None
 
     def _transcript_path(self, audio_sha256: str, settings: TranscribeSettings) -> Path:
-        key = transcription_key(audio_sha256, self.engine.name, self.engine.model_id, settings)
+        key = transcription_key(audio_sha256, self.engine.engine_id, self.engine.model_id, settings)
         return self.work / "transcripts" / f"{key}.json"
 
     def pending_speech_ms(self, statements: list[Statement]) -> int:
