@@ -612,11 +612,11 @@ def extract_speech_audio(
             return _extract_speech_audio(handle, source, stream_index, target, duration_ms, on_progress)
     except NotAFile as error:
         raise MediaError(f"{source.name}: {error.reason}") from None
-    except OSError as error:
-        raise MediaError(f"cannot read {source.name} ({error.strerror or error})") from None
     except (av.FFmpegError, ValueError) as error:
         # Whatever PyAV refuses mid-stream is this recording's trouble, never the run's.
         raise MediaError(f"the sound of {source.name} cannot be decoded ({_av_reason(error)})") from None
+    except OSError as error:
+        raise MediaError(f"cannot read {source.name} ({error.strerror or error})") from None
     finally:
         # PyAV frees some resampler state only on a collection (faster-whisper does the same).
         gc.collect()

@@ -280,12 +280,13 @@ def walk(meeting_dir: Path) -> list[FoundFile]:
         if folder == root:
             raise error
         relpath = folder.relative_to(root).as_posix() + "/"
+        name_ok = name_problem(relpath) is None
         found.append(
             FoundFile(
-                shown_name(relpath),
+                relpath if name_ok else shown_name(relpath),
                 f"a folder that cannot be read ({(error.strerror or str(error)).lower()}): any "
                 "recordings in it are left out",
-                name_ok=name_problem(relpath) is None,
+                name_ok=name_ok,
             )
         )
 
