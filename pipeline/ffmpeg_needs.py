@@ -73,6 +73,7 @@ FILTERS = (
     FilterNeed("loop", ("loop", "size", "start"), why="a card's picture repeated"),
     FilterNeed("setpts"),
     FilterNeed("aformat", ("channel_layouts",)),
+    FilterNeed("pan", why="mixing down many channels in no known order"),
     FilterNeed("aresample"),
     FilterNeed("apad", ("whole_len",)),
     FilterNeed("atrim", ("end_sample",)),

@@ -6,7 +6,9 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -88,12 +90,146 @@ def write_json(target: Path, data: Any) -> None:
     write_text(target, json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n")
 
 
+# ------------------------------------------------------------------------- files that must not be opened
+
+
+class NotAFile(OSError):
+    """A name that is not an ordinary file (a named pipe, a device, a socket, a folder): opening it could
+    wait for ever (a FIFO), never end (``/dev/zero``) or act on a device, so it is never opened.
+    ``reason`` is the one line a person reads."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(reason)
+        self.path = str(path)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+def kind_of(mode: int) -> str | None:
+    """What a file is, in words, when it is not an ordinary file; None for an ordinary file."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not an ordinary file"
+
+
+def not_a_file(path: Path) -> str | None:
+    """Why ``path`` must not be opened as a file (what it is, or where its link leads), or None for an
+    ordinary file or link to one. Looks without opening: ``lstat`` and ``stat`` only."""
+    try:
+        own = os.lstat(path)
+    except FileNotFoundError:
+        return "it does not exist"
+    except OSError as error:
+        return f"cannot be read ({_strerror(error)})"
+    if not stat.S_ISLNK(own.st_mode):
+        kind = kind_of(own.st_mode)
+        return f"{kind}, not a recording file" if kind else None
+    try:
+        target = os.stat(path)
+    except FileNotFoundError:
+        return "a link to a file that does not exist"
+    except OSError as error:
+        return f"a link that cannot be followed ({_strerror(error)})"
+    kind = kind_of(target.st_mode)
+    return f"a link to {kind}, not a recording file" if kind else None
+
+
+def _strerror(error: OSError) -> str:
+    return (error.strerror or str(error)).lower()
+
+
+@contextlib.contextmanager
+def open_regular(path: Path) -> Iterator[BinaryIO]:
+    """``path`` opened for reading only when it is an ordinary file (else NotAFile, without opening it).
+
+    Looked at first, then opened without waiting (a FIFO put in its place meanwhile opens at once
+    instead of waiting for a writer) and looked at again through the open descriptor, so what is read
+    is what was checked."""
+    problem = not_a_file(path)
+    if problem:
+        raise NotAFile(path, problem)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags | getattr(os, "O_BINARY", 0))
+    try:
+        kind = kind_of(os.fstat(fd).st_mode)
+        if kind:
+            raise NotAFile(path, f"{kind}, not a recording file (it changed while it was looked at)")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        handle = open(fd, "rb", buffering=0)  # noqa: SIM115 - closed below
+    except BaseException:
+        os.close(fd)
+        raise
+    with handle:
+        # The name, for whoever reads it through the handle (PyAV guesses a format from its ending).
+        handle.name = str(path)
+        yield handle
+
+
 def sha256_file(path: Path) -> str:
+    with open_regular(path) as handle:
+        return _sha256(handle)
+
+
+def _sha256(handle: BinaryIO) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
+    while chunk := handle.read(CHUNK):
+        digest.update(chunk)
     return digest.hexdigest()
+
+
+# -------------------------------------------------------------------------------------- names of files
+
+
+def shown_name(name: str) -> str:
+    """A file name as one line of text that says exactly which file it is: bytes that are not UTF-8
+    as ``\\xff``, control characters (a line break, an escape) as ``\\n``, ``\\x1b``; everything
+    else as it is."""
+    if not any(_unsafe_char(c) for c in name):
+        return name
+    raw = os.fsencode(name).decode("utf-8", "backslashreplace") if _has_surrogates(name) else name
+    out = []
+    for char in raw:
+        if _unsafe_char(char):
+            out.append(char.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _has_surrogates(text: str) -> bool:
+    return any("\ud800" <= c <= "\udfff" for c in text)
+
+
+def _unsafe_char(char: str) -> bool:
+    return "\ud800" <= char <= "\udfff" or unicodedata.category(char) == "Cc"
+
+
+def name_problem(name: str) -> str | None:
+    """Why a file of this name cannot be carried honestly into the records, the archive's manifests
+    and the delivery, which are UTF-8 text; or None. (A line break in a name is carried: the manifests
+    encode it, and every other record is JSON or YAML, which escape it.)"""
+    if _has_surrogates(name):
+        return "the file name is not valid UTF-8: rename it"
+    return None
+
+
+def nfc(name: str) -> str:
+    """A name as Unicode composes it (NFC): "Åse" typed on one machine and stored decomposed (NFD) by
+    another's file system are the same name."""
+    return unicodedata.normalize("NFC", name)
 
 
 def sha256_text(text: str) -> str:
@@ -122,21 +258,32 @@ class HashCache:
             self._entries = {}
 
     def sha256(self, path: Path) -> str:
-        stat = path.stat()
+        """The file's SHA-256; NotAFile (an OSError) for anything but an ordinary file, never opened."""
+        problem = not_a_file(path)
+        if problem:
+            raise NotAFile(path, problem)
         key = str(path.resolve())
-        stamp = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ino": stat.st_ino}
         entry = self._entries.get(key)
-        if entry and all(entry.get(k) == v for k, v in stamp.items()):
+        if entry and all(entry.get(k) == v for k, v in _stamp(path.stat()).items()):
             return str(entry["sha256"])
-        digest = sha256_file(path)
+        with open_regular(path) as handle:
+            # The stamp of what is read, through the descriptor: not of whatever has the name now.
+            stamp = _stamp(os.fstat(handle.fileno()))
+            digest = _sha256(handle)
         self._entries[key] = {**stamp, "sha256": digest}
         self._dirty = True
         return digest
 
     def save(self) -> None:
         if self._dirty:
-            write_json(self.store, self._entries)
+            # ASCII JSON: a name with bytes that are not UTF-8 is kept as its escape and read back as it
+            # was, where UTF-8 text could not hold it at all.
+            write_text(self.store, json.dumps(self._entries, ensure_ascii=True, indent=2) + "\n")
             self._dirty = False
+
+
+def _stamp(found: os.stat_result) -> dict[str, int]:
+    return {"size": found.st_size, "mtime_ns": found.st_mtime_ns, "ino": found.st_ino}
 
 
 def _exchange(a: Path, b: Path) -> bool:

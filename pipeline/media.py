@@ -234,8 +234,20 @@ def _lower_priority(pid: int, niceness: int) -> None:
 
 
 def input_path(path: Path) -> str:
-    """A file name ffmpeg cannot mistake for an option, a protocol (``concat:``) or a pattern."""
+    """A file name ffmpeg cannot mistake for an option (``-x``), a protocol (``concat:``, ``subfile,``,
+    ``http:``): the whole absolute path behind the ``file:`` protocol, which ffmpeg 5.1 and newer read
+    as it is. Only an image (``IMAGE_INPUT``) is also read as a pattern (``%d``, ``*``): see there."""
     return "file:" + str(path.resolve())
+
+
+def output_path(path: Path) -> str:
+    """A file ffmpeg writes, passed as ``input_path`` passes what it reads."""
+    return input_path(path)
+
+
+# The demuxer for a still picture, named, and told that its name is no pattern: left to itself, ffmpeg
+# reads a PNG's name with "%d" in it (an --out folder named so) as an image sequence.
+IMAGE_INPUT = {"f": "image2", "pattern_type": "none"}
 
 
 def run_ffmpeg(
@@ -255,10 +267,18 @@ def run_ffmpeg(
     output. Raises MediaError carrying the command, the tail of stderr and, as its message, the line of
     stderr that says most about what went wrong.
     """
+    from pipeline import children
+
     command = [exe or ffmpeg_exe(), *args]
     if on_progress is not None and duration_ms:
         command[1:1] = ["-progress", "pipe:1", "-nostats"]
     (log.debug if quiet else log.info)("%s: %s", what, shlex.join(command))
+    _check_inputs(command, what)
+    kept = None if stderr_lines is None else max(stderr_lines, ERROR_TAIL_LINES)
+    tail: collections.deque[str] = collections.deque(maxlen=kept)
+    # The cause is often printed early and followed by pages of summary; keep the error lines apart.
+    errors: list[str] = []
+    out_lines: list[str] = []
     try:
         process = subprocess.Popen(
             command,
@@ -267,42 +287,38 @@ def run_ffmpeg(
             stderr=subprocess.PIPE,
             # No preexec_fn (it once set PR_SET_PDEATHSIG): Python code in the child of a process with
             # other threads can wait for ever on a lock one of them held at the fork (seen twice: an
-            # import lock, and a fork beside the engine). Without it the child only execs. A killed
-            # pipeline still stops its ffmpeg: at its next write to their pipes (a render writes its
-            # progress every half second), and a killed process group takes it along at once.
+            # import lock, and a fork beside the engine). Without it the child only execs. A pipeline
+            # that is killed still stops its ffmpeg: the watchdog of ``pipeline.children`` sees it go.
         )
     except OSError as error:
         raise MissingToolError(
             f"ffmpeg could not be started ({error.strerror})", "check the ffmpeg install"
         ) from None
-    _lower_priority(process.pid, _niceness.get())
-    kept = None if stderr_lines is None else max(stderr_lines, ERROR_TAIL_LINES)
-    tail: collections.deque[str] = collections.deque(maxlen=kept)
-    # The cause is often printed early and followed by pages of summary; keep the error lines apart.
-    errors: list[str] = []
-
-    def read_stderr() -> None:
-        assert process.stderr is not None
-        for raw in process.stderr:
-            line = raw.decode("utf-8", "replace").rstrip()
-            tail.append(line)
-            if len(errors) < KEPT_ERROR_LINES and _line_score(line) >= 2:
-                errors.append(line)
-
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
-    out_lines: list[str] = []
-    assert process.stdout is not None
+    # From here on, whatever happens (an error, Ctrl-C, the pipeline killed) ends this ffmpeg too.
     try:
-        for raw in process.stdout:
-            line = raw.decode("utf-8", "replace")
-            if on_progress is not None and duration_ms and line.startswith("out_time_us="):
-                value = line.split("=", 1)[1].strip()
-                if value.isdigit():
-                    on_progress(min(1.0, int(value) / 1000 / duration_ms))
-            else:
-                out_lines.append(line)
-        code = process.wait()
+        with children.watched(process):
+            _lower_priority(process.pid, _niceness.get())
+
+            def read_stderr() -> None:
+                assert process.stderr is not None
+                for raw in process.stderr:
+                    line = raw.decode("utf-8", "replace").rstrip()
+                    tail.append(line)
+                    if len(errors) < KEPT_ERROR_LINES and _line_score(line) >= 2:
+                        errors.append(line)
+
+            reader = threading.Thread(target=read_stderr, daemon=True)
+            reader.start()
+            assert process.stdout is not None
+            for raw in process.stdout:
+                line = raw.decode("utf-8", "replace")
+                if on_progress is not None and duration_ms and line.startswith("out_time_us="):
+                    value = line.split("=", 1)[1].strip()
+                    if value.isdigit():
+                        on_progress(min(1.0, int(value) / 1000 / duration_ms))
+                else:
+                    out_lines.append(line)
+            code = process.wait()
     except BaseException:
         process.kill()
         process.wait()
@@ -319,6 +335,19 @@ def run_ffmpeg(
     if lines:
         log.debug("ffmpeg said while it worked to %s:\n%s", what, "\n".join(lines[-STDERR_TAIL_LINES:]))
     return FfmpegResult("".join(out_lines), tuple(lines))
+
+
+def _check_inputs(command: Sequence[str], what: str) -> None:
+    """Every file ffmpeg is to read is an ordinary file: ffmpeg itself would wait for ever on a named
+    pipe put in a recording's place since it was looked at."""
+    from pipeline.files import not_a_file
+
+    for flag, value in itertools.pairwise(command):
+        if flag == "-i" and value.startswith("file:"):
+            path = Path(value.removeprefix("file:"))
+            problem = not_a_file(path)
+            if problem:
+                raise MediaError(f"ffmpeg could not {what}: {path.name}: {problem}")
 
 
 # Lines that only say that something failed, never what: ffmpeg prints them after the real cause.
@@ -383,8 +412,13 @@ _FTYP_MAGIC = b"ftyp"
 
 
 def _looks_like_isobmff(path: Path) -> bool:
-    with path.open("rb") as handle:
-        head = handle.read(12)
+    from pipeline.files import open_regular
+
+    with open_regular(path) as handle:
+        return _isobmff_head(handle.read(12))
+
+
+def _isobmff_head(head: bytes) -> bool:
     return head[4:8] == _FTYP_MAGIC
 
 
@@ -397,35 +431,43 @@ def _sar(value: Fraction | None) -> str:
 def probe(path: Path) -> MediaProbe:
     """Streams, duration, rotation and frame rate of a recording, via PyAV.
 
-    Raises RecordingRejected with one plain reason when the file cannot be read as media.
+    Raises RecordingRejected with one plain reason when the file cannot be read as media; NotAFile (an
+    OSError) when it is no ordinary file, which is then never opened.
     """
     import av
 
+    from pipeline.files import open_regular
+
     name = path.name
     try:
-        size = path.stat().st_size
-    except OSError as error:
-        raise RecordingRejected(name, f"cannot be read ({error.strerror})") from None
-    if size == 0:
-        raise RecordingRejected(name, "empty file (0 bytes)")
-    try:
-        container = av.open(str(path), metadata_errors="replace")
+        with open_regular(path) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size == 0:
+                raise RecordingRejected(name, "empty file (0 bytes)")
+            isobmff = _isobmff_head(handle.read(12))
+            handle.seek(0)
+            # PyAV reads through the handle that was checked, never the name again: what is probed is
+            # the ordinary file that was looked at, whatever has that name by now.
+            try:
+                container = av.open(handle, metadata_errors="replace")
+            except av.FFmpegError as error:
+                detail = getattr(error, "strerror", None) or str(error)
+                if isobmff:
+                    raise RecordingRejected(
+                        name, f"truncated or corrupt: an MP4/MOV whose index cannot be read ({detail})"
+                    ) from None
+                raise RecordingRejected(name, f"not a media file that ffmpeg can read ({detail})") from None
+            with container:
+                try:
+                    return _probe_streams(container)
+                except av.FFmpegError as error:
+                    # Random bytes can pass for a raw stream (VVC, H.263) that then fails to read or seek.
+                    detail = getattr(error, "strerror", None) or str(error)
+                    raise RecordingRejected(
+                        name, f"not a media file that ffmpeg can read ({detail})"
+                    ) from None
     except PermissionError:
         raise RecordingRejected(name, "cannot be read (permission denied)") from None
-    except av.FFmpegError as error:
-        detail = getattr(error, "strerror", None) or str(error)
-        if _looks_like_isobmff(path):
-            raise RecordingRejected(
-                name, f"truncated or corrupt: an MP4/MOV whose index cannot be read ({detail})"
-            ) from None
-        raise RecordingRejected(name, f"not a media file that ffmpeg can read ({detail})") from None
-    with container:
-        try:
-            return _probe_streams(container)
-        except av.FFmpegError as error:
-            # Random bytes can pass for a raw stream (VVC, H.263) that then fails to read or seek.
-            detail = getattr(error, "strerror", None) or str(error)
-            raise RecordingRejected(name, f"not a media file that ffmpeg can read ({detail})") from None
 
 
 def _probe_streams(container: Any) -> MediaProbe:
@@ -558,15 +600,44 @@ def extract_speech_audio(
 ) -> tuple[str, ...]:
     """Decode one audio stream to 16 kHz mono 16-bit WAV for the speech engines, the way faster-whisper's
     own decoder does (PyAV, swresample to s16 mono): the engine hears what it would hear on its own.
+    Channels swresample cannot mix (many channels in no known order) are mixed with equal weight first.
     Returns notes on damage that was skipped (packets that would not decode, a file ending in junk);
     raises MediaError when nothing can be decoded at all."""
+    import av
+
+    from pipeline.files import NotAFile, open_regular
+
+    try:
+        with open_regular(source) as handle:
+            return _extract_speech_audio(handle, source, stream_index, target, duration_ms, on_progress)
+    except NotAFile as error:
+        raise MediaError(f"{source.name}: {error.reason}") from None
+    except (av.FFmpegError, ValueError) as error:
+        # Whatever PyAV refuses mid-stream is this recording's trouble, never the run's.
+        raise MediaError(f"the sound of {source.name} cannot be decoded ({_av_reason(error)})") from None
+    except OSError as error:
+        raise MediaError(f"cannot read {source.name} ({error.strerror or error})") from None
+    finally:
+        # PyAV frees some resampler state only on a collection (faster-whisper does the same).
+        gc.collect()
+
+
+def _extract_speech_audio(
+    handle: Any,
+    source: Path,
+    stream_index: int,
+    target: Path,
+    duration_ms: int | None,
+    on_progress: Callable[[float], None] | None,
+) -> tuple[str, ...]:
     import av
 
     damaged = 0
     last_error = ""
     stopped_at: float | None = None
+    written = 0
     try:
-        container = av.open(str(source), metadata_errors="replace")
+        container = av.open(handle, metadata_errors="replace")
     except av.FFmpegError as error:
         raise MediaError(f"cannot open {source.name}: {_av_reason(error)}") from None
     with container, wave.open(str(target), "wb") as out:
@@ -579,14 +650,17 @@ def extract_speech_audio(
             raise MediaError(f"{source.name} has no stream {stream_index}") from None
         if stream.type != "audio":
             raise MediaError(f"stream {stream_index} of {source.name} is not audio")
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=SPEECH_RATE)
+        resampler = _speech_resampler()
         fifo = av.AudioFifo()
         shape: tuple[int, str, str] | None = None
+        mix = False
         seconds = 0.0
 
         def write(frames: Sequence[Any]) -> None:
+            nonlocal written
             for frame in frames:
                 out.writeframes(frame.to_ndarray().tobytes())
+                written += frame.samples
 
         packets = container.demux(stream)
         while True:
@@ -607,15 +681,19 @@ def extract_speech_audio(
                 continue
             for frame in frames:
                 frame.pts = None  # the fifo refuses frames whose timestamps jump (gaps in a damaged file)
-                if fifo.samples and (frame.sample_rate, frame.layout.name, frame.format.name) != shape:
-                    # A stream that changes its rate or channels midway: flush and start again.
-                    write(resampler.resample(fifo.read()))
-                    write(resampler.resample(None))
-                    resampler = av.AudioResampler(format="s16", layout="mono", rate=SPEECH_RATE)
-                    fifo = av.AudioFifo()
-                shape = (frame.sample_rate, frame.layout.name, frame.format.name)
-                fifo.write(frame)
+                here = (frame.sample_rate, frame.layout.name, frame.format.name)
+                if here != shape:
+                    # The first frame, or a stream that changes its rate or channels midway: flush and
+                    # start again.
+                    if shape is not None:
+                        write(resampler.resample(fifo.read()) if fifo.samples else [])
+                        write(resampler.resample(None))
+                        resampler = _speech_resampler()
+                        fifo = av.AudioFifo()
+                    shape = here
+                    mix = not _resampler_takes(frame)
                 seconds += frame.samples / (frame.sample_rate or SPEECH_RATE)
+                fifo.write(equal_mix(frame) if mix else frame)
             if fifo.samples >= RESAMPLE_GROUP:
                 write(resampler.resample(fifo.read()))
                 if on_progress and duration_ms:
@@ -624,14 +702,85 @@ def extract_speech_audio(
             write(resampler.resample(fifo.read()))
         write(resampler.resample(None))
         del resampler
-    # PyAV frees some resampler state only on a collection (faster-whisper does the same).
-    gc.collect()
+    if not written:
+        raise MediaError(
+            "no sound could be decoded from it" + (f" ({last_error})" if last_error else " (no samples)")
+        )
     notes = []
     if damaged:
         notes.append(f"{damaged} damaged audio packet{'s' if damaged != 1 else ''} skipped ({last_error})")
     if stopped_at is not None:
         notes.append(f"the audio stops at {stopped_at:.1f} s in unreadable data ({last_error})")
     return tuple(notes)
+
+
+def _speech_resampler() -> Any:
+    import av
+
+    return av.AudioResampler(format="s16", layout="mono", rate=SPEECH_RATE)
+
+
+def _resampler_takes(frame: Any) -> bool:
+    """Whether swresample can mix these channels to mono itself: not where they are many in no known
+    order (48 channels from a mixing desk), which it refuses. Tried on a resampler of its own, so the
+    real one starts clean."""
+    import av
+
+    if not mixes_by_itself(frame.layout.name, frame.layout.nb_channels):
+        return False
+    try:
+        _speech_resampler().resample(frame)
+    except (av.FFmpegError, ValueError):
+        return False
+    return True
+
+
+def equal_mix(frame: Any) -> Any:
+    """One channel, every channel of ``frame`` at equal weight, as 32-bit float samples."""
+    import av
+    import numpy as np
+
+    data = frame.to_ndarray()
+    channels = frame.layout.nb_channels
+    if not frame.format.is_planar:
+        data = data.reshape(-1, channels).T
+    if data.dtype == np.uint8:
+        samples = (data.astype(np.float32) - 128) / 128
+    elif np.issubdtype(data.dtype, np.integer):
+        samples = data.astype(np.float32) / float(np.iinfo(data.dtype).max + 1)
+    else:
+        samples = data.astype(np.float32)
+    mixed = av.AudioFrame.from_ndarray(
+        np.ascontiguousarray(samples.mean(axis=0, dtype=np.float32)[np.newaxis, :]),
+        format="flt",
+        layout="mono",
+    )
+    mixed.sample_rate = frame.sample_rate
+    return mixed
+
+
+# ffmpeg's pan filter mixes at most this many channels; a recording with more is refused.
+MAX_CHANNELS = 64
+_UNORDERED = re.compile(r"\d+ channels")
+
+
+def mixes_by_itself(layout: str, channels: int) -> bool:
+    """Whether ffmpeg's resampler knows these channels well enough to mix them down: mono, two
+    channels, or a layout whose channels are named. Three or more channels in no known order (a WAV
+    from a multitrack recorder) it takes for a layout only up to a count that differs between
+    versions, and refuses beyond: those are mixed with equal weight instead (``downmix_pan``)."""
+    return channels <= 2 or not (not layout or _UNORDERED.fullmatch(layout))
+
+
+def downmix_pan(audio: AudioInfo, channels_out: int) -> str | None:
+    """The ``pan`` filter's argument that mixes every channel of ``audio`` at equal weight into
+    ``channels_out`` (1 or 2), or None where ffmpeg mixes them down by itself. "<" makes pan scale the
+    gains to sum to one, so no "=" needs escaping in the filter graph."""
+    if mixes_by_itself(audio.layout, audio.channels):
+        return None
+    every = "+".join(f"c{i}" for i in range(audio.channels))
+    layout = "stereo" if channels_out == 2 else "mono"
+    return "|".join([layout, *(f"c{k}<{every}" for k in range(channels_out))])
 
 
 def _av_reason(error: Exception) -> str:
@@ -712,9 +861,11 @@ def mp4_boxes(path: Path) -> list[tuple[str, int]]:
     a browser can start playing before the whole file has arrived)."""
     import struct
 
+    from pipeline.files import open_regular
+
     boxes: list[tuple[str, int]] = []
-    size_total = path.stat().st_size
-    with path.open("rb") as handle:
+    with open_regular(path) as handle:
+        size_total = os.fstat(handle.fileno()).st_size
         offset = 0
         while offset + 8 <= size_total:
             handle.seek(offset)

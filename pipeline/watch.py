@@ -130,7 +130,12 @@ def container_verdict(path: Path) -> Verdict:
     opens with the duration it claims."""
     from pipeline import media
     from pipeline.errors import RecordingRejected
+    from pipeline.files import not_a_file
 
+    if not_a_file(path):
+        # Nothing to wait for and never to be opened (a named pipe would wait for ever): ingest rejects
+        # it with its reason.
+        return Verdict(None, proven=True)
     size = path.stat().st_size
     suffix = path.suffix.lower()
     proven = False

@@ -373,6 +373,8 @@ def _filters_used(args: list[str]) -> set[tuple[str, str]]:
 
 def test_every_filter_and_option_a_command_uses_is_asked_of_ffmpeg(tmp_path: Path) -> None:
     """A filter or option missing from the list would pass an ffmpeg that then fails mid-run."""
+    from dataclasses import replace
+
     from pipeline.config import Form
     from pipeline.models import AudioInfo, Consent, MediaProbe, Recording, Statement, VideoInfo
     from pipeline.stages import render
@@ -398,9 +400,13 @@ def test_every_filter_and_option_a_command_uses_is_asked_of_ffmpeg(tmp_path: Pat
         render.meter_args(tmp_path / "a.mp4", 1, form),
         render.loudnorm_pass_args(tmp_path / "a.mp4", 1, cut, form),
         media.r128_args(out),
+        # Many channels in no known order are mixed by pan.
+        render.meter_args(tmp_path / "c.wav", 0, form, replace(audio, channels=48, layout="48 channels")),
     ]  # fmt: skip
     needs = {need.name: set(need.options) for need in ffmpeg_needs.FILTERS}
     used = set().union(*(_filters_used(command) for command in commands))
-    assert {name for name, _ in used} >= {"loop", "setpts", "subtitles", "loudnorm", "tpad", "ebur128"}
+    assert {name for name, _ in used} >= {"loop", "setpts", "subtitles", "loudnorm", "tpad", "ebur128", "pan"}
+    demuxers = {value for command in commands for flag, value in itertools.pairwise(command) if flag == "-f"}
+    assert "image2" in demuxers and "image2" in ffmpeg_needs.DEMUXERS
     missing = sorted((n, key) for n, key in used if n not in needs or (key and key not in needs[n]))
     assert not missing, missing

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,9 @@ from pipeline.stages.ingest import (
     FoundFile,
     normalise_entry_path,
     plan_statements,
+    same_names,
     select_files,
+    speech_stream,
     usable,
     walk,
 )
@@ -130,3 +134,70 @@ def test_walk_reports_links_that_leave_the_folder(tmp_path: Path) -> None:
     assert found["sub/a.mp4"] is None
     assert found["inside.mp4"] is None
     assert found["link.mp4"] is not None and "outside the meeting folder" in found["link.mp4"]
+
+
+def test_a_name_typed_composed_finds_the_file_stored_decomposed_and_the_other_way() -> None:
+    nfd = unicodedata.normalize("NFD", "optagelser/Åse Ærø.m4a")
+    nfc = unicodedata.normalize("NFC", "Øster Åby.mp4")
+    meeting = Meeting(
+        statements=[
+            StatementEntry(file=unicodedata.normalize("NFC", nfd), speaker="Åse"),
+            StatementEntry(file=unicodedata.normalize("NFD", nfc)),
+        ]
+    )
+    statements, left_out = plan(meeting, [nfd, nfc])
+    # The statement is of the file as it is stored: that is the name the archive and edits/ keep.
+    assert [s.recording.relpath for s in statements] == [nfd, nfc] and not left_out
+    assert statements[0].speaker == "Åse"
+
+
+def test_one_name_in_two_unicode_forms_is_ambiguous_and_both_files_are_rejected() -> None:
+    forms = [unicodedata.normalize(form, "Århus.wav") for form in ("NFC", "NFD")]
+    files = same_names([FoundFile(forms[0]), FoundFile(forms[1]), FoundFile("andet.wav")])
+    assert files[2].problem is None
+    for found in files[:2]:
+        assert found.problem is not None
+        assert "'\\xc5rhus.wav'" in found.problem and "'A\\u030arhus.wav'" in found.problem
+    meeting = Meeting(statements=[StatementEntry(file=forms[0])])
+    recordings = {f.relpath: Recording(f.relpath, 1, "sha") for f in files}
+    probes = {f.relpath: probe() for f in files}
+    statements, left_out = plan_statements(meeting, "meeting.yaml", Form(), files, recordings, probes)
+    assert [s.recording.relpath for s in statements] == ["andet.wav"]
+    assert sorted(r.relpath for r in left_out) == sorted(forms)
+
+
+def test_a_name_that_is_not_text_is_not_mistaken_for_a_file_named_like_its_escape() -> None:
+    """A file whose name has the byte 0xff is shown as ``a\\xff.wav``; a file really named so (with a
+    backslash, as Linux allows) is another file, and each is judged on its own."""
+    escaped = FoundFile("a\\xff.wav", "the file name is not valid UTF-8: rename it", name_ok=False)
+    real = FoundFile("a\\xff.wav")
+    recordings = {"a\\xff.wav": Recording("a\\xff.wav", 1, "sha")}
+    statements, left_out = plan_statements(
+        Meeting(), "meeting.yaml", Form(), [escaped, real], recordings, {"a\\xff.wav": probe()}
+    )
+    assert [s.recording.relpath for s in statements] == ["a\\xff.wav"]
+    assert [(r.relpath, r.reason) for r in left_out] == [(escaped.relpath, escaped.problem)]
+
+
+@pytest.mark.parametrize(
+    ("audio", "reason"),
+    [
+        (replace(AUDIO, channels=48, layout="48 channels"), None),
+        (replace(AUDIO, channels=64, layout="64 channels"), None),
+        (replace(AUDIO, channels=65, layout="65 channels"), "65 audio channels: at most 64"),
+        (replace(AUDIO, sample_rate=8000, channels=1), None),
+        (replace(AUDIO, sample_rate=4000), None),
+        (replace(AUDIO, sample_rate=3999), "a sample rate of 3999 Hz is too low to carry speech"),
+        (replace(AUDIO, sample_rate=10_000_000), None),
+        (replace(AUDIO, channels=0), "audio stream cannot be decoded"),
+    ],
+)
+def test_what_sound_a_statement_can_be_made_of(audio: AudioInfo, reason: str | None) -> None:
+    said = usable(probe(audio=(audio,)))
+    assert said is None if reason is None else said is not None and said.startswith(reason)
+
+
+def test_the_first_usable_stream_carries_the_speech() -> None:
+    many = replace(AUDIO, index=1, channels=100, layout="100 channels")
+    assert speech_stream(probe(audio=(many, replace(AUDIO, index=2)))) == 2
+    assert usable(probe(audio=(many, replace(AUDIO, index=2)))) is None

@@ -281,12 +281,12 @@ class ClipMaker:
         key = cache.make_key(
             "meter",
             METER_VERSION,
-            {"recording": statement.recording.sha256, "stream": statement.audio_stream},
+            {"recording": statement.recording.sha256, "stream": statement.audio_stream, **_mix(statement)},
             form={"channels": self.form.audio.channels},
             tools={"ffmpeg": media.ffmpeg_version()},
         )
         source = self.meeting_dir / statement.recording.relpath
-        args = render.meter_args(source, statement.audio_stream, self.form)
+        args = render.meter_args(source, statement.audio_stream, self.form, render.stream_info(statement))
         return key, self.work / "loudness" / f"{key}.frames.json", args
 
     def _loudness_spec(self, statement: Statement, cut: Cut) -> tuple[str, Path]:
@@ -299,6 +299,7 @@ class ClipMaker:
                 "stream": statement.audio_stream,
                 "in_ms": cut.in_ms,
                 "out_ms": cut.out_ms,
+                **_mix(statement),
             },
             form={"audio": form.audio.model_dump()},
             tools={"ffmpeg": media.ffmpeg_version()},
@@ -349,6 +350,7 @@ class ClipMaker:
                 "subtitles": ass.stem if ass else None,
                 "font": fonts.font_identity() if ass else None,
                 "card": card_id,
+                **_mix(statement),
             },
             form,
             media.ffmpeg_version(),
@@ -584,7 +586,9 @@ class ClipMaker:
 
     def _loudnorm_args(self, statement: Statement, cut: Cut) -> list[str]:
         source = self.meeting_dir / statement.recording.relpath
-        return render.loudnorm_pass_args(source, statement.audio_stream, cut, self.form)
+        return render.loudnorm_pass_args(
+            source, statement.audio_stream, cut, self.form, render.stream_info(statement)
+        )
 
     def _burn_text(self, timeline: Timeline, part: Part) -> str:
         """The ASS text with this statement's cues, timed to its segment."""
@@ -731,6 +735,14 @@ def _loudness_from_json(data: Any) -> media.Loudness | None:
         return media.Loudness(**{k: float(v) for k, v in data.items() if k != "by"})
     except (AttributeError, TypeError, ValueError):
         return None
+
+
+def _mix(statement: Statement) -> dict[str, Any]:
+    """For the keys of what is made of a statement's sound: the equal mix of channels ffmpeg cannot mix
+    by itself, where it applies (and nothing where it does not, so that every other key is as it was)."""
+    audio = render.stream_info(statement)
+    pan = media.downmix_pan(audio, 2) if audio is not None else None
+    return {"mix": "equal"} if pan else {}
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

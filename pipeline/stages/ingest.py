@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pipeline.config import Form, Meeting, StatementEntry
 from pipeline.errors import ConfigError, RecordingRejected
-from pipeline.files import HashCache
+from pipeline.files import HashCache, NotAFile, name_problem, nfc, not_a_file, shown_name
 from pipeline.models import AudioInfo, MediaProbe, Recording, Rejection, Statement, VideoInfo
 
 VERSION = 1
@@ -31,12 +31,15 @@ SOUND_EXTENSIONS = (
 MEDIA_EXTENSIONS = frozenset(VIDEO_EXTENSIONS + SOUND_EXTENSIONS)
 # A statement shorter than this cannot hold a sentence; a one-second "ja tak" still passes.
 MIN_DURATION_MS = 500
+# Telephone speech is sampled at 8 kHz; at half that little of a voice is left to hear or recognise.
+MIN_SAMPLE_RATE = 4000
 
 
 @dataclass(frozen=True)
 class FoundFile:
-    relpath: str  # POSIX, relative to the meeting folder
+    relpath: str  # POSIX, relative to the meeting folder; escaped (``files.shown_name``) when not name_ok
     problem: str | None = None  # set when the file must not be opened at all (e.g. a link leading out)
+    name_ok: bool = True  # False: the name cannot be carried (not UTF-8, control characters), nor matched
 
 
 @dataclass(frozen=True)
@@ -84,36 +87,68 @@ def normalise_entry_path(raw: str) -> str | None:
     return "/".join(parts) if parts else None
 
 
+def name_index(present: Iterable[str]) -> dict[str, list[str]]:
+    """The files by their name as Unicode composes it (NFC), each with every file of that name: one,
+    or two and more that differ only in how their letters are encoded (``Åse`` as one character or as
+    ``A`` and a ring)."""
+    index: dict[str, list[str]] = {}
+    for relpath in sorted(present):
+        index.setdefault(nfc(relpath), []).append(relpath)
+    return index
+
+
 def check_meeting_files(
-    meeting: Meeting, meeting_file: Path | str, present: set[str], *, arriving: bool = False
+    meeting: Meeting, meeting_file: Path | str, present: Collection[str], *, arriving: bool = False
 ) -> list[tuple[int, str, StatementEntry]]:
-    """Each meeting.yaml statement with its cleaned path; ConfigError for a missing, repeated or escaping
-    file (exit 3 names the field). ``arriving``: the folder is still being filled (`hearing watch`), so
-    a file not there yet is left out, not an error."""
+    """Each meeting.yaml statement with the file it names (matched with Unicode normalised, so a name
+    typed composed finds a file stored decomposed); ConfigError for a missing, repeated or escaping file
+    (exit 3 names the field). ``arriving``: the folder is still being filled (`hearing watch`), so a
+    file not there yet is left out, not an error. Where two files share a name once normalised, the
+    first stands for both: ``same_names`` has already rejected each of them."""
+    index = name_index(present)
     checked: list[tuple[int, str, StatementEntry]] = []
     seen: dict[str, int] = {}
-    for index, entry in enumerate(meeting.statements or []):
-        field = f"statements[{index}].file"
+    for index_no, entry in enumerate(meeting.statements or []):
+        field = f"statements[{index_no}].file"
         clean = normalise_entry_path(entry.file)
         if clean is None:
             raise ConfigError(meeting_file, field, "must be a path inside the meeting folder", entry.file)
-        if clean in seen:
+        key = nfc(clean)
+        if key in seen:
             raise ConfigError(
                 meeting_file,
                 field,
-                f"names {entry.file!r} again (already statements[{seen[clean]}].file)",
+                f"names {entry.file!r} again (already statements[{seen[key]}].file)",
                 entry.file,
             )
-        if clean not in present and arriving:
-            seen[clean] = index
-            continue
-        if clean not in present:
+        seen[key] = index_no
+        if key not in index:
+            if arriving:
+                continue
             raise ConfigError(
                 meeting_file, field, f"no such file in the meeting folder: {entry.file!r}", entry.file
             )
-        seen[clean] = index
-        checked.append((index, clean, entry))
+        checked.append((index_no, index[key][0], entry))
     return checked
+
+
+def same_names(files: Iterable[FoundFile]) -> list[FoundFile]:
+    """``files`` with each one whose name another file shares once Unicode is normalised (NFC) given
+    that as its problem: which of them meeting.yaml means cannot be known, so neither is used."""
+    files = list(files)
+    index = name_index(f.relpath for f in files if f.name_ok)
+    marked: list[FoundFile] = []
+    for found in files:
+        group = index.get(nfc(found.relpath), []) if found.name_ok else []
+        if len(group) > 1 and found.problem is None:
+            spelled = "; ".join(f"{_encoding_of(name)}: {name!a}" for name in group)
+            found = replace(
+                found,
+                problem=f"{len(group)} files have this name, its letters encoded in different ways "
+                f"({spelled}), so which one is meant cannot be known: rename all but one",
+            )
+        marked.append(found)
+    return marked
 
 
 def usable(probe: MediaProbe) -> str | None:
@@ -127,13 +162,32 @@ def usable(probe: MediaProbe) -> str | None:
         )
     if not any(a.sample_rate and a.channels for a in probe.audio):
         return "audio stream cannot be decoded (no sample rate or channels)"
+    problems = [audio_problem(a) for a in probe.audio]
+    if all(problems):
+        return next(p for p in problems if p)
+    return None
+
+
+def audio_problem(audio: AudioInfo) -> str | None:
+    """Why one audio stream cannot carry a statement's sound, or None."""
+    from pipeline.media import MAX_CHANNELS
+
+    if not (audio.sample_rate and audio.channels):
+        return "audio stream cannot be decoded (no sample rate or channels)"
+    if audio.channels > MAX_CHANNELS:
+        return f"{audio.channels} audio channels: at most {MAX_CHANNELS} can be mixed into one sound"
+    if audio.sample_rate < MIN_SAMPLE_RATE:
+        return (
+            f"a sample rate of {audio.sample_rate} Hz is too low to carry speech "
+            f"(at least {MIN_SAMPLE_RATE} Hz)"
+        )
     return None
 
 
 def speech_stream(probe: MediaProbe) -> int:
-    """The audio stream to transcribe: the first decodable one."""
+    """The audio stream to transcribe: the first usable one."""
     for audio in probe.audio:
-        if audio.sample_rate and audio.channels:
+        if audio_problem(audio) is None:
             return audio.index
     return probe.audio[0].index
 
@@ -150,17 +204,20 @@ def plan_statements(
 ) -> tuple[list[Statement], list[Rejection]]:
     """Statements in clip order (meeting.yaml's, then the unlisted files in file-name order) and what was
     left out. ``probes`` maps a path to its probe or to the reason it could not be read."""
-    present = {f.relpath for f in files}
-    listed = check_meeting_files(meeting, meeting_file, present, arriving=arriving)
+    # Only names that are text can be matched; the others are known by their escaped form alone.
+    by_name = {f.relpath: f for f in files if f.name_ok}
+    listed = check_meeting_files(meeting, meeting_file, by_name, arriving=arriving)
     listed_paths = {path for _, path, _ in listed}
-    entries: list[tuple[str, StatementEntry | None]] = [(path, entry) for _, path, entry in listed]
-    entries += [(f.relpath, None) for f in files if f.relpath not in listed_paths]
+    entries: list[tuple[FoundFile, StatementEntry | None]] = [
+        (by_name[path], entry) for _, path, entry in listed
+    ]
+    entries += [(f, None) for f in files if not (f.name_ok and f.relpath in listed_paths)]
     default = form.default_consent.as_consent()
 
     statements: list[Statement] = []
     rejections: list[Rejection] = []
-    for relpath, entry in entries:
-        found = next(f for f in files if f.relpath == relpath)
+    for found, entry in entries:
+        relpath = found.relpath
         if found.problem:
             rejections.append(Rejection(relpath, found.problem))
             continue
@@ -201,27 +258,61 @@ def plan_statements(
 # ------------------------------------------------------------------------------------------------ I/O
 
 
+def _encoding_of(name: str) -> str:
+    import unicodedata
+
+    if unicodedata.is_normalized("NFC", name):
+        return "composed (NFC)"
+    if unicodedata.is_normalized("NFD", name):
+        return "decomposed (NFD)"
+    return "partly decomposed"
+
+
 def walk(meeting_dir: Path) -> list[FoundFile]:
-    """Every media file below the folder. Links are not followed out of it: such a file is reported."""
+    """Every media file below the folder, looked at but never opened. Links are not followed out of it,
+    and what is not an ordinary file (a named pipe, a device, a socket, a folder named like a recording),
+    a name that is not text, or a folder that cannot be read, is found with its problem."""
     root = meeting_dir.resolve()
     found: list[FoundFile] = []
-    for folder, dirs, names in os.walk(root, followlinks=False):
+
+    def unreadable(error: OSError) -> None:
+        folder = Path(error.filename) if error.filename else root
+        if folder == root:
+            raise error
+        relpath = folder.relative_to(root).as_posix() + "/"
+        name_ok = name_problem(relpath) is None
+        found.append(
+            FoundFile(
+                relpath if name_ok else shown_name(relpath),
+                f"a folder that cannot be read ({(error.strerror or str(error)).lower()}): any "
+                "recordings in it are left out",
+                name_ok=name_ok,
+            )
+        )
+
+    for folder, dirs, names in os.walk(root, onerror=unreadable, followlinks=False):
         here = Path(folder)
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        for name in names:
-            path = here / name
-            relpath = path.relative_to(root).as_posix()
-            if not is_media_name(relpath):
-                continue
-            problem = None
-            if path.is_symlink():
-                target = path.resolve()
-                if not target.is_relative_to(root):
-                    problem = "a link to a file outside the meeting folder (not followed)"
-                elif not target.exists():
-                    problem = "a link to a file that does not exist"
-            found.append(FoundFile(relpath, problem))
-    return sorted(found, key=lambda f: natural_key(f.relpath))
+        # A folder (or a link to one) named like a recording is reported; what is in it is still found.
+        for name in [*dirs, *names]:
+            relpath = (here / name).relative_to(root).as_posix()
+            if is_media_name(relpath):
+                found.append(look_at(root, relpath))
+    return sorted(same_names(found), key=lambda f: natural_key(f.relpath))
+
+
+def look_at(root: Path, relpath: str) -> FoundFile:
+    """One name found in the folder and what is wrong with it, by ``lstat`` and ``stat`` alone."""
+    bad_name = name_problem(relpath)
+    if bad_name:
+        return FoundFile(shown_name(relpath), bad_name, name_ok=False)
+    path = root / relpath
+    if path.is_symlink():
+        # realpath, not resolve: a loop of links gives a path here and a clear reason below.
+        target = Path(os.path.realpath(path))
+        if not target.is_relative_to(root):
+            return FoundFile(relpath, "a link to a file outside the meeting folder (not followed)")
+    return FoundFile(relpath, not_a_file(path))
 
 
 def run(
@@ -245,7 +336,7 @@ def run(
     probes: dict[str, MediaProbe | str] = {}
     # Check meeting.yaml against the folder before any slow work, so a typo fails at once.
     where = meeting_file or "meeting.yaml"
-    check_meeting_files(meeting, where, {f.relpath for f in files}, arriving=arriving)
+    check_meeting_files(meeting, where, {f.relpath for f in files if f.name_ok}, arriving=arriving)
     probed = 0
     for found in files:
         if on_file:
@@ -254,7 +345,11 @@ def run(
             continue
         path = meeting_dir / found.relpath
         try:
-            recording = Recording(found.relpath, path.stat().st_size, hashes.sha256(path))
+            digest = hashes.sha256(path)
+            recording = Recording(found.relpath, path.stat().st_size, digest)
+        except NotAFile as error:
+            probes[found.relpath] = error.reason
+            continue
         except OSError as error:
             probes[found.relpath] = f"cannot be read ({(error.strerror or str(error)).lower()})"
             continue
@@ -268,6 +363,10 @@ def run(
             probes[found.relpath] = media.probe(path)
         except RecordingRejected as rejected:
             probes[found.relpath] = rejected.reason
+        except NotAFile as error:
+            probes[found.relpath] = error.reason  # it changed since it was hashed: not remembered
+            del recordings[found.relpath]
+            continue
         except OSError as error:
             probes[found.relpath] = f"cannot be read ({(error.strerror or str(error)).lower()})"
             del recordings[found.relpath]

@@ -20,8 +20,8 @@ from typing import Any
 
 from pipeline.config import Form
 from pipeline.loudness import ABSOLUTE_GATE
-from pipeline.media import GLOBAL_ARGS, Loudness, input_path
-from pipeline.models import Statement
+from pipeline.media import GLOBAL_ARGS, IMAGE_INPUT, Loudness, downmix_pan, input_path, output_path
+from pipeline.models import AudioInfo, Statement
 from pipeline.stages.cut import Cut, Part
 
 VERSION = 3  # 2: the ffmpeg version is part of the key; 3: a card's picture is prepared once
@@ -103,37 +103,54 @@ def _still(card_png: Path, form: Form) -> Any:
     decoding and scaling took half of a card's encoding time.)"""
     import ffmpeg
 
-    picture = _fitted(ffmpeg.input(input_path(card_png)).video, form).filter("format", "yuv420p")
+    picture = _fitted(ffmpeg.input(input_path(card_png), **IMAGE_INPUT).video, form).filter(
+        "format", "yuv420p"
+    )
     return picture.filter("loop", loop=-1, size=1, start=0).filter(
         "setpts", f"N/({_fps_text(form.video.fps)})/TB"
     )
 
 
-def _audio_pre(stream: Any, form: Form) -> Any:
+def _audio_pre(stream: Any, form: Form, audio: AudioInfo | None) -> Any:
     # The layout the clip will have, before measuring, so that measurement and result agree.
-    layout = "stereo" if form.audio.channels == 2 else "mono"
-    return stream.filter("aformat", channel_layouts=layout)
-
-
-def meter_args(source: Path, audio_stream: int, form: Form) -> list[str]:
-    """Meter the whole of a recording's sound, every 100 ms, in the layout the clip will have: any cut's
-    loudness then follows from it (pipeline.loudness). ebur128 takes a third of the time of a measuring
-    loudnorm pass, which resamples to 192 kHz and normalises as it measures."""
-    import ffmpeg
-
-    audio = ffmpeg.input(input_path(source))
-    return _measuring(
-        _audio_pre(audio[str(audio_stream)], form).filter("ebur128", peak="true", framelog="info")
+    return _mixed(stream, form.audio.channels, audio).filter(
+        "aformat", channel_layouts="stereo" if form.audio.channels == 2 else "mono"
     )
 
 
-def loudnorm_pass_args(source: Path, audio_stream: int, cut: Cut, form: Form) -> list[str]:
+def _mixed(stream: Any, channels: int, audio: AudioInfo | None) -> Any:
+    """Channels ffmpeg cannot mix down by itself (many, in no known order) mixed with equal weight."""
+    pan = downmix_pan(audio, channels) if audio is not None else None
+    return stream.filter("pan", pan) if pan else stream
+
+
+def stream_info(statement: Statement) -> AudioInfo | None:
+    """What the probe says of the statement's audio stream."""
+    return next((a for a in statement.probe.audio if a.index == statement.audio_stream), None)
+
+
+def meter_args(source: Path, audio_stream: int, form: Form, audio: AudioInfo | None = None) -> list[str]:
+    """Meter the whole of a recording's sound, every 100 ms, in the layout the clip will have: any cut's
+    loudness then follows from it (pipeline.loudness). ebur128 takes a third of the time of a measuring
+    loudnorm pass, which resamples to 192 kHz and normalises as it measures. ``audio``: the stream as
+    probed, for its channels."""
+    import ffmpeg
+
+    stream = ffmpeg.input(input_path(source))
+    return _measuring(
+        _audio_pre(stream[str(audio_stream)], form, audio).filter("ebur128", peak="true", framelog="info")
+    )
+
+
+def loudnorm_pass_args(
+    source: Path, audio_stream: int, cut: Cut, form: Form, audio: AudioInfo | None = None
+) -> list[str]:
     """First loudnorm pass over the cut: its own measurement, for a statement that a plain gain cannot
     bring to the target within the true-peak limit (``linear_gain_fits``)."""
     import ffmpeg
 
-    audio = ffmpeg.input(input_path(source), ss=_seconds(cut.in_ms), t=_seconds(cut.duration_ms))
-    chain = _audio_pre(audio[str(audio_stream)], form).filter(
+    stream = ffmpeg.input(input_path(source), ss=_seconds(cut.in_ms), t=_seconds(cut.duration_ms))
+    chain = _audio_pre(stream[str(audio_stream)], form, audio).filter(
         "loudnorm", I=form.audio.loudness, TP=form.audio.true_peak, LRA=LRA_TARGET, print_format="json"
     )
     return _measuring(chain)
@@ -163,10 +180,12 @@ def _seconds(ms: int) -> str:
     return f"{ms / 1000:.3f}"
 
 
-def _normalised_audio(stream: Any, form: Form, measured: Loudness, samples: int) -> Any:
+def _normalised_audio(
+    stream: Any, form: Form, measured: Loudness, samples: int, audio: AudioInfo | None
+) -> Any:
     """Second loudnorm pass with the measured values: a linear gain where the target allows it, so speech
     keeps its dynamics; then exactly the segment's number of samples."""
-    chain = _audio_pre(stream, form).filter(
+    chain = _audio_pre(stream, form, audio).filter(
         "loudnorm",
         I=form.audio.loudness,
         TP=form.audio.true_peak,
@@ -220,8 +239,10 @@ def statement_args(
             filename=str(subtitles.resolve()),
             fontsdir=str(fonts_dir.resolve()) if fonts_dir else "",
         )
-    sound = _normalised_audio(recording[str(statement.audio_stream)], form, measured, _samples(part, form))
-    graph = ffmpeg.output(picture, sound, str(target), **_encode_options(form, part.frames))
+    sound = _normalised_audio(
+        recording[str(statement.audio_stream)], form, measured, _samples(part, form), stream_info(statement)
+    )
+    graph = ffmpeg.output(picture, sound, output_path(target), **_encode_options(form, part.frames))
     return [*GLOBAL_ARGS, *graph.get_args()]
 
 
@@ -234,7 +255,9 @@ def card_args(card_png: Path, part: Part, form: Form, target: Path) -> list[str]
     silence = ffmpeg.input(
         f"anullsrc=r={form.audio.sample_rate}:cl={layout}", f="lavfi", t=duration
     ).audio.filter("atrim", end_sample=_samples(part, form))
-    graph = ffmpeg.output(_still(card_png, form), silence, str(target), **_encode_options(form, part.frames))
+    graph = ffmpeg.output(
+        _still(card_png, form), silence, output_path(target), **_encode_options(form, part.frames)
+    )
     return [*GLOBAL_ARGS, *graph.get_args()]
 
 
@@ -253,7 +276,7 @@ def preview_args(source: Path, statement: Statement, target: Path) -> list[str]:
     if statement.probe.video is not None:
         picture = stream[str(statement.probe.video.index)].filter("scale", -2, PREVIEW_HEIGHT)
         outputs.append(picture.filter("format", "yuv420p"))
-    outputs.append(stream[str(statement.audio_stream)])
+    outputs.append(_mixed(stream[str(statement.audio_stream)], 2, stream_info(statement)))
     options: dict[str, Any] = {
         "acodec": "aac",
         "b:a": "96k",
@@ -264,7 +287,7 @@ def preview_args(source: Path, statement: Statement, target: Path) -> list[str]:
     }
     if statement.probe.video is not None:
         options.update(vcodec="libx264", preset="veryfast", crf=30, g=25)
-    graph = ffmpeg.output(*outputs, str(target), **options)
+    graph = ffmpeg.output(*outputs, output_path(target), **options)
     return [*GLOBAL_ARGS, *graph.get_args()]
 
 
@@ -305,7 +328,7 @@ def join_args(
         "-metadata:s:a:0", f"language={iso639_2(language)}",
         "-movflags", "+faststart",
         "-f", "mp4",
-        str(target),
+        output_path(target),
     ]  # fmt: skip
     return args
 
@@ -345,7 +368,7 @@ def run_segment(
 
     with atomic_path(target) as temp:
         media.run_ffmpeg(
-            [str(temp) if a == str(target) else a for a in args],
+            [output_path(temp) if a == output_path(target) else a for a in args],
             what=what,
             duration_ms=duration_ms,
             on_progress=on_progress,
