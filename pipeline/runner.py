@@ -411,6 +411,8 @@ class Runner:
             prepared = self._prepare()
             if self.options.dry_run:
                 self._plan(*prepared)
+                # Exits as the run will for the recordings already known to be unusable.
+                self.report.exit_code = EXIT_REJECTED if self.report.rejected else EXIT_OK
                 return self.report
             with hold_lock(self.out_dir), interrupt.guard():
                 try:

@@ -10,23 +10,32 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import stat
 import subprocess
 import unicodedata
 from pathlib import Path
 
+import pysubs2
 import pytest
-from conftest import REPO, ffmpeg, run_cli
+from conftest import ffmpeg, run_cli
+from docx import Document as docx_open
+from pypdf import PdfReader
+
+from pipeline.media import read_file_facts
 
 pytestmark = pytest.mark.slow
 
 # What breaks each context a meeting's text lands in, within the fields' limits.
 SPEAKER = "<!--<script>"  # with name consent: the delivery page's own script must still run
-TOPIC = "]]> {\\an8} <i>x</i> & \"'` --> 00:00:01,000 --> 00:00:02,000 \u202etxet\u202c 50 % #1 ?a=b"
+TOPIC = "]]> {\\an8} <i>x</i> & \"'` --> 00:00:01,000 --> 00:00:02,000 \u200ftxet\u200e 50 % #1 ?a=b"
 TITLE = "Møde om %d, #tag og 100 % <b>fed</b> \\N {\\b1} æøå ÆØÅ " + "ø" * 40
 COMMITTEE = "Udvalget " + "🏛️" * 30  # many bytes per character: a file name capped in characters breaks
 LONG_WORD = "Bo" + "o" * 90  # one long word in a name the card has to break
+# The statements that must arrive: the named two (one stored in NFD, named in NFC) and the recordings
+# of unusual shape, each with real speech.
+GOOD = ("Åse Ørsted.mp4", "02-bo.wav", "kor16.wav", "kor48.wav", "telefon-8k.wav", "flydende.wav")
 
 
 def snapshot(folder: Path) -> dict[bytes, tuple[str, ...]]:
@@ -52,13 +61,28 @@ def snapshot(folder: Path) -> dict[bytes, tuple[str, ...]]:
     return result
 
 
-def wav(path: Path, *args: str) -> None:
-    ffmpeg(*args, path)
+def many_channels(speech: Path, target: Path, channels: int, seconds: float = 4.0) -> None:
+    """The speech in every one of ``channels`` channels of a WAV (no channel layout can name them)."""
+    import wave
+
+    import numpy as np
+
+    with wave.open(str(speech), "rb") as source:
+        rate, width = source.getframerate(), source.getsampwidth()
+        mono = np.frombuffer(source.readframes(int(rate * seconds)), dtype="<i2")
+        if source.getnchannels() > 1:
+            mono = mono[:: source.getnchannels()]
+    assert width == 2
+    with wave.open(str(target), "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(np.repeat(mono[:, None], channels, axis=1).astype("<i2").tobytes())
 
 
 @pytest.fixture
-def hostile_meeting(real_media: Path, tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    """The meeting, and the bad files (as the report names them) with a word their reason must carry."""
+def hostile_meeting(real_media: Path, tmp_path: Path) -> tuple[Path, set[str]]:
+    """The meeting, and its bad files as the report names them."""
     folder = tmp_path / "møde"
     folder.mkdir()
     speech_a = real_media / "da-nst-u0042010.wav"
@@ -72,42 +96,43 @@ def hostile_meeting(real_media: Path, tmp_path: Path) -> tuple[Path, dict[str, s
     )  # fmt: skip
     (folder / "02-bo.wav").write_bytes(speech_b.read_bytes())
 
-    bad: dict[str, str] = {}
+    bad: set[str] = set()
     os.mkfifo(folder / "fifo.mp4")
-    bad["fifo.mp4"] = ""
+    bad.add("fifo.mp4")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(folder / "sokkel.mp4"))
     server.close()
-    bad["sokkel.mp4"] = ""
+    bad.add("sokkel.mp4")
     os.symlink("/dev/zero", folder / "nul.mp4")
-    bad["nul.mp4"] = ""
+    bad.add("nul.mp4")
     os.symlink(folder / "fifo.mp4", folder / "link-til-fifo.wav")
-    bad["link-til-fifo.wav"] = ""
+    bad.add("link-til-fifo.wav")
     (folder / "mappe.mov").mkdir()
+    bad.add("mappe.mov")
     (folder / "tom.mp4").write_bytes(b"")
-    bad["tom.mp4"] = ""
+    bad.add("tom.mp4")
     (folder / "tekst.m4a").write_text("ikke en optagelse\n", encoding="utf-8")
-    bad["tekst.m4a"] = ""
+    bad.add("tekst.m4a")
     # Half of a real MP4: its index is missing.
     whole = (folder / nfd).read_bytes()
     (folder / "halv.mp4").write_bytes(whole[: len(whole) // 2])
+    bad.add("halv.mp4")
     # Silence only: no statement to hear.
     ffmpeg("-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", "3", folder / "stille.wav")
     # Recordings of unusual shape, each carrying real speech: used, or rejected with a reason.
     ffmpeg("-i", speech_b, "-af", "pan=hexadecagonal|c0=c0|c1=c0|c2=c0", "-t", "4", folder / "kor16.wav")
-    ffmpeg(
-        "-i", speech_b, "-filter_complex", "[0:a]asplit=48" + "".join(f"[a{i}]" for i in range(48))
-        + ";" + "".join(f"[a{i}]" for i in range(48)) + "amerge=inputs=48[m]",
-        "-map", "[m]", "-t", "4", folder / "kor48.wav",
-    )  # fmt: skip
+    many_channels(speech_b, folder / "kor48.wav", 48)
+    many_channels(speech_b, folder / "kor65.wav", 65)  # more than can be mixed down: rejected
+    bad.add("kor65.wav")
     ffmpeg("-i", speech_b, "-ar", "8000", "-t", "4", folder / "telefon-8k.wav")
     ffmpeg("-i", speech_b, "-c:a", "pcm_f32le", "-t", "4", folder / "flydende.wav")
-    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=160x120:r=10", "-t", "2", "-c:v", "libx264", folder / "stum.mp4")
-    bad["stum.mp4"] = ""
+    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=160x120:r=10", "-t", "2", folder / "stum.mp4")
+    bad.add("stum.mp4")
     # A name that is not UTF-8 (a file copied from an old camera or another system).
     bad_name = os.fsencode(folder) + b"/gammel-\xff\xfe.wav"
     with open(bad_name, "wb") as handle:
         handle.write(speech_b.read_bytes())
+    bad.add("gammel-\\xff\\xfe.wav")  # shown with its bad bytes escaped
     meeting_yaml = (
         f"title: {json.dumps(TITLE)}\n"
         "date: 2026-11-20\n"
@@ -127,34 +152,63 @@ def hostile_meeting(real_media: Path, tmp_path: Path) -> tuple[Path, dict[str, s
 
 @pytest.mark.parametrize("form", ["default", "demo"])
 def test_a_hostile_meeting_delivers_every_good_statement(
-    form: str, hostile_meeting: tuple[Path, dict[str, str]], tmp_path: Path
+    form: str, hostile_meeting: tuple[Path, set[str]], tmp_path: Path
 ) -> None:
     folder, bad = hostile_meeting
     before = snapshot(folder)
     out = tmp_path / "ud %d %s #1 ?x=1"  # a pattern, a fragment and a query in the output folder's name
     outside_before = sorted(p.name for p in tmp_path.iterdir())
-    try:
-        result = run_cli("run", folder, "--out", out, "--form", form, "--quiet", timeout=900)
-    except subprocess.TimeoutExpired as error:  # pragma: no cover - the failure this test exists for
-        pytest.fail(f"the run did not end within its bound: {error}")
+
+    def hearing(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        try:
+            return run_cli("run", folder, "--out", out, "--form", form, "--quiet", *args, timeout=900)
+        except subprocess.TimeoutExpired as error:  # the failure this test exists for
+            pytest.fail(f"the run did not end within its bound: {error}")
+
+    # The dry run names every file the run will reject for what it is, and exits as the run will.
+    dry = hearing("--dry-run")
+    assert dry.returncode == 5, dry.stderr
+    assert "Traceback" not in dry.stderr and not out.exists()
+    for name in bad:
+        assert f"rejected: {name}: " in dry.stderr, (name, dry.stderr)
+
+    result = hearing()
     assert "Traceback" not in result.stderr and "unexpected failure" not in result.stderr, result.stderr
-    assert result.returncode == 5, result.stderr
+    # The default form needs every statement approved first: its clip is a draft (6 wins over 5).
+    expected, place = (6, "draft") if form == "default" else (5, "delivery")
+    assert result.returncode == expected, result.stderr
     report = json.loads((out / "run.json").read_text(encoding="utf-8"))
-    assert report["exit_code"] == 5
+    assert report["exit_code"] == expected
     rejected = {item["file"]: item["reason"] for item in report["rejected"]}
     for name in bad:
         assert name in rejected, (name, rejected)
-        assert name in result.stderr
-    # Every reason is one line.
-    assert all("\n" not in reason and reason for reason in rejected.values())
-    # Both good statements are in the clip.
+        assert f"rejected: {name}: {rejected[name]}" in result.stderr
+    assert all(reason and "\n" not in reason for reason in rejected.values())  # one line each
+
+    # Every good statement is in the clip: the two named ones and the recordings of unusual shape.
     in_clip = {item["statement"] for item in report["timeline"] if item["kind"] == "statement"}
     files = {unicodedata.normalize("NFC", s["file"]) for s in report["statements"] if s["id"] in in_clip}
-    assert {unicodedata.normalize("NFC", "Åse Ørsted.mp4"), "02-bo.wav"} <= files, files
+    assert files == set(GOOD), files
+    clips = list((out / place).glob("*.mp4"))
+    assert len(clips) == 1 and len(os.fsencode(clips[0].name)) <= 255
+    facts = read_file_facts(clips[0])
+    kinds = sorted(t.kind for t in facts.tracks)
+    assert kinds[:2] == ["audio", "subtitle"] or "video" in kinds, kinds
+    end_ms = max(item["start_ms"] + item["duration_ms"] for item in report["timeline"])
+    assert abs(facts.duration_ms - end_ms) <= 200, (facts.duration_ms, end_ms)
+    # The subtitles hold the words of every statement, Danish letters intact.
+    (srt,) = (out / place).glob("*.srt")
+    cues = pysubs2.load(str(srt), encoding="utf-8")
+    text = " ".join(event.plaintext for event in cues)
+    assert len(cues) >= len(GOOD) and re.search("[æøå]", text), text
+    # The documents open, and carry the title as written (cut to fit a property where it must be).
+    (docx,) = (out / place).glob("*-transkription.docx")
+    document = docx_open(str(docx))
+    assert 0 < len(document.core_properties.title) <= 255
+    assert SPEAKER in "\n".join(p.text for p in document.paragraphs)
+    (pdf,) = (out / place).glob("*-transkription.pdf")
+    assert len(PdfReader(str(pdf)).pages) >= 1
+
     # The meeting folder is as it was, and nothing was written beside OUT.
     assert snapshot(folder) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted({*outside_before, out.name})
-    clip = list((out / "delivery").glob("*.mp4"))
-    assert len(clip) == 1
-    assert len(os.fsencode(clip[0].name)) <= 255
-    _ = REPO
