@@ -22,6 +22,18 @@ ENGINE_CHOICES = ("faster-whisper", "openai-whisper")
 DEMO_MEETING = "borgermoede-nordby"
 
 
+class _ShownNames(logging.Filter):
+    """A file name (or any value) in a log line is shown on that line: a line break or a terminal escape
+    in a recording's name cannot start a line that looks like another message, nor colour the screen."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from pipeline.files import shown_name
+
+        if isinstance(record.args, tuple):
+            record.args = tuple(shown_name(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
 class _OneLine(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         prefix = {"WARNING": "warning: ", "ERROR": "error: "}.get(record.levelname, "")
@@ -47,6 +59,7 @@ def _setup_logging(verbose: int, quiet: bool) -> Any:
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(_OneLine())
+    handler.addFilter(_ShownNames())
     root = logging.getLogger("pipeline")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -158,10 +171,12 @@ def _summary(report: Any, quiet: bool) -> None:
             f"{report.out_dir / 'edits'}",
             err=True,
         )
+    from pipeline.files import shown_name
+
     for rejection in report.rejected:
-        click.echo(f"rejected: {rejection.relpath}: {rejection.reason}", err=True)
+        click.echo(f"rejected: {shown_name(rejection.relpath)}: {rejection.reason}", err=True)
     for rejection in report.withheld:
-        click.echo(f"left out: {rejection.relpath}: {rejection.reason}", err=True)
+        click.echo(f"left out: {shown_name(rejection.relpath)}: {rejection.reason}", err=True)
 
 
 def _run_meeting(options: Any, as_json: bool, quiet: bool, verbose: int, traceback: bool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import stat
@@ -87,7 +88,19 @@ def write_text(target: Path, text: str) -> None:
 
 
 def write_json(target: Path, data: Any) -> None:
-    write_text(target, json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False) + "\n")
+    write_text(target, json.dumps(_as_text(data), ensure_ascii=False, indent=2, sort_keys=False) + "\n")
+
+
+def _as_text(data: Any) -> Any:
+    """``data`` with every string UTF-8 can carry: a path that is not UTF-8 (the meeting folder's own
+    name, say) is recorded with its bytes escaped (``shown_name``) rather than stopping the record."""
+    if isinstance(data, str):
+        return shown_name(data) if _has_surrogates(data) else data
+    if isinstance(data, dict):
+        return {_as_text(k): _as_text(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_as_text(v) for v in data]
+    return data
 
 
 # ------------------------------------------------------------------------- files that must not be opened
@@ -151,7 +164,7 @@ def _strerror(error: OSError) -> str:
 
 
 @contextlib.contextmanager
-def open_regular(path: Path) -> Iterator[BinaryIO]:
+def open_regular(path: Path) -> Iterator[io.FileIO]:
     """``path`` opened for reading only when it is an ordinary file (else NotAFile, without opening it).
 
     Looked at first, then opened without waiting (a FIFO put in its place meanwhile opens at once
@@ -217,13 +230,30 @@ def _unsafe_char(char: str) -> bool:
     return "\ud800" <= char <= "\udfff" or unicodedata.category(char) == "Cc"
 
 
+# A recording's name is carried into names made from it (its edits files, and their temporary files
+# beside them, 20 bytes longer), which must stay within the 255 bytes of ext4, NTFS and exFAT.
+MAX_NAME_BYTES = 200
+NOT_UTF8 = "the file name is not valid UTF-8: rename it"
+
+
 def name_problem(name: str) -> str | None:
     """Why a file of this name cannot be carried honestly into the records, the archive's manifests
     and the delivery, which are UTF-8 text; or None. (A line break in a name is carried: the manifests
     encode it, and every other record is JSON or YAML, which escape it.)"""
     if _has_surrogates(name):
-        return "the file name is not valid UTF-8: rename it"
+        return NOT_UTF8
+    longest = max((len(part.encode("utf-8")) for part in name.split("/")), default=0)
+    if longest > MAX_NAME_BYTES:
+        return f"the file name is too long to carry ({longest} bytes, at most {MAX_NAME_BYTES}): rename it"
     return None
+
+
+def folder_title(folder: Path) -> str:
+    """A meeting folder's name as the text that stands in for a missing title: bytes that are not UTF-8
+    as U+FFFD, control characters left out, composed (NFC). Never a lone surrogate in a card or a
+    document."""
+    text = os.fsencode(folder.name).decode("utf-8", "replace")
+    return nfc("".join(c for c in text if unicodedata.category(c) != "Cc")) or "møde"
 
 
 def nfc(name: str) -> str:

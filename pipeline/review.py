@@ -61,7 +61,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from pipeline.config import Form, StatementEdit, load_form, load_meeting
 from pipeline.errors import Busy, PipelineError, UsageError
-from pipeline.files import HashCache, write_text
+from pipeline.files import HashCache, folder_title, write_text
 from pipeline.models import Statement, StatementTranscript
 from pipeline.stages import edits, ingest, subtitles
 from pipeline.stages.subtitles import Cue, SubtitleRules
@@ -541,7 +541,7 @@ class Review:
         return {
             "language": self.form.language,
             "meeting": {
-                "title": self.meeting.title or self.meeting_dir.name,
+                "title": self.meeting.title or folder_title(self.meeting_dir),
                 "date": self.meeting.date.isoformat() if self.meeting.date else None,
                 "committee": self.meeting.committee,
             },

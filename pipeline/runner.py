@@ -35,7 +35,16 @@ from pipeline.errors import (
     describe,
     exit_code_for,
 )
-from pipeline.files import HashCache, recover_folder, sha256_file, write_json
+from pipeline.files import (
+    NOT_UTF8,
+    HashCache,
+    folder_title,
+    name_problem,
+    recover_folder,
+    sha256_file,
+    shown_name,
+    write_json,
+)
 from pipeline.models import Approval, Rejection, Statement, StatementTranscript
 from pipeline.stages import align, archive, cut, deliver, edits, ingest, transcribe
 from pipeline.stages.clip import ClipMaker, Timeline
@@ -477,6 +486,11 @@ class Runner:
 
     def _check_places(self) -> Path:
         meeting_dir = self.options.meeting_dir.resolve()
+        for what, path in (("the meeting folder", meeting_dir), ("--out", self.out_dir)):
+            # Every record, manifest and ffmpeg command names these paths as UTF-8 text. (A recording
+            # whose own name is not UTF-8 is rejected alone; these carry every statement.)
+            if name_problem(str(path).lstrip("/")) == NOT_UTF8:
+                raise UsageError(f"{what} {shown_name(str(path))}: its name is not valid UTF-8: rename it")
         if not meeting_dir.is_dir():
             raise UsageError(f"{self.options.meeting_dir}: not a folder")
         if self.out_dir == meeting_dir or self.out_dir.is_relative_to(meeting_dir):
@@ -570,7 +584,7 @@ class Runner:
         self.report.form = form
         meeting, self.report.meeting_file = load_meeting(meeting_dir)
         language = self._check_language(form, meeting)
-        self.report.delivery_name = deliver.delivery_name(form, meeting, meeting_dir.name)
+        self.report.delivery_name = deliver.delivery_name(form, meeting, folder_title(meeting_dir))
         # Also proves that ffmpeg is there and can do the work, before any work starts.
         choice = media.ffmpeg_choice()
         self.report.ffmpeg = choice.version
@@ -634,7 +648,7 @@ class Runner:
 
     def _clip_maker(self, meeting_dir: Path, meeting: Meeting, form: Form, language: str) -> ClipMaker:
         assert self.hashes is not None
-        name = deliver.delivery_name(form, meeting, meeting_dir.name)
+        name = deliver.delivery_name(form, meeting, folder_title(meeting_dir))
         self.report.delivery_name = name
         return ClipMaker(
             steps=self.steps,
@@ -778,7 +792,7 @@ class Runner:
             self.out_dir,
             steps=self.steps,
             meeting=meeting,
-            meeting_name=meeting_dir.name,
+            meeting_name=folder_title(meeting_dir),
             form=form,
             name=clip.name,
             statements=ordered,
@@ -897,7 +911,7 @@ class Runner:
         withheld = archive.withheld_from_archive(meeting, form, [r.relpath for r in found.recordings])
         engine, model = self._engine_identity()
         info = archive.archive_info(
-            meeting, meeting_dir.name, ffmpeg_version=self.report.ffmpeg, engine=engine, model=model
+            meeting, folder_title(meeting_dir), ffmpeg_version=self.report.ffmpeg, engine=engine, model=model
         )
         with self.steps.stage("archive", None, None, cached=False) as record:
             self.progress.begin("archive", "Arkiverer optagelserne")

@@ -35,7 +35,8 @@ COMMITTEE = "Udvalget " + "🏛️" * 30  # many bytes per character: a file nam
 LONG_WORD = "Bo" + "o" * 90  # one long word in a name the card has to break
 # The statements that must arrive: the named two (one stored in NFD, named in NFC) and the recordings
 # of unusual shape, each with real speech.
-GOOD = ("Åse Ørsted.mp4", "02-bo.wav", "kor16.wav", "kor48.wav", "telefon-8k.wav", "flydende.wav")
+LONGEST = "å" * 98 + ".wav"  # 200 bytes: the longest name a recording can have (files.MAX_NAME_BYTES)
+GOOD = ("Åse Ørsted.mp4", "02-bo.wav", "kor16.wav", "kor48.wav", "telefon-8k.wav", "flydende.wav", LONGEST)
 
 
 def snapshot(folder: Path) -> dict[bytes, tuple[str, ...]]:
@@ -125,6 +126,9 @@ def hostile_meeting(real_media: Path, tmp_path: Path) -> tuple[Path, set[str]]:
     many_channels(speech_b, folder / "kor65.wav", 65)  # more than can be mixed down: rejected
     bad.add("kor65.wav")
     ffmpeg("-i", speech_b, "-ar", "8000", "-t", "4", folder / "telefon-8k.wav")
+    ffmpeg("-i", speech_b, "-t", "4", folder / LONGEST)
+    ffmpeg("-i", speech_b, "-t", "4", folder / ("å" + LONGEST))
+    bad.add("å" + LONGEST)
     ffmpeg("-i", speech_b, "-c:a", "pcm_f32le", "-t", "4", folder / "flydende.wav")
     ffmpeg("-f", "lavfi", "-i", "color=c=red:s=160x120:r=10", "-t", "2", folder / "stum.mp4")
     bad.add("stum.mp4")

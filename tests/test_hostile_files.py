@@ -298,6 +298,59 @@ def test_names_that_are_not_text_are_rejected_by_their_escaped_name(tmp_path: Pa
     json.loads((tmp_path / "work" / "hashes.json").read_text(encoding="utf-8"))
 
 
+def test_a_name_too_long_to_carry_into_the_edits_files_is_rejected(tmp_path: Path) -> None:
+    """A name of up to 255 bytes can exist; the edits files and their temporary files are made from it
+    and are longer: a name is carried up to files.MAX_NAME_BYTES, counted in bytes, not characters."""
+    from pipeline.files import MAX_NAME_BYTES
+
+    meeting = tmp_path / "moede"
+    tone_wav(meeting / "god.wav")
+    fits = "ø" * ((MAX_NAME_BYTES - 4) // 2) + ".wav"  # two bytes a letter
+    too_long = "ø" * ((MAX_NAME_BYTES - 4) // 2 + 1) + ".wav"
+    emoji = "🏛" * 60 + ".wav"  # 64 characters, 244 bytes
+    for name in (fits, too_long, emoji):
+        shutil.copyfile(meeting / "god.wav", meeting / name)
+    found = ingest(meeting, tmp_path / "work")
+    assert sorted(found["statements"]) == sorted(["god.wav", fits])
+    assert set(found["rejected"]) == {too_long, emoji}
+    assert all("too long to carry" in reason and "bytes" in reason for reason in found["rejected"].values())
+
+
+@pytest.mark.parametrize("which", ["meeting", "out"])
+def test_a_meeting_or_output_folder_whose_name_is_not_utf8_is_refused_at_once(
+    which: str, tmp_path: Path
+) -> None:
+    """Every record, manifest and ffmpeg command carries these two paths: refused before any work, in
+    one line with the bytes escaped, by the dry run as by the run."""
+    from conftest import run_cli
+
+    raw = os.fsencode(tmp_path)
+    meeting = os.fsdecode(raw + (b"/m\xf8de" if which == "meeting" else b"/moede"))
+    out = os.fsdecode(raw + (b"/ud-\xff" if which == "out" else b"/ud"))
+    os.makedirs(meeting)
+    tone_wav(Path(meeting) / "a.wav")
+    for extra in (("--dry-run",), ()):
+        result = run_cli("run", meeting, "--out", out, "--form", "demo", *extra, timeout=120)
+        assert result.returncode == 2, result.stderr
+        shown = "m\\xf8de" if which == "meeting" else "ud-\\xff"
+        assert result.stderr.strip().splitlines() == [
+            f"error: {'the meeting folder' if which == 'meeting' else '--out'} "
+            f"{shown_name(meeting if which == 'meeting' else out)}: its name is not valid UTF-8: rename it"
+        ], result.stderr
+        assert shown in result.stderr
+        assert not os.path.exists(out)
+
+
+def test_a_record_carries_a_path_that_is_not_utf8_escaped(tmp_path: Path) -> None:
+    from pipeline.files import write_json
+
+    target = tmp_path / "run.json"
+    write_json(
+        target, {"meeting_dir": os.fsdecode(b"/m\xf8de"), os.fsdecode(b"k\xff"): [os.fsdecode(b"\xfe")]}
+    )
+    assert json.loads(target.read_text(encoding="utf-8")) == {"meeting_dir": "/m\\xf8de", "k\\xff": ["\\xfe"]}
+
+
 def test_a_name_that_is_not_utf8_survives_the_hash_cache(tmp_path: Path) -> None:
     """hashes.json keeps such a name as its escape and reads it back as it was."""
     name = os.fsdecode(os.fsencode(tmp_path) + b"/\xff\xfe.wav")

@@ -50,7 +50,7 @@ import bagit
 
 from pipeline import __version__
 from pipeline.errors import PipelineError
-from pipeline.files import fsync_path, recover_folder, replace_folder
+from pipeline.files import fsync_path, open_regular, recover_folder, replace_folder
 from pipeline.models import MediaProbe, Recording, Statement
 from pipeline.stages.render import SEGMENT_SUFFIX
 
@@ -787,7 +787,8 @@ def copy_with_digests(
     buffer = bytearray(COPY_CHUNK)
     view = memoryview(buffer)
     size = flushed = 0
-    with source.open("rb", buffering=0) as src, _new_file(target) as dst:
+    # Opened only as an ordinary file: one swapped for a named pipe since it was found must not block.
+    with open_regular(source) as src, _new_file(target) as dst:
         while count := src.readinto(buffer):
             chunk = view[:count]
             pending = pool.submit(sha512.update, chunk)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline import cache, fonts, loudness, media
 from pipeline.config import Form, Meeting
-from pipeline.files import atomic_path, sha256_text, write_text
+from pipeline.files import atomic_path, folder_title, sha256_text, write_text
 from pipeline.models import Statement, StatementTranscript
 from pipeline.stages import cards, render, subtitles
 from pipeline.stages.cut import Cut, Part, cards_of, plan_timeline
@@ -237,7 +237,7 @@ class ClipMaker:
         its own)."""
         self._sound_frames(statement)
         form = self.form
-        title = cards.title_card(self.meeting, self.meeting_dir.name, form)
+        title = cards.title_card(self.meeting, folder_title(self.meeting_dir), form)
         picture = cards.statement_picture(statement, number, form)
         timeline = Timeline(
             parts=cards_of(statement, form, title=title is not None),
@@ -265,7 +265,7 @@ class ClipMaker:
             cuts,
             clipped,
             self.form,
-            title=cards.title_card(self.meeting, self.meeting_dir.name, self.form),
+            title=cards.title_card(self.meeting, folder_title(self.meeting_dir), self.form),
             first_number=first_number,
         )
 
@@ -380,7 +380,7 @@ class ClipMaker:
         # The selectable track is read from ASS written for it: ffmpeg reads SubRip as HTML (it drops
         # "<what>" and makes "\N" a line break) but passes ASS text to mov_text as it is.
         soft_text = subtitles.to_soft_ass(timeline.cues)
-        title = self.meeting.title or self.meeting_dir.name
+        title = self.meeting.title or folder_title(self.meeting_dir)
         key = cache.make_key(
             "join",
             render.VERSION,
