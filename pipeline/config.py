@@ -49,7 +49,7 @@ class _Strict(BaseModel):
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
-def _not_text(char: str, *, lines: bool) -> str | None:
+def not_text(char: str, *, lines: bool) -> str | None:
     """Why ``char`` cannot stand in a text field, or None."""
     point = ord(char)
     category = unicodedata.category(char)
@@ -70,7 +70,7 @@ def _not_text(char: str, *, lines: bool) -> str | None:
 
 def _only_text(value: str, *, lines: bool) -> None:
     for index, char in enumerate(value):
-        why = _not_text(char, lines=lines)
+        why = not_text(char, lines=lines)
         if why is not None:
             raise ValueError(f"contains {why}: U+{ord(char):04X} at character {index + 1}")
 

@@ -50,6 +50,7 @@ import stat
 import sys
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
@@ -59,7 +60,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from pipeline.config import Form, StatementEdit, load_form, load_meeting
+from pipeline.config import Form, StatementEdit, load_form, load_meeting, not_text
 from pipeline.errors import Busy, PipelineError, UsageError
 from pipeline.files import HashCache, folder_title, write_text
 from pipeline.models import Statement, StatementTranscript
@@ -326,6 +327,13 @@ def _optional_text(data: Mapping[str, Any], name: str, limit: int) -> str | None
     found = subtitles.unsafe_text(value)
     if found is not None:
         raise BadChange(f"{name}: »{found[1]}« {texts_unsafe(found[0])}")
+    # The rule of every text field of the tool (config), so the page takes what a hand edit may hold.
+    bad = next((c for c in value if not_text(c, lines=False) is not None), None)
+    if bad is not None:
+        from pipeline import texts
+
+        raise BadChange(texts.not_text(name, ord(bad)))
+    value = unicodedata.normalize("NFC", value)
     return value or None
 
 

@@ -203,3 +203,9 @@ UNSAFE = {
 
 def unsafe_line(index: int, reason: str, part: str) -> str:
     return f"Undertekst {index + 1}: »{part}« {UNSAFE[reason]}. Skriv det på en anden måde."
+
+
+def not_text(field: str, code_point: int) -> str:
+    """A character typed on the review page that no text field takes (a control character, a
+    direction override, a noncharacter): which field, and which character."""
+    return f"{field}: teksten indeholder et tegn, der ikke kan stå i et navn eller emne (U+{code_point:04X})"

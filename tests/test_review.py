@@ -97,6 +97,9 @@ def test_a_change_is_read_into_cues_and_fields() -> None:
         ({"cues": [], "approval": True}, "approval"),
         ({"cues": [], "speaker": "x" * 201}, "speaker"),
         ({"cues": [], "speaker": "Anna\x07"}, "kontroltegn"),
+        ({"cues": [], "speaker": "Anna \u202enesnej"}, "U\\+202E"),
+        ({"cues": [], "topic": "Skolevej \ufdd0"}, "U\\+FDD0"),
+        ({"cues": [], "approval": {"by": "Ida\u2066"}}, "U\\+2066"),
         (
             {"cues": [{"start_ms": 0, "end_ms": 900, "text": "a\n00:00:01,000 --> 00:00:02,000"}]},
             "Undertekst 1",
