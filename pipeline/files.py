@@ -159,6 +159,29 @@ def not_a_file(path: Path) -> str | None:
     return f"a link to {kind}, not a recording file" if kind else None
 
 
+# A file this long that holds almost nothing on disk is mostly holes (``truncate -s 50G``): no camera or
+# phone writes one, and reading it for its digest and copying it into the archive would take minutes
+# and the disk. Compressing file systems store silence small too, hence a wide margin.
+SPARSE_FROM_BYTES = 256 * 1024 * 1024
+SPARSE_RATIO = 16
+
+
+def mostly_holes(path: Path) -> str | None:
+    """Why ``path`` (an ordinary file, or a link to one) is not a recording though it looks like one:
+    it is far longer than what it holds on disk. None for any other file; looked at, never opened."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    held = getattr(info, "st_blocks", None)
+    if held is None or info.st_size < SPARSE_FROM_BYTES or held * 512 * SPARSE_RATIO >= info.st_size:
+        return None
+    return (
+        f"a file of {info.st_size / 1e9:.1f} GB that holds {held * 512 / 1e6:.1f} MB on disk (mostly "
+        "empty space), not a recording"
+    )
+
+
 def _strerror(error: OSError) -> str:
     return (error.strerror or str(error)).lower()
 

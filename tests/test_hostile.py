@@ -108,6 +108,9 @@ def hostile_meeting(real_media: Path, tmp_path: Path) -> tuple[Path, set[str]]:
     bad.add("nul.mp4")
     os.symlink(folder / "fifo.mp4", folder / "link-til-fifo.wav")
     bad.add("link-til-fifo.wav")
+    with open(folder / "stor.mp4", "wb") as handle:  # 300 MB long, nothing on disk
+        handle.truncate(300_000_000)
+    bad.add("stor.mp4")
     (folder / "mappe.mov").mkdir()
     bad.add("mappe.mov")
     (folder / "tom.mp4").write_bytes(b"")

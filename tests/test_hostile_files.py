@@ -351,6 +351,21 @@ def test_a_record_carries_a_path_that_is_not_utf8_escaped(tmp_path: Path) -> Non
     assert json.loads(target.read_text(encoding="utf-8")) == {"meeting_dir": "/m\\xf8de", "k\\xff": ["\\xfe"]}
 
 
+def test_a_file_of_mostly_holes_is_rejected_without_reading_it(tmp_path: Path) -> None:
+    """A file far longer than what it holds (``truncate -s 50G``) would be read for its digest and copied
+    into the archive for minutes: rejected by its size on disk alone. A real recording of that size,
+    written in full, is not."""
+    meeting = tmp_path / "moede"
+    tone_wav(meeting / "god.wav")
+    with open(meeting / "hul.mp4", "wb") as handle:
+        handle.truncate(10**12)  # 1 TB: reading it would take hours
+    found = ingest(meeting, tmp_path / "work")
+    assert found["statements"] == ["god.wav"]
+    assert found["rejected"] == {
+        "hul.mp4": "a file of 1000.0 GB that holds 0.0 MB on disk (mostly empty space), not a recording"
+    }
+
+
 def test_a_name_that_is_not_utf8_survives_the_hash_cache(tmp_path: Path) -> None:
     """hashes.json keeps such a name as its escape and reads it back as it was."""
     name = os.fsdecode(os.fsencode(tmp_path) + b"/\xff\xfe.wav")

@@ -15,7 +15,7 @@ from typing import Any
 
 from pipeline.config import Form, Meeting, StatementEntry
 from pipeline.errors import ConfigError, RecordingRejected
-from pipeline.files import HashCache, NotAFile, name_problem, nfc, not_a_file, shown_name
+from pipeline.files import HashCache, NotAFile, mostly_holes, name_problem, nfc, not_a_file, shown_name
 from pipeline.models import AudioInfo, MediaProbe, Recording, Rejection, Statement, VideoInfo
 
 VERSION = 1
@@ -312,7 +312,7 @@ def look_at(root: Path, relpath: str) -> FoundFile:
         target = Path(os.path.realpath(path))
         if not target.is_relative_to(root):
             return FoundFile(relpath, "a link to a file outside the meeting folder (not followed)")
-    return FoundFile(relpath, not_a_file(path))
+    return FoundFile(relpath, not_a_file(path) or mostly_holes(path))
 
 
 def run(
