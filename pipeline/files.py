@@ -256,6 +256,8 @@ def _unsafe_char(char: str) -> bool:
 # A recording's name is carried into names made from it (its edits files, and their temporary files
 # beside them, 20 bytes longer), which must stay within the 255 bytes of ext4, NTFS and exFAT.
 MAX_NAME_BYTES = 200
+# And its whole path inside the meeting folder, which OUT/edits and the archive repeat below their own.
+MAX_PATH_BYTES = 1000
 NOT_UTF8 = "the file name is not valid UTF-8: rename it"
 
 
@@ -265,6 +267,11 @@ def name_problem(name: str) -> str | None:
     encode it, and every other record is JSON or YAML, which escape it.)"""
     if _has_surrogates(name):
         return NOT_UTF8
+    if len(name.encode("utf-8")) > MAX_PATH_BYTES:
+        return (
+            f"the path inside the meeting folder is too long to carry ({len(name.encode('utf-8'))} bytes, "
+            f"at most {MAX_PATH_BYTES}): move the file up"
+        )
     longest = max((len(part.encode("utf-8")) for part in name.split("/")), default=0)
     if longest > MAX_NAME_BYTES:
         return f"the file name is too long to carry ({longest} bytes, at most {MAX_NAME_BYTES}): rename it"

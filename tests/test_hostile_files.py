@@ -366,6 +366,33 @@ def test_a_file_of_mostly_holes_is_rejected_without_reading_it(tmp_path: Path) -
     }
 
 
+def test_folders_nested_a_thousand_deep_are_walked_and_a_path_too_long_is_rejected(tmp_path: Path) -> None:
+    meeting = tmp_path / "moede"
+    tone_wav(meeting / "god.wav")
+    deep = os.open(meeting, os.O_RDONLY)
+    try:
+        for _ in range(1100):  # made through descriptors: the whole path is past what one call takes
+            os.mkdir("d", dir_fd=deep)
+            inner = os.open("d", os.O_RDONLY, dir_fd=deep)
+            os.close(deep)
+            deep = inner
+        shallow = "/".join(["d"] * 40) + "/inde.wav"
+        fd = os.open("x.wav", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=deep)
+        os.write(fd, (meeting / "god.wav").read_bytes())
+        os.close(fd)
+    finally:
+        os.close(deep)
+    shutil.copyfile(meeting / "god.wav", meeting / shallow)
+    found = ingest(meeting, tmp_path / "work")
+    assert sorted(found["statements"]) == sorted(["god.wav", shallow])
+    ((deepest, reason),) = found["rejected"].items()
+    assert deepest == "d/" * 1100 + "x.wav"
+    assert (
+        reason
+        == "the path inside the meeting folder is too long to carry (2205 bytes, at most 1000): move the file up"
+    )
+
+
 def test_a_name_that_is_not_utf8_survives_the_hash_cache(tmp_path: Path) -> None:
     """hashes.json keeps such a name as its escape and reads it back as it was."""
     name = os.fsdecode(os.fsencode(tmp_path) + b"/\xff\xfe.wav")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -290,7 +290,7 @@ def walk(meeting_dir: Path) -> list[FoundFile]:
             )
         )
 
-    for folder, dirs, names in os.walk(root, onerror=unreadable, followlinks=False):
+    for folder, dirs, names in _walk(root, unreadable):
         here = Path(folder)
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         # A folder (or a link to one) named like a recording is reported; what is in it is still found.
@@ -299,6 +299,30 @@ def walk(meeting_dir: Path) -> list[FoundFile]:
             if is_media_name(relpath):
                 found.append(look_at(root, relpath))
     return sorted(same_names(found), key=lambda f: natural_key(f.relpath))
+
+
+def _walk(root: Path, onerror: Callable[[OSError], None]) -> Iterator[tuple[str, list[str], list[str]]]:
+    """os.walk without following links, but with a list instead of recursion: folders nested a
+    thousand deep are walked, not a RecursionError (Python 3.11's os.walk recurses)."""
+    pending = [str(root)]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as entries:
+                listed = list(entries)
+        except OSError as error:
+            onerror(error)
+            continue
+        dirs: list[str] = []
+        names: list[str] = []
+        for entry in listed:
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            (dirs if is_dir else names).append(entry.name)
+        yield folder, dirs, names
+        pending.extend(os.path.join(folder, d) for d in reversed(dirs))
 
 
 def look_at(root: Path, relpath: str) -> FoundFile:
