@@ -54,6 +54,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
             report.longrepr = f"skipped for what the repository or .ci/run provides: {reason}"
 
 
+def unprivileged_prefix() -> list[str] | None:
+    """How to start a process so that file permissions apply to it: as it is, or, for root (who reads and
+    writes any file), inside a user namespace where this user is mapped to an ordinary one and owns its
+    files as that user, so chmod locks it out while everything else stays as it was. None when neither
+    works here (a machine without user namespaces: ``MAY_LACK``)."""
+    import shutil
+
+    if os.geteuid() != 0:
+        return []
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return None
+    prefix = [unshare, "--user", "--map-user=65534", "--map-group=65534"]
+    works = subprocess.run([*prefix, "true"], capture_output=True, check=False)
+    return prefix if works.returncode == 0 else None
+
+
 @pytest.fixture
 def out_dir(request: pytest.FixtureRequest) -> Path:
     """A folder under test-output/ named after the test, kept after the run so results can be looked at."""

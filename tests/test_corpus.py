@@ -26,7 +26,16 @@ from typing import Any
 import corpus
 import pytest
 import yaml
-from conftest import REPO, SMALL_FORM, TEST_OUTPUT, ffmpeg, run_cli, tree_digest, words_of
+from conftest import (
+    REPO,
+    SMALL_FORM,
+    TEST_OUTPUT,
+    ffmpeg,
+    run_cli,
+    tree_digest,
+    unprivileged_prefix,
+    words_of,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -515,21 +524,6 @@ def test_hours_of_silence_are_rejected_in_bounded_time(tmp_path: Path, real_medi
     assert_delivered(run, corpus.GOOD_FOR_REJECTIONS[1])
     # Two hours decoded for the recogniser are hundreds of MB; nobody needs to look at them.
     shutil.rmtree(run.out / "work" / "audio", ignore_errors=True)
-
-
-def unprivileged_prefix() -> list[str] | None:
-    """How to start the pipeline so that file permissions apply to it: as it is, or, for root (who
-    reads any file), inside a user namespace where this user is mapped to an ordinary one and owns its
-    files as that user, so chmod 000 locks it out while everything else stays readable. None when
-    neither works here."""
-    if os.geteuid() != 0:
-        return []
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return None
-    prefix = [unshare, "--user", "--map-user=65534", "--map-group=65534"]
-    works = subprocess.run([*prefix, "true"], capture_output=True, check=False)
-    return prefix if works.returncode == 0 else None
 
 
 def test_an_unreadable_recording_is_rejected(make_meeting, tmp_path: Path, real_media: Path) -> None:

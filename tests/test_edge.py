@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from conftest import REPO
+from conftest import REPO, unprivileged_prefix
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -659,12 +659,9 @@ def test_something_in_the_way_inside_the_output_folder_is_refused(
 def test_a_read_only_output_folder_is_refused_in_one_line(jfk_meeting: Path, tmp_path: Path) -> None:
     # Root writes anywhere, whatever the mode: as root, run as an ordinary user in a user namespace
     # (tests/test_corpus.py does the same for an unreadable recording).
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        unshare = shutil.which("unshare")
-        prefix = [unshare, "--user", "--map-user=65534", "--map-group=65534"] if unshare else []
-        if not prefix or subprocess.run([*prefix, "true"], capture_output=True, check=False).returncode:
-            pytest.skip("running as root without user namespaces (unshare): chmod 555 would prove nothing")
+    prefix = unprivileged_prefix()
+    if prefix is None:
+        pytest.skip("running as root without user namespaces (unshare): chmod 555 would prove nothing")
     out = tmp_path / "out"
     out.mkdir()
     (out / "work").mkdir()

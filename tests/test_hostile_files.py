@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MEDIA, REPO, SMALL_FORM, ffmpeg
+from conftest import MEDIA, REPO, SMALL_FORM, ffmpeg, unprivileged_prefix
 
 from pipeline import media
 from pipeline.files import HashCache, NotAFile, kind_of, not_a_file, open_regular, shown_name
@@ -115,20 +115,6 @@ def tone_wav(
         out.setframerate(rate)
         out.writeframes(data)
     return path
-
-
-def unprivileged_prefix() -> list[str] | None:
-    """How to start a process so that file permissions apply to it: as it is, or, for root (who reads
-    any file), in a user namespace where it is an ordinary user that owns the files. None when neither
-    works here."""
-    if os.geteuid() != 0:
-        return []
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return None
-    prefix = [unshare, "--user", "--map-user=65534", "--map-group=65534"]
-    works = subprocess.run([*prefix, "true"], capture_output=True, check=False)
-    return prefix if works.returncode == 0 else None
 
 
 # ------------------------------------------------------------------------------- files that are no files
@@ -387,9 +373,8 @@ def test_folders_nested_a_thousand_deep_are_walked_and_a_path_too_long_is_reject
     assert sorted(found["statements"]) == sorted(["god.wav", shallow])
     ((deepest, reason),) = found["rejected"].items()
     assert deepest == "d/" * 1100 + "x.wav"
-    assert (
-        reason
-        == "the path inside the meeting folder is too long to carry (2205 bytes, at most 1000): move the file up"
+    assert reason == (
+        "the path inside the meeting folder is too long to carry (2205 bytes, at most 1000): move the file up"
     )
 
 
