@@ -352,30 +352,41 @@ def test_a_file_of_mostly_holes_is_rejected_without_reading_it(tmp_path: Path) -
     }
 
 
+DEPTH = 1100  # past Python's recursion limit (Python 3.11's os.walk and shutil.rmtree recurse)
+
+
 def test_folders_nested_a_thousand_deep_are_walked_and_a_path_too_long_is_rejected(tmp_path: Path) -> None:
     meeting = tmp_path / "moede"
     tone_wav(meeting / "god.wav")
-    deep = os.open(meeting, os.O_RDONLY)
+    shallow = "/".join(["d"] * 40) + "/inde.wav"
+    levels = [os.open(meeting, os.O_RDONLY)]
     try:
-        for _ in range(1100):  # made through descriptors: the whole path is past what one call takes
-            os.mkdir("d", dir_fd=deep)
-            inner = os.open("d", os.O_RDONLY, dir_fd=deep)
-            os.close(deep)
-            deep = inner
-        shallow = "/".join(["d"] * 40) + "/inde.wav"
-        fd = os.open("x.wav", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=deep)
+        for _ in range(DEPTH):  # made through descriptors: the whole path is past what one call takes
+            os.mkdir("d", dir_fd=levels[-1])
+            levels.append(os.open("d", os.O_RDONLY, dir_fd=levels[-1]))
+        fd = os.open("x.wav", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=levels[-1])
         os.write(fd, (meeting / "god.wav").read_bytes())
         os.close(fd)
+        shutil.copyfile(meeting / "god.wav", meeting / shallow)
+        found = ingest(meeting, tmp_path / "work")
+        assert sorted(found["statements"]) == sorted(["god.wav", shallow])
+        ((deepest, reason),) = found["rejected"].items()
+        assert deepest == "d/" * DEPTH + "x.wav"
+        assert reason == (
+            f"the path inside the meeting folder is too long to carry ({len(deepest)} bytes, at most 1000): "
+            "move the file up"
+        )
     finally:
-        os.close(deep)
-    shutil.copyfile(meeting / "god.wav", meeting / shallow)
-    found = ingest(meeting, tmp_path / "work")
-    assert sorted(found["statements"]) == sorted(["god.wav", shallow])
-    ((deepest, reason),) = found["rejected"].items()
-    assert deepest == "d/" * 1100 + "x.wav"
-    assert reason == (
-        "the path inside the meeting folder is too long to carry (2205 bytes, at most 1000): move the file up"
-    )
+        # Taken down from the bottom here: pytest's own clean-up of old temporary folders recurses.
+        while len(levels) > 1:
+            for entry in os.scandir(levels[-1]):
+                if entry.is_dir(follow_symlinks=False):
+                    os.rmdir(entry.name, dir_fd=levels[-1])
+                else:
+                    os.unlink(entry.name, dir_fd=levels[-1])
+            os.close(levels.pop())
+            os.rmdir("d", dir_fd=levels[-1])
+        os.close(levels[0])
 
 
 def test_a_name_that_is_not_utf8_survives_the_hash_cache(tmp_path: Path) -> None:
