@@ -219,3 +219,42 @@ def test_a_hostile_meeting_delivers_every_good_statement(
     # The meeting folder is as it was, and nothing was written beside OUT.
     assert snapshot(folder) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted({*outside_before, out.name})
+
+
+# Settings that lie or break a file later: each refused before any work, by the dry run as by the run,
+# naming the file and the field (exit 3), the meeting folder untouched and OUT not even made.
+BAD_SETTINGS = {
+    "a key twice": (
+        "statements:\n  - file: a.wav\n    consent: {committee: false}\n    consent: {committee: true}\n",
+        "consent",
+    ),
+    "a lone surrogate": ('title: "Borgermøde \\udcff"\n', "title"),
+    "a title of 247 characters": (f"title: {'T' * 247}\n", "title"),
+    "a name of 10,000 letters": (f"statements:\n  - file: a.wav\n    speaker: {'A' * 10_000}\n", "speaker"),
+    "a NUL in a topic": ('statements:\n  - file: a.wav\n    topic: "Skole\\0vej"\n', "topic"),
+    "a direction override": ('committee: "Udvalget \\u202e"\n', "committee"),
+    "an escape in a name": ('statements:\n  - file: a.wav\n    speaker: "Anna \\e[31m"\n', "speaker"),
+    "a YAML tag": ("title: !!binary aGVq\n", "line 1, column 8"),  # where, as a YAML error
+    "an alias": ("title: &t Hej\nplace: *t\n", "alias"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_SETTINGS))
+def test_a_setting_that_breaks_the_rules_is_refused_before_any_work(
+    case: str, real_media: Path, tmp_path: Path
+) -> None:
+    text, field = BAD_SETTINGS[case]
+    folder = tmp_path / "møde"
+    folder.mkdir()
+    (folder / "a.wav").write_bytes((real_media / "da-nst-u0042010.wav").read_bytes())
+    (folder / "meeting.yaml").write_text(text, encoding="utf-8")
+    before = snapshot(folder)
+    out = tmp_path / "ud"
+    for extra in (("--dry-run",), ()):
+        result = run_cli("run", folder, "--out", out, "--form", "demo", *extra, timeout=120)
+        assert result.returncode == 3, (case, result.stderr)
+        (line,) = result.stderr.strip().splitlines()
+        assert "meeting.yaml" in line and field in line, line
+        assert len(line) < 400, "the bad value is shown cut short"
+        assert not out.exists()
+    assert snapshot(folder) == before
