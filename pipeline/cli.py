@@ -494,11 +494,12 @@ def check_command(
     def action() -> int:
         from pipeline.config import load_form
         from pipeline.errors import EXIT_FAILED, EXIT_OK
-        from pipeline.stages import check
+        from pipeline.stages.check import run_check
+        from pipeline.stages.check.files import find_delivery_files
 
         agreed, _ = load_form(form)
-        found = check.find_delivery_files(clip, agreed, subtitles)
-        report = check.run_check(
+        found = find_delivery_files(clip, agreed, subtitles)
+        report = run_check(
             clip,
             agreed,
             subtitles=found.subtitles,

@@ -12,7 +12,27 @@ import pytest
 from conftest import DemoRun, ffmpeg, run_cli
 
 from pipeline.config import Form
-from pipeline.stages import check
+from pipeline.stages.check.clip import (
+    AudioFacts,
+    ClipFacts,
+    SubtitleTrack,
+    VideoFacts,
+    check_clip,
+    check_durations,
+    check_soft_track,
+    frame_rate,
+    measure_clip,
+)
+from pipeline.stages.check.files import find_delivery_files
+from pipeline.stages.check.report import CheckedFile, QcReport, write_qc_report
+from pipeline.stages.check.results import CheckResult
+from pipeline.stages.check.subtitles import (
+    check_subtitle_file,
+    check_subtitle_pair,
+    check_subtitles,
+    speech_spans,
+)
+from pipeline.stages.check.transcript import check_transcript, compare_words, words
 from pipeline.stages.subtitles import Cue, SubtitleRules, parse_srt
 
 # The form the test clips are made for: a tiny picture and short limits, so every clip takes a moment.
@@ -205,7 +225,7 @@ def test_a_wrong_clip_fails_its_check(
 @pytest.mark.slow
 def test_the_peaky_tone_is_still_at_the_agreed_loudness(tmp_path: Path) -> None:
     """The true-peak clip must fail on its peaks alone, not on its loudness as well."""
-    facts = check.measure_clip(make_clip(tmp_path / "peaky.mp4", audio=PEAKY_TONE))
+    facts = measure_clip(make_clip(tmp_path / "peaky.mp4", audio=PEAKY_TONE))
     assert facts.true_peak_dbtp is not None and facts.true_peak_dbtp >= 0
     assert facts.loudness_lufs is not None and abs(facts.loudness_lufs + 23) <= 0.8
 
@@ -358,18 +378,18 @@ def test_a_tampered_demo_delivery_fails(demo_delivery: Path, tmp_path: Path) -> 
     code, report, _ = hearing_check(clip, Path("default"))
     # The default form wants 1920×1080; the words no longer match.
     assert code == 1 and failed(report) == {"video.size", "transcript.words"}
-    words = next(c for c in report["checks"] if c["check"] == "transcript.words")
-    dropped = check.words(first)[0]
-    assert f"'{dropped}'" in words["detail"] and "which the transcript does not" in words["detail"]
+    diff = next(c for c in report["checks"] if c["check"] == "transcript.words")
+    dropped = words(first)[0]
+    assert f"'{dropped}'" in diff["detail"] and "which the transcript does not" in diff["detail"]
 
 
 # ----------------------------------------------------------------------------- the pure checks
 
 
-def facts(**changes) -> check.ClipFacts:
-    video = check.VideoFacts("h264", "High", "yuv420p", 320, 180, "1:1", 100, 25.0, True, (40.0, 40.0))
-    audio = check.AudioFacts("aac", "LC", 48000, 2)
-    base = check.ClipFacts(
+def facts(**changes) -> ClipFacts:
+    video = VideoFacts("h264", "High", "yuv420p", 320, 180, "1:1", 100, 25.0, True, (40.0, 40.0))
+    audio = AudioFacts("aac", "LC", 48000, 2)
+    base = ClipFacts(
         name="x.mp4",
         format_name="mov,mp4,m4a,3gp,3g2,mj2",
         brand="isom",
@@ -378,7 +398,7 @@ def facts(**changes) -> check.ClipFacts:
         video=video,
         audio=audio,
         audio_tracks=1,
-        subtitle_tracks=(check.SubtitleTrack("mov_text", "dan"),),
+        subtitle_tracks=(SubtitleTrack("mov_text", "dan"),),
         loudness_lufs=-23.0,
         true_peak_dbtp=-3.0,
     )
@@ -387,14 +407,14 @@ def facts(**changes) -> check.ClipFacts:
     return replace(base, **changes)
 
 
-def statuses(results: list[check.CheckResult]) -> dict[str, str]:
+def statuses(results: list[CheckResult]) -> dict[str, str]:
     return {r.check: r.status for r in results}
 
 
 def test_a_conforming_clip_passes_every_clip_check() -> None:
-    results = check.check_clip(facts(), FORM)
+    results = check_clip(facts(), FORM)
     assert set(statuses(results).values()) == {"pass"}, results
-    assert check.check_soft_track(facts(), FORM).status == "pass"
+    assert check_soft_track(facts(), FORM).status == "pass"
 
 
 def test_clip_checks_name_what_is_wrong() -> None:
@@ -402,38 +422,33 @@ def test_clip_checks_name_what_is_wrong() -> None:
 
     good = facts()
     assert good.video is not None
-    assert statuses(check.check_clip(facts(brand="qt  "), FORM))["container.mp4"] == "fail"
-    assert (
-        statuses(check.check_clip(facts(boxes=("ftyp", "mdat", "moov")), FORM))["container.faststart"]
-        == "fail"
-    )
-    subset = check.check_clip(facts(video=replace(good.video, profile="Constrained Baseline")), FORM)
+    assert statuses(check_clip(facts(brand="qt  "), FORM))["container.mp4"] == "fail"
+    assert statuses(check_clip(facts(boxes=("ftyp", "mdat", "moov")), FORM))["container.faststart"] == "fail"
+    subset = check_clip(facts(video=replace(good.video, profile="Constrained Baseline")), FORM)
     assert statuses(subset)["video.profile"] == "warn"
-    assert (
-        statuses(check.check_clip(facts(video=replace(good.video, sar="4:3")), FORM))["video.sar"] == "fail"
-    )
-    assert statuses(check.check_clip(facts(loudness_lufs=-24.0), FORM))["audio.loudness"] == "pass"
-    assert statuses(check.check_clip(facts(loudness_lufs=-24.2), FORM))["audio.loudness"] == "fail"
-    assert statuses(check.check_clip(facts(true_peak_dbtp=-0.9), FORM))["audio.true_peak"] == "fail"
-    two = statuses(check.check_clip(facts(audio_tracks=2), FORM))
+    assert statuses(check_clip(facts(video=replace(good.video, sar="4:3")), FORM))["video.sar"] == "fail"
+    assert statuses(check_clip(facts(loudness_lufs=-24.0), FORM))["audio.loudness"] == "pass"
+    assert statuses(check_clip(facts(loudness_lufs=-24.2), FORM))["audio.loudness"] == "fail"
+    assert statuses(check_clip(facts(true_peak_dbtp=-0.9), FORM))["audio.true_peak"] == "fail"
+    two = statuses(check_clip(facts(audio_tracks=2), FORM))
     assert two["audio.track"] == "warn"
-    no_video = check.check_clip(facts(video=None), FORM)
+    no_video = check_clip(facts(video=None), FORM)
     assert [r.check for r in no_video if r.check.startswith("video.")] == ["video.track"]
-    english = facts(subtitle_tracks=(check.SubtitleTrack("mov_text", "eng"),))
-    assert check.check_soft_track(english, FORM).status == "fail"
+    english = facts(subtitle_tracks=(SubtitleTrack("mov_text", "eng"),))
+    assert check_soft_track(english, FORM).status == "fail"
     burn = FORM.model_copy(update={"subtitles": FORM.subtitles.model_copy(update={"mode": "burn"})})
-    assert check.check_soft_track(facts(subtitle_tracks=()), burn).status == "pass"
+    assert check_soft_track(facts(subtitle_tracks=()), burn).status == "pass"
 
 
 def test_frame_rate_from_timestamps() -> None:
-    steady = check.frame_rate([n * 512 for n in range(50)], Fraction(1, 12800))
+    steady = frame_rate([n * 512 for n in range(50)], Fraction(1, 12800))
     assert steady.constant and steady.fps == 25
     # 29.97 fps in a 1/30000 time base: every gap 1001 ticks; in 1/1000 the gaps are 33 or 34 ms.
-    ntsc = check.frame_rate([round(n * 1001 / 30) for n in range(60)], Fraction(1, 1000))
+    ntsc = frame_rate([round(n * 1001 / 30) for n in range(60)], Fraction(1, 1000))
     assert ntsc.constant and abs(ntsc.fps - 30000 / 1001) < 0.01
-    shaky = check.frame_rate([0, 40, 80, 130, 160, 200], Fraction(1, 1000))
+    shaky = frame_rate([0, 40, 80, 130, 160, 200], Fraction(1, 1000))
     assert not shaky.constant and shaky.longest_gap_ms == 50
-    assert not check.frame_rate([0], Fraction(1, 1000)).constant
+    assert not frame_rate([0], Fraction(1, 1000)).constant
 
 
 def test_durations_of_the_clip_and_each_statement() -> None:
@@ -442,17 +457,17 @@ def test_durations_of_the_clip_and_each_statement() -> None:
         {"kind": "statement", "statement": "s01", "start_ms": 1000, "duration_ms": 2000},
         {"kind": "statement", "statement": "s02", "start_ms": 3000, "duration_ms": 3100},
     ]
-    results = check.check_durations(6100, FORM, timeline)
+    results = check_durations(6100, FORM, timeline)
     assert statuses(results) == {"clip.duration": "fail", "clip.statements": "fail"}
     assert "s02: 3.10 s" in results[1].detail and "s01" not in results[1].detail
-    assert [r.check for r in check.check_durations(4000, FORM, None)] == ["clip.duration"]
+    assert [r.check for r in check_durations(4000, FORM, None)] == ["clip.duration"]
 
 
 def cues(*spec: tuple[int, int, str]) -> list[Cue]:
     return [Cue(start, end, tuple(text.split("\n"))) for start, end, text in spec]
 
 
-def by_check(results: list[check.CheckResult], check_id: str) -> check.CheckResult:
+def by_check(results: list[CheckResult], check_id: str) -> CheckResult:
     return next(r for r in results if r.check == check_id)
 
 
@@ -485,20 +500,20 @@ def test_speech_faster_than_any_legal_timing_is_a_warning() -> None:
     # 40 characters with its neighbours 80 ms away on both sides: 2 s is all it can get, 20 cps.
     text = "Vi skal have en sti langs Åvej, og nu!!!"
     crowded = cues((0, 1920, "Først."), (2000, 4000, text), (4080, 6000, "Så."))
-    result = by_check(check.check_subtitles(crowded, FORM, 10_000), "subtitles.reading_speed")
+    result = by_check(check_subtitles(crowded, FORM, 10_000), "subtitles.reading_speed")
     assert result.status == "warn", result
     assert "faster than any legal timing" in result.detail and "2.00 s" in result.detail
     # The same cue with free time after it could have stayed up longer: a failure.
     free = cues((0, 1920, "Først."), (2000, 4000, text), (8000, 9000, "Så."))
-    result = by_check(check.check_subtitles(free, FORM, 10_000), "subtitles.reading_speed")
+    result = by_check(check_subtitles(free, FORM, 10_000), "subtitles.reading_speed")
     assert result.status == "fail" and "enough for 17" in result.detail
     # Free time only beyond the 1.5 s the rules allow after it does not count.
     far = cues((0, 1920, "Først."), (2000, 4000, text), (9000, 9900, "Så."))
-    assert legal_room(far[1], far[0], far[2], check.SubtitleRules.from_form(FORM), 10_000) == 3500
+    assert legal_room(far[1], far[0], far[2], SubtitleRules.from_form(FORM), 10_000) == 3500
 
 
 def test_subtitle_rules_warn_where_the_standards_say_warn() -> None:
-    results = check.check_subtitles(
+    results = check_subtitles(
         cues(
             (0, 3000, "Denne linje har otteogtredive tegn her"),  # 38 characters
             (3300, 5000, "Og så videre."),  # a 300 ms gap that could have been closed
@@ -514,33 +529,33 @@ def test_subtitle_rules_warn_where_the_standards_say_warn() -> None:
 
 
 def test_subtitle_rules_fail_each_on_its_own() -> None:
-    backwards = check.check_subtitles(cues((0, 1000, "Hej."), (2000, 2000, "Hov.")), FORM, 5000)
+    backwards = check_subtitles(cues((0, 1000, "Hej."), (2000, 2000, "Hov.")), FORM, 5000)
     assert statuses(backwards)["subtitles.end_after_start"] == "fail"
     # A cue that does not end after it starts is not also counted as too short or too fast.
     assert statuses(backwards)["subtitles.min_duration"] == "pass"
     assert statuses(backwards)["subtitles.reading_speed"] == "pass"
-    long = check.check_subtitles(cues((0, 7100, "Hej med jer alle sammen.")), FORM, 8000)
+    long = check_subtitles(cues((0, 7100, "Hej med jer alle sammen.")), FORM, 8000)
     assert {k for k, v in statuses(long).items() if v == "fail"} == {"subtitles.max_duration"}
 
 
 def test_subtitle_files_parse_or_say_why_not() -> None:
-    good, parsed = check.check_subtitle_file("x.da.srt", GOOD_SRT.encode(), FORM)
+    good, parsed = check_subtitle_file("x.da.srt", GOOD_SRT.encode(), FORM)
     assert good.status == "pass" and parsed is not None and len(parsed) == 3
-    bom, _ = check.check_subtitle_file("x.da.srt", ("\ufeff" + GOOD_SRT).encode(), FORM)
+    bom, _ = check_subtitle_file("x.da.srt", ("\ufeff" + GOOD_SRT).encode(), FORM)
     assert bom.status == "warn"
-    latin, _ = check.check_subtitle_file(
+    latin, _ = check_subtitle_file(
         "x.da.srt", "1\n00:00:01,000 --> 00:00:02,000\nSø\n".encode("latin-1"), FORM
     )
     assert latin.status == "fail" and "UTF-8" in latin.measured
-    broken, _ = check.check_subtitle_file("x.da.srt", b"1\n00:00:01.000 -> 00:00:02,000\nHej\n", FORM)
+    broken, _ = check_subtitle_file("x.da.srt", b"1\n00:00:01.000 -> 00:00:02,000\nHej\n", FORM)
     assert broken.status == "fail"
-    headless, _ = check.check_subtitle_file("x.da.vtt", b"00:01.000 --> 00:02.000\nHej\n", FORM)
+    headless, _ = check_subtitle_file("x.da.vtt", b"00:01.000 --> 00:02.000\nHej\n", FORM)
     assert headless.status == "fail" and "WEBVTT" in headless.measured
-    missing, none = check.check_subtitle_file("x.da.srt", None, FORM)
+    missing, none = check_subtitle_file("x.da.srt", None, FORM)
     assert missing.status == "fail" and none is None
     srt_cues = parse_srt(GOOD_SRT)
     shifted = [Cue(c.start_ms + 10, c.end_ms, c.lines) for c in srt_cues]
-    pair = check.check_subtitle_pair("x.srt", srt_cues, "x.vtt", shifted)
+    pair = check_subtitle_pair("x.srt", srt_cues, "x.vtt", shifted)
     assert pair.status == "fail" and "subtitle 1" in pair.detail
 
 
@@ -550,16 +565,12 @@ def test_words_compare_without_captions_and_punctuation() -> None:
         (1100, 3000, "Hej, jeg cykler\nad Åvej …"),
         (3100, 4000, "Bl .a. om morgenen."),
     )
-    same = check.compare_words(
-        subtitle_cues, [("statement 1", "Hej jeg cykler ad Åvej... Bl.a. om morgenen")]
-    )
+    same = compare_words(subtitle_cues, [("statement 1", "Hej jeg cykler ad Åvej... Bl.a. om morgenen")])
     assert same.status == "pass" and same.measured == "same 9 words"
-    changed = check.compare_words(
-        subtitle_cues, [("statement 1", "Hej jeg cykler ad Åvej. Bl.a. om aftenen")]
-    )
+    changed = compare_words(subtitle_cues, [("statement 1", "Hej jeg cykler ad Åvej. Bl.a. om aftenen")])
     assert changed.status == "fail"
     assert "subtitle 3" in changed.detail and "'morgenen'" in changed.detail and "'aftenen'" in changed.detail
-    extra = check.compare_words(
+    extra = compare_words(
         subtitle_cues, [("statement 1", "Hej jeg cykler ad Åvej bl a om morgenen"), ("statement 2", "Tak")]
     )
     assert (
@@ -567,25 +578,25 @@ def test_words_compare_without_captions_and_punctuation() -> None:
         and "statement 2" in extra.detail
         and "which the subtitles do not" in extra.detail
     )
-    results = check.check_transcript(FORM, {"txt": True, "json": True}, subtitle_cues, None)
+    results = check_transcript(FORM, {"txt": True, "json": True}, subtitle_cues, None)
     assert [r.check for r in results] == ["transcript.files"]
 
 
 def test_the_report_says_at_the_top_when_the_clip_does_not_conform(tmp_path: Path) -> None:
-    bad = check.CheckResult("video.fps", "frame rate", "25 fps", "30 fps", "fail")
-    note = check.CheckResult("subtitles.chars_per_line", "characters per line", "≤ 42", "longest 40", "warn")
-    report = check.QcReport(
+    bad = CheckResult("video.fps", "frame rate", "25 fps", "30 fps", "fail")
+    note = CheckResult("subtitles.chars_per_line", "characters per line", "≤ 42", "longest 40", "warn")
+    report = QcReport(
         clip="x.mp4",
         form="proeve",
         agreed_with="Mette Holm",
         checked_at="2026-11-21T10:00:00+00:00",
         tools="hearing-pipeline test",
-        files=(check.CheckedFile("clip", "x.mp4"), check.CheckedFile("run report", None)),
+        files=(CheckedFile("clip", "x.mp4"), CheckedFile("run report", None)),
         results=(bad, note),
         not_checked=("length of each statement: needs the run's timeline (run.json)",),
     )
     assert not report.passed and report.failures == [bad] and report.warnings == [note]
-    names = check.write_qc_report(tmp_path, report)
+    names = write_qc_report(tmp_path, report)
     assert names == ["qc-report.json", "qc-report.txt"]
     text = (tmp_path / "qc-report.txt").read_text(encoding="utf-8")
     top = text.splitlines()[:4]
@@ -596,14 +607,14 @@ def test_the_report_says_at_the_top_when_the_clip_does_not_conform(tmp_path: Pat
     assert data["conforms"] is False and data["failed"] == ["video.fps"]
     assert data["checks"][0] == bad.to_json()
     assert not list(tmp_path.glob(".*.part")), "a temporary file was left behind"
-    good = check.QcReport("x.mp4", "proeve", None, "t", "tools", (), (note,))
+    good = QcReport("x.mp4", "proeve", None, "t", "tools", (), (note,))
     assert good.passed and good.to_text().splitlines()[1].startswith("Klippet OVERHOLDER den aftalte form")
 
 
 def test_the_speech_times_and_the_cut_limit_how_long_a_cue_may_stay() -> None:
     text = "Vi skal have en sti langs Åvej, og nu!!!"  # 40 characters in 2 s: 20 cps
     subtitle_cues = cues((0, 1920, "Først."), (2000, 4000, text), (8000, 9000, "Så."))
-    rules = check.SubtitleRules.from_form(FORM)
+    rules = SubtitleRules.from_form(FORM)
     mid, before, after = subtitle_cues[1], subtitle_cues[0], subtitle_cues[2]
     # Without the speech the cue's own end stands for it: it could hang on to 5.5 s.
     assert legal_room(mid, before, after, rules, 10_000) == 3500
@@ -612,11 +623,9 @@ def test_the_speech_times_and_the_cut_limit_how_long_a_cue_may_stay() -> None:
     # Its statement ends at 4.08 s (a cut): the cue may not be carried over it.
     assert legal_room(mid, None, None, rules, 10_000, window=(2000, 4080)) == 2000
     speech = [(0, 1900), (1000, 2500), (8000, 8900)]
-    result = by_check(
-        check.check_subtitles(subtitle_cues, FORM, 10_000, speech=speech), "subtitles.reading_speed"
-    )
+    result = by_check(check_subtitles(subtitle_cues, FORM, 10_000, speech=speech), "subtitles.reading_speed")
     assert result.status == "warn" and "spoken faster than any legal timing" in result.detail
-    result = by_check(check.check_subtitles(subtitle_cues, FORM, 10_000), "subtitles.reading_speed")
+    result = by_check(check_subtitles(subtitle_cues, FORM, 10_000), "subtitles.reading_speed")
     assert result.status == "fail"
 
 
@@ -639,20 +648,20 @@ def test_speech_times_come_from_the_words_of_the_transcript() -> None:
             }
         ]
     }
-    assert check.speech_spans(subtitle_cues, document) == [None, (1600, 2800), (3000, 3400)]
+    assert speech_spans(subtitle_cues, document) == [None, (1600, 2800), (3000, 3400)]
     document["statements"][0]["segments"][0]["words"].pop()
-    assert check.speech_spans(subtitle_cues, document) is None
+    assert speech_spans(subtitle_cues, document) is None
 
 
 def test_the_soft_track_is_in_the_language_the_subtitles_are_named_for(tmp_path: Path) -> None:
     clip = tmp_path / "svar.mp4"
     clip.write_bytes(b"")
     (tmp_path / "svar.en.srt").write_text(GOOD_SRT, encoding="utf-8")
-    found = check.find_delivery_files(clip, FORM)
+    found = find_delivery_files(clip, FORM)
     assert found.subtitles == tmp_path / "svar.en.srt" and found.language == "en"
     assert found.transcript_json is None and found.run_json is None
-    english = facts(subtitle_tracks=(check.SubtitleTrack("mov_text", "eng"),))
-    assert check.check_soft_track(english, FORM, found.language).status == "pass"
-    assert check.check_soft_track(english, FORM).status == "fail"
+    english = facts(subtitle_tracks=(SubtitleTrack("mov_text", "eng"),))
+    assert check_soft_track(english, FORM, found.language).status == "pass"
+    assert check_soft_track(english, FORM).status == "fail"
     (tmp_path / "svar.da.srt").write_text(GOOD_SRT, encoding="utf-8")
-    assert check.find_delivery_files(clip, FORM).subtitles == tmp_path / "svar.da.srt"
+    assert find_delivery_files(clip, FORM).subtitles == tmp_path / "svar.da.srt"

@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 from pipeline.config import Form, Meeting, StatementEdit
 from pipeline.models import Consent, MediaProbe, Recording, Rejection, Statement, StatementTranscript
 from pipeline.review import statement_view
-from pipeline.stages import check, clip, cut, edits, subtitles, timing, transcript
+from pipeline.stages import clip, cut, edits, subtitles, timing, transcript
+from pipeline.stages.check.subtitles import speech_spans, subtitle_breaks
 from pipeline.stages.subtitles import Cue, SubtitleRules
 from pipeline.stages.transcribe import transcript_from_json
 
@@ -401,10 +402,8 @@ def test_no_correction_breaks_a_rule_a_legal_timing_could_keep_and_all_three_say
             starts_ms={fixed.id: part.start_ms},
         )
     )  # fmt: skip
-    spans = check.speech_spans(srt, document)
-    checked = check.subtitle_breaks(
-        srt, form, timeline.duration_ms, speech=spans, timeline=clip.describe(timeline)
-    )
+    spans = speech_spans(srt, document)
+    checked = subtitle_breaks(srt, form, timeline.duration_ms, speech=spans, timeline=clip.describe(timeline))
     assert sorted((b.cue, b.rule, b.severity) for b in checked) == sorted(
         (b.cue, b.rule, b.severity) for b in run
     )

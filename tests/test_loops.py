@@ -18,7 +18,7 @@ from pipeline.engines.base import (
     redecode_loops,
 )
 from pipeline.models import Segment, Word
-from pipeline.stages import check
+from pipeline.stages.check.transcript import check_credits, check_repetitions
 
 
 def test_loops_of_one_to_three_words() -> None:
@@ -143,12 +143,12 @@ def test_the_qc_report_names_every_loop_kept() -> None:
             }
         ]
     }
-    result = check.check_repetitions(document)
+    result = check_repetitions(document)
     assert result.status == "warn"
     assert result.measured == "1 kept for review; 1 words decoded again where Whisper looped"
     assert result.detail == "statement 2 (Søren) at 00:00:44,300: 'nævrige nævrige nævrige nævrige nævrige…'"
     clean = {"statements": [{"number": 1, "segments": [{"words": [{"start_ms": 0, "text": " Tak"}]}]}]}
-    assert check.check_repetitions(clean).status == "pass"
+    assert check_repetitions(clean).status == "pass"
 
 
 def test_subtitle_credits_over_silence_are_flagged() -> None:
@@ -177,7 +177,7 @@ def test_subtitle_credits_over_silence_are_flagged() -> None:
             }
         ]
     }  # fmt: skip
-    result = check.check_credits(document)
+    result = check_credits(document)
     assert result.status == "warn"
     assert result.detail == "statement 1 at 00:00:06,000: 'Undertekster af Amara.org'"
 

@@ -8,7 +8,8 @@ from test_cut import statement
 
 from pipeline.config import Form, Meeting
 from pipeline.models import StatementTranscript
-from pipeline.stages import check, transcript
+from pipeline.stages import transcript
+from pipeline.stages.check.transcript import check_text_recognised, compare_words, transcript_texts
 from pipeline.stages.cut import Cut, plan_cut
 from pipeline.stages.transcribe import MIN_SPEECH_WITHOUT_WORDS_MS, NO_SPEECH_REASON, judge_no_words
 
@@ -62,13 +63,13 @@ def test_the_transcript_and_the_qc_report_flag_it() -> None:
     assert entry["no_text"] is True and entry["flags"] == ["no_text_recognised"] and entry["text"] == ""
     assert entry["seed"] == 7
 
-    result = check.check_text_recognised(document)
+    result = check_text_recognised(document)
     assert result.status == "warn"
     assert result.measured == "no text recognised in statement 1 (Borger 1)"
     # No subtitles and no words on either side: the word comparison has nothing to disagree about.
-    assert check.compare_words([], check.transcript_texts(document)).status == "pass"
+    assert compare_words([], transcript_texts(document)).status == "pass"
 
 
 def test_statements_with_text_pass_the_check() -> None:
     document = {"statements": [{"number": 1, "text": "Kære udvalg", "no_text": False}]}
-    assert check.check_text_recognised(document).status == "pass"
+    assert check_text_recognised(document).status == "pass"

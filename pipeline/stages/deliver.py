@@ -30,7 +30,9 @@ from pipeline.config import Form, Meeting
 from pipeline.files import replace_folder, sha256_file, write_bytes, write_json, write_text
 from pipeline.models import Approval, Statement, StatementTranscript
 from pipeline.models import approved as is_approved
-from pipeline.stages import check, delivery_page, letters, transcript
+from pipeline.stages import delivery_page, letters, transcript
+from pipeline.stages.check import run_check
+from pipeline.stages.check.report import QcReport, write_qc_report
 from pipeline.stages.subtitles import Cue
 from pipeline.steps import PlannedStep, StageLog
 
@@ -160,7 +162,7 @@ class Delivered:
     where: Literal["delivery", "draft", "failed"]
     folder: Path
     files: tuple[str, ...]  # every file of the folder, SHA256SUMS aside
-    qc: check.QcReport
+    qc: QcReport
     unapproved: tuple[Statement, ...]
 
     def qc_summary(self) -> dict[str, Any]:
@@ -184,7 +186,7 @@ def _letters(
     form: Form,
     name: str,
     language: str,
-    qc: check.QcReport,
+    qc: QcReport,
     cues: Sequence[Cue],
     timeline: Sequence[Mapping[str, Any]],
     digest: Callable[[Path], str],
@@ -244,10 +246,10 @@ def _check(
     timeline: list[dict[str, Any]],
     steps: StageLog,
     files_ready: Callable[[], object],
-) -> check.QcReport:
+) -> QcReport:
     """The check of the files as delivered, never of the settings that made them."""
     with steps.stage("check", None, None, cached=False):
-        return check.run_check(
+        return run_check(
             folder / f"{name}.mp4",
             form,
             subtitles=folder / f"{name}.{language}.srt",
@@ -357,7 +359,7 @@ def run(
         files = [*staged, *documents.files()]
     finally:
         documents.close()
-    files += check.write_qc_report(folder, qc)
+    files += write_qc_report(folder, qc)
     with steps.stage("letters", None, None, cached=False):
         files += _letters(
             out_dir,

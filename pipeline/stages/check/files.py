@@ -1,0 +1,95 @@
+"""The files that belong with a clip: found beside it (subtitles, transcript JSON, run.json), read, and
+the run's timeline taken from run.json only when it describes this clip."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Form
+from pipeline.stages.check.results import _seconds
+from pipeline.stages.check.subtitles import subtitle_kind
+
+TRANSCRIPT_SUFFIX = "-transkription"
+# A run.json whose clip is longer or shorter than this describes another render of the clip.
+TIMELINE_TOLERANCE_MS = 200
+
+
+@dataclass(frozen=True)
+class DeliveryFiles:
+    """The files that belong with a clip, as found beside it (None: not there)."""
+
+    subtitles: Path | None
+    transcript_json: Path | None
+    run_json: Path | None
+    language: str | None  # from the subtitle file's name, <stem>.<language>.srt
+
+
+def transcript_path(clip: Path, fmt: str) -> Path:
+    return clip.with_name(f"{clip.stem}{TRANSCRIPT_SUFFIX}.{fmt}")
+
+
+def find_delivery_files(clip: Path, form: Form, subtitles: Path | None = None) -> DeliveryFiles:
+    """The subtitles (``<stem>.<language>.srt``, else any ``<stem>.*.srt`` or ``<stem>.srt``), the
+    transcript JSON (``<stem>-transkription.json``) and the run report (``../run.json``) of a clip, and the
+    language the subtitle file is named for (a meeting may be held in another language than the form's)."""
+    if subtitles is None:
+        stem = glob.escape(clip.stem)
+        preferred = clip.with_name(f"{clip.stem}.{form.language}.srt")
+        found = sorted(clip.parent.glob(f"{stem}.*.srt")) + sorted(clip.parent.glob(f"{stem}.srt"))
+        subtitles = preferred if preferred.is_file() else next((p for p in found if p.is_file()), None)
+    transcript = transcript_path(clip, "json")
+    run_json = clip.parent.parent / "run.json"
+    tag = subtitles.suffixes[-2].lstrip(".") if subtitles is not None and len(subtitles.suffixes) > 1 else ""
+    return DeliveryFiles(
+        subtitles=subtitles,
+        transcript_json=transcript if transcript.is_file() else None,
+        run_json=run_json if run_json.is_file() else None,
+        language=tag if re.fullmatch(r"[a-z]{2,3}", tag) else None,
+    )
+
+
+def _relative(path: Path, folder: Path) -> str:
+    try:
+        return os.path.relpath(path, folder)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+def _companion(path: Path) -> Path:
+    return path.with_suffix(".vtt" if subtitle_kind(path.name) == "srt" else ".srt")
+
+
+def _read_bytes(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _timeline_from_run(
+    run_json: Path, clip: Path, duration_ms: int
+) -> tuple[list[Mapping[str, Any]] | None, str]:
+    """The run's timeline when run.json is about this clip; otherwise None and why it was not used."""
+    try:
+        data = json.loads(run_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        return None, f"cannot be read ({error})"
+    name = (data.get("delivery") or {}).get("name")
+    if name and name != clip.stem:
+        return None, f"describes the clip {name}, not this one"
+    timeline = data.get("timeline") or []
+    if not timeline:
+        return None, "has no timeline"
+    end = max(int(p.get("start_ms", 0)) + int(p.get("duration_ms", 0)) for p in timeline)
+    if abs(end - duration_ms) > TIMELINE_TOLERANCE_MS:
+        return None, f"describes a clip of {_seconds(end)}, not the {_seconds(duration_ms)} measured"
+    return timeline, ""
