@@ -13,7 +13,8 @@ from conftest import DemoRun, ffmpeg, run_cli
 
 from pipeline.config import Form
 from pipeline.stages import check
-from pipeline.stages.subtitles import Cue, SubtitleRules, parse_srt
+from pipeline.stages.subtitles.io import parse_srt
+from pipeline.stages.subtitles.rules import Cue, SubtitleRules
 
 # The form the test clips are made for: a tiny picture and short limits, so every clip takes a moment.
 TEST_FORM = """\

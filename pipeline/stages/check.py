@@ -47,16 +47,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pipeline.config import Form
 from pipeline.stages import timing
-from pipeline.stages.subtitles import (
-    Cue,
-    RuleBreak,
-    SubtitleRules,
-    cue_name,
-    looks_like_timing,
-    parse_srt,
-    parse_vtt,
-    rule_titles,
-)
+from pipeline.stages.subtitles.io import looks_like_timing, parse_srt, parse_vtt
+from pipeline.stages.subtitles.rules import Cue, RuleBreak, SubtitleRules, cue_name, rule_titles
 
 if TYPE_CHECKING:
     from pipeline.media import R128, FileFacts

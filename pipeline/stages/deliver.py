@@ -31,7 +31,7 @@ from pipeline.files import replace_folder, sha256_file, write_bytes, write_json,
 from pipeline.models import Approval, Statement, StatementTranscript
 from pipeline.models import approved as is_approved
 from pipeline.stages import check, delivery_page, letters, transcript
-from pipeline.stages.subtitles import Cue
+from pipeline.stages.subtitles.rules import Cue
 from pipeline.steps import PlannedStep, StageLog
 
 log = logging.getLogger(__name__)
