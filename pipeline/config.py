@@ -635,7 +635,7 @@ def load_form(name_or_path: str | Path) -> tuple[Form, Path]:
 def check_rules(form: Form, path: Path | str) -> None:
     """The form's subtitle fields as the subtitle rules read them: the one check of how they go
     together, made here at the edge so that a run never stops on them after its work."""
-    from pipeline.stages.subtitle_rules import RulesError, SubtitleRules
+    from pipeline.stages.subtitles.rules import RulesError, SubtitleRules
 
     try:
         SubtitleRules.from_form(form)

@@ -64,8 +64,10 @@ from pipeline.config import Form, StatementEdit, load_form, load_meeting, not_te
 from pipeline.errors import Busy, PipelineError, UsageError
 from pipeline.files import HashCache, folder_title, write_text
 from pipeline.models import Statement, StatementTranscript
-from pipeline.stages import edits, ingest, subtitles
-from pipeline.stages.subtitles import Cue, SubtitleRules
+from pipeline.stages import edits, ingest
+from pipeline.stages.subtitles.cues import StatementCues
+from pipeline.stages.subtitles.io import to_srt, unsafe_text
+from pipeline.stages.subtitles.rules import Cue, SubtitleRules
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +229,7 @@ def statement_view(
     part = next(p for p in timeline.parts if p.kind == "statement")
     used = timeline.cuts[statement.id]
     offset = part.start_ms - used.in_ms  # clip ms minus recording ms
-    fitted = timeline.fitted.get(statement.id, subtitles.StatementCues.empty())
+    fitted = timeline.fitted.get(statement.id, StatementCues.empty())
     speech, windows = timeline.cue_context()
     own = [k for k, c in enumerate(timeline.cues) if c.kind == "speech"]
     notes: list[dict[str, Any]] = []
@@ -324,7 +326,7 @@ def _optional_text(data: Mapping[str, Any], name: str, limit: int) -> str | None
     if not isinstance(value, str) or len(value) > limit:
         raise BadChange(f"{name}: tekst på højst {limit} tegn, eller tom")
     value = " ".join(value.split())
-    found = subtitles.unsafe_text(value)
+    found = unsafe_text(value)
     if found is not None:
         raise BadChange(f"{name}: »{found[1]}« {texts_unsafe(found[0])}")
     # The rule of every text field of the tool (config), so the page takes what a hand edit may hold.
@@ -662,7 +664,7 @@ class Review:
                 )
                 digest = edits.content_digest(change.cues, shown)
                 fields = fields.model_copy(update={"approved_digest": digest})
-            write_text(self.edits_dir / srt_name, subtitles.to_srt(change.cues))
+            write_text(self.edits_dir / srt_name, to_srt(change.cues))
             write_text(self.edits_dir / yaml_name, edits.edit_yaml(item.relpath, fields, item.statement))
         self._align_soon(item)
         return self.statement_state(item)

@@ -49,7 +49,7 @@ from pipeline.models import Approval, Rejection, Statement, StatementTranscript
 from pipeline.stages import align, archive, cut, deliver, edits, ingest, transcribe
 from pipeline.stages.clip import ClipMaker, Timeline
 from pipeline.stages.clip import problems as clip_problems
-from pipeline.stages.subtitles import SubtitleRules
+from pipeline.stages.subtitles.rules import SubtitleRules
 from pipeline.steps import NoProgress, Plan, PlannedStep, Progress, StageLog, StageRecord, StopsOnCtrlC
 
 log = logging.getLogger(__name__)

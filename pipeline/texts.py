@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pipeline.stages import timing
-from pipeline.stages.subtitle_rules import Cue, RuleBreak, SubtitleRules
+from pipeline.stages.subtitles.rules import Cue, RuleBreak, SubtitleRules
 
 
 def seconds(ms: int) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.models import Segment, StatementTranscript, Word
 from pipeline.stages import align, edits
-from pipeline.stages.subtitles import Cue, SubtitleRules
+from pipeline.stages.subtitles.rules import Cue, SubtitleRules
 
 RULES = SubtitleRules()
 

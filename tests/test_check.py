@@ -33,7 +33,8 @@ from pipeline.stages.check.subtitles import (
     speech_spans,
 )
 from pipeline.stages.check.transcript import check_transcript, compare_words, words
-from pipeline.stages.subtitles import Cue, SubtitleRules, parse_srt
+from pipeline.stages.subtitles.io import parse_srt
+from pipeline.stages.subtitles.rules import Cue, SubtitleRules
 
 # The form the test clips are made for: a tiny picture and short limits, so every clip takes a moment.
 TEST_FORM = """\

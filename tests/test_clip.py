@@ -53,15 +53,16 @@ def loudness(clip: Path):
 
 
 def check_subtitles(path: Path, clip_ms: int, form) -> list:
-    from pipeline.stages import subtitles
+    from pipeline.stages.subtitles.io import parse_srt, parse_vtt
+    from pipeline.stages.subtitles.rules import SubtitleRules
 
     cues = (
-        subtitles.parse_srt(path.read_text(encoding="utf-8"))
+        parse_srt(path.read_text(encoding="utf-8"))
         if path.suffix == ".srt"
-        else subtitles.parse_vtt(path.read_text(encoding="utf-8"))
+        else parse_vtt(path.read_text(encoding="utf-8"))
     )
     assert cues, f"{path.name} has no cues"
-    rules = subtitles.SubtitleRules.from_form(form)
+    rules = SubtitleRules.from_form(form)
     for before, after in itertools.pairwise(cues):
         assert before.start_ms <= after.start_ms
         assert after.start_ms - before.end_ms >= rules.min_gap_ms, (before, after)

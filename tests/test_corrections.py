@@ -23,9 +23,10 @@ from hypothesis import strategies as st
 from pipeline.config import Form, Meeting, StatementEdit
 from pipeline.models import Consent, MediaProbe, Recording, Rejection, Statement, StatementTranscript
 from pipeline.review import statement_view
-from pipeline.stages import clip, cut, edits, subtitles, timing, transcript
+from pipeline.stages import clip, cut, edits, timing, transcript
 from pipeline.stages.check.subtitles import speech_spans, subtitle_breaks
-from pipeline.stages.subtitles import Cue, SubtitleRules
+from pipeline.stages.subtitles.io import parse_srt, to_srt
+from pipeline.stages.subtitles.rules import Cue, SubtitleRules
 from pipeline.stages.transcribe import transcript_from_json
 
 REAL = (
@@ -110,10 +111,10 @@ def edit_each_statement(
     changed = {}
     for statement in report["statements"]:
         srt = out / "edits" / f"{statement['file']}.srt"
-        cues = subtitles.parse_srt(srt.read_text(encoding="utf-8"))
+        cues = parse_srt(srt.read_text(encoding="utf-8"))
         cut_of = cuts[statement["id"]]
         new = change(cues, (cut_of["in_ms"], cut_of["out_ms"]))
-        text = subtitles.to_srt(new)
+        text = to_srt(new)
         srt.write_text(text, encoding="utf-8")
         changed[statement["file"]] = text
     return changed
@@ -144,7 +145,7 @@ def corrected_texts(out: Path) -> list[str]:
     report = report_of(out)
     texts = []
     for statement in report["statements"]:
-        cues = subtitles.parse_srt((out / "edits" / f"{statement['file']}.srt").read_text(encoding="utf-8"))
+        cues = parse_srt((out / "edits" / f"{statement['file']}.srt").read_text(encoding="utf-8"))
         cut_of = report["cuts"][statement["id"]]
         inside = in_the_cut(cues, (cut_of["in_ms"], cut_of["out_ms"]))
         texts.append(" ".join(cues[inside[len(inside) // 2]].lines))
@@ -159,10 +160,7 @@ def last_cue_past_the_out_point(cues: list[Cue], window: tuple[int, int]) -> lis
 
 
 def srt_times(out: Path) -> list[tuple[int, int]]:
-    return [
-        (c.start_ms, c.end_ms)
-        for c in subtitles.parse_srt(delivered(out, ".srt").read_text(encoding="utf-8"))
-    ]
+    return [(c.start_ms, c.end_ms) for c in parse_srt(delivered(out, ".srt").read_text(encoding="utf-8"))]
 
 
 def assert_render_delivers_and_checks(run: Run, expected_codes: tuple[int, ...] = (0, 5)) -> None:
@@ -185,7 +183,7 @@ def test_one_corrected_word_in_every_real_statement_is_delivered_and_passes_its_
     assert_render_delivers_and_checks(run)
     report = report_of(run.out)
     assert all(s["edited"] for s in report["statements"])
-    shown = " ".join(" ".join(c.lines) for c in subtitles.parse_srt(delivered(run.out, ".srt").read_text()))
+    shown = " ".join(" ".join(c.lines) for c in parse_srt(delivered(run.out, ".srt").read_text()))
     words = json.loads(delivered(run.out, "-transkription.json").read_text(encoding="utf-8"))
     said = " ".join(s["text"] for s in words["statements"])
     for text in corrected_texts(run.out):
@@ -243,7 +241,7 @@ def test_one_corrected_word_in_every_demo_statement_and_a_cue_past_its_out_point
     edit_each_statement(run.out, one_word_corrected)
     assert_render_delivers_and_checks(run)
     assert srt_times(run.out) == before
-    shown = " ".join(" ".join(c.lines) for c in subtitles.parse_srt(delivered(run.out, ".srt").read_text()))
+    shown = " ".join(" ".join(c.lines) for c in parse_srt(delivered(run.out, ".srt").read_text()))
     assert all(text in shown for text in corrected_texts(run.out))
     edit_each_statement(run.out, last_cue_past_the_out_point)
     assert_render_delivers_and_checks(run)
@@ -392,7 +390,7 @@ def test_no_correction_breaks_a_rule_a_legal_timing_could_keep_and_all_three_say
     assert page == sorted((by_source[b.cue], b.rule, b.severity) for b in run if b.cue in by_source)
 
     # The check: the same judgement from the delivered files alone.
-    srt = subtitles.parse_srt(subtitles.to_srt(timeline.cues))
+    srt = parse_srt(to_srt(timeline.cues))
     assert [(c.start_ms, c.end_ms, c.lines) for c in srt] == [
         (c.start_ms, c.end_ms, c.lines) for c in timeline.cues
     ]

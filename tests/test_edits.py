@@ -13,7 +13,7 @@ from pipeline.config import StatementEdit
 from pipeline.errors import ConfigError
 from pipeline.models import Approval, Segment, ShownCue, StatementTranscript, Word
 from pipeline.stages import edits
-from pipeline.stages.subtitles import Cue, SubtitleRules
+from pipeline.stages.subtitles.rules import Cue, SubtitleRules
 
 
 def heard(*words: tuple[int, int, str]) -> StatementTranscript:

@@ -31,9 +31,19 @@ from pipeline import escape
 from pipeline.config import Agreement, StatementEdit, WorkingGroup, load_statement_edit
 from pipeline.errors import ConfigError
 from pipeline.models import Approval, Consent
-from pipeline.stages import delivery_page, edits, letters, subtitles
+from pipeline.stages import delivery_page, edits, letters
 from pipeline.stages import transcript as documents
-from pipeline.stages.subtitles import Cue
+from pipeline.stages.subtitles.io import (
+    UNSAFE_WORDS,
+    parse_srt,
+    parse_vtt,
+    to_ass,
+    to_soft_ass,
+    to_srt,
+    to_vtt,
+    unsafe_text,
+)
+from pipeline.stages.subtitles.rules import Cue
 
 # One example of each kind; the tests never rely on the example, only on what its kind is.
 HOSTILE: dict[str, str] = {
@@ -488,21 +498,19 @@ def test_subtitle_text_round_trips_through_srt_vtt_and_ass_or_is_refused(kind: s
     import pysubs2
 
     lines = tuple(x.strip() for x in SUBTITLE_KINDS[kind].split("\n") if x.strip()) or ("x",)
-    refused = [subtitles.unsafe_text(line) for line in lines]
+    refused = [unsafe_text(line) for line in lines]
     if any(refused):
         why, part = next(r for r in refused if r)
-        assert why in subtitles.UNSAFE_WORDS and part, refused
+        assert why in UNSAFE_WORDS and part, refused
         return
     cue = Cue(1000, 3000, lines)
-    assert subtitles.parse_srt(subtitles.to_srt([cue, cue]))[0].lines == lines
-    assert subtitles.parse_vtt(subtitles.to_vtt([cue, cue]))[0].lines == lines
-    vtt = subtitles.to_vtt([cue])
+    assert parse_srt(to_srt([cue, cue]))[0].lines == lines
+    assert parse_vtt(to_vtt([cue, cue]))[0].lines == lines
+    vtt = to_vtt([cue])
     assert "-->" not in vtt.split("\n", 3)[3]  # only in the timing line
     # The burned-in ASS as libass reads it: no override block, no \N, \n or \h but the line breaks.
     ass = pysubs2.SSAFile.from_string(
-        subtitles.to_ass(
-            [cue], width=1280, height=720, font_name="DejaVu Sans", font_size_px=36, duration_ms=5000
-        )
+        to_ass([cue], width=1280, height=720, font_name="DejaVu Sans", font_size_px=36, duration_ms=5000)
     )
     (event,) = ass.events
     parts = event.text.split("\\N")
@@ -512,7 +520,7 @@ def test_subtitle_text_round_trips_through_srt_vtt_and_ass_or_is_refused(kind: s
         assert not re.search(r"\\[nNh]", part), part  # a backslash typed is followed by a word joiner
         assert part.replace("\\{", "{").replace("\\}", "}").replace("\\\u2060", "\\") == line
     # The selectable track's ASS as ffmpeg's mov_text encoder reads it: no "\N", "\n" or "{\" of ours.
-    soft = pysubs2.SSAFile.from_string(subtitles.to_soft_ass([cue])).events[0].text
+    soft = pysubs2.SSAFile.from_string(to_soft_ass([cue])).events[0].text
     assert len(soft.split("\\N")) == len(lines) and "{\\" not in soft
 
 

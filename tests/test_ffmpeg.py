@@ -318,8 +318,9 @@ def test_a_clip_without_one_recognised_word_still_gets_its_subtitle_track(
     refuses an empty SRT as input; the form still asks for a selectable track. And a person's text with
     what ffmpeg reads as markup in SubRip reaches the track as typed."""
     from pipeline.config import Form
-    from pipeline.stages import render, subtitles
-    from pipeline.stages.subtitles import Cue
+    from pipeline.stages import render
+    from pipeline.stages.subtitles.io import to_soft_ass
+    from pipeline.stages.subtitles.rules import Cue
 
     monkeypatch.setenv(media.FFMPEG_ENV, binary)
     monkeypatch.setenv("HEARING_PIPELINE_CACHE", str(tmp_path / "cache"))
@@ -336,7 +337,7 @@ def test_a_clip_without_one_recognised_word_still_gets_its_subtitle_track(
         typed = (("{x} <what> & -->",), ("a\\b \\N {y \\}", "Æøå …"))
         for cues in ((), tuple(Cue(k * 900, k * 900 + 800, lines) for k, lines in enumerate(typed))):
             soft = tmp_path / "soft.ass"
-            soft.write_text(subtitles.to_soft_ass(cues), encoding="utf-8")
+            soft.write_text(to_soft_ass(cues), encoding="utf-8")
             target = tmp_path / "clip.mp4"
             media.run_ffmpeg(
                 render.join_args(

@@ -625,10 +625,11 @@ def test_ffmpeg_reads_every_path_as_the_file_it_is(
     from pipeline import fonts, loudness
     from pipeline.config import Form
     from pipeline.models import Consent, Recording, Statement
-    from pipeline.stages import render, subtitles
+    from pipeline.stages import render
     from pipeline.stages.cards import Card, render_png
     from pipeline.stages.cut import Cut, Part
-    from pipeline.stages.subtitles import Cue
+    from pipeline.stages.subtitles.io import to_ass
+    from pipeline.stages.subtitles.rules import Cue
 
     monkeypatch.setenv(media.FFMPEG_ENV, binary)
     monkeypatch.setenv("HEARING_PIPELINE_CACHE", str(tmp_path / "cache"))
@@ -653,8 +654,8 @@ def test_ffmpeg_reads_every_path_as_the_file_it_is(
         )
         ass = folder / "tekst%d.ass"
         ass.write_text(
-            subtitles.to_ass([Cue(0, 500, ("Hej",))], width=214, height=120, font_name=fonts.FONT_NAME,
-                             font_size_px=9, offset_ms=0, duration_ms=1000),
+            to_ass([Cue(0, 500, ("Hej",))], width=214, height=120, font_name=fonts.FONT_NAME,
+                   font_size_px=9, offset_ms=0, duration_ms=1000),
             encoding="utf-8",
         )  # fmt: skip
         fonts_dir = folder / "fonts%d"

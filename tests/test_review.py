@@ -786,7 +786,7 @@ def test_whatever_a_person_types_comes_back_as_typed_or_is_refused_with_its_reas
 ) -> None:
     from test_render import docx_text
 
-    from pipeline.stages import subtitles
+    from pipeline.stages.subtitles.io import parse_srt, parse_vtt
 
     meeting = make_meeting(
         {HOSTILE_FILE: real_media / "en-jfk.flac"},
@@ -837,8 +837,8 @@ def test_whatever_a_person_types_comes_back_as_typed_or_is_refused_with_its_reas
     assert checked.returncode == 0, checked.stdout
 
     delivery = out_dir / "delivery"
-    srt = subtitles.parse_srt(next(delivery.glob("*.srt")).read_text(encoding="utf-8"))
-    vtt = subtitles.parse_vtt(next(delivery.glob("*.vtt")).read_text(encoding="utf-8"))
+    srt = parse_srt(next(delivery.glob("*.srt")).read_text(encoding="utf-8"))
+    vtt = parse_vtt(next(delivery.glob("*.vtt")).read_text(encoding="utf-8"))
     shown = [" ".join(c.lines) for c in srt]
     assert [" ".join(c.lines) for c in vtt] == shown
     everything = " ".join(shown)

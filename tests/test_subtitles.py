@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pysubs2
@@ -14,20 +16,10 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from pipeline.config import Form, SubtitleForm, VideoForm
 from pipeline.files import write_text
 from pipeline.models import Word
-from pipeline.stages.subtitles import (
-    Cue,
-    SubtitleRules,
-    break_lines,
-    build_statement_cues,
-    card_cue,
-    clean_text,
-    parse_srt,
-    parse_vtt,
-    to_ass,
-    to_srt,
-    to_vtt,
-    validate,
-)
+from pipeline.stages.subtitles.cues import build_statement_cues, card_cue, validate
+from pipeline.stages.subtitles.io import parse_srt, parse_vtt, to_ass, to_srt, to_vtt
+from pipeline.stages.subtitles.layout import break_lines
+from pipeline.stages.subtitles.rules import Cue, SubtitleRules, clean_text
 
 # Hypothesis keeps caches; they belong with the rest of the test output, not in the repository's root.
 set_hypothesis_home_dir(Path(__file__).resolve().parents[1] / "test-output" / "hypothesis")
@@ -569,3 +561,25 @@ def test_a_statement_at_its_agreed_length_does_not_run_on_for_its_last_subtitle(
     assert reading_run_on(timeline(60_000), rules, form) == {}  # at the agreed length: it does not
     near = reading_run_on(timeline(59_800), rules, form)
     assert near["s01"].duration_ms <= 60_000 - rules.frame_ms
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "pipeline.stages.timing",
+        "pipeline.stages.subtitles.rules",
+        "pipeline.stages.subtitles.layout",
+        "pipeline.stages.subtitles.cues",
+        "pipeline.stages.subtitles.io",
+        "pipeline.texts",
+    ],
+)
+def test_each_room_of_the_subtitles_imports_first_in_a_fresh_interpreter(module: str) -> None:
+    """The timing model reads the rules from inside the subtitles package while the cues use the timing
+    model: importing either first must work, which holds while the package's ``__init__`` imports
+    nothing (the import graph of test_shape does not see a package's ``__init__`` run)."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr

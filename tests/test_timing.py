@@ -16,8 +16,9 @@ from pipeline.models import (
     StatementTranscript,
     Word,
 )
-from pipeline.stages import clip, cut, edits, subtitles, timing
-from pipeline.stages.subtitles import Cue, SubtitleRules
+from pipeline.stages import clip, cut, edits, timing
+from pipeline.stages.subtitles.cues import build_statement_cues, statement_cues
+from pipeline.stages.subtitles.rules import Cue, SubtitleRules
 
 RULES = SubtitleRules()
 GAP = RULES.min_gap_ms
@@ -70,7 +71,7 @@ def test_too_many_cues_for_their_statement_are_named_not_joined() -> None:
     assert fitted is not None and not fitted.legal and fitted.short
     # The pipeline's own cues in the same window are joined until they fit.
     words = [Word(n * 300, n * 300 + 200, f" Ord{n}.", 0.9) for n in range(5)]
-    built = subtitles.build_statement_cues(words, window, RULES, "s01")
+    built = build_statement_cues(words, window, RULES, "s01")
     assert all(c.duration_ms >= RULES.min_duration_ms for c in built) or len(built) == 1
 
 
@@ -154,7 +155,7 @@ def test_the_cut_never_splits_a_persons_cue_from_its_words() -> None:
         (Segment(1000, 4000, " alt dette og mere", words, shown=shown),),
     )
     kept = cut.words_in_cut(transcript, cut.Cut("s01", 0, 2500, "manual"))
-    made = subtitles.statement_cues(kept, 0, (0, 2500), RULES, "s01")
+    made = statement_cues(kept, 0, (0, 2500), RULES, "s01")
     # Only the words inside the cut are shown, on lines of their own, never the words the cut left out.
     assert [c.text for c in made.cues] == ["alt dette"]
 
@@ -172,7 +173,7 @@ def test_the_pipelines_cues_in_a_window_too_short_for_them_share_cues_a_persons_
         return StatementTranscript("s01", "da", "faster-whisper", "base", tuple(made))
 
     window = (0, 240)  # not a frame (40 ms) and a gap (80 ms) for each of four cues
-    joined = subtitles.statement_cues(segments(False), 0, window, RULES, "s01")
+    joined = statement_cues(segments(False), 0, window, RULES, "s01")
     assert 0 < len(joined.cues) < 4 and "cues were joined" in " ".join(joined.cues[0].warnings)
-    told = subtitles.statement_cues(segments(True), 0, window, RULES, "s01")
+    told = statement_cues(segments(True), 0, window, RULES, "s01")
     assert told.cues == () and told.short == (0, 1, 2, 3) and told.sources == (0, 1, 2, 3)

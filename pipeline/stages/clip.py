@@ -17,8 +17,11 @@ from pipeline import cache, fonts, loudness, media
 from pipeline.config import Form, Meeting
 from pipeline.files import atomic_path, folder_title, sha256_text, write_text
 from pipeline.models import Statement, StatementTranscript
-from pipeline.stages import cards, render, subtitles
+from pipeline.stages import cards, render
 from pipeline.stages.cut import Cut, Part, cards_of, plan_timeline
+from pipeline.stages.subtitles.cues import StatementCues, card_cue, statement_cues
+from pipeline.stages.subtitles.io import to_ass, to_soft_ass, to_srt, to_vtt
+from pipeline.stages.subtitles.rules import Cue, SubtitleRules
 from pipeline.steps import PlannedStep
 
 if TYPE_CHECKING:
@@ -38,10 +41,10 @@ class Timeline:
     statement_cards: dict[str, cards.Card]  # by statement id; also the picture of audio-only statements
     statements: dict[str, Statement]
     cuts: dict[str, Cut]
-    cues: tuple[subtitles.Cue, ...]
+    cues: tuple[Cue, ...]
     # By statement id: its cues with what the page and the check ask about them (who timed them, why a
     # person's times were moved, where their words are spoken).
-    fitted: dict[str, subtitles.StatementCues] = field(default_factory=dict)
+    fitted: dict[str, StatementCues] = field(default_factory=dict)
 
     @property
     def duration_ms(self) -> int:
@@ -88,7 +91,7 @@ def statement_number(timeline: Timeline, statement_id: str) -> int:
     return ids.index(statement_id) + 1 if statement_id in ids else 0
 
 
-def problems(timeline: Timeline, rules: subtitles.SubtitleRules, first_number: int = 1) -> list[Problem]:
+def problems(timeline: Timeline, rules: SubtitleRules, first_number: int = 1) -> list[Problem]:
     """What the subtitles of ``timeline`` would break that no timing can keep, one Danish sentence each:
     cues the window cannot give their shortest time on screen, and any rule ``timing.judge`` calls a
     failure (the check of the delivery asks the same)."""
@@ -168,7 +171,7 @@ class ClipResult:
     """What the clip stage put into the delivery folder."""
 
     delivered: tuple[str, ...]  # file names
-    cues: tuple[subtitles.Cue, ...]
+    cues: tuple[Cue, ...]
     timeline: list[dict[str, Any]]  # for run.json and the check
 
 
@@ -224,7 +227,7 @@ class ClipMaker:
         in the cache. They depend only on the statement itself and its number, never on where the clip
         puts it."""
         timeline = self._timeline([statement], {statement.id: cut}, {statement.id: clipped}, number)
-        if problems(timeline, subtitles.SubtitleRules.from_form(self.form)):
+        if problems(timeline, SubtitleRules.from_form(self.form)):
             return  # the render stops on these; nothing to make ahead
         for part in timeline.parts:
             if part.statement_id == statement.id or part.kind == "title":
@@ -379,7 +382,7 @@ class ClipMaker:
         soft = form.subtitles.mode in ("soft", "burn+soft")
         # The selectable track is read from ASS written for it: ffmpeg reads SubRip as HTML (it drops
         # "<what>" and makes "\N" a line break) but passes ASS text to mov_text as it is.
-        soft_text = subtitles.to_soft_ass(timeline.cues)
+        soft_text = to_soft_ass(timeline.cues)
         title = self.meeting.title or folder_title(self.meeting_dir)
         key = cache.make_key(
             "join",
@@ -484,8 +487,8 @@ class ClipMaker:
                 self._ffmpeg(join.args, join.clip, "join", "Samler klippet", timeline.duration_ms)
 
         _link_or_copy(join.clip, delivery / f"{self.name}.mp4")
-        write_text(delivery / f"{self.name}.{self.language}.srt", subtitles.to_srt(timeline.cues))
-        write_text(delivery / f"{self.name}.{self.language}.vtt", subtitles.to_vtt(timeline.cues))
+        write_text(delivery / f"{self.name}.{self.language}.srt", to_srt(timeline.cues))
+        write_text(delivery / f"{self.name}.{self.language}.vtt", to_vtt(timeline.cues))
         return ClipResult(
             delivered=(
                 f"{self.name}.mp4",
@@ -594,7 +597,7 @@ class ClipMaker:
         """The ASS text with this statement's cues, timed to its segment."""
         form = self.form
         cues = [c for c in timeline.cues if c.statement_id == part.statement_id and c.kind == "speech"]
-        return subtitles.to_ass(
+        return to_ass(
             cues,
             width=form.video.width,
             height=form.video.height,
@@ -616,7 +619,7 @@ def plan_timeline_cues(
 ) -> Timeline:
     """The clip's parts and every cue in them (pure): the one plan the render, the page and the check's
     judgement share. Cuts whose last subtitle cannot be read in time run on, and the plan is made again."""
-    rules = subtitles.SubtitleRules.from_form(form)
+    rules = SubtitleRules.from_form(form)
     timeline = _plan_once(statements, cuts, clipped, form, rules, title, first_number)
     longer = reading_run_on(timeline, rules, form)
     if longer:
@@ -629,7 +632,7 @@ def _plan_once(
     cuts: dict[str, Cut],
     clipped: dict[str, StatementTranscript],
     form: Form,
-    rules: subtitles.SubtitleRules,
+    rules: SubtitleRules,
     title: cards.Card | None,
     first_number: int,
 ) -> Timeline:
@@ -637,19 +640,17 @@ def _plan_once(
         s.id: cards.statement_picture(s, n, form) for n, s in enumerate(statements, start=first_number)
     }
     parts = plan_timeline(statements, cuts, form, title=title is not None)
-    cues: list[subtitles.Cue] = []
-    fitted: dict[str, subtitles.StatementCues] = {}
+    cues: list[Cue] = []
+    fitted: dict[str, StatementCues] = {}
     for part in parts:
         window = (part.start_ms, part.end_ms)
         if part.kind == "card" and part.statement_id:
             caption = statement_cards[part.statement_id].caption
-            cue = subtitles.card_cue(caption, window, rules, part.statement_id) if caption else None
+            cue = card_cue(caption, window, rules, part.statement_id) if caption else None
             if cue is not None:
                 cues.append(cue)
         elif part.kind == "statement" and part.statement_id:
-            made = subtitles.statement_cues(
-                clipped[part.statement_id], part.start_ms, window, rules, part.statement_id
-            )
+            made = statement_cues(clipped[part.statement_id], part.start_ms, window, rules, part.statement_id)
             fitted[part.statement_id] = made
             cues.extend(made.cues)
     return Timeline(
@@ -693,7 +694,7 @@ class _Join:
     args: list[str]
 
 
-def reading_run_on(timeline: Timeline, rules: subtitles.SubtitleRules, form: Form) -> dict[str, Cut]:
+def reading_run_on(timeline: Timeline, rules: SubtitleRules, form: Form) -> dict[str, Cut]:
     """Cuts that run on past the end of their statement so that its last subtitle, squeezed against
     the next part, gets its reading time: at most the cue's minimum duration or the form's silence-trim
     padding, whichever is longer (the picture holds and the sound is padded there)."""

@@ -33,7 +33,7 @@ from pipeline.models import approved as is_approved
 from pipeline.stages import delivery_page, letters, transcript
 from pipeline.stages.check import run_check
 from pipeline.stages.check.report import QcReport, write_qc_report
-from pipeline.stages.subtitles import Cue
+from pipeline.stages.subtitles.rules import Cue
 from pipeline.steps import PlannedStep, StageLog
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from typing import Any
 from pipeline import escape
 from pipeline.models import approved as is_approved
 from pipeline.stages.letters import Facts, duration_words
-from pipeline.stages.subtitles import Cue
+from pipeline.stages.subtitles.rules import Cue
 from pipeline.stages.transcript import TranscriptDocument, approval_line, danish_date, entry_heading
 
 PAGE = "index.html"

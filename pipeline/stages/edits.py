@@ -42,8 +42,16 @@ from pipeline.config import StatementEdit, load_statement_edit
 from pipeline.errors import ConfigError
 from pipeline.files import sha256_text, stable_json, write_json, write_text
 from pipeline.models import Approval, Segment, ShownCue, Statement, StatementTranscript, Word
-from pipeline.stages import subtitles
-from pipeline.stages.subtitles import Cue, SubtitleRules
+from pipeline.stages.subtitles.cues import build_statement_cues, cue_words, shown_words
+from pipeline.stages.subtitles.io import (
+    UNSAFE_WORDS,
+    looks_like_timing,
+    parse_srt,
+    srt_time,
+    to_srt,
+    unsafe_text,
+)
+from pipeline.stages.subtitles.rules import Cue, SubtitleRules
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +102,7 @@ def starting_cues(transcript: StatementTranscript, duration_ms: int, rules: Subt
     if not transcript.words:
         return ()
     window = _starting_window(transcript, duration_ms, rules)
-    return subtitles.build_statement_cues(transcript.words, window, rules, transcript.statement_id)
+    return build_statement_cues(transcript.words, window, rules, transcript.statement_id)
 
 
 def _segment_of(
@@ -124,7 +132,7 @@ def _origins(transcript: StatementTranscript) -> list[Segment]:
     """For each word as shown, the engine's segment it came from (its log-probability and the like)."""
     found: list[Segment] = []
     for segment in transcript.segments:
-        found.extend([segment] * len(subtitles.shown_words(segment.words)))
+        found.extend([segment] * len(shown_words(segment.words)))
     return found
 
 
@@ -138,9 +146,7 @@ def shown_transcript(
     origins = _origins(transcript)
     segments = []
     at = 0
-    for index, (cue, words) in enumerate(
-        subtitles.cue_words(transcript.words, window, rules, transcript.statement_id)
-    ):
+    for index, (cue, words) in enumerate(cue_words(transcript.words, window, rules, transcript.statement_id)):
         if words:
             segments.append(
                 _segment_of(words, cue, index, origins[at] if at < len(origins) else None, own_times=False)
@@ -350,7 +356,7 @@ def unsafe_cue(cues: Sequence[Cue]) -> tuple[int, str, str] | None:
     """The first cue whose text cannot be delivered as typed: (its index, why, the offending part)."""
     for k, cue in enumerate(cues):
         for line in cue.lines:
-            found = subtitles.unsafe_text(line)
+            found = unsafe_text(line)
             if found is not None:
                 return k, found[0], found[1]
     return None
@@ -495,7 +501,7 @@ def write_starting(
         # it was made from other words or rules than these.
         source = _source_id(transcript, statement.probe.duration_ms, rules)
         if current is None or (untouched and generated.get(srt_name + FROM) != source):
-            text = subtitles.to_srt(starting_cues(transcript, statement.probe.duration_ms, rules))
+            text = to_srt(starting_cues(transcript, statement.probe.duration_ms, rules))
             if text != current:
                 write_text(srt_path, text)
             generated[srt_name] = sha256_text(text)
@@ -549,7 +555,7 @@ def _timing_lines(text: str) -> list[str]:
     found = []
     for i, line in enumerate(lines):
         numbered = i > 0 and lines[i - 1].strip().isdigit() and (i == 1 or not lines[i - 2].strip())
-        if "-->" in line and (subtitles.looks_like_timing(line) or numbered):
+        if "-->" in line and (looks_like_timing(line) or numbered):
             found.append(line)
     return found
 
@@ -558,7 +564,7 @@ def parse_edited_srt(text: str, path: Path | str) -> tuple[Cue, ...]:
     """The cues of a person's SRT, in time order, each line with its spaces made single. A cue that
     cannot be read, or whose text could not be delivered as typed, is an error naming the file and the
     cue (exit 3), never a silent loss or change of the words in it."""
-    cues = subtitles.parse_srt(text)
+    cues = parse_srt(text)
     timed = len(_timing_lines(text))
     if len(cues) < timed:
         raise ConfigError(
@@ -577,14 +583,12 @@ def parse_edited_srt(text: str, path: Path | str) -> tuple[Cue, ...]:
     bad = unsafe_cue(ordered)
     if bad is not None:
         k, why, part = bad
-        raise ConfigError(
-            path, f"cue {k + 1}", f"{part!r} {subtitles.UNSAFE_WORDS[why]}; write it another way", part
-        )
+        raise ConfigError(path, f"cue {k + 1}", f"{part!r} {UNSAFE_WORDS[why]}; write it another way", part)
     for cue in ordered:
         if cue.end_ms <= cue.start_ms:
             raise ConfigError(
                 path,
-                f"cue at {subtitles.srt_time(cue.start_ms)}",
+                f"cue at {srt_time(cue.start_ms)}",
                 "ends before it starts: give it an end after its start",
             )
     return ordered

@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from pipeline.stages.subtitle_rules import Cue, RuleBreak, SubtitleRules, rule_breaks
+from pipeline.stages.subtitles.rules import Cue, RuleBreak, SubtitleRules, rule_breaks
 
 # Why a person's cue was moved, as ``Fit.moved`` names it; ``pipeline.texts`` says it in Danish.
 MOVED_WINDOW_START = "window_start"  # it started before the statement's picture

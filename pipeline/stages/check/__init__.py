@@ -40,7 +40,7 @@ from pipeline.stages.check.subtitles import (
     subtitle_kind,
 )
 from pipeline.stages.check.transcript import check_transcript
-from pipeline.stages.subtitles import Cue
+from pipeline.stages.subtitles.rules import Cue
 
 
 def run_check(

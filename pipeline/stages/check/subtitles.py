@@ -29,16 +29,8 @@ from pipeline.config import Form
 from pipeline.stages import timing
 from pipeline.stages.check.results import _RANK, EXAMPLES, CheckResult, Status, _clock, _result, _worst
 from pipeline.stages.check.transcript import words
-from pipeline.stages.subtitles import (
-    Cue,
-    RuleBreak,
-    SubtitleRules,
-    cue_name,
-    looks_like_timing,
-    parse_srt,
-    parse_vtt,
-    rule_titles,
-)
+from pipeline.stages.subtitles.io import looks_like_timing, parse_srt, parse_vtt
+from pipeline.stages.subtitles.rules import Cue, RuleBreak, SubtitleRules, cue_name, rule_titles
 
 _SRT_TIMING = re.compile(r"^\d{2,}:\d{2}:\d{2},\d{3} --> \d{2,}:\d{2}:\d{2},\d{3}$")
 _VTT_TIMING = re.compile(r"^(?:\d{2,}:)?\d{2}:\d{2}\.\d{3} --> (?:\d{2,}:)?\d{2}:\d{2}\.\d{3}(?:\s.*)?$")

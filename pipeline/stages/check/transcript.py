@@ -17,7 +17,7 @@ from typing import Any
 
 from pipeline.config import Form
 from pipeline.stages.check.results import EXAMPLES, CheckResult, _clock, _result
-from pipeline.stages.subtitles import Cue
+from pipeline.stages.subtitles.rules import Cue
 
 _BRACKETED = re.compile(r"\[[^\]]*\]")
 _WORD = re.compile(r"\w+")
