@@ -22,9 +22,14 @@ from pipeline.errors import RecordingRejected
 from pipeline.files import HashCache
 from pipeline.models import AudioInfo, MediaProbe, Recording
 from pipeline.stages import ingest
-from pipeline.stages.archive.bag import ArchiveError, ArchiveResult, build_archive
+from pipeline.stages.archive.bag import ArchiveError, ArchiveResult, build_archive, tag_manifest_text
 from pipeline.stages.archive.digests import COPY_CHUNK, copy_with_digests
-from pipeline.stages.archive.metadata import bag_info_fields, manifest_text, withheld_from_archive
+from pipeline.stages.archive.metadata import (
+    bag_info_fields,
+    bag_info_text,
+    manifest_text,
+    withheld_from_archive,
+)
 from pipeline.stages.archive.premis import (
     ArchivedFile,
     ArchiveInfo,
@@ -366,6 +371,46 @@ def test_new_events_refresh_the_provenance_without_copying(demo: Demo, tmp_path:
     assert events[: len(old)] == old and len(events) == len(old) + 1
     assert bagit.Bag(str(out / "archive")).validate()
     assert not list((out / "work").glob("archive-*"))
+
+
+def test_making_a_bag_never_moves_the_process_to_another_folder(
+    demo: Demo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Other threads of a run (work ahead, the review server) resolve relative paths meanwhile.
+    def moved(path: object) -> None:
+        raise AssertionError(f"the working directory was changed to {path}")
+
+    monkeypatch.setattr(os, "chdir", moved)
+    out = copy_of(demo, tmp_path)
+    later = creation_event([ANNA], "delivery/ny.mp4", FFMPEG, "ffmpeg -i x ny.mp4")
+    assert demo.build(out, events=(*demo_events(), later)).action == "refreshed"
+    assert demo.build(out, withheld={**demo.withheld, LISE: "withdrawn"}).action == "built"
+    assert verify_archive(out / "archive").valid
+
+
+def test_bag_info_and_tag_manifests_are_the_bytes_bagit_writes(demo: Demo, tmp_path: Path) -> None:
+    bag = tmp_path / "bag"
+    shutil.copytree(demo.bag, bag)
+    assert bag_info_text(dict(bagit.Bag(str(bag)).info)) == (bag / "bag-info.txt").read_text("utf-8")
+    # A tag folder beside data/ (RFC 8493 allows them) and a value with every kind of line break.
+    (bag / "notes/inner").mkdir(parents=True)
+    (bag / "notes/inner/ærø 50%.txt").write_bytes(b"a note\r\n")
+    (bag / "notes/tagmanifest-x.txt").write_bytes(b"not a tag manifest of the bag")
+    fields = {
+        **bagit.Bag(str(bag)).info,
+        "External-Description": "one\r\ntwo\rthree\nfour æøå 😀 %0A",
+        "A-Label": "first in sorted order",
+    }
+    cwd = os.getcwd()
+    saved = bagit.Bag(str(bag))
+    saved.info = fields
+    saved.save()
+    os.chdir(cwd)
+    assert (bag / "bag-info.txt").read_bytes() == bag_info_text(fields).encode("utf-8")
+    for alg in ("sha512", "sha256"):
+        written = (bag / f"tagmanifest-{alg}.txt").read_bytes()
+        assert written == tag_manifest_text(bag, alg).encode("utf-8")
+        assert b"notes/inner/\xc3\xa6r\xc3\xb8 50%.txt" in written and b"notes/tagmanifest-x" not in written
 
 
 def test_an_edited_provenance_is_not_carried_into_a_new_bag(demo: Demo, tmp_path: Path) -> None:

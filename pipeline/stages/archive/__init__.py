@@ -6,13 +6,14 @@
   ``data/recordings/<its path in the meeting folder>``. SHA-512 and SHA-256 are computed once, from the
   bytes as they stream through the copy, and the SHA-256 is compared with the one ingest computed when
   the run began (a recording that changed in between is not archived under an old checksum).
-- The bag is written with the Library of Congress ``bagit`` package, but not with ``bagit.make_bag``:
-  that moves the files it bags, reads every payload byte a second time to hash it and writes
+- The bag is made for the Library of Congress ``bagit`` package, but not with ``bagit.make_bag``: that
+  moves the files it bags, reads every payload byte a second time to hash it and writes
   ``BagIt-Version: 0.97``. Here ``bagit.txt`` (1.0) and the payload manifests are written from the
-  digests already computed; ``bagit.Bag.save`` writes ``bag-info.txt`` and the tag manifests, and
-  ``bagit.Bag.validate`` (completeness and sizes; the metadata files hashed again; the recordings'
-  digests are the ones computed from their bytes on the way) decides whether the new bag may replace the
-  old one. ``hearing verify`` reads every byte back and checks every checksum.
+  digests already computed, and ``bag-info.txt`` and the tag manifests byte for byte as
+  ``bagit.Bag.save`` writes them (``save`` itself changes the whole process's working directory).
+  bagit opens the result, and ``bagit.Bag.validate`` (completeness and sizes; the metadata files hashed
+  again; the recordings' digests are the ones computed from their bytes on the way) decides whether the
+  new bag may replace the old one. ``hearing verify`` reads every byte back and checks every checksum.
 - The bag is built in ``archive-staging-*`` in the output folder's ``work`` and swapped into place, so
   ``OUT/archive`` is always a complete bag: the old one or the new one.
 - A re-run with the same recordings, meeting.yaml and withheld set leaves the bag alone. When only the

@@ -36,7 +36,13 @@ from pipeline.stages.archive.layout import (
     STAGING_PREFIX,
     payload_path,
 )
-from pipeline.stages.archive.metadata import bag_info_fields, bagit_txt, manifest_text, metadata_files
+from pipeline.stages.archive.metadata import (
+    bag_info_fields,
+    bag_info_text,
+    bagit_txt,
+    manifest_text,
+    metadata_files,
+)
 from pipeline.stages.archive.premis import (
     PROVENANCE_VERSION,
     ArchivedFile,
@@ -92,16 +98,6 @@ def quiet_bagit() -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
-
-
-@contextlib.contextmanager
-def _kept_cwd() -> Iterator[None]:
-    # Bag.save works by changing the current directory and does not change it back after an error.
-    cwd = os.getcwd()
-    try:
-        yield
-    finally:
-        os.chdir(cwd)
 
 
 def _swap_into_place(staging: Path, target: Path, work: Path) -> None:
@@ -180,24 +176,45 @@ def _write_bag(
     archived: int,
     withheld: int,
 ) -> None:
-    """The tag files: bagit.txt and the payload manifests from the digests in hand, then bag-info.txt and
-    the tag manifests by bagit."""
+    """The tag files, from the digests in hand: bagit.txt and the payload manifests, then bag-info.txt and
+    the tag manifests, byte for byte as ``bagit.Bag.save`` would write them. Not by ``save`` itself: it
+    changes the process's working directory while it works, under every other thread of the run."""
     (staging / "bagit.txt").write_bytes(bagit_txt().encode("utf-8"))
     for alg in ALGORITHMS:
         text = manifest_text({path: digests[alg] for path, digests in payload.items()})
         (staging / f"manifest-{alg}.txt").write_bytes(text.encode("utf-8"))
-    with quiet_bagit(), _kept_cwd():
-        bag = bagit.Bag(str(staging))
-        bag.info = bag_info_fields(
-            info,
-            payload_bytes=payload_bytes,
-            payload_files=len(payload),
-            archived=archived,
-            withheld=withheld,
-            bagging_date=dt.datetime.now(dt.UTC).date(),
-        )
-        bag.save(manifests=False)
+    with quiet_bagit():
+        # bagit reads the manifests as it opens the bag: one it cannot take stops the archive here.
+        bagit.Bag(str(staging))
+    fields = bag_info_fields(
+        info,
+        payload_bytes=payload_bytes,
+        payload_files=len(payload),
+        archived=archived,
+        withheld=withheld,
+        bagging_date=dt.datetime.now(dt.UTC).date(),
+    )
+    (staging / "bag-info.txt").write_bytes(bag_info_text(fields).encode("utf-8"))
+    for alg in ALGORITHMS:
+        (staging / f"tagmanifest-{alg}.txt").write_bytes(tag_manifest_text(staging, alg).encode("utf-8"))
     fsync_tree(staging)
+
+
+def tag_manifest_text(root: Path, alg: str) -> str:
+    """A tag manifest as bagit writes it: every file outside data/ but the tag manifests, in the order the
+    folder lists them, one ``checksum path`` line each (one space)."""
+    lines = []
+    for name in os.listdir(root):
+        if name == "data":
+            continue
+        if (root / name).is_file() and not name.startswith("tagmanifest-"):
+            lines.append(f"{file_digests(root / name, [alg])[alg]} {name}\n")
+        for folder, _dirs, names in os.walk(root / name):
+            for inner in names:
+                if not inner.startswith("tagmanifest-"):
+                    path = Path(folder, inner)
+                    lines.append(f"{file_digests(path, [alg])[alg]} {path.relative_to(root).as_posix()}\n")
+    return "".join(lines)
 
 
 def _check_written(staging: Path, linked: Collection[str]) -> None:

@@ -5,6 +5,7 @@ why, the tag files' text (``bagit.txt``, the payload manifests, ``bag-info.txt``
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,9 @@ from pipeline.stages.archive.premis import (
 
 if TYPE_CHECKING:
     from pipeline.config import Form, Meeting
+
+# What bagit drops from a bag-info value so that it stays on its line.
+LINE_BREAK = re.compile(r"\n|\r|(\r\n)")
 
 
 def withheld_from_archive(meeting: Meeting, form: Form, relpaths: Iterable[str]) -> dict[str, str]:
@@ -96,6 +100,11 @@ def bag_info_fields(
     if info.committee:
         fields["Committee"] = info.committee
     return fields
+
+
+def bag_info_text(fields: Mapping[str, str]) -> str:
+    """bag-info.txt as bagit writes it: labels in sorted order, line breaks in a value dropped."""
+    return "".join(f"{label}: {LINE_BREAK.sub('', fields[label])}\n" for label in sorted(fields))
 
 
 def technical_json(relpath: str, probe: MediaProbe | str, info: ArchiveInfo) -> dict[str, Any]:
