@@ -73,20 +73,19 @@ def child_baseline() -> dict[str, float]:
 def child_bag(meeting_dir: Path, out_dir: Path, sha256: str, size: int) -> dict[str, float]:
     from pipeline import __version__
     from pipeline.models import Recording
-    from pipeline.stages import archive
+    from pipeline.stages.archive.bag import build_archive
+    from pipeline.stages.archive.premis import PIPELINE, ArchiveInfo, Software
 
-    info = archive.ArchiveInfo(
+    info = ArchiveInfo(
         organiser="Benchmark",
         title="A generated recording",
         meeting_date=None,
         committee=None,
         operator="bench",
-        software=(archive.Software(archive.PIPELINE, __version__),),
+        software=(Software(PIPELINE, __version__),),
     )
     started = time.perf_counter()
-    result = archive.build_archive(
-        out_dir, meeting_dir, [Recording(RELPATH, size, sha256)], {}, {}, None, info
-    )
+    result = build_archive(out_dir, meeting_dir, [Recording(RELPATH, size, sha256)], {}, {}, None, info)
     return {
         "seconds": time.perf_counter() - started,
         "copy_seconds": result.copy_seconds,
@@ -96,10 +95,10 @@ def child_bag(meeting_dir: Path, out_dir: Path, sha256: str, size: int) -> dict[
 
 
 def child_verify(bag: Path) -> dict[str, float]:
-    from pipeline.stages import archive
+    from pipeline.stages.archive.verify import verify_archive
 
     started = time.perf_counter()
-    result = archive.verify_archive(bag)
+    result = verify_archive(bag)
     if not result.valid:
         raise SystemExit(f"the benchmark bag is not valid: {result.problems}")
     return {"seconds": time.perf_counter() - started, "peak_mb": peak_memory_mb()}

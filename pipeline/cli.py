@@ -590,7 +590,7 @@ def verify_command(archive: Path, as_json: bool, traceback: bool) -> None:
     as recorded. Exit 0 when it is valid, 1 naming each changed, missing or extra file."""
 
     def action() -> int:
-        from pipeline.stages.archive import verify_archive
+        from pipeline.stages.archive.verify import verify_archive
 
         result = verify_archive(archive)
         if as_json:

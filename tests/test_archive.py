@@ -21,14 +21,31 @@ from pipeline.config import Form, Meeting, StatementEntry, load_form, load_meeti
 from pipeline.errors import RecordingRejected
 from pipeline.files import HashCache
 from pipeline.models import AudioInfo, MediaProbe, Recording
-from pipeline.stages import archive, ingest
-from pipeline.stages.archive import (
+from pipeline.stages import ingest
+from pipeline.stages.archive.bag import ArchiveError, ArchiveResult, build_archive, tag_manifest_text
+from pipeline.stages.archive.digests import COPY_CHUNK, copy_with_digests
+from pipeline.stages.archive.metadata import (
+    bag_info_fields,
+    bag_info_text,
+    manifest_text,
+    withheld_from_archive,
+)
+from pipeline.stages.archive.premis import (
     ArchivedFile,
-    ArchiveError,
     ArchiveInfo,
     Event,
     Software,
+    agents_json,
+    archive_info,
+    creation_event,
+    event_json,
+    model_software,
+    operator_name,
+    provenance_document,
+    recording_events,
+    transcription_event,
 )
+from pipeline.stages.archive.verify import Problem, verify_archive
 from tests.conftest import REPO, run_cli, tree_digest
 
 DEMO = REPO / "samples" / "borgermoede-nordby"
@@ -52,7 +69,7 @@ ALL_EVENT_TYPES = {
 @dataclass(frozen=True)
 class Demo:
     out: Path
-    result: archive.ArchiveResult
+    result: ArchiveResult
     recordings: tuple[Recording, ...]
     probes: dict[str, MediaProbe | str]
     withheld: dict[str, str]
@@ -64,7 +81,7 @@ class Demo:
     def bag(self) -> Path:
         return self.out / "archive"
 
-    def build(self, out: Path | None = None, **changes: object) -> archive.ArchiveResult:
+    def build(self, out: Path | None = None, **changes: object) -> ArchiveResult:
         args: dict[str, object] = {
             "recordings": self.recordings,
             "probes": self.probes,
@@ -74,15 +91,15 @@ class Demo:
             "events": self.events,
             **changes,
         }
-        return archive.build_archive(out or self.out, DEMO, **args)  # type: ignore[arg-type]
+        return build_archive(out or self.out, DEMO, **args)  # type: ignore[arg-type]
 
 
 def demo_events() -> tuple[Event, ...]:
     settings = {"language": "da", "beam_size": 5, "vad": True}
     return (
-        archive.transcription_event(ANNA, "work/transcripts/a.json", ENGINE, MODEL, settings),
-        archive.transcription_event(MADS, "work/transcripts/m.json", ENGINE, MODEL, settings),
-        archive.creation_event(
+        transcription_event(ANNA, "work/transcripts/a.json", ENGINE, MODEL, settings),
+        transcription_event(MADS, "work/transcripts/m.json", ENGINE, MODEL, settings),
+        creation_event(
             [ANNA, MADS],
             "delivery/2026-11-20_hoeringssvar.mp4",
             FFMPEG,
@@ -107,11 +124,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
             probes[recording.relpath] = media.probe(DEMO / recording.relpath)
         except RecordingRejected as rejected:
             probes[recording.relpath] = rejected.reason
-    withheld = archive.withheld_from_archive(meeting, form, [r.relpath for r in found.recordings])
-    info = archive.archive_info(meeting, DEMO.name, ffmpeg_version=FFMPEG.version, engine=ENGINE)
+    withheld = withheld_from_archive(meeting, form, [r.relpath for r in found.recordings])
+    info = archive_info(meeting, DEMO.name, ffmpeg_version=FFMPEG.version, engine=ENGINE)
     info = replace(info, software=(*info.software, MODEL))
     progress: list[float] = []
-    result = archive.build_archive(
+    result = build_archive(
         out,
         DEMO,
         found.recordings,
@@ -246,7 +263,7 @@ def test_provenance_has_every_event_type_and_agent(demo: Demo) -> None:
 
     agents = {a["agentType"]: a for a in provenance["agents"]}
     assert agents["organization"]["agentName"] == "Nordby Lokalråd"
-    assert agents["person"]["agentName"] == archive.operator_name()
+    assert agents["person"]["agentName"] == operator_name()
     software = {a["agentName"]: a for a in provenance["agents"] if a["agentType"] == "software"}
     assert software["hearing-pipeline"]["agentVersion"]
     assert software["ffmpeg"]["agentVersion"] == FFMPEG.version
@@ -309,7 +326,7 @@ def test_verify_reports_every_problem_at_once_and_as_json(demo: Demo, tmp_path: 
     assert done.returncode == 1
     report = json.loads(done.stdout)
     assert report["valid"] is False
-    lines = [archive.Problem(**p).line for p in report["problems"]]
+    lines = [Problem(**p).line for p in report["problems"]]
     assert sorted(lines) == sorted([*expected, "extra: notes.txt (not listed in the tag manifests)"])
 
 
@@ -321,7 +338,7 @@ def test_verify_refuses_what_is_not_a_bag(tmp_path: Path) -> None:
 
 
 def test_verify_accepts_the_output_folder(demo: Demo) -> None:
-    assert archive.verify_archive(demo.out).valid
+    assert verify_archive(demo.out).valid
 
 
 # ------------------------------------------------------------------------- reuse, refresh, the swap
@@ -346,9 +363,7 @@ def test_new_events_refresh_the_provenance_without_copying(demo: Demo, tmp_path:
     anna = out / "archive/data/recordings" / ANNA
     inode = anna.stat().st_ino
     old = read_json(out / "archive/data/metadata/provenance.json")["events"]
-    rerender = archive.creation_event(
-        [ANNA], "delivery/ny.mp4", Software("ffmpeg", "9.1"), "ffmpeg -i x ny.mp4"
-    )
+    rerender = creation_event([ANNA], "delivery/ny.mp4", Software("ffmpeg", "9.1"), "ffmpeg -i x ny.mp4")
     result = demo.build(out, events=(*demo_events(), rerender))
     assert result.action == "refreshed"
     assert anna.stat().st_ino == inode  # the same file, linked into the new bag
@@ -358,16 +373,56 @@ def test_new_events_refresh_the_provenance_without_copying(demo: Demo, tmp_path:
     assert not list((out / "work").glob("archive-*"))
 
 
+def test_making_a_bag_never_moves_the_process_to_another_folder(
+    demo: Demo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Other threads of a run (work ahead, the review server) resolve relative paths meanwhile.
+    def moved(path: object) -> None:
+        raise AssertionError(f"the working directory was changed to {path}")
+
+    monkeypatch.setattr(os, "chdir", moved)
+    out = copy_of(demo, tmp_path)
+    later = creation_event([ANNA], "delivery/ny.mp4", FFMPEG, "ffmpeg -i x ny.mp4")
+    assert demo.build(out, events=(*demo_events(), later)).action == "refreshed"
+    assert demo.build(out, withheld={**demo.withheld, LISE: "withdrawn"}).action == "built"
+    assert verify_archive(out / "archive").valid
+
+
+def test_bag_info_and_tag_manifests_are_the_bytes_bagit_writes(demo: Demo, tmp_path: Path) -> None:
+    bag = tmp_path / "bag"
+    shutil.copytree(demo.bag, bag)
+    assert bag_info_text(dict(bagit.Bag(str(bag)).info)) == (bag / "bag-info.txt").read_text("utf-8")
+    # A tag folder beside data/ (RFC 8493 allows them) and a value with every kind of line break.
+    (bag / "notes/inner").mkdir(parents=True)
+    (bag / "notes/inner/ærø 50%.txt").write_bytes(b"a note\r\n")
+    (bag / "notes/tagmanifest-x.txt").write_bytes(b"not a tag manifest of the bag")
+    fields = {
+        **bagit.Bag(str(bag)).info,
+        "External-Description": "one\r\ntwo\rthree\nfour æøå 😀 %0A",
+        "A-Label": "first in sorted order",
+    }
+    cwd = os.getcwd()
+    saved = bagit.Bag(str(bag))
+    saved.info = fields
+    saved.save()
+    os.chdir(cwd)
+    assert (bag / "bag-info.txt").read_bytes() == bag_info_text(fields).encode("utf-8")
+    for alg in ("sha512", "sha256"):
+        written = (bag / f"tagmanifest-{alg}.txt").read_bytes()
+        assert written == tag_manifest_text(bag, alg).encode("utf-8")
+        assert b"notes/inner/\xc3\xa6r\xc3\xb8 50%.txt" in written and b"notes/tagmanifest-x" not in written
+
+
 def test_an_edited_provenance_is_not_carried_into_a_new_bag(demo: Demo, tmp_path: Path) -> None:
     out = copy_of(demo, tmp_path)
     path = out / "archive/data/metadata/provenance.json"
     edited = read_json(path)
     edited["events"][0]["eventDateTime"] = "1999-01-01T00:00:00Z"
     path.write_text(json.dumps(edited), encoding="utf-8")
-    rerender = archive.creation_event([ANNA], "delivery/ny.mp4", FFMPEG, "ffmpeg -i x ny.mp4")
+    rerender = creation_event([ANNA], "delivery/ny.mp4", FFMPEG, "ffmpeg -i x ny.mp4")
     assert demo.build(out, events=(rerender,)).action == "built"
     assert "1999" not in path.read_text(encoding="utf-8")
-    assert archive.verify_archive(out / "archive").valid
+    assert verify_archive(out / "archive").valid
 
 
 def test_a_changed_withheld_set_rebuilds_the_bag(demo: Demo, tmp_path: Path) -> None:
@@ -396,7 +451,7 @@ def test_swap_by_two_renames_where_an_exchange_is_not_possible(
     monkeypatch.setattr(files, "_exchange", lambda a, b: False)
     out = copy_of(demo, tmp_path)
     assert demo.build(out, withheld={**demo.withheld, LISE: "withdrawn"}).action == "built"
-    assert archive.verify_archive(out / "archive").valid
+    assert verify_archive(out / "archive").valid
     assert not list((out / "work").glob("archive-*"))
 
 
@@ -415,12 +470,12 @@ def test_a_run_stopped_in_the_middle_of_the_swap_gets_the_old_archive_back(
 def test_copy_hashes_every_byte_while_copying(tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    data = os.urandom(1000) * ((2 * archive.COPY_CHUNK) // 1000 + 7)
+    data = os.urandom(1000) * ((2 * COPY_CHUNK) // 1000 + 7)
     source = tmp_path / "big.mp4"
     source.write_bytes(data)
     seen: list[int] = []
     with ThreadPoolExecutor(1) as pool:
-        size, sha512, sha256 = archive.copy_with_digests(source, tmp_path / "a/b/copy.mp4", pool, seen.append)
+        size, sha512, sha256 = copy_with_digests(source, tmp_path / "a/b/copy.mp4", pool, seen.append)
     assert (size, sha512, sha256) == (
         len(data),
         hashlib.sha512(data).hexdigest(),
@@ -455,22 +510,22 @@ def test_withheld_from_archive_follows_meeting_yaml_then_the_forms_default() -> 
             StatementEntry(file="b.mp4", consent={"committee": False}),
         ]
     )
-    assert archive.withheld_from_archive(meeting, Form(), ["a.mp4", "b.mp4", "c.mp4"]) == {
+    assert withheld_from_archive(meeting, Form(), ["a.mp4", "b.mp4", "c.mp4"]) == {
         "a.mp4": "no consent to archive it (meeting.yaml: consent.archive is false)"
     }
     strict = Form(default_consent={"archive": False})
-    withheld = archive.withheld_from_archive(meeting, strict, ["a.mp4", "b.mp4", "c.mp4"])
+    withheld = withheld_from_archive(meeting, strict, ["a.mp4", "b.mp4", "c.mp4"])
     assert sorted(withheld) == ["a.mp4", "b.mp4", "c.mp4"]
     assert "default consent" in withheld["c.mp4"]
 
 
 def test_manifest_lines_are_sorted_with_two_spaces_and_encoded_line_breaks() -> None:
-    text = archive.manifest_text({"data/b.mp4": "bb", "data/a\nx.mp4": "aa", "data/50% ærø.mov": "cc"})
+    text = manifest_text({"data/b.mp4": "bb", "data/a\nx.mp4": "aa", "data/50% ærø.mov": "cc"})
     assert text == "cc  data/50% ærø.mov\naa  data/a%0Ax.mp4\nbb  data/b.mp4\n"
 
 
 def test_bag_info_fields() -> None:
-    fields = archive.bag_info_fields(
+    fields = bag_info_fields(
         INFO, payload_bytes=1000, payload_files=3, archived=2, withheld=1, bagging_date=dt.date(2026, 11, 21)
     )
     assert fields["Source-Organization"] == "Nordby Lokalråd"
@@ -480,7 +535,7 @@ def test_bag_info_fields() -> None:
     assert fields["Bag-Software-Agent"] == "hearing-pipeline 0.1.0 (bag written with bagit-python 1.9.0)"
     assert fields["Meeting-Date"] == "2026-11-20" and fields["Committee"] == "Teknik- og Miljøudvalget"
     anonymous = replace(INFO, organiser=None, meeting_date=None, committee=None)
-    fields = archive.bag_info_fields(
+    fields = bag_info_fields(
         anonymous, payload_bytes=0, payload_files=0, archived=0, withheld=0, bagging_date=dt.date(2026, 1, 1)
     )
     assert fields["Source-Organization"].startswith("unknown")
@@ -493,7 +548,7 @@ def test_event_detail_quotes_the_command() -> None:
 
 
 def test_recording_events_record_digests_and_a_failed_probe() -> None:
-    events = archive.recording_events(FILE, PROBE, "too short: 0.2 s", INFO, "2026-11-21T10:00:00Z")
+    events = recording_events(FILE, PROBE, "too short: 0.2 s", INFO, "2026-11-21T10:00:00Z")
     assert [e.type for e in events] == [
         "ingestion",
         "message digest calculation",
@@ -504,16 +559,14 @@ def test_recording_events_record_digests_and_a_failed_probe() -> None:
     assert FILE.sha512 in events[1].note and FILE.sha256 in events[1].note
     assert "not usable as a statement: too short" in events[4].note
     assert events[3].program.name == "PyAV" and events[0].program.name == "hearing-pipeline"
-    failed = archive.recording_events(FILE, "not a media file", None, INFO, "2026-11-21T10:00:00Z")
+    failed = recording_events(FILE, "not a media file", None, INFO, "2026-11-21T10:00:00Z")
     assert [(e.outcome, e.note) for e in failed[3:]] == [("failure", "not a media file")] * 2
-    assert len(archive.recording_events(FILE, None, None, INFO, "t")) == 3
+    assert len(recording_events(FILE, None, None, INFO, "t")) == 3
 
 
 def test_links_point_into_the_bag_only_for_archived_recordings() -> None:
-    event = archive.creation_event(
-        ["recordings/a.mp4", "recordings/b.mp4"], "delivery/x.mp4", FFMPEG, "ffmpeg"
-    )
-    links = archive.event_json(event, INFO, {"recordings/a.mp4"})["linkingObjectIdentifier"]
+    event = creation_event(["recordings/a.mp4", "recordings/b.mp4"], "delivery/x.mp4", FFMPEG, "ffmpeg")
+    links = event_json(event, INFO, {"recordings/a.mp4"})["linkingObjectIdentifier"]
     assert [
         (link["linkingObjectIdentifierType"], link["linkingObjectIdentifierValue"]) for link in links
     ] == [
@@ -524,11 +577,11 @@ def test_links_point_into_the_bag_only_for_archived_recordings() -> None:
 
 
 def test_provenance_is_a_log_new_events_are_added_once() -> None:
-    first = archive.provenance_document(INFO, [FILE], {FILE.relpath: PROBE}, {}, demo_events())
+    first = provenance_document(INFO, [FILE], {FILE.relpath: PROBE}, {}, demo_events())
     again = [replace(e, identifier="other", time="2030-01-01T00:00:00Z") for e in demo_events()]
-    assert archive.provenance_document(INFO, [FILE], {}, {}, again, first)["events"] == first["events"]
+    assert provenance_document(INFO, [FILE], {}, {}, again, first)["events"] == first["events"]
     later = Event("creation", "2030-01-01T00:00:00Z", Software("ffmpeg", "9.1"), "ffmpeg -i x y.mp4")
-    merged = archive.provenance_document(INFO, [FILE], {}, {}, [later], first)
+    merged = provenance_document(INFO, [FILE], {}, {}, [later], first)
     assert merged["events"][:-1] == first["events"] and merged["events"][-1]["eventType"] == "creation"
     names = [a["agentIdentifier"]["agentIdentifierValue"] for a in merged["agents"]]
     assert "software:ffmpeg@9.1" in names and len(names) == len(set(names))
@@ -537,8 +590,8 @@ def test_provenance_is_a_log_new_events_are_added_once() -> None:
 def test_model_agent_carries_its_checksum() -> None:
     from pipeline.engines.base import ModelInfo
 
-    model = archive.model_software(ModelInfo("base", "embedded", "/models/base", "ef" * 32))
-    agent = archive.agents_json(INFO, [archive.transcription_event("a.mp4", "t.json", ENGINE, model, {})])
+    model = model_software(ModelInfo("base", "embedded", "/models/base", "ef" * 32))
+    agent = agents_json(INFO, [transcription_event("a.mp4", "t.json", ENGINE, model, {})])
     software = {a["agentName"]: a for a in agent if a["agentType"] == "software"}
     assert software["base"]["agentNote"] == f"speech model; sha256={'ef' * 32}"
     assert software["faster-whisper"]["agentVersion"] == "1.1.1"
