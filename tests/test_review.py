@@ -114,10 +114,17 @@ def test_a_change_that_cannot_be_saved_says_why(change: Any, words: str) -> None
         change = {"version": "v", **change}
     with pytest.raises(BadChange, match=words):
         parse_change(change, 10_000)
-    if isinstance(change, dict) and words != "JSON object":
+
+
+@pytest.mark.parametrize("version", [None, "", 7, ["v"], {"v": "abc"}, "missing"])
+def test_a_change_without_the_version_it_started_from_is_refused(version: Any) -> None:
+    # Otherwise a change that saves: only the version is wrong.
+    change: dict[str, Any] = {"cues": [{"start_ms": 0, "end_ms": 900, "text": "Hej"}], "version": version}
+    if version == "missing":
         del change["version"]
-        with pytest.raises(BadChange):
-            parse_change(change, 10_000)
+    with pytest.raises(BadChange, match=r"^version: "):
+        parse_change(change, 10_000)
+    assert parse_change({**change, "version": "abc"}, 10_000).version == "abc"
 
 
 def test_text_a_person_types_is_kept_as_typed() -> None:
