@@ -196,9 +196,3 @@ def test_an_edit_file_a_person_got_wrong_is_exit_3_naming_it(
     result = run_cli("render", out_dir)
     assert result.returncode == 3
     assert "talk.mp4.yaml" in result.stderr and "approved" in result.stderr
-
-
-def test_render_without_an_earlier_run_says_what_to_do(tmp_path: Path) -> None:
-    result = run_cli("render", tmp_path / "nothing-here")
-    assert result.returncode == 2
-    assert "hearing run" in result.stderr and len(result.stderr.strip().splitlines()) == 1
