@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import REPO, TEST_OUTPUT, run_cli
+from conftest import REPO, TEST_OUTPUT, hearing, run_cli
 from test_laptop import run_report
 from test_render import docx_text
 
@@ -432,8 +432,8 @@ def test_the_server_refuses_what_is_not_its_own_page(reviewed: Path) -> None:
 
         # A second review of the same folder joins the first: the address, with its token, is in the
         # lock file, which only its owner may read.
-        second = run_cli("review", reviewed, "--no-browser")
-        assert second.returncode == 0 and url in second.stderr and "already open" in second.stderr
+        second = hearing("review", reviewed, "--no-browser")
+        assert second.exit_code == 0 and url in second.stderr and "already open" in second.stderr
         lock = reviewed / ".review.lock"
         assert lock.read_text(encoding="ascii") == url and lock.stat().st_mode & 0o077 == 0
     finally:
@@ -445,8 +445,8 @@ def test_the_server_refuses_what_is_not_its_own_page(reviewed: Path) -> None:
     elsewhere = reviewed.parent / f"{reviewed.name}-elsewhere.txt"
     elsewhere.write_text("kept\n", encoding="utf-8")
     lock.symlink_to(elsewhere)
-    linked = run_cli("review", reviewed, "--no-browser")
-    assert linked.returncode == 2 and ".review.lock" in linked.stderr, linked.stderr
+    linked = hearing("review", reviewed, "--no-browser")
+    assert linked.exit_code == 2 and ".review.lock" in linked.stderr, linked.stderr
     assert elsewhere.read_text(encoding="utf-8") == "kept\n"
 
 
