@@ -90,10 +90,6 @@ class NotConforming(PipelineError):
     """The run's own clip fails `hearing check` against the form; the files stay for inspection."""
 
 
-class Interrupted(PipelineError):
-    exit_code = 130
-
-
 class Busy(PipelineError):
     """Another run holds the output folder; running beside it would corrupt its work."""
 

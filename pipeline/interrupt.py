@@ -24,10 +24,6 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
     _requested.set()
 
 
-def requested() -> bool:
-    return _requested.is_set()
-
-
 def check() -> None:
     """Raise KeyboardInterrupt if Ctrl-C was pressed, even when the first one was swallowed."""
     if _requested.is_set():

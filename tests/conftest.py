@@ -14,8 +14,12 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from click.testing import Result
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO / "tests" / "media"  # the real recordings, with their licences (tests/media/README.md)
@@ -81,6 +85,28 @@ def out_dir(request: pytest.FixtureRequest) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return path
+
+
+def hearing(*args: str | Path, env: dict[str, str] | None = None) -> Result:
+    """`hearing ARGS` in this process (click's CliRunner), for what needs no process of its own: the same
+    exit code, stdout and stderr in milliseconds. The logging the command sets up and the collector it
+    freezes are put back afterwards, so that later tests see them as they were. A run of the engines
+    and ffmpeg as a user makes it, a kill or a signal, or settings read once per process (the model
+    hub's) take ``run_cli``."""
+    import gc
+    import logging
+
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    logger = logging.getLogger("pipeline")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    try:
+        return CliRunner().invoke(main, [str(a) for a in args], env=env, catch_exceptions=False)
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = saved
+        gc.unfreeze()
 
 
 def run_cli(

@@ -9,7 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from conftest import DemoRun, ffmpeg, run_cli
+from conftest import DemoRun, ffmpeg, hearing, run_cli
 
 from pipeline.config import Form
 from pipeline.stages.check.clip import (
@@ -332,11 +332,11 @@ def test_statement_lengths_come_from_run_json(media_dir: Path, good_clip: Path, 
 def test_check_usage_and_errors(tmp_path: Path) -> None:
     not_media = tmp_path / "clip.mp4"
     not_media.write_bytes(b"not a video")
-    result = run_cli("check", not_media, "--form", "demo")
-    assert result.returncode == 1 and "cannot be read as media" in result.stderr
-    assert run_cli("check", not_media, "--form", tmp_path / "none.yaml").returncode == 3
-    assert run_cli("check", tmp_path / "absent.mp4", "--form", "demo").returncode == 2
-    assert run_cli("check", not_media).returncode == 2  # the form is not optional
+    result = hearing("check", not_media, "--form", "demo")
+    assert result.exit_code == 1 and "cannot be read as media" in result.stderr
+    assert hearing("check", not_media, "--form", tmp_path / "none.yaml").exit_code == 3
+    assert hearing("check", tmp_path / "absent.mp4", "--form", "demo").exit_code == 2
+    assert hearing("check", not_media).exit_code == 2  # the form is not optional
 
 
 # ------------------------------------------------------------------------------ the demo's delivery

@@ -206,13 +206,19 @@ def test_conversion_maps_names_splits_stacks_and_drops_the_key_bias(tiny_model_d
 
 
 def test_conversion_loads_strictly_into_openai_whisper(tiny_model_dir: Path) -> None:
-    pytest.importorskip("whisper", reason="openai-whisper (the [openai] extra) is not installed")
+    # The [openai] extra is part of the test environment (make install): its absence fails, never skips.
+    import torch
     from whisper.model import ModelDimensions, Whisper
 
     checkpoint = ct2.convert_to_openai(ct2.read_model_bin(tiny_model_dir / "model.bin"))
     model = Whisper(ModelDimensions(**checkpoint["dims"]))
     # strict: every parameter of openai's model is filled and nothing is left over
-    model.load_state_dict(checkpoint["model_state_dict"], strict=True)
+    loaded = model.load_state_dict(checkpoint["model_state_dict"], strict=True)
+    assert (loaded.missing_keys, loaded.unexpected_keys) == ([], [])
+    # ... and holds the converted values, not ones it was initialised with.
+    state = model.state_dict()
+    for name, value in checkpoint["model_state_dict"].items():
+        assert torch.equal(state[name], value.to(state[name].dtype)), name
 
 
 def test_alias_is_followed_during_conversion(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import TEST_OUTPUT, DemoRun, run_cli
+from conftest import TEST_OUTPUT, DemoRun, hearing
 from test_cut import statement, transcript
 
 from pipeline.config import Form, Meeting
@@ -137,8 +137,8 @@ def test_an_invalid_follow_up_is_exit_3_naming_the_field(real_media: Path, make_
         {"a.flac": real_media / "en-jfk.flac"},
         "follow_up:\n  agreements:\n    - {who: Lokalrådet, by: 2026-12-01}\n",
     )
-    result = run_cli("run", meeting, "--dry-run")
-    assert result.returncode == 3
+    result = hearing("run", meeting, "--dry-run")
+    assert result.exit_code == 3
     assert "follow_up.agreements[0].what" in result.stderr or "follow_up.agreements.0.what" in result.stderr
 
 

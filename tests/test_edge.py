@@ -20,34 +20,18 @@ from typing import Any
 
 import pytest
 import yaml
-from click.testing import CliRunner, Result
-from conftest import REPO, unprivileged_prefix
+from click.testing import Result
+from conftest import REPO, hearing, unprivileged_prefix
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline import engines
-from pipeline.cli import main
 from pipeline.config import load_form, load_meeting, load_statement_edit, read_yaml
 from pipeline.errors import ConfigError
 from pipeline.stages import deliver
 from pipeline.stages.deliver import NAME_MAX_BYTES, delivery_name, safe_file_name
 
 # ------------------------------------------------------------------------------------------ helpers
-
-
-def hearing(*args: str | Path) -> Result:
-    """`hearing ARGS` in this process; the logging it sets up and the collector it freezes are put back
-    afterwards, so that later tests see them as they were."""
-    import gc
-    import logging
-
-    logger = logging.getLogger("pipeline")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    try:
-        return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    finally:
-        logger.handlers[:], logger.level, logger.propagate = saved
-        gc.unfreeze()
 
 
 def error_lines(result: Result) -> list[str]:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DemoRun, run_cli, tree_digest
+from conftest import DemoRun, hearing, run_cli, tree_digest
 from test_ffmpeg import bundled_ffmpeg, fake_ffmpeg
 
 from pipeline import media
@@ -150,12 +150,12 @@ def test_a_failed_check_leaves_the_previous_delivery_intact(
 def test_every_setting_is_checked_before_work_starts(jfk_meeting: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
 
-    def refused(*args: object, meeting: Path = jfk_meeting) -> tuple[int, str]:
-        result = run_cli("run", meeting, "--out", out, *args)
+    def refused(*args: str | Path, meeting: Path = jfk_meeting) -> tuple[int, str]:
+        result = hearing("run", meeting, "--out", out, *args)
         assert "Traceback" not in result.stderr
         assert not out.exists(), "nothing may be written before the settings are checked"
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-        return result.returncode, result.stderr.strip()
+        return result.exit_code, result.stderr.strip()
 
     form = tmp_path / "form.yaml"
     form.write_text('naming: "{date:%Y}_{committee}"\n', encoding="utf-8")
@@ -179,8 +179,8 @@ def test_every_setting_is_checked_before_work_starts(jfk_meeting: Path, tmp_path
     parent = jfk_meeting.parent
     (jfk_meeting / ".half.mp4.part").write_bytes(b"a participant's file")
     before = tree_digest(jfk_meeting)
-    result = run_cli("run", jfk_meeting, "--out", parent)
-    assert result.returncode == 2 and "contains the meeting folder" in result.stderr
+    result = hearing("run", jfk_meeting, "--out", parent)
+    assert result.exit_code == 2 and "contains the meeting folder" in result.stderr
     assert tree_digest(jfk_meeting) == before
     assert not (parent / "work").exists() and not (parent / "run.json").exists()
 

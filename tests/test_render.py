@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli, tree_digest
+from conftest import hearing, run_cli, tree_digest
 from test_laptop import run_report, sums_verify
 
 pytestmark = pytest.mark.slow
@@ -67,14 +67,14 @@ def test_a_corrected_word_and_cue_time_make_a_new_delivery_redoing_only_that_sta
     # The dry run's plan is the render's: the same steps under the same keys, and only this statement's
     # segment and the join to do.
     untouched = tree_digest(out_dir)
-    planned = run_cli("render", out_dir, "--dry-run", "--json")
-    assert planned.returncode == 0, planned.stderr
+    planned = hearing("render", out_dir, "--dry-run", "--json")
+    assert planned.exit_code == 0, planned.stderr
     assert tree_digest(out_dir) == untouched
     plan = json.loads(planned.stdout)["plan"]
     assert not plan["waiting"]
     to_do = [(p["stage"], p["statement"]) for p in plan["steps"] if not p["cached"] and p["key"]]
     assert to_do == [("render", jfk_id), ("join", None)]
-    assert "to do" in run_cli("render", out_dir, "--dry-run").stdout
+    assert "to do" in hearing("render", out_dir, "--dry-run").stdout
 
     again = run_cli("render", out_dir, "--quiet", "--zip")
     assert again.returncode == 0, again.stderr
@@ -196,9 +196,3 @@ def test_an_edit_file_a_person_got_wrong_is_exit_3_naming_it(
     result = run_cli("render", out_dir)
     assert result.returncode == 3
     assert "talk.mp4.yaml" in result.stderr and "approved" in result.stderr
-
-
-def test_render_without_an_earlier_run_says_what_to_do(tmp_path: Path) -> None:
-    result = run_cli("render", tmp_path / "nothing-here")
-    assert result.returncode == 2
-    assert "hearing run" in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import REPO, TEST_OUTPUT, run_cli
+from conftest import REPO, TEST_OUTPUT, hearing, run_cli
 from test_laptop import run_report
 from test_render import docx_text
 
@@ -114,10 +114,17 @@ def test_a_change_that_cannot_be_saved_says_why(change: Any, words: str) -> None
         change = {"version": "v", **change}
     with pytest.raises(BadChange, match=words):
         parse_change(change, 10_000)
-    if isinstance(change, dict) and words != "JSON object":
+
+
+@pytest.mark.parametrize("version", [None, "", 7, ["v"], {"v": "abc"}, "missing"])
+def test_a_change_without_the_version_it_started_from_is_refused(version: Any) -> None:
+    # Otherwise a change that saves: only the version is wrong.
+    change: dict[str, Any] = {"cues": [{"start_ms": 0, "end_ms": 900, "text": "Hej"}], "version": version}
+    if version == "missing":
         del change["version"]
-        with pytest.raises(BadChange):
-            parse_change(change, 10_000)
+    with pytest.raises(BadChange, match=r"^version: "):
+        parse_change(change, 10_000)
+    assert parse_change({**change, "version": "abc"}, 10_000).version == "abc"
 
 
 def test_text_a_person_types_is_kept_as_typed() -> None:
@@ -425,8 +432,8 @@ def test_the_server_refuses_what_is_not_its_own_page(reviewed: Path) -> None:
 
         # A second review of the same folder joins the first: the address, with its token, is in the
         # lock file, which only its owner may read.
-        second = run_cli("review", reviewed, "--no-browser")
-        assert second.returncode == 0 and url in second.stderr and "already open" in second.stderr
+        second = hearing("review", reviewed, "--no-browser")
+        assert second.exit_code == 0 and url in second.stderr and "already open" in second.stderr
         lock = reviewed / ".review.lock"
         assert lock.read_text(encoding="ascii") == url and lock.stat().st_mode & 0o077 == 0
     finally:
@@ -438,8 +445,8 @@ def test_the_server_refuses_what_is_not_its_own_page(reviewed: Path) -> None:
     elsewhere = reviewed.parent / f"{reviewed.name}-elsewhere.txt"
     elsewhere.write_text("kept\n", encoding="utf-8")
     lock.symlink_to(elsewhere)
-    linked = run_cli("review", reviewed, "--no-browser")
-    assert linked.returncode == 2 and ".review.lock" in linked.stderr, linked.stderr
+    linked = hearing("review", reviewed, "--no-browser")
+    assert linked.exit_code == 2 and ".review.lock" in linked.stderr, linked.stderr
     assert elsewhere.read_text(encoding="utf-8") == "kept\n"
 
 

@@ -14,7 +14,6 @@ the work through pipeline.media.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +27,6 @@ VERSION = 3  # 2: the ffmpeg version is part of the key; 3: a card's picture is 
 SEGMENT_SUFFIX = ".mov"  # QuickTime keeps exact frame timing and PCM audio; Matroska rounds to 1 ms
 AUDIO_BITRATE = "160k"
 LRA_TARGET = 11  # loudness range loudnorm aims at; with linear=true it only matters as a limit
-
-
-@dataclass(frozen=True)
-class SegmentPlan:
-    """What one segment of the clip is made from; its ``key`` names it in the cache."""
-
-    part: Part
-    key: str
-    args: tuple[str, ...]  # the exact ffmpeg arguments (without the program)
 
 
 # ------------------------------------------------------------------------------------------ pure core
