@@ -155,9 +155,10 @@ def _embedded_row(installed_engines: set[str]) -> dict[str, Any]:
 def _huggingface_rows(installed_engines: set[str]) -> list[dict[str, Any]]:
     """CTranslate2 models in the Hugging Face cache, which faster-whisper loads offline."""
     try:
-        from huggingface_hub import scan_cache_dir
+        from huggingface_hub import constants, scan_cache_dir
 
-        info = scan_cache_dir()
+        # The cache as the hub's settings say now (its scanner keeps the folder it saw when imported).
+        info = scan_cache_dir(constants.HF_HUB_CACHE)
     except Exception:  # no cache folder yet, or huggingface_hub missing: nothing cached
         return []
     rows = []
