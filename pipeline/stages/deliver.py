@@ -102,14 +102,20 @@ def _cut_to_bytes(text: str, max_bytes: int) -> str:
             break
         used += size
         end += 1
-    while end > 0 and (_extends(text[end]) or text[end - 1] == "\u200d"):
-        end -= 1
-    # Flags are pairs of regional indicators: never keep half of one.
-    indicators = 0
-    while indicators < end and 0x1F1E6 <= ord(text[end - 1 - indicators]) <= 0x1F1FF:
-        indicators += 1
-    if indicators % 2 and end < len(text) and 0x1F1E6 <= ord(text[end]) <= 0x1F1FF:
-        end -= 1
+    # Never before what attaches to the character before it (an accent, a skin tone, a joiner), nor
+    # after a joiner; flags are pairs of regional indicators: never keep half of one. Stepping back for
+    # one rule can break the other, so until neither moves the cut.
+    while True:
+        start = end
+        while end > 0 and (_extends(text[end]) or text[end] == "\u200d" or text[end - 1] == "\u200d"):
+            end -= 1
+        indicators = 0
+        while indicators < end and 0x1F1E6 <= ord(text[end - 1 - indicators]) <= 0x1F1FF:
+            indicators += 1
+        if indicators % 2 and end < len(text) and 0x1F1E6 <= ord(text[end]) <= 0x1F1FF:
+            end -= 1
+        if end == start:
+            break
     return text[:end]
 
 
