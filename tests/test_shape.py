@@ -99,7 +99,9 @@ def test_nothing_refers_to_a_document_or_folder_outside_the_repository() -> None
     """The standards and the design are docs/standards.md and docs/design.md; the recordings tests/media."""
     import re
 
-    outside = re.compile(r"\.\./shared|shared/media|(?<![/\w])(?:STANDARDS|DESIGN)\.md")
+    # The forbidden names are put together here so that this test is not itself a reference to them.
+    shared = "sha" + "red"
+    outside = re.compile(rf"\.\./{shared}|{shared}/media|(?<![/\w])(?:STANDARDS|DESIGN)\.md")
     root = PACKAGE.parent
     found = []
     for folder in ("pipeline", "tests", "bench", "samples", "configs"):
@@ -110,7 +112,7 @@ def test_nothing_refers_to_a_document_or_folder_outside_the_repository() -> None
             ):
                 continue
             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                if outside.search(line) and path.name != "test_shape.py":
+                if outside.search(line):
                     found.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
     assert found == []
     assert (root / "docs" / "standards.md").is_file() and (root / "docs" / "design.md").is_file()
