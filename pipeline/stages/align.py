@@ -9,7 +9,8 @@ times the engine hears them at; the words nobody changed keep theirs. Where it c
 does not match the cue's words, the character timing stands.
 
 Pure core: ``requests`` and ``apply``. ``Aligner`` does the I/O: the speech audio, the engine (loaded
-only when an alignment is not in the cache yet) and the cache in the output folder's ``work`` folder (``alignments``).
+only when an alignment is not in the cache yet) and the cache: ``alignments`` in the output folder's
+``work`` folder.
 """
 
 from __future__ import annotations
