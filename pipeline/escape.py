@@ -26,6 +26,7 @@ import html
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -149,15 +150,17 @@ def script_json(data: Any) -> str:
     )
 
 
-def encodable(data: Any) -> Any:
-    """``data`` (JSON-like) with every lone surrogate in its strings replaced by U+FFFD, so it can be
-    written as UTF-8."""
+def encodable(data: Any, shown: Callable[[str], str] | None = None) -> Any:
+    """``data`` (JSON-like) with every string that holds a lone surrogate made writable as UTF-8: by
+    ``shown`` where given (a file name with its bytes escaped, say), else each surrogate as U+FFFD."""
     if isinstance(data, str):
-        return _SURROGATE.sub(REPLACEMENT, data)
+        if not _SURROGATE.search(data):
+            return data
+        return shown(data) if shown is not None else _SURROGATE.sub(REPLACEMENT, data)
     if isinstance(data, dict):
-        return {encodable(k): encodable(v) for k, v in data.items()}
+        return {encodable(k, shown): encodable(v, shown) for k, v in data.items()}
     if isinstance(data, list | tuple):
-        return [encodable(v) for v in data]
+        return [encodable(v, shown) for v in data]
     return data
 
 

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from pipeline.escape import encodable
+
 CHUNK = 1 << 20
 
 
@@ -88,19 +90,10 @@ def write_text(target: Path, text: str) -> None:
 
 
 def write_json(target: Path, data: Any) -> None:
-    write_text(target, json.dumps(_as_text(data), ensure_ascii=False, indent=2, sort_keys=False) + "\n")
-
-
-def _as_text(data: Any) -> Any:
-    """``data`` with every string UTF-8 can carry: a path that is not UTF-8 (the meeting folder's own
-    name, say) is recorded with its bytes escaped (``shown_name``) rather than stopping the record."""
-    if isinstance(data, str):
-        return shown_name(data) if _has_surrogates(data) else data
-    if isinstance(data, dict):
-        return {_as_text(k): _as_text(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [_as_text(v) for v in data]
-    return data
+    # A path that is not UTF-8 (the meeting folder's own name, say) is recorded with its bytes escaped
+    # rather than stopping the record.
+    text = json.dumps(encodable(data, shown_name), ensure_ascii=False, indent=2, sort_keys=False)
+    write_text(target, text + "\n")
 
 
 # ------------------------------------------------------------------------- files that must not be opened
