@@ -228,7 +228,7 @@ def shown_name(name: str) -> str:
     else as it is."""
     if not any(_unsafe_char(c) for c in name):
         return name
-    raw = os.fsencode(name).decode("utf-8", "backslashreplace") if _has_surrogates(name) else name
+    raw = os.fsencode(name).decode("utf-8", "backslashreplace") if not_utf8(name) else name
     out = []
     for char in raw:
         if _unsafe_char(char):
@@ -238,7 +238,8 @@ def shown_name(name: str) -> str:
     return "".join(out)
 
 
-def _has_surrogates(text: str) -> bool:
+def not_utf8(text: str) -> bool:
+    """A name read from the file system whose bytes are not UTF-8 (Python holds them as surrogates)."""
     return any("\ud800" <= c <= "\udfff" for c in text)
 
 
@@ -251,15 +252,14 @@ def _unsafe_char(char: str) -> bool:
 MAX_NAME_BYTES = 200
 # And its whole path inside the meeting folder, which OUT/edits and the archive repeat below their own.
 MAX_PATH_BYTES = 1000
-NOT_UTF8 = "the file name is not valid UTF-8: rename it"
 
 
 def name_problem(name: str) -> str | None:
     """Why a file of this name cannot be carried honestly into the records, the archive's manifests
     and the delivery, which are UTF-8 text; or None. (A line break in a name is carried: the manifests
     encode it, and every other record is JSON or YAML, which escape it.)"""
-    if _has_surrogates(name):
-        return NOT_UTF8
+    if not_utf8(name):
+        return "the file name is not valid UTF-8: rename it"
     if len(name.encode("utf-8")) > MAX_PATH_BYTES:
         return (
             f"the path inside the meeting folder is too long to carry ({len(name.encode('utf-8'))} bytes, "

@@ -36,10 +36,9 @@ from pipeline.errors import (
     exit_code_for,
 )
 from pipeline.files import (
-    NOT_UTF8,
     HashCache,
     folder_title,
-    name_problem,
+    not_utf8,
     recover_folder,
     sha256_file,
     shown_name,
@@ -489,7 +488,7 @@ class Runner:
         for what, path in (("the meeting folder", meeting_dir), ("--out", self.out_dir)):
             # Every record, manifest and ffmpeg command names these paths as UTF-8 text. (A recording
             # whose own name is not UTF-8 is rejected alone; these carry every statement.)
-            if name_problem(str(path).lstrip("/")) == NOT_UTF8:
+            if not_utf8(str(path)):
                 raise UsageError(f"{what} {shown_name(str(path))}: its name is not valid UTF-8: rename it")
         if not meeting_dir.is_dir():
             raise UsageError(f"{self.options.meeting_dir}: not a folder")
