@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,75 @@ from pipeline.files import HashCache, sha256_text, stable_json, write_json, writ
 log = logging.getLogger(__name__)
 
 SEAL_SUFFIX = ".sha256"
+SEGMENT_SUFFIX = ".mov"  # QuickTime keeps exact frame timing and PCM audio; Matroska rounds to 1 ms
+WORK = "work"
+
+
+@dataclass(frozen=True)
+class WorkCache:
+    """Where every entry of ``OUT/work`` lives: the one place that knows the work folder's layout.
+
+    A stage makes its key with ``make_key`` and asks here for the path under that key; nothing else
+    joins a folder name onto ``OUT/work``, so a reader (the review page, the archive's provenance) finds
+    exactly what a run stored.
+    """
+
+    root: Path
+
+    @classmethod
+    def of(cls, out_dir: Path) -> WorkCache:
+        return cls(out_dir / WORK)
+
+    def audio(self, key: str) -> Path:
+        """A statement's speech audio (16 kHz mono WAV), as the engine hears it."""
+        return self.root / "audio" / f"{key}.wav"
+
+    def transcript(self, key: str) -> Path:
+        return self.root / "transcripts" / f"{key}.json"
+
+    def alignment(self, key: str) -> Path:
+        return self.root / "alignments" / f"{key}.json"
+
+    def card(self, key: str) -> Path:
+        return self.root / "cards" / f"{key}.png"
+
+    def loudness(self, key: str) -> Path:
+        return self.root / "loudness" / f"{key}.json"
+
+    def loudness_frames(self, key: str) -> Path:
+        return self.root / "loudness" / f"{key}.frames.json"
+
+    def segment(self, key: str) -> Path:
+        return self.root / self.segment_name(key)
+
+    @staticmethod
+    def segment_name(key: str) -> str:
+        """A segment's path relative to the work folder (as the archive's provenance names it)."""
+        return f"segments/{key}{SEGMENT_SUFFIX}"
+
+    def subtitles(self, key: str) -> Path:
+        """The ASS file a segment's subtitles are burned in from."""
+        return self.root / "subtitles" / f"{key}.ass"
+
+    def review_video(self, key: str) -> Path:
+        """A statement's video as the review page plays it."""
+        return self.root / "review" / f"{key}.mp4"
+
+    @property
+    def clip_folder(self) -> Path:
+        return self.root / "clip"
+
+    @property
+    def probes(self) -> Path:
+        return self.root / "probes"
+
+    @property
+    def hashes_file(self) -> Path:
+        return self.root / "hashes.json"
+
+    def hashes(self) -> HashCache:
+        """The remembered digests of files under the output folder (``HashCache``)."""
+        return HashCache(self.hashes_file)
 
 
 def make_key(

@@ -9,6 +9,7 @@ import json
 import os
 import stat
 import tempfile
+import threading
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -298,13 +299,15 @@ class HashCache:
     """SHA-256 of files, remembered by (size, mtime, inode) so a re-run does not read gigabytes again.
 
     Like git's index: a file whose size, modification time and inode are unchanged is taken to have the
-    same content.
+    same content. Work done ahead asks it from its own thread while the run asks from the main one, so
+    its entries change under a lock.
     """
 
     def __init__(self, store: Path) -> None:
         self.store = store
         self._entries: dict[str, dict[str, Any]] = {}
         self._dirty = False
+        self._lock = threading.Lock()
         try:
             self._entries = json.loads(store.read_text(encoding="utf-8"))
         except (FileNotFoundError, ValueError):
@@ -316,23 +319,28 @@ class HashCache:
         if problem:
             raise NotAFile(path, problem)
         key = str(path.resolve())
-        entry = self._entries.get(key)
+        with self._lock:
+            entry = self._entries.get(key)
         if entry and all(entry.get(k) == v for k, v in _stamp(path.stat()).items()):
             return str(entry["sha256"])
         with open_regular(path) as handle:
             # The stamp of what is read, through the descriptor: not of whatever has the name now.
             stamp = _stamp(os.fstat(handle.fileno()))
             digest = _sha256(handle)
-        self._entries[key] = {**stamp, "sha256": digest}
-        self._dirty = True
+        with self._lock:
+            self._entries[key] = {**stamp, "sha256": digest}
+            self._dirty = True
         return digest
 
     def save(self) -> None:
-        if self._dirty:
+        with self._lock:
+            if not self._dirty:
+                return
             # ASCII JSON: a name with bytes that are not UTF-8 is kept as its escape and read back as it
             # was, where UTF-8 text could not hold it at all.
-            write_text(self.store, json.dumps(self._entries, ensure_ascii=True, indent=2) + "\n")
+            text = json.dumps(self._entries, ensure_ascii=True, indent=2) + "\n"
             self._dirty = False
+        write_text(self.store, text)
 
 
 def _stamp(found: os.stat_result) -> dict[str, int]:

@@ -60,9 +60,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
+from pipeline.cache import WorkCache
 from pipeline.config import Form, StatementEdit, load_form, load_meeting, not_text
 from pipeline.errors import Busy, PipelineError, UsageError
-from pipeline.files import HashCache, folder_title, write_text
+from pipeline.files import folder_title, write_text
 from pipeline.models import Statement, StatementTranscript
 from pipeline.stages import edits, ingest
 from pipeline.stages.subtitles.cues import StatementCues
@@ -506,6 +507,7 @@ class Review:
         self.meeting, meeting_file = load_meeting(self.meeting_dir)
         self.rules = SubtitleRules.from_form(self.form)
         self.edits_dir = self.out_dir / "edits"
+        self.work = WorkCache.of(self.out_dir)
         self.token = secrets.token_urlsafe(32)
         self.render = RenderJob()
         self._lock = threading.Lock()
@@ -518,7 +520,7 @@ class Review:
         report = cache.read_json(self.out_dir / "run.json") or {}
         chosen = {s["id"]: s for s in report.get("statements", []) if isinstance(s, dict)}
         transcripts = {
-            s["statement"]: self.out_dir / "work" / "transcripts" / f"{s['key']}.json"
+            s["statement"]: self.work.transcript(s["key"])
             for s in report.get("stages", [])
             if s.get("stage") == "transcribe" and s.get("key")
         }
@@ -527,8 +529,8 @@ class Review:
             self.meeting,
             meeting_file,
             self.form,
-            HashCache(self.out_dir / "work" / "hashes.json"),
-            probe_cache=self.out_dir / "work" / "probes",
+            self.work.hashes(),
+            probe_cache=self.work.probes,
         )
         self.statements: dict[str, ReviewStatement] = {}
         for statement in found.statements:
@@ -675,7 +677,7 @@ class Review:
         from pipeline import media
         from pipeline.stages.transcribe import audio_key
 
-        path = self.out_dir / "work" / "audio" / f"{audio_key(item.statement, media.speech_decoder())}.wav"
+        path = self.work.audio(audio_key(item.statement, media.speech_decoder()))
         return path if path.exists() else None
 
     def _aligner(self, engine: Any) -> Any:
@@ -683,8 +685,8 @@ class Review:
         from pipeline.stages import align
 
         return align.Aligner(
-            self.out_dir / "work",
-            HashCache(self.out_dir / "work" / "hashes.json"),
+            self.work,
+            self.work.hashes(),
             engine,
             engines.cache_identity(self.options.engine, self.options.model),
         )
@@ -745,7 +747,7 @@ class Review:
             },
             tools={"ffmpeg": media.ffmpeg_version()},
         )
-        target = self.out_dir / "work" / "review" / f"{key}.mp4"
+        target = self.work.review_video(key)
         if inside(target, self.out_dir) is None:  # work/review, or the file, a link out of OUT
             raise Outside(target)
         with self._lock:

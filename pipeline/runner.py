@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import __version__, cache, engines, interrupt, steps, texts
+from pipeline.cache import WORK, WorkCache
 from pipeline.config import Form, Meeting, load_form, load_meeting
 from pipeline.engines.base import Engine, ModelInfo, TranscribeSettings
 from pipeline.errors import (
@@ -218,7 +219,7 @@ def default_out_dir(meeting_dir: Path) -> Path:
 
 # What a run writes in the output folder (docs/design.md): folders, and files a folder must not stand for.
 OUT_FOLDERS = (
-    "work", "edits", "archive",
+    WORK, "edits", "archive",
     deliver.DELIVERY, deliver.DRAFT, deliver.FAILED_DELIVERY, deliver.PARTICIPANTS,
 )  # fmt: skip
 OUT_FILES = ("run.json", ".hearing.lock")
@@ -390,8 +391,8 @@ class Runner:
         return self.report.out_dir
 
     @property
-    def work(self) -> Path:
-        return self.out_dir / "work"
+    def work(self) -> WorkCache:
+        return WorkCache.of(self.out_dir)
 
     def engine(self) -> Engine:
         if self._engine is None:
@@ -601,7 +602,7 @@ class Runner:
         report = self.report
         report.language = language
         report.settings = TranscribeSettings(language=language)
-        self.hashes = HashCache(self.work / "hashes.json")
+        self.hashes = self.work.hashes()
         self.progress.begin("ingest", "Finder og undersøger optagelser")
         with self.steps.stage("ingest", None, None, cached=False) as record:
             found = ingest.run(
@@ -611,7 +612,7 @@ class Runner:
                 form,
                 self.hashes,
                 on_file=lambda relpath: log.debug("probing %s", relpath),
-                probe_cache=self.work / "probes" if remember else None,
+                probe_cache=self.work.probes if remember else None,
                 only=only,
             )
             record.cached = found.all_cached

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.cache import WorkCache
 from pipeline.models import Segment, StatementTranscript, Word
 from pipeline.stages import align, edits
 from pipeline.stages.subtitles.rules import Cue, SubtitleRules
@@ -109,7 +110,10 @@ def test_the_engine_hears_where_a_missed_word_was_said(
     corrected = edits.apply_cues(edits.shown_transcript(missed, duration, RULES), cues, starting)
     (added,) = [w for w in corrected.words if edits.FLAG_BY_CHARACTERS in w.flags]
     aligner = align.Aligner(
-        tmp_path / "work", HashCache(tmp_path / "hashes.json"), lambda: engine, (engine_name, "base")
+        WorkCache(tmp_path / "work"),
+        HashCache(tmp_path / "hashes.json"),
+        lambda: engine,
+        (engine_name, "base"),
     )
     aligned = aligner.aligned(corrected, audio, duration)
     (heard,) = [w for w in aligned.words if align.FLAG_ALIGNED in w.flags]
@@ -124,5 +128,7 @@ def test_the_engine_hears_where_a_missed_word_was_said(
     assert abs(added.start_ms - onset) > abs(heard.start_ms - onset)
     assert heard.end_ms >= onset + 150
     # Cached: asked again, the engine is not needed.
-    again = align.Aligner(tmp_path / "work", HashCache(tmp_path / "hashes.json"), None, (engine_name, "base"))
+    again = align.Aligner(
+        WorkCache(tmp_path / "work"), HashCache(tmp_path / "hashes.json"), None, (engine_name, "base")
+    )
     assert again.aligned(corrected, audio, duration) == aligned

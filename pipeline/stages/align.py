@@ -25,6 +25,7 @@ from pipeline.models import StatementTranscript, Word
 from pipeline.stages.edits import FLAG_BY_CHARACTERS
 
 if TYPE_CHECKING:
+    from pipeline.cache import WorkCache
     from pipeline.engines.base import Engine
     from pipeline.files import HashCache
 
@@ -155,7 +156,11 @@ class Aligner:
     the cache does not hold yet, and never where ``engine`` is None (then what is cached is used)."""
 
     def __init__(
-        self, work: Path, hashes: HashCache, engine: Callable[[], Engine] | None, engine_id: tuple[str, str]
+        self,
+        work: WorkCache,
+        hashes: HashCache,
+        engine: Callable[[], Engine] | None,
+        engine_id: tuple[str, str],
     ) -> None:
         self.work = work
         self.hashes = hashes
@@ -185,7 +190,7 @@ class Aligner:
         samples = None
         results: dict[int, tuple[Request, Sequence[Aligned]]] = {}
         for request in wanted:
-            target = self.work / "alignments" / f"{self._key(sha, request, transcript.language)}.json"
+            target = self.work.alignment(self._key(sha, request, transcript.language))
             stored = _stored(cache.read_json(target))
             if stored is not None:
                 results[request.cue] = (request, stored)

@@ -25,6 +25,7 @@ from pipeline.stages.subtitles.rules import Cue, SubtitleRules
 from pipeline.steps import PlannedStep
 
 if TYPE_CHECKING:
+    from pipeline.cache import WorkCache
     from pipeline.files import HashCache
     from pipeline.steps import Progress, StageLog
 
@@ -180,7 +181,7 @@ class ClipMaker:
         self,
         *,
         steps: StageLog,
-        work: Path,
+        work: WorkCache,
         hashes: HashCache,
         progress: Progress,
         meeting_dir: Path,
@@ -278,7 +279,7 @@ class ClipMaker:
 
     def _card_spec(self, card: cards.Card) -> tuple[str, Path]:
         key = cards.card_key(card, self.form.video.width, self.form.video.height)
-        return key, self.work / "cards" / f"{key}.png"
+        return key, self.work.card(key)
 
     def _meter_spec(self, statement: Statement) -> tuple[str, Path, list[str]]:
         key = cache.make_key(
@@ -290,7 +291,7 @@ class ClipMaker:
         )
         source = self.meeting_dir / statement.recording.relpath
         args = render.meter_args(source, statement.audio_stream, self.form, render.stream_info(statement))
-        return key, self.work / "loudness" / f"{key}.frames.json", args
+        return key, self.work.loudness_frames(key), args
 
     def _loudness_spec(self, statement: Statement, cut: Cut) -> tuple[str, Path]:
         form = self.form
@@ -307,7 +308,7 @@ class ClipMaker:
             form={"audio": form.audio.model_dump()},
             tools={"ffmpeg": media.ffmpeg_version()},
         )
-        return key, self.work / "loudness" / f"{key}.json"
+        return key, self.work.loudness(key)
 
     def _segment_spec(
         self, timeline: Timeline, part: Part, measured: media.Loudness | None
@@ -323,7 +324,7 @@ class ClipMaker:
             key = render.segment_key(
                 "card", {"card": shown, "frames": part.frames}, form, media.ffmpeg_version()
             )
-            target = self.work / "segments" / f"{key}{render.SEGMENT_SUFFIX}"
+            target = self.work.segment(key)
             if part.kind == "title":
                 return _Segment(part, key, target, render.card_args(png, part, form, target),
                                 "render the title card", "Titelkort", card=card)  # fmt: skip
@@ -335,7 +336,7 @@ class ClipMaker:
         statement = timeline.statements[part.statement_id or ""]
         cut = timeline.cuts[statement.id]
         burn = self._burn_text(timeline, part) if form.subtitles.mode in ("burn", "burn+soft") else None
-        ass = self.work / "subtitles" / f"{sha256_text(burn)}.ass" if burn is not None else None
+        ass = self.work.subtitles(sha256_text(burn)) if burn is not None else None
         picture = timeline.statement_cards[statement.id] if statement.probe.video is None else None
         card_id: str | None = None
         card_png: Path | None = None
@@ -358,7 +359,7 @@ class ClipMaker:
             form,
             media.ffmpeg_version(),
         )
-        target = self.work / "segments" / f"{key}{render.SEGMENT_SUFFIX}"
+        target = self.work.segment(key)
         args = render.statement_args(
             self.meeting_dir / statement.recording.relpath,
             statement,
@@ -396,7 +397,7 @@ class ClipMaker:
             form={"audio": form.audio.model_dump()},
             tools={"ffmpeg": media.ffmpeg_version()},
         )
-        folder = self.work / "clip"
+        folder = self.work.clip_folder
         clip = folder / f"{key}.mp4"
         list_file = folder / f"{key}.txt"
         # A clip without one recognised word still gets its (empty) track, as the form asks.

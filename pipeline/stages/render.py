@@ -24,7 +24,6 @@ from pipeline.models import AudioInfo, Statement
 from pipeline.stages.cut import Cut, Part
 
 VERSION = 3  # 2: the ffmpeg version is part of the key; 3: a card's picture is prepared once
-SEGMENT_SUFFIX = ".mov"  # QuickTime keeps exact frame timing and PCM audio; Matroska rounds to 1 ms
 AUDIO_BITRATE = "160k"
 LRA_TARGET = 11  # loudness range loudnorm aims at; with linear=true it only matters as a limit
 

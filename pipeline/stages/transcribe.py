@@ -21,6 +21,7 @@ from pipeline.steps import PlannedStep
 if TYPE_CHECKING:
     import numpy as np
 
+    from pipeline.cache import WorkCache
     from pipeline.files import HashCache
     from pipeline.steps import Progress, StageLog
 
@@ -258,7 +259,7 @@ class Listener:
     """Speech audio and transcript of each statement, from the cache where still valid."""
 
     def __init__(
-        self, *, steps: StageLog, work: Path, hashes: HashCache, progress: Progress, engine: EngineChoice
+        self, *, steps: StageLog, work: WorkCache, hashes: HashCache, progress: Progress, engine: EngineChoice
     ) -> None:
         self.steps = steps
         self.work = work
@@ -271,7 +272,7 @@ class Listener:
     def _audio_path(self, statement: Statement) -> Path:
         from pipeline import media
 
-        return self.work / "audio" / f"{audio_key(statement, media.speech_decoder())}.wav"
+        return self.work.audio(audio_key(statement, media.speech_decoder()))
 
     def speech_audio(self, statement: Statement) -> Path | None:
         """The statement's speech audio as decoded for the engine, where the cache holds it."""
@@ -280,7 +281,7 @@ class Listener:
 
     def _transcript_path(self, audio_sha256: str, settings: TranscribeSettings) -> Path:
         key = transcription_key(audio_sha256, self.engine.engine_id, self.engine.model_id, settings)
-        return self.work / "transcripts" / f"{key}.json"
+        return self.work.transcript(key)
 
     def pending_speech_ms(self, statements: list[Statement]) -> int:
         """Speech audio still to be decoded, for the estimate of the disk space a run needs."""

@@ -23,6 +23,7 @@ from typing import Any
 
 import bagit
 
+from pipeline.cache import WorkCache
 from pipeline.errors import PipelineError
 from pipeline.files import fsync_path, recover_folder, replace_folder
 from pipeline.models import MediaProbe, Recording
@@ -302,7 +303,7 @@ def build_archive(
     """
     started = time.monotonic()
     target = out_dir / ARCHIVE_FOLDER
-    work = out_dir / "work"
+    work = WorkCache.of(out_dir).root
     _tidy(target, work)
     wanted = {r.relpath: r for r in recordings if r.relpath not in withheld}
     meeting_yaml = meeting_file.read_bytes() if meeting_file else None

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 import bagit
 
 from pipeline import __version__
+from pipeline.cache import WORK, WorkCache
 from pipeline.models import MediaProbe, Statement
 from pipeline.stages.archive.layout import payload_path, technical_path
-from pipeline.stages.render import SEGMENT_SUFFIX
 
 if TYPE_CHECKING:
     from pipeline.config import Meeting
@@ -263,7 +263,7 @@ def derivation_events(
             events.append(
                 creation_event(
                     [by_id[stage.statement].recording.relpath],
-                    f"work/segments/{stage.key}{SEGMENT_SUFFIX}",
+                    f"{WORK}/{WorkCache.segment_name(stage.key)}",
                     ffmpeg,
                     stage.command,
                 )

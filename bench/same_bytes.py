@@ -1,0 +1,104 @@
+"""What a checkout delivers, as digests: the demo meeting and a meeting of the real recordings in
+tests/media, each run from scratch, and the SHA-256 of every file it delivered (clip, subtitles,
+transcripts, letters, page). Run it on two commits and compare the two files: a change meant to leave
+behaviour alone (moving code) must leave every digest alone.
+
+    python bench/same_bytes.py RESULT.json [--keep FOLDER]
+
+The DOCX and PDF documents carry the moment they were made, so for them the text they hold is compared
+(python-docx's paragraphs and tables, pdftotext's text) instead of their bytes; everything else by its
+bytes. Both runs use the same engine and model (the defaults), offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MEDIA = REPO / "tests" / "media"
+REAL = sorted(p.name for p in MEDIA.iterdir() if p.suffix in {".wav", ".mp3", ".flac", ".mp4", ".mov"})
+FORM = """\
+name: lille
+clip:
+  max_duration: 300
+  max_statement: 150
+  over_length: trim
+  title_card: {enabled: true, seconds: 1.5}
+  statement_cards: {enabled: true, seconds: 1}
+  silence_trim: {enabled: true, padding: 0.4}
+video: {width: 320, height: 180, fps: 25, crf: 30, preset: ultrafast}
+subtitles: {mode: burn+soft}
+"""
+
+
+def hearing(*args: str | Path) -> int:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "pipeline", *map(str, args), "--quiet"]
+    return subprocess.run(command, env=env, cwd=REPO, check=False).returncode
+
+
+def document_text(path: Path) -> str:
+    if path.suffix == ".docx":
+        import docx
+
+        document = docx.Document(str(path))
+        cells = [c.text for t in document.tables for row in t.rows for c in row.cells]
+        return "\n".join([p.text for p in document.paragraphs] + cells)
+    found = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, check=True)
+    return found.stdout.decode("utf-8")
+
+
+def digests(out: Path) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for folder in ("delivery", "draft", "participants"):
+        for path in sorted((out / folder).rglob("*")):
+            if not path.is_file():
+                continue
+            name = path.relative_to(out).as_posix()
+            if path.suffix in {".docx", ".pdf"}:
+                found[name + " (text)"] = hashlib.sha256(document_text(path).encode("utf-8")).hexdigest()
+            else:
+                found[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("result", type=Path)
+    parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
+    given = parser.parse_args()
+    root = given.keep or Path(tempfile.mkdtemp(prefix="same-bytes-"))
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        result: dict[str, object] = {}
+        demo = root / "demo"
+        shutil.rmtree(demo, ignore_errors=True)
+        result["demo"] = {"exit": hearing("demo", "--out", demo), "files": digests(demo)}
+        meeting = root / "real-meeting"
+        shutil.rmtree(meeting, ignore_errors=True)
+        meeting.mkdir()
+        for name in REAL:
+            shutil.copyfile(MEDIA / name, meeting / name)
+        form = root / "lille.yaml"
+        form.write_text(FORM, encoding="utf-8")
+        out = root / "real-out"
+        shutil.rmtree(out, ignore_errors=True)
+        code = hearing("run", meeting, "--out", out, "--form", form)
+        result["real"] = {"exit": code, "files": digests(out)}
+        given.result.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        print(f"{sum(len(v['files']) for v in result.values())} files: {given.result}")  # type: ignore[index]
+    finally:
+        if given.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
