@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
+from pipeline import run_record
 from pipeline.cache import WorkCache
 from pipeline.config import Form, StatementEdit, load_form, load_meeting, not_text
 from pipeline.errors import Busy, PipelineError, UsageError
@@ -494,7 +495,6 @@ class Review:
     """The state of one output folder under review."""
 
     def __init__(self, out_dir: Path) -> None:
-        from pipeline import cache
         from pipeline.runner import options_of_earlier_run
 
         self.out_dir = out_dir.resolve()
@@ -517,7 +517,7 @@ class Review:
         self._engine: Any = None
         self._engine_lock = threading.Lock()
         self._aligning: threading.Thread | None = None
-        report = cache.read_json(self.out_dir / "run.json") or {}
+        report = run_record.read_in(self.out_dir) or {}
         chosen = {s["id"]: s for s in report.get("statements", []) if isinstance(s, dict)}
         transcripts = {
             s["statement"]: self.work.transcript(s["key"])
@@ -1211,7 +1211,7 @@ def serve(
 ) -> int:
     """Serve the review page until Ctrl-C; ``on_ready(url)`` is told the address once it listens."""
     out_dir = out_dir.resolve()
-    if not (out_dir / "run.json").exists():
+    if not run_record.path_of(out_dir).exists():
         raise UsageError(
             f"{out_dir} holds no earlier run: run `hearing run MEETING_DIR --out {out_dir}` first"
         )

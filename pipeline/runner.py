@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pipeline import __version__, cache, engines, interrupt, steps, texts
+from pipeline import __version__, engines, interrupt, run_record, steps, texts
 from pipeline.cache import WORK, WorkCache
 from pipeline.config import Form, Meeting, load_form, load_meeting
 from pipeline.engines.base import Engine, ModelInfo, TranscribeSettings
@@ -53,8 +53,6 @@ from pipeline.stages.subtitles.rules import SubtitleRules
 from pipeline.steps import NoProgress, Plan, PlannedStep, Progress, StageLog, StageRecord, StopsOnCtrlC
 
 log = logging.getLogger(__name__)
-
-RUN_REPORT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -120,8 +118,8 @@ class RunReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "kind": "hearing-pipeline run report",
-            "version": RUN_REPORT_VERSION,
+            "kind": run_record.KIND,
+            "version": run_record.VERSION,
             "tool": {"name": "hearing-pipeline", "version": __version__, "python": platform.python_version()},
             "ffmpeg": self.ffmpeg_choice or {"version": self.ffmpeg},
             "started": self.started,
@@ -222,7 +220,7 @@ OUT_FOLDERS = (
     WORK, "edits", "archive",
     deliver.DELIVERY, deliver.DRAFT, deliver.FAILED_DELIVERY, deliver.PARTICIPANTS,
 )  # fmt: skip
-OUT_FILES = ("run.json", ".hearing.lock")
+OUT_FILES = (run_record.RUN_JSON, ".hearing.lock")
 
 
 def nearest_existing(path: Path) -> Path:
@@ -434,7 +432,7 @@ class Runner:
                     self.report.seconds = time.monotonic() - started
                     if self.hashes:
                         self.hashes.save()
-                    write_json(self.out_dir / "run.json", self.report.to_json())
+                    write_json(run_record.path_of(self.out_dir), self.report.to_json())
         except (Exception, KeyboardInterrupt) as error:
             self._stopped(error)
             raise
@@ -1003,8 +1001,8 @@ class Runner:
 
 def options_of_earlier_run(out_dir: Path, *, dry_run: bool = False) -> RunOptions:
     """The options `hearing run` was given for ``out_dir`` (from its run.json), for `hearing render`."""
-    report = cache.read_json(out_dir / "run.json")
-    given = report.get("options") if isinstance(report, dict) else None
+    report = run_record.read_in(out_dir)
+    given = report.get("options") if report else None
     if not isinstance(given, dict) or not given.get("meeting_dir"):
         raise UsageError(
             f"{out_dir} holds no earlier run (no run.json with its options): run `hearing run "

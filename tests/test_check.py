@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import DemoRun, ffmpeg, hearing, run_cli
 
+from pipeline import run_record
 from pipeline.config import Form
 from pipeline.stages.check.clip import (
     AudioFacts,
@@ -75,6 +76,8 @@ TONE = "0.109*sin(2*PI*440*t)"
 LOUD_TONE = "0.49*sin(2*PI*440*t)"
 # A quiet tone with a few very short loud bursts: about -23 LUFS, but peaks above 0 dBTP.
 PEAKY_TONE = "0.056*sin(2*PI*440*t)+1.6*lt(mod(t,1),0.003)*sin(2*PI*1000*t)"
+
+RECORD = {"kind": run_record.KIND, "version": run_record.VERSION}  # what makes run.json a run record
 
 
 def make_clip(
@@ -305,7 +308,7 @@ def test_a_missing_vtt_and_unusable_run_json_are_reported(
     (clip.parent / "hoeringssvar.da.vtt").unlink()
     # run.json of another clip beside the delivery: it must not be used for this one.
     (tmp_path / "out" / "run.json").write_text(
-        json.dumps({"delivery": {"name": "andet"}, "timeline": []}), encoding="utf-8"
+        json.dumps({**RECORD, "delivery": {"name": "andet"}, "timeline": []}), encoding="utf-8"
     )
     code, report, _ = hearing_check(clip, media_dir / "proeve.yaml")
     assert code == 1 and failed(report) == {"subtitles.formats"}
@@ -321,7 +324,7 @@ def test_statement_lengths_come_from_run_json(media_dir: Path, good_clip: Path, 
         {"kind": "statement", "statement": "s01", "start_ms": 500, "duration_ms": 3500},
     ]
     (tmp_path / "out" / "run.json").write_text(
-        json.dumps({"delivery": {"name": "hoeringssvar"}, "timeline": timeline}), encoding="utf-8"
+        json.dumps({**RECORD, "delivery": {"name": "hoeringssvar"}, "timeline": timeline}), encoding="utf-8"
     )
     code, report, stderr = hearing_check(clip, media_dir / "proeve.yaml")
     assert code == 1 and failed(report) == {"clip.statements"}, stderr

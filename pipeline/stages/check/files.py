@@ -4,7 +4,6 @@ the run's timeline taken from run.json only when it describes this clip."""
 from __future__ import annotations
 
 import glob
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline import run_record
 from pipeline.config import Form
 from pipeline.stages.check.results import _seconds
 from pipeline.stages.check.subtitles import subtitle_kind
@@ -45,7 +45,7 @@ def find_delivery_files(clip: Path, form: Form, subtitles: Path | None = None) -
         found = sorted(clip.parent.glob(f"{stem}.*.srt")) + sorted(clip.parent.glob(f"{stem}.srt"))
         subtitles = preferred if preferred.is_file() else next((p for p in found if p.is_file()), None)
     transcript = transcript_path(clip, "json")
-    run_json = clip.parent.parent / "run.json"
+    run_json = run_record.path_of(clip.parent.parent)
     tag = subtitles.suffixes[-2].lstrip(".") if subtitles is not None and len(subtitles.suffixes) > 1 else ""
     return DeliveryFiles(
         subtitles=subtitles,
@@ -80,9 +80,9 @@ def _timeline_from_run(
 ) -> tuple[list[Mapping[str, Any]] | None, str]:
     """The run's timeline when run.json is about this clip; otherwise None and why it was not used."""
     try:
-        data = json.loads(run_json.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        return None, f"cannot be read ({error})"
+        data = run_record.read(run_json)
+    except (OSError, run_record.UnreadableRecord) as error:
+        return None, getattr(error, "reason", None) or f"cannot be read ({error})"
     name = (data.get("delivery") or {}).get("name")
     if name and name != clip.stem:
         return None, f"describes the clip {name}, not this one"
