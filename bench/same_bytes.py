@@ -25,18 +25,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO / "tests" / "media"
 REAL = sorted(p.name for p in MEDIA.iterdir() if p.suffix in {".wav", ".mp3", ".flac", ".mp4", ".mov"})
-FORM = """\
-name: lille
-clip:
-  max_duration: 300
-  max_statement: 150
-  over_length: trim
-  title_card: {enabled: true, seconds: 1.5}
-  statement_cards: {enabled: true, seconds: 1}
-  silence_trim: {enabled: true, padding: 0.4}
-video: {width: 320, height: 180, fps: 25, crf: 30, preset: ultrafast}
-subtitles: {mode: burn+soft}
-"""
 
 
 def hearing(*args: str | Path) -> int:
@@ -88,7 +76,13 @@ def main() -> None:
         for name in REAL:
             shutil.copyfile(MEDIA / name, meeting / name)
         form = root / "lille.yaml"
-        form.write_text(FORM, encoding="utf-8")
+        # The tests' small form, the picture as small as a form allows (as tests/test_corrections.py).
+        sys.path.insert(0, str(REPO / "tests"))
+        from conftest import SMALL_FORM
+
+        form.write_text(
+            SMALL_FORM.replace("width: 640, height: 360", "width: 320, height: 180"), encoding="utf-8"
+        )
         out = root / "real-out"
         shutil.rmtree(out, ignore_errors=True)
         code = hearing("run", meeting, "--out", out, "--form", form)
