@@ -5,7 +5,7 @@
 - ``stderr``: the line of ffmpeg's stderr that says why it failed.
 - ``tools``: which ffmpeg a run uses (``HEARING_FFMPEG``, PATH or the bundled one), ``run_ffmpeg``, and
   how file names are put to it; ``needs``: what the pipeline needs of a binary and how its answers read.
-- ``probe``: what a recording or a finished clip holds.
+- ``probing``: what a recording (``probe``) or a finished clip holds.
 - ``audio``: the speech engines' 16 kHz mono WAV, and how channels are mixed down.
 - ``loudness``: loudness measurements, and the loudness of any stretch of a metered recording.
 
@@ -32,7 +32,7 @@ from pipeline.media.loudness import (
     parse_r128,
     r128_args,
 )
-from pipeline.media.probe import FileFacts, TrackFacts, mp4_boxes, probe, read_file_facts
+from pipeline.media.probing import FileFacts, TrackFacts, mp4_boxes, probe, read_file_facts
 from pipeline.media.process import AHEAD_NICENESS, FfmpegResult, lower_priority
 from pipeline.media.stderr import telling_line
 from pipeline.media.tools import (
