@@ -245,8 +245,9 @@ def test_portrait_phone_video_renders_upright_and_pillarboxed(real_media: Path, 
     """The iPhone clip has no speech, so it never reaches a delivery; its picture is rendered directly."""
     from PIL import Image
 
-    from pipeline import loudness, media
+    from pipeline import media
     from pipeline.config import Form
+    from pipeline.media import loudness
     from pipeline.models import Consent, Recording, Statement
     from pipeline.stages import render
     from pipeline.stages.cut import Cut, Part
@@ -287,8 +288,9 @@ def test_a_cut_measures_from_the_metered_recording_as_the_cut_itself_does(real_m
     """The recording metered once, a cut's loudness follows from it as the same meter finds it run on
     the cut alone, to within 0.15 LU (the check allows the clip 1 LU either side of the target); its
     true peak is never lower."""
-    from pipeline import loudness, media
+    from pipeline import media
     from pipeline.config import Form
+    from pipeline.media import loudness
     from pipeline.stages import render
 
     form = Form.model_validate({})

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import ffmpeg_needs, media
+from pipeline import media
 from pipeline.errors import MediaError, MissingToolError
-from pipeline.ffmpeg_needs import Offer, parse_filter_options, parse_names, shortfalls, version_number
+from pipeline.media import needs
+from pipeline.media.needs import Offer, parse_filter_options, parse_names, shortfalls, version_number
 
 # ------------------------------------------------------------------------------------------- pure
 
@@ -85,16 +86,16 @@ def test_version_numbers(text: str, number: tuple[int, int] | None) -> None:
 
 
 def _full_offer(**changes: object) -> Offer:
-    filters = {need.name for need in ffmpeg_needs.FILTERS}
+    filters = {need.name for need in needs.FILTERS}
     options = {
         need.name: {o: frozenset(v for opt, v in need.values if opt == o) for o in need.options}
-        for need in ffmpeg_needs.FILTERS
+        for need in needs.FILTERS
     }
     offer = Offer(
         version_text="5.1.9",
-        encoders=frozenset(ffmpeg_needs.ENCODERS),
-        muxers=frozenset(ffmpeg_needs.MUXERS),
-        demuxers=frozenset(ffmpeg_needs.DEMUXERS),
+        encoders=frozenset(needs.ENCODERS),
+        muxers=frozenset(needs.MUXERS),
+        demuxers=frozenset(needs.DEMUXERS),
         filters=frozenset(filters),
         filter_options=options,
     )
@@ -118,7 +119,7 @@ def test_what_an_ffmpeg_lacks_is_named() -> None:
 
 def test_an_offer_survives_its_store() -> None:
     offer = _full_offer()
-    assert ffmpeg_needs.offer_from_json(ffmpeg_needs.offer_to_json(offer)) == offer
+    assert needs.offer_from_json(needs.offer_to_json(offer)) == offer
 
 
 @pytest.mark.parametrize(
@@ -404,10 +405,10 @@ def test_every_filter_and_option_a_command_uses_is_asked_of_ffmpeg(tmp_path: Pat
         # Many channels in no known order are mixed by pan.
         render.meter_args(tmp_path / "c.wav", 0, form, replace(audio, channels=48, layout="48 channels")),
     ]  # fmt: skip
-    needs = {need.name: set(need.options) for need in ffmpeg_needs.FILTERS}
+    wanted = {need.name: set(need.options) for need in needs.FILTERS}
     used = set().union(*(_filters_used(command) for command in commands))
     assert {name for name, _ in used} >= {"loop", "setpts", "subtitles", "loudnorm", "tpad", "ebur128", "pan"}
     demuxers = {value for command in commands for flag, value in itertools.pairwise(command) if flag == "-f"}
-    assert "image2" in demuxers and "image2" in ffmpeg_needs.DEMUXERS
-    missing = sorted((n, key) for n, key in used if n not in needs or (key and key not in needs[n]))
+    assert "image2" in demuxers and "image2" in needs.DEMUXERS
+    missing = sorted((n, key) for n, key in used if n not in wanted or (key and key not in wanted[n]))
     assert not missing, missing

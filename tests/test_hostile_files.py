@@ -514,8 +514,8 @@ def _remux(source: Path, target: Path) -> Path:
 def test_any_channel_layout_and_sample_format_is_mixed_down_for_the_engine_and_the_clip(
     tmp_path: Path, name: str, make: Callable[[Path], Path]
 ) -> None:
-    from pipeline import loudness
     from pipeline.config import Form
+    from pipeline.media import loudness
     from pipeline.models import Consent, Recording, Statement
     from pipeline.stages import ingest as ingest_stage
     from pipeline.stages import render
@@ -622,8 +622,9 @@ HOSTILE_NAMES = ("concat:a.wav", "subfile,,start,0,end,0,,:b.wav", "http:c.wav",
 def test_ffmpeg_reads_every_path_as_the_file_it_is(
     binary: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipeline import fonts, loudness
+    from pipeline import fonts
     from pipeline.config import Form
+    from pipeline.media import loudness
     from pipeline.models import Consent, Recording, Statement
     from pipeline.stages import render
     from pipeline.stages.cards import Card, render_png
@@ -833,9 +834,10 @@ def test_an_error_in_the_pipeline_stops_its_ffmpeg_at_once() -> None:
 
 
 NORMAL_EXIT = """
-from pipeline import children, media
+from pipeline import media
+from pipeline.media import process
 media.run_ffmpeg(["-nostdin", "-f", "lavfi", "-i", "sine=d=0.2", "-f", "null", "-"], what="play")
-print(children._watchdog.process.pid)
+print(process._watchdog.process.pid)
 """
 
 

@@ -33,7 +33,7 @@ FRAME_LOG = [
 
 
 def test_the_frame_log_is_read_frame_by_frame() -> None:
-    from pipeline import loudness
+    from pipeline.media import loudness
 
     frames = loudness.parse_frame_log(FRAME_LOG)
     assert frames.momentary == (-120.7, -26.2) and frames.short_term == (-120.7, -120.7)
@@ -42,7 +42,7 @@ def test_the_frame_log_is_read_frame_by_frame() -> None:
 
 
 def test_a_stretch_is_gated_as_bs1770_gates_it() -> None:
-    from pipeline import loudness
+    from pipeline.media import loudness
 
     # After 0.4 s of silence, 10 s at -20 LUFS, then 10 s at -40 (more than 10 LU below the mean:
     # gated out), then silence; a frame's value belongs to the 100 ms that end there.

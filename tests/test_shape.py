@@ -89,10 +89,53 @@ def test_the_graph_is_read_from_the_package() -> None:
     graph = package_graph()
     assert "pipeline.stages.clip" in graph["pipeline.runner"]
     assert "pipeline.media" in graph["pipeline.stages.render"]
+    assert "pipeline.media.process" in graph["pipeline.media.tools"]
 
 
 def test_no_two_modules_of_the_package_import_each_other() -> None:
     assert cycles(package_graph()) == []
+
+
+# The calls that start a program: every way subprocess has, and os's own forks, execs and spawns.
+STARTERS = {
+    "subprocess": {"Popen", "run", "call", "check_call", "check_output", "getoutput", "getstatusoutput"},
+    "os": {"system", "popen", "fork", "forkpty", "posix_spawn", "posix_spawnp"}
+    | {f"exec{tail}" for tail in ("l", "le", "lp", "lpe", "v", "ve", "vp", "vpe")}
+    | {f"spawn{tail}" for tail in ("l", "le", "lp", "lpe", "v", "ve", "vp", "vpe")},
+}
+
+
+def starts_programs(source: str) -> bool:
+    """Whether ``source`` calls or imports one of the STARTERS (``subprocess.run``, ``from os import
+    fork``)."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            names = [(node.value.id, node.attr)]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [(node.module, alias.name) for alias in node.names]
+        else:
+            continue
+        if any(name in STARTERS.get(module, ()) for module, name in names):
+            return True
+    return False
+
+
+def test_the_finder_sees_a_program_started() -> None:
+    assert starts_programs("import subprocess\nsubprocess.run(['ls'])")
+    assert starts_programs("from os import execvp")
+    assert starts_programs("import os\nos.posix_spawn('ls', ['ls'], {})")
+    assert not starts_programs("import os\nos.getpid()\nsubprocess = None")
+
+
+def test_one_module_starts_programs() -> None:
+    """ffmpeg and the watchdog are started in ``pipeline.media.process`` and nowhere else, so every
+    program the pipeline starts is logged, watched and ends with it (docs/design.md)."""
+    found = [
+        module_name(path)
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if starts_programs(path.read_text(encoding="utf-8"))
+    ]
+    assert found == ["pipeline.media.process"]
 
 
 def test_nothing_refers_to_a_document_or_folder_outside_the_repository() -> None:

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline import cache, fonts, loudness, media
+from pipeline import cache, fonts, media
 from pipeline.config import Form, Meeting
 from pipeline.files import atomic_path, folder_title, sha256_text, write_text
+from pipeline.media import loudness
 from pipeline.models import Statement, StatementTranscript
 from pipeline.stages import cards, render
 from pipeline.stages.cut import Cut, Part, cards_of, plan_timeline

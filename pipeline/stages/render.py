@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Form
-from pipeline.loudness import ABSOLUTE_GATE
 from pipeline.media import GLOBAL_ARGS, IMAGE_INPUT, Loudness, downmix_pan, input_path, output_path
+from pipeline.media.loudness import ABSOLUTE_GATE
 from pipeline.models import AudioInfo, Statement
 from pipeline.stages.cut import Cut, Part
 
@@ -120,7 +120,7 @@ def stream_info(statement: Statement) -> AudioInfo | None:
 
 def meter_args(source: Path, audio_stream: int, form: Form, audio: AudioInfo | None = None) -> list[str]:
     """Meter the whole of a recording's sound, every 100 ms, in the layout the clip will have: any cut's
-    loudness then follows from it (pipeline.loudness). ebur128 takes a third of the time of a measuring
+    loudness then follows from it (media.loudness). ebur128 takes a third of the time of a measuring
     loudnorm pass, which resamples to 192 kHz and normalises as it measures. ``audio``: the stream as
     probed, for its channels."""
     import ffmpeg

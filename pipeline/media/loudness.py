@@ -1,4 +1,5 @@
-"""The loudness of any stretch of a recording, from one metering of the whole of it.
+"""Loudness: what ffmpeg's meters print (loudnorm's measuring pass, ebur128's summary of a finished
+file), and the loudness of any stretch of a recording from one metering of the whole of it.
 
 ffmpeg's ebur128 meter logs, every 100 ms, the momentary loudness (the 400 ms ending there), the
 short-term loudness (the 3 s ending there) and the frame's true peak. ITU-R BS.1770 defines integrated
@@ -20,9 +21,124 @@ import re
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from pipeline.media import Loudness
+from pipeline.errors import MediaError
+from pipeline.media.tools import input_path, run_ffmpeg
+
+
+@dataclass(frozen=True)
+class Loudness:
+    """EBU R 128 / ITU-R BS.1770 measurement of what a statement's second loudnorm pass is given."""
+
+    integrated: float  # LUFS
+    true_peak: float  # dBTP
+    lra: float  # LU
+    threshold: float  # LUFS, the relative gate
+    offset: float  # the target offset loudnorm suggests for its second pass (0 from ``stretch``)
+
+    def to_json(self) -> dict[str, float]:
+        return {
+            "integrated": self.integrated,
+            "true_peak": self.true_peak,
+            "lra": self.lra,
+            "threshold": self.threshold,
+            "offset": self.offset,
+        }
+
+
+def parse_loudnorm(stderr: Sequence[str]) -> Loudness:
+    """The JSON block loudnorm prints at the end of a measuring pass."""
+    import json
+
+    text = "\n".join(stderr)
+    start, end = text.rfind("{"), text.rfind("}")
+    if start < 0 or end < start:
+        raise MediaError("ffmpeg's loudnorm printed no measurement")
+    data = json.loads(text[start : end + 1])
+
+    def number(key: str) -> float:
+        value = float(data[key])
+        # Silence measures as -inf; keep the numbers finite so JSON and arithmetic stay sane.
+        return max(value, -99.0) if value == value else -99.0
+
+    return Loudness(
+        integrated=number("input_i"),
+        true_peak=number("input_tp"),
+        lra=number("input_lra"),
+        threshold=number("input_thresh"),
+        offset=number("target_offset"),
+    )
+
+
+def measure_loudness(args: Sequence[str], *, what: str) -> Loudness:
+    """Run a measuring pass (``args`` ends in a loudnorm with print_format=json and a null output)."""
+    result = run_ffmpeg(args, what=what, stderr_lines=60)
+    return parse_loudnorm(result.stderr_tail)
+
+
+@dataclass(frozen=True)
+class R128:
+    """EBU R 128 measurement of decoded audio, as ffmpeg's ebur128 filter reports it (0.1 precision)."""
+
+    integrated: float  # LUFS
+    true_peak: float  # dBTP
+    lra: float  # LU
+
+
+def r128_args(
+    path: Path, audio_index: int = 0, *, start_ms: int | None = None, duration_ms: int | None = None
+) -> list[str]:
+    """Arguments that decode one audio track (or a stretch of it) and meter it: integrated loudness,
+    true peak, range."""
+    window = [
+        *(("-ss", f"{start_ms / 1000:.3f}") if start_ms is not None else ()),
+        *(("-t", f"{duration_ms / 1000:.3f}") if duration_ms is not None else ()),
+    ]
+    return [
+        "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info", *window, "-i", input_path(path),
+        "-map", f"0:a:{audio_index}", "-af", "ebur128=peak=true:framelog=verbose", "-f", "null", "-",
+    ]  # fmt: skip
+
+
+def parse_r128(stderr: Sequence[str]) -> R128:
+    """The summary ebur128 prints when the stream ends."""
+    import re
+
+    text = "\n".join(stderr)
+    start = text.rfind("Summary:")
+    if start < 0:
+        raise MediaError("ffmpeg's ebur128 printed no summary")
+    summary = text[start:]
+
+    def number(label: str, unit: str) -> float:
+        found = re.search(rf"{label}:\s+(-?inf|-?\d+(?:\.\d+)?)\s+{unit}", summary)
+        if found is None:
+            raise MediaError(f"ffmpeg's ebur128 summary has no {label.strip()} value")
+        # Silence measures as -inf (or the -70 LUFS gate); keep the numbers finite for JSON.
+        return max(float(found.group(1)), -99.0)
+
+    return R128(
+        integrated=number("I", "LUFS"),
+        true_peak=number("Peak", "dBFS"),
+        lra=number("LRA", "LU"),
+    )
+
+
+def measure_r128(
+    path: Path, audio_index: int = 0, *, start_ms: int | None = None, duration_ms: int | None = None
+) -> R128:
+    """Loudness and true peak of a finished file (or a stretch of it), measured from its decoded audio."""
+    result = run_ffmpeg(
+        r128_args(path, audio_index, start_ms=start_ms, duration_ms=duration_ms),
+        what=f"measure the loudness of {path.name}",
+        stderr_lines=40,
+    )
+    return parse_r128(result.stderr_tail)
+
+
+# ----------------------------------------------------------------------- the loudness of a stretch
 
 FRAME_MS = 100  # the meter logs every 100 ms
 BLOCK_MS = 400  # BS.1770's gating block: the momentary loudness
@@ -79,9 +195,7 @@ def parse_frame_log(lines: Iterable[str]) -> SoundFrames:
 
 def meter(args: Sequence[str], *, what: str) -> SoundFrames:
     """Run the meter (``args`` end in ebur128 with ``framelog=info`` and a null output)."""
-    from pipeline import media
-
-    return parse_frame_log(media.run_ffmpeg(args, what=what, stderr_lines=None).stderr_tail)
+    return parse_frame_log(run_ffmpeg(args, what=what, stderr_lines=None).stderr_tail)
 
 
 def _finite(text: str) -> float:

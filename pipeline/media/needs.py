@@ -1,6 +1,6 @@
 """What the pipeline needs of an ffmpeg binary, and how to read what a binary offers.
 
-Pure: the lists and the parsers. ``pipeline.media`` asks a candidate binary (``-version``, ``-encoders``,
+Pure: the lists and the parsers. ``media.tools`` asks a candidate binary (``-version``, ``-encoders``,
 ``-muxers``, ``-demuxers``, ``-filters``, ``-h full``) and judges the answers here, so an organiser's own
 ffmpeg is used when it can do the work and passed over, with the reason, when it cannot.
 
