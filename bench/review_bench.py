@@ -31,7 +31,7 @@ from render_bench import media_missing, meter, two_statements_run
 
 TARGET = 1.3
 REPEATS = 3
-POLL_S = 0.25  # as the page polls (pipeline/review_page/review.js)
+POLL_S = 0.25  # as the page polls (pipeline/review/page/review.js)
 
 
 class Page:

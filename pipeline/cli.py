@@ -408,7 +408,7 @@ def review_command(out_dir: Path, port: int, no_browser: bool, verbose: int, tra
 
     The page is served on this computer only (127.0.0.1) and works without a network; every change is
     saved in OUT_DIR/edits as you go. Ctrl-C stops the server."""
-    from pipeline import review
+    from pipeline.review.session import serve
 
     _setup_logging(verbose, quiet=False)
 
@@ -416,7 +416,7 @@ def review_command(out_dir: Path, port: int, no_browser: bool, verbose: int, tra
         click.echo(f"review of {out_dir.resolve()}: {url}  (Ctrl-C stops it)", err=True)
 
     _guarded(
-        lambda: review.serve(out_dir, port=port, open_browser=not no_browser, on_ready=ready),
+        lambda: serve(out_dir, port=port, open_browser=not no_browser, on_ready=ready),
         traceback,
         verbose,
     )

@@ -102,7 +102,7 @@ TITLE_CHARS = 200
 LINE_CHARS = 1000
 TEMPLATE_CHARS = 1000
 PATH_CHARS = 1000
-# A person's corrections in edits/ (and on the review page, pipeline/review.py) allow longer ones.
+# A person's corrections in edits/ (and on the review page, pipeline/review/) allow longer ones.
 EDIT_NAME_CHARS = 200
 EDIT_TOPIC_CHARS = 500
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from pipeline.config import Form, Meeting, StatementEdit
 from pipeline.models import Consent, MediaProbe, Recording, Rejection, Statement, StatementTranscript
-from pipeline.review import statement_view
+from pipeline.review.view import statement_view
 from pipeline.stages import clip, cut, edits, timing, transcript
 from pipeline.stages.check.subtitles import speech_spans, subtitle_breaks
 from pipeline.stages.subtitles.io import parse_srt, to_srt

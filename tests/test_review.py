@@ -24,17 +24,8 @@ from test_laptop import run_report
 from test_render import docx_text
 
 from pipeline.config import StatementEdit
-from pipeline.review import (
-    BadChange,
-    allowed_hosts,
-    fields_after,
-    inside,
-    json_depth,
-    page_address,
-    parse_change,
-    read_json,
-    token_matches,
-)
+from pipeline.review.changes import BadChange, fields_after, json_depth, parse_change, read_json
+from pipeline.review.guards import allowed_hosts, inside, page_address, token_matches
 
 CHROMIUM = shutil.which("chromium")
 DRIVER = shutil.which("chromedriver")
