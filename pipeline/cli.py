@@ -153,9 +153,7 @@ def run_command(
 @main.command("render")
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Print the plan of the re-render; write nothing.")
-@click.option(
-    "--zip", "as_zip", is_flag=True, help="Also pack the delivery into OUT_DIR/<name>.zip, for sending."
-)
+@click.option("--zip", "as_zip", is_flag=True, help=ZIP_HELP)
 @_common
 def render_command(
     out_dir: Path, dry_run: bool, as_zip: bool, as_json: bool, quiet: bool, verbose: int, traceback: bool
