@@ -1,186 +1,36 @@
-"""The command line: parse, call the runner, draw progress, map errors to exit codes. Nothing else."""
+"""The command line: parse, call the runner, map errors to exit codes. Nothing else: what it shows (log
+lines, progress bars, summaries, JSON, error lines) is drawn by ``pipeline.console``."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import logging
 import sys
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from pipeline import __version__
-from pipeline.errors import PipelineError, describe, exit_code_for
-
-log = logging.getLogger("pipeline")
+from pipeline.console import (
+    RichProgress,
+    demo_meeting_dir,
+    echo_json,
+    fail,
+    ffmpeg_row,
+    guarded,
+    models_text,
+    print_plan,
+    setup_logging,
+    summary,
+)
+from pipeline.errors import PipelineError
 
 ENGINE_CHOICES = ("faster-whisper", "openai-whisper")
-DEMO_MEETING = "borgermoede-nordby"
-
-
-class _ShownNames(logging.Filter):
-    """A file name (or any value) in a log line is shown on that line: a line break or a terminal escape
-    in a recording's name cannot start a line that looks like another message, nor colour the screen."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        from pipeline.files import shown_name
-
-        if isinstance(record.args, tuple):
-            record.args = tuple(shown_name(a) if isinstance(a, str) else a for a in record.args)
-        return True
-
-
-class _OneLine(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        prefix = {"WARNING": "warning: ", "ERROR": "error: "}.get(record.levelname, "")
-        return prefix + record.getMessage()
-
-
-def _setup_logging(verbose: int, quiet: bool) -> Any:
-    from rich.console import Console
-
-    console = Console(stderr=True, highlight=False)
-    level = logging.WARNING
-    if verbose == 1:
-        level = logging.INFO
-    elif verbose >= 2:
-        level = logging.DEBUG
-    if quiet and not verbose:
-        level = logging.ERROR
-    handler: logging.Handler
-    if console.is_terminal:
-        from rich.logging import RichHandler
-
-        handler = RichHandler(console=console, show_time=False, show_path=False, markup=False)
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(_OneLine())
-    handler.addFilter(_ShownNames())
-    root = logging.getLogger("pipeline")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
-    return console
-
-
-class RichProgress:
-    """Draws the runner's progress events as bars on stderr."""
-
-    def __init__(self, console: Any) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._bars = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        )
-        self._tasks: dict[str, Any] = {}
-
-    def __enter__(self) -> RichProgress:
-        self._bars.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._bars.stop()
-
-    def begin(self, key: str, label: str) -> None:
-        self._tasks[key] = self._bars.add_task(label, total=1.0)
-
-    def update(self, key: str, fraction: float) -> None:
-        if key in self._tasks:
-            self._bars.update(self._tasks[key], completed=fraction)
-
-    def end(self, key: str) -> None:
-        if key in self._tasks:
-            self._bars.update(self._tasks.pop(key), completed=1.0)
-
-
-def _fail(error: BaseException, traceback: bool, verbose: int = 0) -> NoReturn:
-    from pipeline.errors import MediaError
-
-    if traceback:
-        raise error
-    code = exit_code_for(error)
-    if isinstance(error, KeyboardInterrupt):
-        click.echo("interrupted: run the same command again to resume; finished work is kept", err=True)
-    elif isinstance(error, PipelineError):
-        for line in str(error).splitlines():
-            click.echo(f"error: {line}", err=True)
-        if verbose and isinstance(error, MediaError) and error.command:
-            import shlex
-
-            click.echo(f"  command: {shlex.join(error.command)}", err=True)
-            for line in error.stderr_tail.splitlines():
-                click.echo(f"  ffmpeg: {line}", err=True)
-    else:
-        click.echo(f"error: {describe(error)} (run with --traceback for details)", err=True)
-    sys.exit(code)
-
-
-def _guarded(action: Callable[[], int], traceback: bool, verbose: int = 0) -> None:
-    try:
-        code = action()
-    except (Exception, KeyboardInterrupt) as error:
-        _fail(error, traceback, verbose)
-    else:
-        # Everything is written and closed: the collector's last pass over every object the engine and
-        # its libraries made only delays the exit (0.3-0.4 s after a run), so it is skipped.
-        import gc
-
-        gc.freeze()
-        sys.exit(code)
-
-
-def _print_plan(report: Any) -> None:
-    """The plan of a dry run on stdout: each step, cached or to do, from what, with its exact command."""
-    for line in report.plan.lines():
-        click.echo(line)
-
-
-def _summary(report: Any, quiet: bool) -> None:
-    """What was delivered, then one line for every recording left out (also with --quiet)."""
-    delivery = report.out_dir / "delivery"
-    if quiet:
-        pass
-    elif report.options.dry_run:
-        click.echo(
-            f"dry run: {len(report.statements)} statement(s) would be delivered to {delivery}", err=True
-        )
-    elif report.draft:
-        click.echo(
-            f"not delivered: a draft of {len(report.statements)} statement(s) is in "
-            f"{report.out_dir / 'draft'}, waiting for approval",
-            err=True,
-        )
-    else:
-        click.echo(f"delivered {len(report.statements)} statement(s) to {delivery}", err=True)
-        for name in report.delivered:
-            click.echo(f"  {name}", err=True)
-        if report.zip_file:
-            click.echo(f"packed for sending: {report.zip_file}", err=True)
-    if report.edited and not quiet:
-        click.echo(
-            f"corrections: the text of {len(report.edited)} statement(s) as corrected in "
-            f"{report.out_dir / 'edits'}",
-            err=True,
-        )
-    from pipeline.files import shown_name
-
-    for rejection in report.rejected:
-        click.echo(f"rejected: {shown_name(rejection.relpath)}: {rejection.reason}", err=True)
-    for rejection in report.withheld:
-        click.echo(f"left out: {shown_name(rejection.relpath)}: {rejection.reason}", err=True)
 
 
 def _run_meeting(options: Any, as_json: bool, quiet: bool, verbose: int, traceback: bool) -> None:
-    console = _setup_logging(verbose, quiet)
+    console = setup_logging(verbose, quiet)
 
     def action() -> int:
         from pipeline.runner import Runner
@@ -196,18 +46,18 @@ def _run_meeting(options: Any, as_json: bool, quiet: bool, verbose: int, traceba
         except (Exception, KeyboardInterrupt):
             # Why each recording was left out explains a failure like "nothing to deliver"; the report
             # printed says the exit code the process ends with (the runner set it from the error).
-            _summary(runner.report, quiet=True)
+            summary(runner.report, quiet=True)
             if as_json:
-                click.echo(json.dumps(runner.report.to_json(), ensure_ascii=False, indent=2))
+                echo_json(runner.report.to_json())
             raise
         if as_json:
-            click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+            echo_json(report.to_json())
         elif options.dry_run:
-            _print_plan(report)
-        _summary(report, quiet)
+            print_plan(report)
+        summary(report, quiet)
         return int(report.exit_code)
 
-    _guarded(action, traceback, verbose)
+    guarded(action, traceback, verbose)
 
 
 def _common(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -303,9 +153,7 @@ def run_command(
 @main.command("render")
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Print the plan of the re-render; write nothing.")
-@click.option(
-    "--zip", "as_zip", is_flag=True, help="Also pack the delivery into OUT_DIR/<name>.zip, for sending."
-)
+@click.option("--zip", "as_zip", is_flag=True, help=ZIP_HELP)
 @_common
 def render_command(
     out_dir: Path, dry_run: bool, as_zip: bool, as_json: bool, quiet: bool, verbose: int, traceback: bool
@@ -316,11 +164,11 @@ def render_command(
     the corrections change is made again (nothing is transcribed again)."""
     from pipeline.runner import options_of_earlier_run
 
-    _setup_logging(verbose, quiet)
+    setup_logging(verbose, quiet)
     try:
         earlier = dataclasses.replace(options_of_earlier_run(out_dir, dry_run=dry_run), zip=as_zip)
     except PipelineError as error:
-        _fail(error, traceback, verbose)
+        fail(error, traceback, verbose)
     _run_meeting(earlier, as_json, quiet, verbose, traceback)
 
 
@@ -351,7 +199,7 @@ def watch_command(
     from pipeline import interrupt, watch
     from pipeline.runner import RunOptions
 
-    console = _setup_logging(verbose, quiet)
+    console = setup_logging(verbose, quiet)
     options = RunOptions(
         meeting_dir=meeting_dir, out_dir=out_dir, form=form, engine=engine, model=model,
         language=language, zip=as_zip,
@@ -390,11 +238,11 @@ def watch_command(
             watcher.watch(enter, on_taken=taken, on_ready=ready, on_waiting=waiting)
         report = watcher.deliver()
         if as_json:
-            click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
-        _summary(report, quiet)
+            echo_json(report.to_json())
+        summary(report, quiet)
         return int(report.exit_code)
 
-    _guarded(action, traceback, verbose)
+    guarded(action, traceback, verbose)
 
 
 @main.command("review")
@@ -410,24 +258,16 @@ def review_command(out_dir: Path, port: int, no_browser: bool, verbose: int, tra
     saved in OUT_DIR/edits as you go. Ctrl-C stops the server."""
     from pipeline.review.session import serve
 
-    _setup_logging(verbose, quiet=False)
+    setup_logging(verbose, quiet=False)
 
     def ready(url: str) -> None:
         click.echo(f"review of {out_dir.resolve()}: {url}  (Ctrl-C stops it)", err=True)
 
-    _guarded(
+    guarded(
         lambda: serve(out_dir, port=port, open_browser=not no_browser, on_ready=ready),
         traceback,
         verbose,
     )
-
-
-def demo_meeting_dir() -> Path:
-    """The demo meeting: shipped inside the installed package, or samples/ of a source checkout."""
-    packaged = resources.files("pipeline").joinpath("samples", DEMO_MEETING)
-    if packaged.is_dir():
-        return Path(str(packaged))
-    return Path(__file__).resolve().parent.parent / "samples" / DEMO_MEETING
 
 
 @main.command("demo")
@@ -449,8 +289,8 @@ def demo_command(
 
     meeting_dir = demo_meeting_dir()
     if not meeting_dir.is_dir():
-        _setup_logging(verbose, quiet)
-        _fail(
+        setup_logging(verbose, quiet)
+        fail(
             PipelineError(f"the demo meeting is missing ({meeting_dir}); reinstall hearing-pipeline"),
             traceback,
         )
@@ -489,7 +329,7 @@ def check_command(
     Exit 0 when every check passes (warnings allowed), 1 when any fails. The transcript
     (<name>-transkription.*) and ../run.json are used when they are beside the clip.
     """
-    _setup_logging(verbose, quiet)
+    setup_logging(verbose, quiet)
 
     def action() -> int:
         from pipeline.config import load_form
@@ -508,58 +348,14 @@ def check_command(
             language=found.language,
         )
         if as_json:
-            click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+            echo_json(report.to_json())
         elif not quiet:
             click.echo(report.to_text(), nl=False)
         if not report.passed:
             click.echo(f"error: {report.summary()}", err=True)
         return EXIT_OK if report.passed else EXIT_FAILED
 
-    _guarded(action, traceback, verbose)
-
-
-def _models_text(entries: list[dict[str, Any]]) -> str:
-    """The engines and models as a person reads them: what works offline now, and how to get the rest."""
-    lines = ["Speech engines:"]
-    for row in (e for e in entries if e["kind"] == "engine"):
-        state = "installed" if row["installed"] else f"not installed ({row['install']})"
-        default = ", the default" if row["default"] else ""
-        lines.append(f"  {row['name']} {row['version'] or ''}: {state}{default}".replace("  :", ":"))
-    lines.append("Models:")
-    for row in (e for e in entries if e["kind"] == "model"):
-        offline = "usable offline" if row["usable_offline"] else "NOT usable offline"
-        lines.append(f"  {row['name']} ({row['source']}, {', '.join(row['engines'])}): {offline}")
-        if row.get("packages"):
-            packages = ", ".join(f"{name} {version}" for name, version in row["packages"].items())
-            lines.append(f"      from the packages {packages}")
-        if row.get("sha256"):
-            lines.append(f"      sha256 {row['sha256']}")
-        if row.get("path"):
-            lines.append(f"      in {row['path']}")
-        if not row["usable_offline"] and row.get("install"):
-            lines.append(f"      to get it: {row['install']}")
-        lines.append(f"      use: {row['use']}")
-    lines.append(
-        "Other models (small, medium, large-v3, Danish fine-tunes): run once online with --model NAME; "
-        "the engine downloads and caches it."
-    )
-    for row in (e for e in entries if e["kind"] == "ffmpeg"):
-        if row.get("error"):
-            lines.append(f"ffmpeg: NOT usable ({row['error']})")
-            continue
-        lines.append(f"ffmpeg: {row['path']} ({row['version']}): {row['reason']}")
-        lines += [f"  passed over: {line}" for line in row["passed_over"]]
-    return "\n".join(lines)
-
-
-def _ffmpeg_row() -> dict[str, Any]:
-    """The ffmpeg a run would use, and why; or why there is none."""
-    from pipeline import media
-
-    try:
-        return {"kind": "ffmpeg", **media.ffmpeg_choice().to_json()}
-    except PipelineError as error:
-        return {"kind": "ffmpeg", "error": str(error)}
+    guarded(action, traceback, verbose)
 
 
 @main.command("models")
@@ -571,14 +367,14 @@ def models_command(as_json: bool, traceback: bool) -> None:
     def action() -> int:
         from pipeline.engines import list_models
 
-        entries = [*list_models(), _ffmpeg_row()]
+        entries = [*list_models(), ffmpeg_row()]
         if as_json:
-            click.echo(json.dumps(entries, ensure_ascii=False, indent=2, default=str))
+            echo_json(entries, default=str)
             return 0
-        click.echo(_models_text(entries))
+        click.echo(models_text(entries))
         return 0
 
-    _guarded(action, traceback)
+    guarded(action, traceback)
 
 
 @main.command("verify")
@@ -594,7 +390,7 @@ def verify_command(archive: Path, as_json: bool, traceback: bool) -> None:
 
         result = verify_archive(archive)
         if as_json:
-            click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+            echo_json(result.to_json())
         if not result.is_bag:
             click.echo(f"error: {result.path} is not an archive: {result.error}", err=True)
             return 1
@@ -612,4 +408,4 @@ def verify_command(archive: Path, as_json: bool, traceback: bool) -> None:
         click.echo(f"error: {result.path} is not valid: {len(result.problems)} problem(s)", err=True)
         return 1
 
-    _guarded(action, traceback)
+    guarded(action, traceback)

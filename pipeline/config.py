@@ -1,20 +1,17 @@
 """meeting.yaml and forms: pydantic models, validated once at the edge.
 
 Every error names the file, the field and what is allowed, and becomes exit code 3. Unknown fields are
-errors: a misspelt field in a form agreed with an official must not be silently ignored.
+errors: a misspelt field in a form agreed with an official must not be silently ignored. The rules of
+each text field are in ``pipeline.text_fields``; the files are read by ``pipeline.strict_yaml``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import string
-import unicodedata
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -27,6 +24,21 @@ from pydantic import (
 
 from pipeline.errors import ConfigError
 from pipeline.models import Consent
+from pipeline.strict_yaml import read_yaml
+from pipeline.text_fields import (
+    EDIT_NAME_CHARS,
+    EDIT_TOPIC_CHARS,
+    TEMPLATE_CHARS,
+    TITLE_CHARS,
+    LineText,
+    NameText,
+    Term,
+    TitleText,
+    check_template,
+    path_text,
+    text_field,
+)
+from pipeline.text_fields import not_text as not_text  # the review page asks it of a person's text
 
 BUILTIN_FORMS = ("default", "demo")
 NAMING_FIELDS = ("date", "committee", "title", "place", "organiser", "form")
@@ -37,115 +49,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-# ---------------------------------------------------------------------------------------------- text
-#
-# Every text a person writes in meeting.yaml, a form or an edits file lands on cards, in subtitles, file
-# names, documents and metadata, each with its own limits. So each field has one rule, checked here at
-# the edge (docs/design.md, "Text fields"): normalised to NFC, surrounding spaces dropped (one-line
-# fields), not blank, at most so many characters, and no character that is not text: control characters
-# (a newline only where the field has lines), lone surrogates, line and paragraph separators, the bidi
-# controls that can make a name read as another, and Unicode's noncharacters.
-
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def not_text(char: str, *, lines: bool) -> str | None:
-    """Why ``char`` cannot stand in a text field, or None."""
-    point = ord(char)
-    category = unicodedata.category(char)
-    if category == "Cs":
-        return "a lone surrogate, which is not a character (a damaged or mis-converted text)"
-    if char == "\n":
-        return None if lines else "a line break (this field is one line)"
-    if category == "Cc":
-        return "a control character"
-    if category in ("Zl", "Zp"):
-        return "a line or paragraph separator" + ("" if lines else " (this field is one line)")
-    if char in _BIDI_CONTROLS:
-        return "a bidirectional control character, which can make the text read as something else"
-    if 0xFDD0 <= point <= 0xFDEF or (point & 0xFFFE) == 0xFFFE:
-        return "a Unicode noncharacter"
-    return None
-
-
-def _only_text(value: str, *, lines: bool) -> None:
-    for index, char in enumerate(value):
-        why = not_text(char, lines=lines)
-        if why is not None:
-            raise ValueError(f"contains {why}: U+{ord(char):04X} at character {index + 1}")
-
-
-def clean_text(value: str, *, limit: int, lines: bool = False) -> str:
-    """``value`` as a text field keeps it (NFC; a one-line field without surrounding spaces), or a
-    ValueError saying what breaks the field's rule (pydantic names the field)."""
-    _only_text(value, lines=lines)
-    text = unicodedata.normalize("NFC", value)
-    if not lines:
-        text = text.strip()
-    if not text.strip():
-        raise ValueError("is empty; leave the field out instead")
-    if len(text) > limit:
-        raise ValueError(f"is {len(text)} characters long; at most {limit} are allowed")
-    return text
-
-
-def _text(limit: int, *, lines: bool = False) -> Callable[[str], str]:
-    def check(value: str) -> str:
-        return clean_text(value, limit=limit, lines=lines)
-
-    return check
-
-
-# The limits (docs/design.md): a name fits a card line and a file name; a title a card; a line a sentence.
-NAME_CHARS = 100
-TITLE_CHARS = 200
-LINE_CHARS = 1000
-TEMPLATE_CHARS = 1000
-PATH_CHARS = 1000
-# A person's corrections in edits/ (and on the review page, pipeline/review/) allow longer ones.
-EDIT_NAME_CHARS = 200
-EDIT_TOPIC_CHARS = 500
-
-NameText = Annotated[str, AfterValidator(_text(NAME_CHARS))]
-TitleText = Annotated[str, AfterValidator(_text(TITLE_CHARS))]
-LineText = Annotated[str, AfterValidator(_text(LINE_CHARS))]
-Term = Annotated[str, AfterValidator(_text(NAME_CHARS))]
-
-
-def check_template(value: str, allowed: tuple[str, ...]) -> str:
-    """A str.format template whose placeholders are all in ``allowed``."""
-    try:
-        fields = [
-            (name, spec, conv) for _, name, spec, conv in string.Formatter().parse(value) if name is not None
-        ]
-    except ValueError as error:
-        raise ValueError(f"is not a valid template ({error})") from None
-    unknown = [name for name, _, _ in fields if name not in allowed]
-    if unknown:
-        raise ValueError(f"unknown placeholder {{{unknown[0]}}}; allowed: {', '.join(allowed)}")
-    # Every value is filled in as text, so a format ("{date:%Y}") or conversion ("{title!r}") would only
-    # fail once the run has done its work.
-    shaped = next(((name, spec, conv) for name, spec, conv in fields if spec or conv), None)
-    if shaped is not None:
-        name, spec, conv = shaped
-        written = "{" + name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
-        raise ValueError(
-            f"placeholder {written} has a format; write {{{name}}} (allowed: {', '.join(allowed)})"
-        )
-    try:
-        value.format(**dict.fromkeys(allowed, "x"))
-    except (ValueError, KeyError, IndexError) as error:
-        raise ValueError(f"is not a valid template ({error})") from None
-    return value
-
-
 # ---------------------------------------------------------------------------------------------- form
 
 
 class TitleCard(_Strict):
     enabled: bool = True
     seconds: Annotated[float, Field(ge=0.5, le=30)] = 4.0
-    text: Annotated[str, AfterValidator(_text(TEMPLATE_CHARS, lines=True))] = (
+    text: Annotated[str, AfterValidator(text_field(TEMPLATE_CHARS, lines=True))] = (
         "Høringssvar fra borgermødet\n{title}\n{date} · {place}\nTil {committee}"
     )
 
@@ -307,23 +217,8 @@ class TrimEntry(_Strict):
         return self
 
 
-def _path_text(value: str) -> str:
-    # Matched against the names on disk as written (pipeline/stages/ingest.py), so neither normalised nor
-    # stripped, and a character a file name may hold (a line break, even) is allowed: the organiser must
-    # be able to name any recording to give its consent. What no path can hold is refused.
-    for index, char in enumerate(value):
-        if char == "\0" or unicodedata.category(char) == "Cs":
-            why = "a NUL character" if char == "\0" else "a lone surrogate, which is not a character"
-            raise ValueError(f"contains {why}: U+{ord(char):04X} at character {index + 1}")
-    if not value.strip():
-        raise ValueError("is empty")
-    if len(value) > PATH_CHARS:
-        raise ValueError(f"is {len(value)} characters long; at most {PATH_CHARS} are allowed")
-    return value
-
-
 class StatementEntry(_Strict):
-    file: Annotated[str, AfterValidator(_path_text)]
+    file: Annotated[str, AfterValidator(path_text)]
     speaker: NameText | None = None
     group: NameText | None = None
     topic: TitleText | None = None
@@ -339,12 +234,12 @@ class Contact(_Strict):
     email: (
         Annotated[
             str,
-            AfterValidator(_text(TITLE_CHARS)),
+            AfterValidator(text_field(TITLE_CHARS)),
             Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
         ]
         | None
     ) = None
-    phone: Annotated[str, AfterValidator(_text(40)), Field(min_length=3)] | None = None
+    phone: Annotated[str, AfterValidator(text_field(40)), Field(min_length=3)] | None = None
 
 
 class WorkingGroup(_Strict):
@@ -393,13 +288,13 @@ class StatementEdit(_Strict):
     whether they approved its text. Every field is optional; a field left out keeps meeting.yaml's."""
 
     # The character rules of meeting.yaml's fields they stand in for; the lengths the review page takes.
-    speaker: Annotated[str, AfterValidator(_text(EDIT_NAME_CHARS))] | None = None
-    topic: Annotated[str, AfterValidator(_text(EDIT_TOPIC_CHARS))] | None = None
-    group: Annotated[str, AfterValidator(_text(EDIT_NAME_CHARS))] | None = None
+    speaker: Annotated[str, AfterValidator(text_field(EDIT_NAME_CHARS))] | None = None
+    topic: Annotated[str, AfterValidator(text_field(EDIT_TOPIC_CHARS))] | None = None
+    group: Annotated[str, AfterValidator(text_field(EDIT_NAME_CHARS))] | None = None
     in_: float | None = Field(default=None, ge=0, alias="in")  # seconds into the recording
     out: float | None = Field(default=None, gt=0)
     approved: bool = False
-    approved_by: Annotated[str, AfterValidator(_text(EDIT_NAME_CHARS))] | None = None
+    approved_by: Annotated[str, AfterValidator(text_field(EDIT_NAME_CHARS))] | None = None
     approved_at: dt.datetime | dt.date | None = None
     # What was approved (the pipeline writes it): any later change of text, times, in/out, speaker or
     # topic voids the approval. Left out of a hand-written approval, it is written at the next run.
@@ -451,139 +346,6 @@ def _config_error(file: Path | str, error: ValidationError) -> ConfigError:
     first_field, first_problem = lines[0]
     problem = first_problem + "".join(f"\n{file}: {f}: {p}" for f, p in lines[1:])
     return ConfigError(file, first_field, problem)
-
-
-# A meeting.yaml with hundreds of statements is some 100 kB; a form a few kB.
-MAX_YAML_BYTES = 4 * 1024 * 1024
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-class _Refused(Exception):
-    """A YAML construct a file a person writes may not use; carries where it is."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(problem)
-        self.field = field
-        self.problem = problem
-
-
-# The tags a person may write to say what a plain value is ("phone: !!str 12345678"); any other (a
-# Python object, !!binary, !!set, a tag of its own) is refused, never turned into something else.
-_PLAIN_TAGS = frozenset(
-    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")
-)
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """PyYAML's safe loader without the constructs that let a file say one thing and mean another:
-    tags other than the plain ones, aliases (``*name``, which also make the small files that expand
-    to gigabytes) and merge keys (``<<``, whose keys are silently overridden). Duplicate keys are
-    found by ``_duplicate_keys`` on the composed nodes, where their lines are known."""
-
-    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        event = self.peek_event()
-        mark = event.start_mark
-        if isinstance(event, yaml.AliasEvent):
-            raise _Refused(
-                "", f"line {mark.line + 1}: an alias (*name) is not allowed; write the value out in full"
-            )
-        tag = getattr(event, "tag", None)
-        if tag not in (None, "!") and tag not in _PLAIN_TAGS:
-            raise _Refused(
-                "",
-                f"not valid YAML at line {mark.line + 1}, column {mark.column + 1}: the tag {tag} is not "
-                "allowed; write the value as plain text",
-            )
-        return super().compose_node(parent, index)
-
-
-def _key_text(key: object) -> str:
-    return key if isinstance(key, str) else repr(key)
-
-
-def _duplicate_keys(loader: _StrictLoader, root: yaml.Node) -> None:
-    """Refuse a key given twice in one mapping, at any depth: YAML would keep the last one silently
-    (a later ``consent: {committee: true}`` undoing an earlier ``false``). Names the key and both lines."""
-    todo: list[tuple[yaml.Node, str]] = [(root, "")]
-    while todo:
-        node, where = todo.pop()
-        if isinstance(node, yaml.SequenceNode):
-            todo += [(item, f"{where}[{i}]") for i, item in enumerate(node.value)]
-        elif isinstance(node, yaml.MappingNode):
-            seen: dict[object, yaml.Node] = {}
-            for key_node, value_node in node.value:
-                if key_node.tag == _MERGE_TAG:
-                    line = key_node.start_mark.line + 1
-                    raise _Refused(where, f"line {line}: a merge key (<<) is not allowed; write the keys out")
-                if not isinstance(key_node, yaml.ScalarNode):
-                    continue  # a list or mapping as a key: the models refuse it by name
-                key = loader.construct_object(key_node)
-                field = f"{where}.{_key_text(key)}" if where else _key_text(key)
-                first = seen.setdefault(key, key_node)
-                if first is not key_node:
-                    a, b = first.start_mark, key_node.start_mark
-                    places = (
-                        f"at line {a.line + 1} and at line {b.line + 1}"
-                        if a.line != b.line
-                        else f"at line {a.line + 1}, columns {a.column + 1} and {b.column + 1}"
-                    )
-                    raise _Refused(
-                        field,
-                        f"given twice, {places}; a field may appear only once (YAML would silently "
-                        "keep the last one)",
-                    )
-                todo.append((value_node, field))
-
-
-def read_yaml(path: Path) -> Any:
-    """A YAML file a person wrote (meeting.yaml, a form, an edits file), read strictly: a regular file
-    of UTF-8 text (a byte-order mark allowed), at most MAX_YAML_BYTES, one document, no object tags,
-    aliases, merge keys or duplicate keys. Every refusal is a ConfigError naming the file."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise ConfigError(path, "", "file not found") from None
-    except OSError as error:
-        raise ConfigError(path, "", f"cannot be read ({error.strerror})") from None
-    import stat
-
-    # A FIFO or a device would block the read (or never end); only a plain file is read.
-    if not stat.S_ISREG(info.st_mode):
-        raise ConfigError(path, "", "is not a regular file")
-    if info.st_size > MAX_YAML_BYTES:
-        raise ConfigError(path, "", f"is {info.st_size} bytes; at most {MAX_YAML_BYTES} are read")
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise ConfigError(path, "", f"cannot be read ({error.strerror})") from None
-    try:
-        text = raw[: MAX_YAML_BYTES + 1].decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise ConfigError(path, "", f"not UTF-8 text (line {line}); save it as UTF-8") from None
-    loader: _StrictLoader | None = None
-    try:
-        # The reader already refuses characters YAML does not allow in a file (raw control characters).
-        loader = _StrictLoader(text)
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _duplicate_keys(loader, node)
-        return loader.construct_document(node)
-    except _Refused as refused:
-        raise ConfigError(path, refused.field, refused.problem) from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        if isinstance(error, yaml.reader.ReaderError):
-            where = f" at line {text[: error.position].count(chr(10)) + 1}"
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ConfigError(path, "", f"not valid YAML{where}: {problem}") from None
-    except RecursionError:
-        raise ConfigError(path, "", "nested too deeply to be a meeting.yaml, form or edits file") from None
-    finally:
-        if loader is not None:
-            loader.dispose()
 
 
 def _validate(model: type[BaseModel], data: Any, path: Path | str) -> Any:
