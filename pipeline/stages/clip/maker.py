@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 from pipeline import cache, media
 from pipeline.config import Form, Meeting
 from pipeline.files import atomic_path, folder_title, write_text
+from pipeline.media import loudness
 from pipeline.models import Statement, StatementTranscript
 from pipeline.stages import cards, render
-from pipeline.media import loudness
 from pipeline.stages.clip.specs import ClipSpecs, loudness_from_json
 from pipeline.stages.clip.timeline import Timeline, describe, plan_timeline_cues, problems
 from pipeline.stages.cut import Cut, Part, cards_of
