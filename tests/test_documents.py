@@ -78,7 +78,8 @@ def test_a_247_character_title_fits_the_properties_of_both_documents() -> None:
 
     title = ("Borgermøde om trafiksikkerhed i Nordby " * 7)[:247]
     organiser = "Nordby Lokalråd og " * 20  # 380 characters
-    doc = replace(transcript_document(), title=title, organiser=organiser)
+    doc = transcript_document()
+    doc = replace(doc, meeting=replace(doc.meeting, given_title=title, organiser=organiser))
     properties = docx.Document(io.BytesIO(documents.render_docx(doc))).core_properties
     assert len(properties.title) == 255 and properties.title.endswith("…")
     assert f"Høringssvar: {title}".startswith(properties.title.removesuffix("…"))
@@ -92,7 +93,8 @@ def test_a_247_character_title_fits_the_properties_of_both_documents() -> None:
 def test_braces_in_a_title_are_text_not_the_page_count() -> None:
     import pypdf
 
-    doc = replace(transcript_document(), title="Møde {nb} om {title}")
+    doc = transcript_document()
+    doc = replace(doc, meeting=replace(doc.meeting, given_title="Møde {nb} om {title}"))
     pages = pypdf.PdfReader(io.BytesIO(documents.render_pdf(doc))).pages
     assert all("Møde {nb} om {title}" in page.extract_text() for page in pages)
     assert all(f"Side {n} af {len(pages)}" in page.extract_text() for n, page in enumerate(pages, 1))

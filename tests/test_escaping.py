@@ -30,6 +30,7 @@ from test_cut import statement, transcript
 from pipeline import escape
 from pipeline.config import Agreement, StatementEdit, WorkingGroup, load_statement_edit
 from pipeline.errors import ConfigError
+from pipeline.meeting_facts import MeetingFacts
 from pipeline.models import Approval, Consent
 from pipeline.stages import delivery_page, edits, letters
 from pipeline.stages import transcript as documents
@@ -44,6 +45,7 @@ from pipeline.stages.subtitles.io import (
     unsafe_text,
 )
 from pipeline.stages.subtitles.rules import Cue
+from pipeline.texts import page as page_words
 
 # One example of each kind; the tests never rely on the example, only on what its kind is.
 HOSTILE: dict[str, str] = {
@@ -226,11 +228,7 @@ def hostile_document(value: str, number: int = 1) -> documents.TranscriptDocumen
         number + 1, benign, "Borger 2", False, 9000, replace(transcript((0, 900, "Hej.")), statement_id="s02")
     )
     return documents.TranscriptDocument(
-        title=value,
-        date=None,
-        place=value,
-        organiser=value,
-        committee=value,
+        meeting=hostile_meeting(value),
         form_name=value,
         agreed_with=value,
         committee_meeting=None,
@@ -242,13 +240,15 @@ def hostile_document(value: str, number: int = 1) -> documents.TranscriptDocumen
     )
 
 
+def hostile_meeting(value: str) -> MeetingFacts:
+    return MeetingFacts(
+        given_title=value, folder_name="moede", date=None, place=value, organiser=value, committee=value
+    )
+
+
 def hostile_facts(value: str, clip: str = "klip.mp4") -> letters.Facts:
     return letters.Facts(
-        title=value,
-        date=None,
-        place=value,
-        organiser=value,
-        committee=value,
+        meeting=hostile_meeting(value),
         agreed_with=value,
         committee_meeting=None,
         form_name=value,
@@ -326,7 +326,7 @@ def test_delivery_page_carries_every_value_as_text_and_its_script_data_intact(ki
     assert page.tags == plain.tags
     shown = escape.printable(value)
     assert page.text_of("h1") == [shown]
-    assert page.text_of("title") == [f"{delivery_page.TEXT['da']['kind']}: {shown}"]
+    assert page.text_of("title") == [f"{page_words.LABELS['da']['kind']}: {shown}"]
     for label in ("place", "organiser", "committee", "form", "agreed_with"):
         assert shown in page.text_of("dd"), label
     (heading, *_) = page.text_of("h3")
@@ -577,4 +577,4 @@ def test_delivery_page_works_with_a_hostile_speaker_and_clip_name_in_chromium(tm
         # The name is shown as text, and no element was made of it.
         assert speaker in driver.find_element(By.CSS_SELECTOR, "section.statement h3").text
         assert driver.execute_script("return document.scripts.length") == 2
-        assert driver.title == f"{delivery_page.TEXT['da']['kind']}: {speaker}"
+        assert driver.title == f"{page_words.LABELS['da']['kind']}: {speaker}"

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
-from pipeline.engines.embedded import models_dir, remove_stale_temp_files, sha256_file
+from pipeline.engines.embedded import models_dir, remove_stale_temp_files, size_and_sha256
 from pipeline.errors import ModelError
 from pipeline.files import atomic_open
 
@@ -360,7 +360,7 @@ def _cached(target: Path, source_sha256: str) -> ConvertedModel | None:
         meta = json.loads(_sidecar(target).read_text(encoding="utf-8"))
         if meta.get("converter_version") != CONVERTER_VERSION or meta.get("source_sha256") != source_sha256:
             return None
-        size, sha = sha256_file(target)
+        size, sha = size_and_sha256(target)
         if size != meta["size"] or sha != meta["sha256"]:
             log.warning("cached checkpoint %s is damaged; converting again", target)
             return None
@@ -390,7 +390,7 @@ def ensure_converted(
     import torch
 
     if source_sha256 is None:
-        source_sha256 = sha256_file(model_bin)[1]
+        source_sha256 = size_and_sha256(model_bin)[1]
     if target is None:
         target = default_target(source_sha256)
     found = _cached(target, source_sha256)
@@ -410,7 +410,7 @@ def ensure_converted(
         with atomic_open(target) as out:
             torch.save(checkpoint, out)
         del checkpoint
-        size, sha = sha256_file(target)
+        size, sha = size_and_sha256(target)
         meta = {
             "converter_version": CONVERTER_VERSION,
             "source": str(model_bin),

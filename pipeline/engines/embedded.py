@@ -94,8 +94,8 @@ def _sources() -> tuple[list[Traversable], dict[str, Traversable]] | None:
     return parts, small
 
 
-def sha256_file(path: Path) -> tuple[int, str]:
-    """Size and SHA-256 of a file."""
+def size_and_sha256(path: Path) -> tuple[int, str]:
+    """Size and SHA-256 of a file, read once (``files.sha256_file`` is the digest alone)."""
     with open(path, "rb") as f:
         digest = hashlib.file_digest(f, "sha256")
         return f.tell(), digest.hexdigest()
@@ -106,7 +106,7 @@ def model_bin_ok(path: Path) -> bool:
     try:
         if path.stat().st_size != MODEL_SIZE:
             return False
-        return sha256_file(path)[1] == MODEL_SHA256
+        return size_and_sha256(path)[1] == MODEL_SHA256
     except OSError:
         return False
 

@@ -18,19 +18,20 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pipeline import escape
+from pipeline import escape, texts
 from pipeline.config import Form, Meeting
 from pipeline.files import atomic_path
 from pipeline.fonts import font_identity, font_path
+from pipeline.meeting_facts import MeetingFacts
 from pipeline.models import Statement
-from pipeline.stages.transcript import danish_date
+from pipeline.texts.documents import KIND, danish_date
 
 if TYPE_CHECKING:
     from PIL.ImageFont import FreeTypeFont
 
 VERSION = 1
 
-TITLE_FALLBACK = "Høringssvar fra borgermødet"
+TITLE_FALLBACK = KIND
 
 # Calm and official: dark blue-grey, white bold heading, lighter sub-lines, one quiet accent rule.
 BACKGROUND = (0x1F, 0x2D, 0x3D)
@@ -71,10 +72,11 @@ def _clean(value: object) -> str | None:
     return escape.bidi_closed(escape.few_marks(text)) or None
 
 
-def title_values(meeting: Meeting, meeting_name: str) -> dict[str, str | None]:
+def title_values(meeting: MeetingFacts) -> dict[str, str | None]:
     """The values for the title card's placeholders; None where meeting.yaml does not say."""
     return {
-        "title": _clean(meeting.title) or _clean(meeting_name),
+        # Cleaned before the fallback: a title of nothing but control characters gives way to the folder's.
+        "title": _clean(meeting.given_title) or _clean(meeting.folder_name),
         "date": danish_date(meeting.date) if meeting.date else None,
         "place": _clean(meeting.place),
         "committee": _clean(meeting.committee),
@@ -127,11 +129,16 @@ def _fill_part(part: str, values: Mapping[str, str | None]) -> tuple[str, bool] 
 
 
 def title_card(meeting: Meeting, meeting_name: str, form: Form) -> Card | None:
+    """``opening_card`` from meeting.yaml and the meeting folder's name (``files.folder_title``)."""
+    return opening_card(MeetingFacts.named(meeting, meeting_name), form)
+
+
+def opening_card(meeting: MeetingFacts, form: Form) -> Card | None:
     """The opening card, from the form's template; None when the form has no title card."""
     settings = form.clip.title_card
     if not settings.enabled:
         return None
-    values = title_values(meeting, meeting_name)
+    values = title_values(meeting)
     lines = [
         filled
         for line in settings.text.splitlines()
@@ -168,7 +175,7 @@ def statement_picture(statement: Statement, number: int, form: Form) -> Card:
     lines = tuple(text for text in (name, group) if text)
     return Card(
         kind="statement",
-        heading=_clean(statement.topic) or f"Indlæg {number}",
+        heading=_clean(statement.topic) or texts.statement_label(number, None),
         lines=lines,
         duration_ms=round(settings.seconds * 1000),
         statement_id=statement.id,

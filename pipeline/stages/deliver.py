@@ -25,9 +25,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline import texts
 from pipeline.config import Form, Meeting
 from pipeline.files import replace_folder, sha256_file, write_bytes, write_json, write_text
+from pipeline.meeting_facts import MeetingFacts
 from pipeline.models import Approval, Statement, StatementTranscript
 from pipeline.models import approved as is_approved
 from pipeline.stages import delivery_page, letters, transcript
@@ -35,6 +35,8 @@ from pipeline.stages.check import run_check
 from pipeline.stages.check.report import QcReport, write_qc_report
 from pipeline.stages.subtitles.rules import Cue
 from pipeline.steps import PlannedStep, StageLog
+from pipeline.texts import documents as words
+from pipeline.texts import report as report_words
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +140,16 @@ def safe_file_name(text: str, max_bytes: int = NAME_MAX_BYTES, fallback: str = F
 
 
 def delivery_name(form: Form, meeting: Meeting, meeting_name: str) -> str:
+    """``delivery_stem`` from meeting.yaml and the meeting folder's name (``files.folder_title``)."""
+    return delivery_stem(form, MeetingFacts.named(meeting, meeting_name))
+
+
+def delivery_stem(form: Form, meeting: MeetingFacts) -> str:
     """The delivery's file-name stem from the form's template; safe on every file system officials use."""
     values = {
-        "date": meeting.date.isoformat() if meeting.date else "udateret",
-        "committee": meeting.committee or "udvalget",
-        "title": meeting.title or meeting_name,
+        "date": meeting.date.isoformat() if meeting.date else words.UNDATED,
+        "committee": meeting.addressee,
+        "title": meeting.title,
         "place": meeting.place or "",
         "organiser": meeting.organiser or "",
         "form": form.name,
@@ -188,7 +195,6 @@ def _letters(
     files: Sequence[str],
     doc: transcript.TranscriptDocument,
     meeting: Meeting,
-    meeting_name: str,
     form: Form,
     name: str,
     language: str,
@@ -200,19 +206,19 @@ def _letters(
     """The cover letter, the participant note and the delivery page; returns the files it added."""
     clip_ms = max((int(p["start_ms"]) + int(p["duration_ms"]) for p in timeline), default=0)
     facts = letters.facts(
-        meeting,
-        meeting_name,
+        doc.meeting,
+        meeting.follow_up,
         form,
         statements=len(doc.entries),
         approved=sum(is_approved(e.approval) for e in doc.entries),
         clip_ms=clip_ms,
         changed_after_approval=[
-            f"Indlæg {e.number}: {texts.changed_after_approval(e.approval.by, e.approval.at)}"
+            words.changed_statement(e.number, e.approval.by, e.approval.at)
             for e in doc.entries
             if e.approval is not None and not e.approval.valid
         ],
         check_passed=qc.passed,
-        check_verdict=qc.verdict()[0].split(" / ")[0],
+        check_verdict=report_words.danish(qc.verdict()[0]),
         files=dict(digests := {file: digest(folder / file) for file in files}),
     )
     added: list[str] = []
@@ -373,7 +379,6 @@ def run(
             files,
             documents.doc,
             documents.meeting,
-            documents.meeting_name,
             form,
             name,
             language,

@@ -19,37 +19,16 @@ from typing import Any
 
 from pipeline import escape
 from pipeline.models import approved as is_approved
-from pipeline.stages.letters import Facts, duration_words
+from pipeline.stages.letters import Facts
 from pipeline.stages.subtitles.rules import Cue
-from pipeline.stages.transcript import TranscriptDocument, approval_line, danish_date, entry_heading
+from pipeline.stages.transcript import TranscriptDocument, approval_line, entry_heading
+from pipeline.texts.documents import danish_date
+from pipeline.texts.page import LABELS
+from pipeline.timefmt import duration_words
 
 PAGE = "index.html"
 # Nothing but the clip beside the page may be loaded: no network, whatever the page is opened from.
 CSP = "default-src 'none'; media-src 'self' file:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
-
-TEXT = {
-    "da": {
-        "kind": "Høringssvar fra borgermødet", "captions": "Dansk", "transcript": "Skriftlig gengivelse",
-        "facts": "Om høringssvaret", "date": "Dato", "place": "Sted", "organiser": "Arrangør",
-        "committee": "Til", "form": "Aftalt form", "agreed_with": "Aftalt med", "meeting": "Til udvalgsmødet",
-        "length": "Længde", "statements": "Indlæg", "check": "Kontrol mod formen", "passed": "bestået",
-        "failed": "ikke bestået", "approved": "Godkendt", "of": "af",
-        "files": "Filer og kontrolsummer (SHA-256)",
-        "machine": "Teksten er skrevet af talegenkendelse og rettet og godkendt af en person, hvor det står.",
-        "next": "næste møde",
-    },
-    "en": {
-        "kind": "Consultation response from the citizen meeting", "captions": "Captions",
-        "transcript": "Transcript", "facts": "About this response", "date": "Date", "place": "Place",
-        "organiser": "Organiser", "committee": "To", "form": "Agreed form", "agreed_with": "Agreed with",
-        "meeting": "For the committee meeting", "length": "Length", "statements": "Statements",
-        "check": "Check against the form", "passed": "passed", "failed": "failed", "approved": "Approved",
-        "of": "of", "files": "Files and checksums (SHA-256)",
-        "machine": "The text was written by speech recognition; corrected and approved by a person where so "
-                   "stated.",
-        "next": "the next meeting",
-    },
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -77,14 +56,14 @@ def _cues_json(data: PageData) -> list[dict[str, Any]]:
 
 
 def render(data: PageData) -> str:
-    t = TEXT["da" if data.page_language == "da" else "en"]
+    t = LABELS["da" if data.page_language == "da" else "en"]
     f = data.facts
     esc = escape.html_text
     rows = [
-        (t["date"], danish_date(f.date) if f.date else None),
-        (t["place"], f.place),
-        (t["organiser"], f.organiser),
-        (t["committee"], f.committee),
+        (t["date"], danish_date(f.meeting.date) if f.meeting.date else None),
+        (t["place"], f.meeting.place),
+        (t["organiser"], f.meeting.organiser),
+        (t["committee"], f.meeting.committee),
         (t["form"], f.form_name),
         (t["agreed_with"], f.agreed_with),
         (t["meeting"], danish_date(f.committee_meeting) if f.committee_meeting else t["next"]),
@@ -117,7 +96,7 @@ def render(data: PageData) -> str:
     payload = escape.script_json(
         {"cues": _cues_json(data), "language": data.language, "label": t["captions"], "burned": data.burned}
     )
-    title = f"{t['kind']}: {f.title}"
+    title = f"{t['kind']}: {f.meeting.title}"
     return f"""<!doctype html>
 <html lang="{esc(data.page_language)}">
 <head>
@@ -128,7 +107,7 @@ def render(data: PageData) -> str:
 <style>{STYLE}</style>
 </head>
 <body>
-<header><p class="kind">{esc(t["kind"])}</p><h1>{esc(f.title)}</h1></header>
+<header><p class="kind">{esc(t["kind"])}</p><h1>{esc(f.meeting.title)}</h1></header>
 <main>
 <div class="player">
 <video id="clip" controls preload="metadata" src="{escape.href(data.clip)}"></video>

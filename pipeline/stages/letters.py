@@ -19,8 +19,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pipeline import escape
-from pipeline.config import Agreement, Form, Meeting, WorkingGroup
-from pipeline.stages.transcript import PDF_FONT, danish_date, pdf_document
+from pipeline.config import Agreement, FollowUp, Form, WorkingGroup
+from pipeline.meeting_facts import MeetingFacts
+from pipeline.stages.transcript import PDF_FONT, pdf_document
+from pipeline.texts import letters as words
+from pipeline.texts.documents import danish_date
+from pipeline.timefmt import duration_words
 
 COVER_LETTER_SUFFIX = "-foelgebrev.pdf"
 PARTICIPANT_NOTE = "deltagerbrev"
@@ -30,11 +34,7 @@ PARTICIPANT_NOTE = "deltagerbrev"
 class Facts:
     """What the letters say, from meeting.yaml, the form and the delivery."""
 
-    title: str
-    date: dt.date | None
-    place: str | None
-    organiser: str | None
-    committee: str | None
+    meeting: MeetingFacts
     agreed_with: str | None
     committee_meeting: dt.date | None
     form_name: str
@@ -54,8 +54,8 @@ class Facts:
 
 
 def facts(
-    meeting: Meeting,
-    meeting_name: str,
+    meeting: MeetingFacts,
+    follow: FollowUp | None,
     form: Form,
     *,
     statements: int,
@@ -66,7 +66,7 @@ def facts(
     check_verdict: str,
     files: Mapping[str, str],
 ) -> Facts:
-    follow = meeting.follow_up
+    """``follow``: meeting.yaml's ``follow_up:``."""
     contact = None
     if follow and follow.contact:
         c = follow.contact
@@ -74,11 +74,7 @@ def facts(
     elif meeting.organiser:
         contact = meeting.organiser
     return Facts(
-        title=meeting.title or meeting_name,
-        date=meeting.date,
-        place=meeting.place,
-        organiser=meeting.organiser,
-        committee=meeting.committee,
+        meeting=meeting,
         agreed_with=form.agreed_with,
         committee_meeting=form.committee_meeting,
         form_name=form.name,
@@ -98,71 +94,40 @@ def facts(
     )
 
 
-def duration_words(ms: int) -> str:
-    seconds = round(ms / 1000)
-    minutes, rest = divmod(seconds, 60)
-    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
-
-
-def _committee(f: Facts) -> str:
-    return f.committee or "udvalget"
-
-
-def _when_committee(f: Facts) -> str:
-    if f.committee_meeting:
-        return f"{_committee(f)} ser høringssvaret på sit møde {danish_date(f.committee_meeting)}."
-    return f"{_committee(f)} ser høringssvaret på sit næste møde."
-
-
 # ----------------------------------------------------------------------------------- cover letter
 
 
 def cover_letter_lines(f: Facts) -> list[tuple[str, str]]:
     """The letter as (kind, text) pairs: "h" a heading, "p" a paragraph, "kv" a label and value, "mono"
     a checksum line."""
-    agreed = f" som aftalt med {f.agreed_with}" if f.agreed_with else ""
-    meeting = f"borgermødet «{f.title}»" + (f", {danish_date(f.date)}" if f.date else "")
-    when = danish_date(f.committee_meeting) if f.committee_meeting else "det næste møde"
-    passed = (
-        f"Klippet er kontrolleret mod den aftalte form «{f.form_name}» og består kontrollen "
-        f"({f.check_verdict})."
-        if f.check_passed
-        else f"Klippet består ikke kontrollen mod den aftalte form «{f.form_name}» ({f.check_verdict})."
-    )
+    m = f.meeting
+    meeting = words.meeting(m.title, m.date, comma=True)
+    when = danish_date(f.committee_meeting) if f.committee_meeting else words.NEXT_MEETING
     lines: list[tuple[str, str]] = [
-        ("h", f"Følgebrev: høringssvar fra {meeting}"),
-        ("kv", f"Til: {f.agreed_with or _committee(f)}"),
-        ("kv", f"Udvalg: {_committee(f)}"),
-        (
-            "kv",
-            f"Til udvalgsmødet: {when}",
-        ),
-        ("kv", f"Fra: {f.organiser or 'arrangøren'}"),
-        ("p", f"Hermed sendes høringssvaret fra {meeting}{' i ' + f.place if f.place else ''}{agreed}."),
-        (
-            "p",
-            f"Det er ét videoklip med {f.statements} indlæg fra borgerne, i alt {duration_words(f.clip_ms)}, "
-            "med undertekster i klippet og som fil, og en skriftlig gengivelse af alle indlæg.",
-        ),
-        ("p", passed),
-        ("p", f"{f.approved} af {f.statements} indlæg er læst igennem og godkendt af en person."),
-        *(("p", f"{line}; den nye tekst er ikke godkendt.") for line in f.changed_after_approval),
-        ("p", _when_committee(f)),
-        ("h", "Filerne og deres kontrolsummer (SHA-256)"),
+        ("h", words.cover_heading(meeting)),
+        ("kv", f"{words.TO}: {f.agreed_with or m.addressee}"),
+        ("kv", f"{words.COMMITTEE}: {m.addressee}"),
+        ("kv", f"{words.FOR_MEETING}: {when}"),
+        ("kv", f"{words.FROM}: {m.organiser or words.ORGANISER}"),
+        ("p", words.sent(meeting, m.place, f.agreed_with)),
+        ("p", words.contents(f.statements, duration_words(f.clip_ms))),
+        ("p", words.check(f.check_passed, f.form_name, f.check_verdict)),
+        ("p", words.approved(f.approved, f.statements)),
+        *(("p", words.changed_unapproved(line)) for line in f.changed_after_approval),
+        ("p", words.committee_sees(m.addressee, f.committee_meeting)),
+        ("h", words.CHECKSUMS),
         *(("mono", f"{digest}  {name}") for name, digest in f.files),
-        (
-            "p",
-            "Kontrolsummerne står også i filen SHA256SUMS; de viser, at filerne er de samme, som blev sendt.",
-        ),
+        ("p", words.CHECKSUMS_NOTE),
     ]
     if f.contact:
-        lines.append(("p", f"Spørgsmål kan rettes til {f.contact}."))
+        lines.append(("p", words.questions_to(f.contact)))
     return lines
 
 
 def cover_letter_pdf(f: Facts) -> bytes:
+    title = f.meeting.title
     pdf = pdf_document(
-        f"Følgebrev: {f.title}", f"Følgebrev · {f.title} · formen «{f.form_name}»", "da", f.organiser
+        words.cover_title(title), words.cover_header(title, f.form_name), "da", f.meeting.organiser
     )
     width = pdf.w - pdf.l_margin - pdf.r_margin
     for kind, text in cover_letter_lines(f):
@@ -190,76 +155,61 @@ def cover_letter_pdf(f: Facts) -> bytes:
 # ------------------------------------------------------------------------------- participant note
 
 
-def _group_line(g: WorkingGroup) -> str:
-    parts = [g.name]
-    if g.coordinator:
-        parts.append(f"tovholder: {g.coordinator}")
-    if g.meets:
-        parts.append(f"mødes: {g.meets}")
-    if g.costs:
-        parts.append(
-            f"udgifter: {g.costs}" + (f" (betales af {g.costs_covered_by})" if g.costs_covered_by else "")
-        )
-    elif g.costs_covered_by:
-        parts.append(f"udgifter betales af {g.costs_covered_by}")
-    return "; ".join(parts)
-
-
-def _agreement_line(a: Agreement) -> str:
-    return f"{a.who}: {a.what}" + (f" (senest {danish_date(a.by)})" if a.by else "")
-
-
 def participant_sections(f: Facts) -> list[tuple[str, list[str]]]:
     """The note as (heading, paragraphs or list items) sections."""
-    meeting = f"borgermødet «{f.title}»" + (f" {danish_date(f.date)}" if f.date else "")
+    m = f.meeting
     sent = [
-        f"Tak for jeres indlæg på {meeting}. De {f.statements} videoindlæg er samlet i ét klip "
-        f"({duration_words(f.clip_ms)}) med undertekster og en skriftlig gengivelse.",
-        f"Høringssvaret er sendt til {_committee(f)}"
-        + (f", som aftalt med {f.agreed_with}" if f.agreed_with else "")
-        + ".",
-        _when_committee(f),
+        words.thanks(words.meeting(m.title, m.date, comma=False), f.statements, duration_words(f.clip_ms)),
+        words.sent_to(m.addressee, f.agreed_with),
+        words.committee_sees(m.addressee, f.committee_meeting),
     ]
-    sections = [("Hvad er sendt, og til hvem", sent)]
+    sections = [(words.SENT, sent)]
     if f.agreements:
-        sections.append(("Det aftalte vi på mødet", [_agreement_line(a) for a in f.agreements]))
+        sections.append((words.AGREED, [words.agreement(a.who, a.what, a.by) for a in f.agreements]))
     if f.next_steps:
-        sections.append(("Det sker nu", list(f.next_steps)))
+        sections.append((words.NEXT_STEPS, list(f.next_steps)))
     if f.groups:
-        sections.append(("Netværk og arbejdsgrupper", [_group_line(g) for g in f.groups]))
+        sections.append(
+            (
+                words.GROUPS,
+                [words.group(g.name, g.coordinator, g.meets, g.costs, g.costs_covered_by) for g in f.groups],
+            )
+        )
     if f.next_meeting:
-        where = f", {f.next_meeting_place}" if f.next_meeting_place else ""
-        sections.append(("Næste borgermøde", [f"{danish_date(f.next_meeting)}{where}."]))
+        sections.append(
+            (words.NEXT_CITIZEN_MEETING, [words.next_meeting(f.next_meeting, f.next_meeting_place)])
+        )
     if f.contact:
-        sections.append(("Spørgsmål", [f"Kontakt {f.contact}."]))
+        sections.append((words.QUESTIONS, [words.contact(f.contact)]))
     return sections
 
 
 def participant_note_txt(f: Facts) -> str:
-    out = [f"Til deltagerne i {f.title}", ""]
+    out = [words.note_title(f.meeting.title), ""]
     for heading, items in participant_sections(f):
         out += [heading, "-" * len(heading)]
-        listed = heading not in ("Hvad er sendt, og til hvem", "Næste borgermøde", "Spørgsmål")
+        listed = heading not in words.PROSE
         out += [f"- {item}" if listed else item for item in items]
         out.append("")
-    out.append(f"Venlig hilsen\n{f.organiser or 'Arrangørerne'}")
+    out.append(f"{words.GREETING}\n{f.meeting.organiser or words.SIGNED}")
     return escape.printable("\n".join(out)) + "\n"
 
 
 def participant_note_html(f: Facts) -> str:
     esc = escape.html_text
-    body = [f"<h1>Til deltagerne i {esc(f.title)}</h1>"]
+    title = words.note_title(f.meeting.title)
+    body = [f"<h1>{esc(title)}</h1>"]
     for heading, items in participant_sections(f):
         body.append(f"<h2>{esc(heading)}</h2>")
-        if heading in ("Hvad er sendt, og til hvem", "Næste borgermøde", "Spørgsmål"):
+        if heading in words.PROSE:
             body += [f"<p>{esc(item)}</p>" for item in items]
         else:
             body.append("<ul>" + "".join(f"<li>{esc(item)}</li>" for item in items) + "</ul>")
-    body.append(f"<p>Venlig hilsen<br>{esc(f.organiser or 'Arrangørerne')}</p>")
+    body.append(f"<p>{esc(words.GREETING)}<br>{esc(f.meeting.organiser or words.SIGNED)}</p>")
     return (
         '<!doctype html>\n<html lang="da">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>Til deltagerne i {esc(f.title)}</title>\n"
+        f"<title>{esc(title)}</title>\n"
         "<style>body{font-family:'DejaVu Sans','Segoe UI',system-ui,sans-serif;max-width:42rem;"
         "margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1d232b}h1{font-size:1.4rem}"
         "h2{font-size:1.1rem;margin-top:1.5rem}"

@@ -22,6 +22,7 @@ from pipeline.media import GLOBAL_ARGS, IMAGE_INPUT, Loudness, downmix_pan, inpu
 from pipeline.media.loudness import ABSOLUTE_GATE
 from pipeline.models import AudioInfo, Statement
 from pipeline.stages.cut import Cut, Part
+from pipeline.timefmt import ffmpeg_rate, ffmpeg_seconds
 
 VERSION = 3  # 2: the ffmpeg version is part of the key; 3: a card's picture is prepared once
 AUDIO_BITRATE = "160k"
@@ -46,7 +47,7 @@ def _encode_options(form: Form, frames: int) -> dict[str, Any]:
         "profile:v": "high",
         "pix_fmt": "yuv420p",
         "g": max(1, round(2 * fps)),  # a key frame every 2 s lets players seek
-        "r": _fps_text(fps),
+        "r": ffmpeg_rate(fps),
         "frames:v": frames,
         "acodec": "pcm_s16le",
         "ar": form.audio.sample_rate,
@@ -54,14 +55,6 @@ def _encode_options(form: Form, frames: int) -> dict[str, Any]:
         "map_metadata": -1,
         "f": "mov",
     }
-
-
-def _fps_text(fps: float) -> str:
-    # 29.97 is 30000/1001 in every player; a decimal would drift.
-    for exact in ((24000, 1001), (30000, 1001), (60000, 1001)):
-        if abs(fps - exact[0] / exact[1]) < 0.005:
-            return f"{exact[0]}/{exact[1]}"
-    return f"{fps:g}"
 
 
 def _samples(part: Part, form: Form) -> int:
@@ -83,7 +76,7 @@ def _fitted(stream: Any, form: Form) -> Any:
 
 def _frame_chain(stream: Any, form: Form) -> Any:
     """Fitted into the frame, at a constant frame rate, yuv420p."""
-    return _fitted(stream, form).filter("fps", fps=_fps_text(form.video.fps)).filter("format", "yuv420p")
+    return _fitted(stream, form).filter("fps", fps=ffmpeg_rate(form.video.fps)).filter("format", "yuv420p")
 
 
 def _still(card_png: Path, form: Form) -> Any:
@@ -96,7 +89,7 @@ def _still(card_png: Path, form: Form) -> Any:
         "format", "yuv420p"
     )
     return picture.filter("loop", loop=-1, size=1, start=0).filter(
-        "setpts", f"N/({_fps_text(form.video.fps)})/TB"
+        "setpts", f"N/({ffmpeg_rate(form.video.fps)})/TB"
     )
 
 
@@ -138,7 +131,7 @@ def loudnorm_pass_args(
     bring to the target within the true-peak limit (``linear_gain_fits``)."""
     import ffmpeg
 
-    stream = ffmpeg.input(input_path(source), ss=_seconds(cut.in_ms), t=_seconds(cut.duration_ms))
+    stream = ffmpeg.input(input_path(source), ss=ffmpeg_seconds(cut.in_ms), t=ffmpeg_seconds(cut.duration_ms))
     chain = _audio_pre(stream[str(audio_stream)], form, audio).filter(
         "loudnorm", I=form.audio.loudness, TP=form.audio.true_peak, LRA=LRA_TARGET, print_format="json"
     )
@@ -163,10 +156,6 @@ def linear_gain_fits(metered: Loudness, form: Form) -> bool:
     gain = form.audio.loudness - min(metered.integrated, 0.0)
     fits_peak = metered.true_peak + gain <= form.audio.true_peak - LINEAR_MARGIN_DB
     return metered.threshold > ABSOLUTE_GATE and fits_peak
-
-
-def _seconds(ms: int) -> str:
-    return f"{ms / 1000:.3f}"
 
 
 def _normalised_audio(
@@ -212,8 +201,8 @@ def statement_args(
     statement; ``subtitles`` an ASS file timed to this segment, burned in with the shipped font."""
     import ffmpeg
 
-    duration = _seconds(part.duration_ms)
-    recording = ffmpeg.input(input_path(source), ss=_seconds(cut.in_ms), t=duration)
+    duration = ffmpeg_seconds(part.duration_ms)
+    recording = ffmpeg.input(input_path(source), ss=ffmpeg_seconds(cut.in_ms), t=duration)
     if statement.probe.video is not None and card_png is None:
         # A picture that ends before the sound holds its last frame instead of going black.
         picture = _frame_chain(recording[str(statement.probe.video.index)], form).filter(
@@ -239,7 +228,7 @@ def card_args(card_png: Path, part: Part, form: Form, target: Path) -> list[str]
     """A card: its still picture for the part's length, with silence."""
     import ffmpeg
 
-    duration = _seconds(part.duration_ms)
+    duration = ffmpeg_seconds(part.duration_ms)
     layout = "stereo" if form.audio.channels == 2 else "mono"
     silence = ffmpeg.input(
         f"anullsrc=r={form.audio.sample_rate}:cl={layout}", f="lavfi", t=duration

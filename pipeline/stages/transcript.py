@@ -1,6 +1,7 @@
 """Transcript: the text of the statements as documents an official can put on the agenda.
 
-``build`` makes one frozen TranscriptDocument from the meeting, the form and the statements' transcripts;
+``document`` makes one frozen TranscriptDocument from the meeting's facts, the form and the statements'
+transcripts (``build``: the same from meeting.yaml and the folder's name);
 ``render_txt``, ``render_json``, ``render_docx`` and ``render_pdf`` turn it into the delivered files.
 Speaker names appear only where the speaker consented (form ``transcript.speaker_labels: consent``).
 """
@@ -12,17 +13,15 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline import escape, texts
+from pipeline import escape
 from pipeline.config import Form, Meeting
+from pipeline.meeting_facts import MeetingFacts
 from pipeline.models import Approval, Segment, Statement, StatementTranscript
 from pipeline.models import approved as is_approved
+from pipeline.texts import documents as words
+from pipeline.timefmt import timecode
 
 VERSION = 1
-
-DANISH_MONTHS = (
-    "januar", "februar", "marts", "april", "maj", "juni",
-    "juli", "august", "september", "oktober", "november", "december",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -38,11 +37,7 @@ class TranscriptEntry:
 
 @dataclass(frozen=True)
 class TranscriptDocument:
-    title: str
-    date: dt.date | None
-    place: str | None
-    organiser: str | None
-    committee: str | None
+    meeting: MeetingFacts
     form_name: str
     agreed_with: str | None
     committee_meeting: dt.date | None
@@ -56,31 +51,44 @@ class TranscriptDocument:
 # ------------------------------------------------------------------------------------------ pure core
 
 
-def danish_date(value: dt.date | None) -> str:
-    if value is None:
-        return "uden dato"
-    return f"{value.day}. {DANISH_MONTHS[value.month - 1]} {value.year}"
-
-
-def timecode(ms: int) -> str:
-    seconds = max(0, ms) // 1000
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}"
-
-
 def speaker_label(statement: Statement, number: int, form: Form) -> tuple[str, bool]:
     named = (
         form.transcript.speaker_labels == "consent"
         and statement.consent.name_on_screen
         and bool(statement.speaker)
     )
-    return (statement.speaker or "", True) if named else (f"Borger {number}", False)
+    return (statement.speaker or "", True) if named else (words.citizen(number), False)
 
 
 def build(
     meeting: Meeting,
     meeting_name: str,
+    form: Form,
+    statements: list[Statement],
+    transcripts: dict[str, StatementTranscript],
+    *,
+    engine: str,
+    model: str,
+    language: str,
+    starts_ms: dict[str, int] | None = None,
+    approvals: dict[str, Approval | None] | None = None,
+) -> TranscriptDocument:
+    """``document`` from meeting.yaml and the meeting folder's name (``files.folder_title``)."""
+    return document(
+        MeetingFacts.named(meeting, meeting_name),
+        form,
+        statements,
+        transcripts,
+        engine=engine,
+        model=model,
+        language=language,
+        starts_ms=starts_ms,
+        approvals=approvals,
+    )
+
+
+def document(
+    meeting: MeetingFacts,
     form: Form,
     statements: list[Statement],
     transcripts: dict[str, StatementTranscript],
@@ -106,11 +114,7 @@ def build(
             )
         )
     return TranscriptDocument(
-        title=meeting.title or meeting_name,
-        date=meeting.date,
-        place=meeting.place,
-        organiser=meeting.organiser,
-        committee=meeting.committee,
+        meeting=meeting,
         form_name=form.name,
         agreed_with=form.agreed_with,
         committee_meeting=form.committee_meeting,
@@ -123,41 +127,26 @@ def build(
 
 
 def header_lines(doc: TranscriptDocument) -> list[str]:
-    lines = [f"Dato: {danish_date(doc.date)}"]
-    if doc.place:
-        lines.append(f"Sted: {doc.place}")
-    if doc.organiser:
-        lines.append(f"Arrangør: {doc.organiser}")
-    if doc.committee:
-        lines.append(f"Til: {doc.committee}")
-    if doc.committee_meeting:
-        lines.append(f"Vises på udvalgsmødet: {danish_date(doc.committee_meeting)}")
-    lines.append(f"Antal indlæg: {len(doc.entries)}")
-    approved = sum(is_approved(e.approval) for e in doc.entries)
-    lines.append(f"Godkendt: {approved} af {len(doc.entries)} indlæg er læst og godkendt af en person")
-    void = [e for e in doc.entries if e.approval is not None and not e.approval.valid]
-    if void:
-        lines.append(
-            f"Ændret efter godkendelse: {len(void)} indlæg (" + ", ".join(str(e.number) for e in void) + ")"
-        )
-    return lines
+    m = doc.meeting
+    return words.header_lines(
+        date=m.date,
+        place=m.place,
+        organiser=m.organiser,
+        committee=m.committee,
+        committee_meeting=doc.committee_meeting,
+        statements=len(doc.entries),
+        approved=sum(is_approved(e.approval) for e in doc.entries),
+        changed=[e.number for e in doc.entries if e.approval is not None and not e.approval.valid],
+    )
 
 
 def approval_line(entry: TranscriptEntry) -> str:
-    if entry.approval is None:
-        return "Ikke godkendt: teksten er ikke læst igennem af en person."
-    if not entry.approval.valid:
-        changed = texts.changed_after_approval(entry.approval.by, entry.approval.at)
-        return f"Ikke godkendt: {changed[0].upper()}{changed[1:]}; den nye tekst er ikke godkendt."
-    when = f", {entry.approval.at.replace('T', ' ')}" if entry.approval.at else ""
-    return f"Godkendt af {entry.approval.by}{when}."
+    a = entry.approval
+    return words.approval_line(a.by, a.at, a.valid) if a else words.approval_line(None, None, True)
 
 
 def machine_note(doc: TranscriptDocument) -> str:
-    return (
-        f"Teksten er skrevet automatisk af talegenkendelse (Whisper {doc.model}, {doc.engine}) og kan "
-        "indeholde fejl; lyt til optagelsen, hvis en formulering er vigtig."
-    )
+    return words.machine_note(doc.model, doc.engine)
 
 
 def entry_heading(entry: TranscriptEntry, timecodes: bool) -> str:
@@ -182,11 +171,11 @@ def paragraphs(entry: TranscriptEntry) -> list[tuple[Segment, str]]:
     ]
 
 
-NO_TEXT_NOTE = "[Ingen tekst genkendt: talegenkendelsen hørte tale, men skrev intet. Lyt til optagelsen.]"
+NO_TEXT_NOTE = words.NO_TEXT_NOTE
 
 
 def render_txt(doc: TranscriptDocument) -> str:
-    out = ["Høringssvar fra borgermødet", doc.title, "", *header_lines(doc), "", machine_note(doc), ""]
+    out = [words.KIND, doc.meeting.title, "", *header_lines(doc), "", machine_note(doc), ""]
     for entry in doc.entries:
         out.append("")
         out.append(entry_heading(entry, doc.timecodes))
@@ -210,11 +199,11 @@ def render_json(doc: TranscriptDocument) -> dict[str, Any]:
             "kind": "hearing-pipeline transcript",
             "version": VERSION,
             "meeting": {
-                "title": doc.title,
-                "date": doc.date.isoformat() if doc.date else None,
-                "place": doc.place,
-                "organiser": doc.organiser,
-                "committee": doc.committee,
+                "title": doc.meeting.title,
+                "date": doc.meeting.date.isoformat() if doc.meeting.date else None,
+                "place": doc.meeting.place,
+                "organiser": doc.meeting.organiser,
+                "committee": doc.meeting.committee,
             },
             "form": {
                 "name": doc.form_name,
@@ -257,16 +246,16 @@ def render_docx(doc: TranscriptDocument) -> bytes:
     text = escape.printable
     document = docx.Document()
     core = document.core_properties
-    core.title = escape.document_property(f"Høringssvar: {doc.title}")
+    core.title = escape.document_property(words.document_title(doc.meeting.title))
     core.language = escape.document_property(doc.language)
-    core.author = escape.document_property(doc.organiser or "hearing-pipeline")
+    core.author = escape.document_property(doc.meeting.organiser or "hearing-pipeline")
     core.comments = escape.document_property(machine_note(doc))
     style = document.styles["Normal"]
     style.font.name = "Calibri"
     style.font.size = Pt(11)
 
-    document.add_heading("Høringssvar fra borgermødet", level=0)
-    document.add_heading(text(doc.title), level=1)
+    document.add_heading(words.KIND, level=0)
+    document.add_heading(text(doc.meeting.title), level=1)
     for line in header_lines(doc):
         label, _, value = line.partition(": ")
         paragraph = document.add_paragraph()
@@ -336,7 +325,7 @@ def pdf_document(title: str, header: str, language: str, author: str | None) -> 
             self.set_font(PDF_FONT, "", 8)
             self.set_text_color(0x55, 0x55, 0x55)
             # Our own words and the page-count alias, which pdf_text would take out.
-            super().cell(0, 6, f"Side {self.page_no()} af {PAGE_COUNT}", align="C")
+            super().cell(0, 6, words.page_footer(self.page_no(), PAGE_COUNT), align="C")
 
     pdf = _Document(format="A4")
     pdf.set_margins(20, 16, 20)
@@ -376,17 +365,18 @@ def pdf_fit_width(pdf: Any, text: str, width: float) -> str:
 
 
 def render_pdf(doc: TranscriptDocument) -> bytes:
+    title = doc.meeting.title
     pdf = pdf_document(
-        f"Høringssvar: {doc.title}",
-        f"Høringssvar fra borgermødet · {doc.title} · formen «{doc.form_name}»",
+        words.document_title(title),
+        words.page_header(title, doc.form_name),
         doc.language,
-        doc.organiser,
+        doc.meeting.organiser,
     )
     width = pdf.w - pdf.l_margin - pdf.r_margin
     pdf.set_font(PDF_FONT, "B", 18)
-    pdf.multi_cell(width, 9, "Høringssvar fra borgermødet", align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(width, 9, words.KIND, align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(PDF_FONT, "B", 13)
-    pdf.multi_cell(width, 7, doc.title, align="L", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(width, 7, title, align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     for line in header_lines(doc):
         label, _, value = line.partition(": ")

@@ -40,6 +40,7 @@ from pipeline.stages.archive.premis import (
     archive_info,
     creation_event,
     derivation_events,
+    meeting_info,
     model_software,
     transcription_event,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "build_archive",
     "creation_event",
     "derivation_events",
+    "meeting_info",
     "model_software",
     "transcription_event",
     "verify_archive",

@@ -22,6 +22,7 @@ import bagit
 
 from pipeline import __version__
 from pipeline.cache import WORK, WorkCache
+from pipeline.meeting_facts import MeetingFacts
 from pipeline.models import MediaProbe, Statement
 from pipeline.stages.archive.layout import payload_path, technical_path
 
@@ -488,7 +489,21 @@ def archive_info(
     engine: Software | None = None,
     model: ModelInfo | None = None,
 ) -> ArchiveInfo:
-    """ArchiveInfo from meeting.yaml and the programs of this run (the versions are looked up here)."""
+    """``meeting_info`` from meeting.yaml and the meeting folder's name (``files.folder_title``)."""
+    return meeting_info(
+        MeetingFacts.named(meeting, meeting_name), ffmpeg_version=ffmpeg_version, engine=engine, model=model
+    )
+
+
+def meeting_info(
+    meeting: MeetingFacts,
+    *,
+    ffmpeg_version: str | None = None,
+    engine: Software | None = None,
+    model: ModelInfo | None = None,
+) -> ArchiveInfo:
+    """ArchiveInfo from the meeting's facts and the programs of this run (the versions are looked up
+    here)."""
     software = [Software(PIPELINE, __version__), Software(BAGIT, bagit.VERSION)]
     with contextlib.suppress(ImportError):
         import av
@@ -502,7 +517,7 @@ def archive_info(
         software.append(model_software(model))
     return ArchiveInfo(
         organiser=meeting.organiser,
-        title=meeting.title or f"Recordings of the citizen meeting {meeting_name}",
+        title=meeting.archive_title,
         meeting_date=meeting.date,
         committee=meeting.committee,
         operator=operator_name(),

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Form
-from pipeline.stages.check.results import CheckResult, _result, _seconds
+from pipeline.stages.check.results import CheckResult, _result
+from pipeline.timefmt import fps_text, seconds_text
 
 if TYPE_CHECKING:
     from pipeline.media import R128, FileFacts
@@ -108,10 +109,6 @@ def frame_rate(times: Sequence[int], time_base: Fraction) -> FrameRate:
 # ------------------------------------------------------------------------------- the clip (pure)
 
 
-def _fps_text(fps: float) -> str:
-    return f"{fps:.3f}".rstrip("0").rstrip(".")
-
-
 def _is_mp4(facts: ClipFacts) -> bool:
     return "mp4" in facts.format_name.split(",") and bool(facts.brand) and facts.brand != QUICKTIME_BRAND
 
@@ -159,7 +156,7 @@ def _check_video(video: VideoFacts | None, form: Form) -> list[CheckResult]:
             )
         ]
     want = form.video
-    rate = f"{_fps_text(video.fps)} fps" if video.frames > 1 else "fewer than 2 frames"
+    rate = f"{fps_text(video.fps)} fps" if video.frames > 1 else "fewer than 2 frames"
     gaps = f"{video.frame_gap_ms[0]:.2f}–{video.frame_gap_ms[1]:.2f} ms between frames"
     # A profile is judged only for H.264; another codec has failed already.
     profile = [_check_profile(video.profile)] if video.codec == "h264" else []
@@ -188,7 +185,7 @@ def _check_video(video: VideoFacts | None, form: Form) -> list[CheckResult]:
         _result(
             "video.fps",
             "frame rate",
-            f"{_fps_text(want.fps)} fps",
+            f"{fps_text(want.fps)} fps",
             rate if video.constant_rate or video.frames <= 1 else f"{rate} on average",
             video.frames > 1 and abs(video.fps - want.fps) <= FPS_TOLERANCE,
         ),
@@ -328,10 +325,10 @@ def check_durations(
         _result(
             "clip.duration",
             "length of the clip",
-            f"≤ {_seconds(limit)}",
-            _seconds(duration_ms),
+            f"≤ {seconds_text(limit)}",
+            seconds_text(duration_ms),
             duration_ms <= limit,
-            "" if duration_ms <= limit else f"{_seconds(duration_ms - limit)} too long",
+            "" if duration_ms <= limit else f"{seconds_text(duration_ms - limit)} too long",
         )
     ]
     if timeline is None:
@@ -346,10 +343,11 @@ def check_durations(
         _result(
             "clip.statements",
             "length of each statement",
-            f"≤ {_seconds(most)} each",
-            f"longest {_seconds(int(longest.get('duration_ms', 0)))} ({longest.get('statement')}, run.json)",
+            f"≤ {seconds_text(most)} each",
+            f"longest {seconds_text(int(longest.get('duration_ms', 0)))} "
+            f"({longest.get('statement')}, run.json)",
             not over,
-            "; ".join(f"{p.get('statement')}: {_seconds(int(p.get('duration_ms', 0)))}" for p in over),
+            "; ".join(f"{p.get('statement')}: {seconds_text(int(p.get('duration_ms', 0)))}" for p in over),
         )
     )
     return out

@@ -13,8 +13,8 @@ from typing import Any
 
 from pipeline import run_record
 from pipeline.config import Form
-from pipeline.stages.check.results import _seconds
 from pipeline.stages.check.subtitles import subtitle_kind
+from pipeline.timefmt import seconds_text
 
 TRANSCRIPT_SUFFIX = "-transkription"
 # A run.json whose clip is longer or shorter than this describes another render of the clip.
@@ -91,5 +91,5 @@ def _timeline_from_run(
         return None, "has no timeline"
     end = max(int(p.get("start_ms", 0)) + int(p.get("duration_ms", 0)) for p in timeline)
     if abs(end - duration_ms) > TIMELINE_TOLERANCE_MS:
-        return None, f"describes a clip of {_seconds(end)}, not the {_seconds(duration_ms)} measured"
+        return None, f"describes a clip of {seconds_text(end)}, not the {seconds_text(duration_ms)} measured"
     return timeline, ""

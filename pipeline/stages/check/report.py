@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.stages.check.results import CheckResult
+from pipeline.texts import report as words
 
 VERSION = 1
 REPORT_JSON = "qc-report.json"
@@ -53,13 +54,8 @@ class QcReport:
     def verdict(self) -> list[str]:
         """The first lines of the report, in Danish and English."""
         if self.passed:
-            note = f" ({len(self.warnings)} advarsler / warnings)" if self.warnings else ""
-            return [f"Klippet OVERHOLDER den aftalte form / The clip conforms to the agreed form{note}"]
-        failed = ", ".join(r.check for r in self.failures)
-        return [
-            "Klippet OVERHOLDER IKKE den aftalte form / The clip does NOT conform to the agreed form",
-            f"Fejl i / failed: {failed}",
-        ]
+            return [words.conforms(len(self.warnings))]
+        return [words.DOES_NOT_CONFORM, words.failed([r.check for r in self.failures])]
 
     def summary(self) -> str:
         """One line naming the failed checks with what was measured, for a log or an error message."""
@@ -89,22 +85,23 @@ class QcReport:
     def to_text(self) -> str:
         marker = "=" * 100
         out = [marker, *self.verdict(), marker, ""]
-        out.append(f"QC-rapport / QC report: {self.clip}")
-        agreed = f" (aftalt med / agreed with {self.agreed_with})" if self.agreed_with else ""
-        out.append(f"Form: {self.form}{agreed}")
-        out.append(f"Målt / measured: {self.checked_at} · {self.tools}")
+        out.append(words.title(self.clip))
+        out.append(words.form(self.form, self.agreed_with))
+        out.append(words.measured(self.checked_at, self.tools))
         if self.ffmpeg:
             out.append(f"ffmpeg: {self.ffmpeg['path']} ({self.ffmpeg['reason']})")
         out.append("")
-        out.append("Filer / files:")
+        out.append(words.FILES)
         width = max((len(f.role) for f in self.files), default=0)
         for item in self.files:
-            name = item.name if item.name is not None else "ikke fundet / not found"
+            name = item.name if item.name is not None else words.NOT_FOUND
             note = f"  ({item.note})" if item.note else ""
             out.append(f"  {item.role:<{width}}  {name}{note}")
         out.append("")
-        header = ("Status", "Check", "Expected", "Measured")
-        rows = [(_LABEL[r.status], f"{r.check}: {r.title}", r.expected, r.measured) for r in self.results]
+        header = words.COLUMNS
+        rows = [
+            (words.STATUS[r.status], f"{r.check}: {r.title}", r.expected, r.measured) for r in self.results
+        ]
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
         out.append(_row(header, widths))
         out.append(_row((*("-" * w for w in widths), "-" * len(header[3])), widths))
@@ -114,12 +111,9 @@ class QcReport:
                 out += [" " * (widths[0] + 2) + "↳ " + line for line in result.detail.splitlines()]
         if self.not_checked:
             out.append("")
-            out.append("Ikke kontrolleret / not checked:")
+            out.append(words.NOT_CHECKED)
             out += [f"  - {reason}" for reason in self.not_checked]
         return "\n".join(out) + "\n"
-
-
-_LABEL = {"pass": "pass", "warn": "warn", "fail": "FAIL"}
 
 
 def _row(cells: tuple[str, ...], widths: Sequence[int]) -> str:

@@ -1,5 +1,5 @@
 """The result of one check, and what every check shares: its status, how results are made and ranked, and
-how times are written in a result's text. The underscored helpers are the check package's own, for its
+The underscored helpers are the check package's own, for its
 modules only."""
 
 from __future__ import annotations
@@ -43,15 +43,3 @@ def _result(
 
 def _worst(statuses: Sequence[Status]) -> Status:
     return max(statuses, key=lambda s: _RANK[s], default="pass")
-
-
-def _clock(ms: int) -> str:
-    ms = max(ms, 0)
-    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
-
-
-def _seconds(ms: int) -> str:
-    # To the hundredth: a clip 40 ms over its limit must not read as exactly at it.
-    if ms >= 60_000:
-        return f"{ms / 1000:.2f} s ({ms // 60_000}:{ms // 1000 % 60:02d})"
-    return f"{ms / 1000:.2f} s"

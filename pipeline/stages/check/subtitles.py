@@ -27,10 +27,11 @@ from typing import Any, Literal
 
 from pipeline.config import Form
 from pipeline.stages import timing
-from pipeline.stages.check.results import _RANK, EXAMPLES, CheckResult, Status, _clock, _result, _worst
+from pipeline.stages.check.results import _RANK, EXAMPLES, CheckResult, Status, _result, _worst
 from pipeline.stages.check.transcript import words
 from pipeline.stages.subtitles.io import looks_like_timing, parse_srt, parse_vtt
 from pipeline.stages.subtitles.rules import Cue, RuleBreak, SubtitleRules, cue_name, rule_titles
+from pipeline.timefmt import clock
 
 _SRT_TIMING = re.compile(r"^\d{2,}:\d{2}:\d{2},\d{3} --> \d{2,}:\d{2}:\d{2},\d{3}$")
 _VTT_TIMING = re.compile(r"^(?:\d{2,}:)?\d{2}:\d{2}\.\d{3} --> (?:\d{2,}:)?\d{2}:\d{2}\.\d{3}(?:\s.*)?$")
@@ -173,7 +174,7 @@ def check_subtitles(
         "subtitles.end_after_start": f"{len(cues)} cues",
         "subtitles.overlap": "" if checks["subtitles.overlap"].hits else "none",
         "subtitles.gap": f"smallest {min(gaps)} ms" if gaps else "no gaps",
-        "subtitles.inside_clip": f"last ends {_clock(max((c.end_ms for c in cues), default=0))}",
+        "subtitles.inside_clip": f"last ends {clock(max((c.end_ms for c in cues), default=0))}",
         "subtitles.lines": f"most {max((len(c.lines) for c in cues), default=0)}",
         "subtitles.chars_per_line": f"longest {max(line_lengths, default=0)}",
         "subtitles.reading_speed": f"fastest {fastest:.2f} characters/s",

@@ -16,8 +16,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipeline.config import Form
-from pipeline.stages.check.results import EXAMPLES, CheckResult, _clock, _result
+from pipeline.stages.check.results import EXAMPLES, CheckResult, _result
 from pipeline.stages.subtitles.rules import Cue
+from pipeline.timefmt import clock
 
 _BRACKETED = re.compile(r"\[[^\]]*\]")
 _WORD = re.compile(r"\w+")
@@ -91,7 +92,7 @@ def _flagged_runs(document: Mapping[str, Any], flag: str) -> tuple[list[str], in
             if run:
                 text = " ".join(str(w.get("text", "")).strip() for w in run)
                 shown = text if len(text) <= 40 else text[:39] + "…"
-                found.append(f"{label} at {_clock(offset + int(run[0].get('start_ms', 0)))}: '{shown}'")
+                found.append(f"{label} at {clock(offset + int(run[0].get('start_ms', 0)))}: '{shown}'")
                 run = []
     return found, redecoded
 
@@ -213,19 +214,19 @@ def compare_words(cues: Sequence[Cue], statements: Sequence[tuple[str, str]]) ->
     if tag == "replace":
         n = sub_where[i1]
         first = (
-            f"subtitle {n} at {_clock(cues[n - 1].start_ms)} says {show(sub_words, i1, i2)} where the "
+            f"subtitle {n} at {clock(cues[n - 1].start_ms)} says {show(sub_words, i1, i2)} where the "
             f"transcript ({doc_where[j1]}) says {show(doc_words, j1, j2)}"
         )
     elif tag == "delete":
         n = sub_where[i1]
         first = (
-            f"subtitle {n} at {_clock(cues[n - 1].start_ms)} has {show(sub_words, i1, i2)}, "
+            f"subtitle {n} at {clock(cues[n - 1].start_ms)} has {show(sub_words, i1, i2)}, "
             "which the transcript does not"
         )
     else:
         where = f"after subtitle {sub_where[i1 - 1]}" if i1 else "before the first subtitle"
         if sub_words:
-            where += f" at {_clock(cue_at(i1 - 1 if i1 else 0).start_ms)}"
+            where += f" at {clock(cue_at(i1 - 1 if i1 else 0).start_ms)}"
         first = (
             f"the transcript ({doc_where[j1]}) has {show(doc_words, j1, j2)}, "
             f"which the subtitles do not ({where})"

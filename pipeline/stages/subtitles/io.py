@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import pysubs2
 
 from pipeline.stages.subtitles.rules import Cue
+from pipeline.timefmt import srt_time, vtt_time
 
 # SubRip and WebVTT are written and read here, not by pysubs2: pysubs2 reads a line of digits at the end of
 # a cue as the next cue's number, and "\\N" typed in a cue as a line break, so a person's text would
@@ -30,15 +31,6 @@ _ANY_STAMP = re.compile(r"\d+:\d{1,2}:\d{1,2}[,.]\d{1,3}|\d{1,2}:\d{1,2}\.\d{1,3
 
 def _ms_of(hours: str | None, minutes: str, seconds: str, fraction: str) -> int:
     return ((int(hours or 0) * 60 + int(minutes)) * 60 + int(seconds)) * 1000 + int(fraction.ljust(3, "0"))
-
-
-def srt_time(ms: int) -> str:
-    ms = max(ms, 0)
-    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
-
-
-def vtt_time(ms: int) -> str:
-    return srt_time(ms).replace(",", ".")
 
 
 def looks_like_timing(line: str) -> bool:

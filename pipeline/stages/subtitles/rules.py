@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from pipeline.timefmt import clock
+
 
 class _SubtitleFields(Protocol):
     @property
@@ -189,11 +191,6 @@ def clean_text(text: str) -> str:
 # ---------------------------------------------------------------------------------------- rule breaks
 
 
-def _clock(ms: int) -> str:
-    ms = max(ms, 0)
-    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
-
-
 @dataclass(frozen=True)
 class RuleBreak:
     """One cue breaking one of the form's subtitle rules (docs/standards.md "Subtitles").
@@ -211,7 +208,7 @@ class RuleBreak:
 
 def cue_name(n: int, cue: Cue) -> str:
     text = cue.text if len(cue.text) <= 32 else cue.text[:31] + "…"
-    return f"subtitle {n} at {_clock(cue.start_ms)} {text!r}"
+    return f"subtitle {n} at {clock(cue.start_ms)} {text!r}"
 
 
 def rule_breaks(cues: Sequence[Cue], rules: SubtitleRules, clip_ms: int) -> list[RuleBreak]:
@@ -256,12 +253,12 @@ def rule_breaks(cues: Sequence[Cue], rules: SubtitleRules, clip_ms: int) -> list
                 "fail",
                 "end before they start",
                 n,
-                f"{name} ends at {_clock(cue.end_ms)}",
+                f"{name} ends at {clock(cue.end_ms)}",
             )
         if cue.start_ms < 0 or cue.end_ms > clip_ms:
             hit(
                 "subtitles.inside_clip", "fail", "outside", n,
-                f"{name} ends at {_clock(cue.end_ms)}" if cue.start_ms >= 0 else f"{name} starts before 0",
+                f"{name} ends at {clock(cue.end_ms)}" if cue.start_ms >= 0 else f"{name} starts before 0",
             )  # fmt: skip
         if not cue.lines or any(not line.strip() for line in cue.lines):
             hit("subtitles.lines", "fail", "empty", n, f"{name} has an empty line")
@@ -310,7 +307,7 @@ def rule_titles(rules: SubtitleRules, clip_ms: int | None = None) -> dict[str, t
         ),
         "subtitles.inside_clip": (
             "subtitles within the clip",
-            f"00:00:00,000 – {_clock(clip_ms)}" if clip_ms is not None else "within the clip",
+            f"00:00:00,000 – {clock(clip_ms)}" if clip_ms is not None else "within the clip",
         ),
         "subtitles.lines": ("lines per subtitle", f"≤ {rules.max_lines}"),
         "subtitles.chars_per_line": (
