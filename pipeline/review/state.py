@@ -16,7 +16,8 @@ from pipeline import run_record
 from pipeline.cache import WorkCache
 from pipeline.config import load_form, load_meeting
 from pipeline.errors import PipelineError, UsageError
-from pipeline.files import folder_title, write_text
+from pipeline.files import write_text
+from pipeline.meeting_facts import MeetingFacts
 from pipeline.review.alignment import Alignment
 from pipeline.review.changes import Conflict, fields_after, parse_change
 from pipeline.review.previews import Previews, last_clip
@@ -87,7 +88,7 @@ class Review:
         return {
             "language": self.form.language,
             "meeting": {
-                "title": self.meeting.title or folder_title(self.meeting_dir),
+                "title": MeetingFacts.of(self.meeting, self.meeting_dir).title,
                 "date": self.meeting.date.isoformat() if self.meeting.date else None,
                 "committee": self.meeting.committee,
             },

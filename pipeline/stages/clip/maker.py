@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline import cache, media
 from pipeline.config import Form, Meeting
-from pipeline.files import atomic_path, folder_title, write_text
+from pipeline.files import atomic_path, write_text
 from pipeline.media import loudness
+from pipeline.meeting_facts import MeetingFacts
 from pipeline.models import Statement, StatementTranscript
 from pipeline.stages import cards, render
 from pipeline.stages.clip.specs import ClipSpecs, loudness_from_json
@@ -111,7 +112,7 @@ class ClipMaker:
         its own)."""
         self._sound_frames(statement)
         form = self.form
-        title = cards.title_card(self.meeting, folder_title(self.meeting_dir), form)
+        title = cards.opening_card(MeetingFacts.of(self.meeting, self.meeting_dir), form)
         picture = cards.statement_picture(statement, number, form)
         timeline = Timeline(
             parts=cards_of(statement, form, title=title is not None),
@@ -139,7 +140,7 @@ class ClipMaker:
             cuts,
             clipped,
             self.form,
-            title=cards.title_card(self.meeting, folder_title(self.meeting_dir), self.form),
+            title=cards.opening_card(MeetingFacts.of(self.meeting, self.meeting_dir), self.form),
             first_number=first_number,
         )
 

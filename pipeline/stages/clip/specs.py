@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline import cache, fonts, media
 from pipeline.config import Form, Meeting
-from pipeline.files import folder_title, sha256_text
+from pipeline.files import sha256_text
+from pipeline.meeting_facts import MeetingFacts
 from pipeline.models import Statement
 from pipeline.stages import cards, render
 from pipeline.stages.clip.timeline import Timeline
@@ -140,7 +141,7 @@ class ClipSpecs:
         # The selectable track is read from ASS written for it: ffmpeg reads SubRip as HTML (it drops
         # "<what>" and makes "\N" a line break) but passes ASS text to mov_text as it is.
         soft_text = to_soft_ass(timeline.cues)
-        title = self.meeting.title or folder_title(self.meeting_dir)
+        title = MeetingFacts.of(self.meeting, self.meeting_dir).title
         key = cache.make_key(
             "join",
             render.VERSION,
