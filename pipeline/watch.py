@@ -28,7 +28,7 @@ from pipeline import interrupt
 
 if TYPE_CHECKING:
     from pipeline.engines.base import Engine
-    from pipeline.runner import RunOptions, RunReport
+    from pipeline.report import RunOptions, RunReport
     from pipeline.steps import Progress
 
 log = logging.getLogger(__name__)

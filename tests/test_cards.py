@@ -20,9 +20,10 @@ from pipeline import escape
 from pipeline.config import Form, Meeting, load_form, load_meeting
 from pipeline.errors import MissingToolError
 from pipeline.fonts import FONT_NAME, font_identity, font_path, fonts_dir
+from pipeline.meeting_facts import MeetingFacts
 from pipeline.models import Consent, MediaProbe, Recording, Statement
 from pipeline.stages import cards
-from pipeline.stages.cards import Card, card_key, layout, render_png, statement_card, text_clip, title_card
+from pipeline.stages.cards import Card, card_key, layout, opening_card, render_png, statement_card, text_clip
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "test-output" / "cards"
@@ -87,7 +88,7 @@ def test_missing_font_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_title_card_of_the_demo_meeting() -> None:
     meeting, _ = load_meeting(SAMPLE)
     form, _ = load_form("demo")
-    card = title_card(meeting, "borgermoede-nordby", form)
+    card = opening_card(MeetingFacts.named(meeting, "borgermoede-nordby"), form)
     assert card == Card(
         kind="title",
         heading="Høringssvar fra borgermødet",
@@ -104,11 +105,11 @@ def test_title_card_of_the_demo_meeting() -> None:
 
 def test_title_card_leaves_out_what_the_meeting_does_not_say() -> None:
     form = Form()
-    card = title_card(Meeting(date=dt.date(2027, 1, 5)), "moede-i-nordby", form)
+    card = opening_card(MeetingFacts.named(Meeting(date=dt.date(2027, 1, 5)), "moede-i-nordby"), form)
     assert card is not None
     # No place: no dangling "·"; no committee: no bare "Til"; no title: the folder's name.
     assert card.lines == ("moede-i-nordby", "5. januar 2027")
-    card = title_card(Meeting(title="Møde", place="Hallen"), "x", form)
+    card = opening_card(MeetingFacts.named(Meeting(title="Møde", place="Hallen"), "x"), form)
     assert card is not None
     assert card.lines == ("Møde", "Hallen")
     assert not any(line.strip().startswith(("·", "Til")) or line.endswith("·") for line in card.lines)
@@ -117,14 +118,17 @@ def test_title_card_leaves_out_what_the_meeting_does_not_say() -> None:
 def test_title_card_template_placeholders_and_switch() -> None:
     meeting = Meeting(title="T", organiser="Nordby Lokalråd", committee="Udvalget", date=dt.date(2026, 5, 1))
     text = "{title}\nArrangeret af {organiser} – {date}\nTil {committee}"
-    card = title_card(meeting, "x", form_with(title_card={"enabled": True, "seconds": 2.5, "text": text}))
+    card = opening_card(
+        MeetingFacts.named(meeting, "x"),
+        form_with(title_card={"enabled": True, "seconds": 2.5, "text": text}),
+    )
     assert card is not None
     assert (card.heading, card.lines, card.duration_ms) == (
         "T",
         ("Arrangeret af Nordby Lokalråd – 1. maj 2026", "Til Udvalget"),
         2500,
     )
-    assert title_card(meeting, "x", form_with(title_card={"enabled": False})) is None
+    assert opening_card(MeetingFacts.named(meeting, "x"), form_with(title_card={"enabled": False})) is None
 
 
 def test_statement_card_names_the_speaker_only_with_consent() -> None:
@@ -209,7 +213,7 @@ def ink_mask(frame: np.ndarray) -> np.ndarray:
 def demo_cards() -> list[tuple[str, Card]]:
     meeting, _ = load_meeting(SAMPLE)
     form, _ = load_form("demo")
-    title = title_card(meeting, "borgermoede-nordby", form)
+    title = opening_card(MeetingFacts.named(meeting, "borgermoede-nordby"), form)
     soeren = statement_card(statement(), 2, form)
     karen = statement(speaker="Karen Mølgaard", group="Bordgruppe 2", topic=LONG_TOPIC)
     long = statement_card(karen, 3, form)

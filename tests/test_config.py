@@ -14,8 +14,9 @@ from pipeline.config import (
     load_meeting,
 )
 from pipeline.errors import ConfigError
+from pipeline.meeting_facts import MeetingFacts
 from pipeline.models import Consent
-from pipeline.stages.deliver import delivery_name
+from pipeline.stages.deliver import delivery_stem
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -197,6 +198,9 @@ def test_delivery_name_is_safe_and_keeps_danish_letters() -> None:
 
     form = Form()
     meeting = Meeting(date=dt.date(2026, 11, 20), committee="Teknik- og Miljøudvalget")
-    assert delivery_name(form, meeting, "x") == "2026-11-20_Teknik-og-Miljøudvalget_hoeringssvar"
+    assert (
+        delivery_stem(form, MeetingFacts.named(meeting, "x"))
+        == "2026-11-20_Teknik-og-Miljøudvalget_hoeringssvar"
+    )
     odd = Meeting(committee='Børne/Unge: "udvalg"')
-    assert delivery_name(form, odd, "x") == "udateret_Børne-Unge-udvalg_hoeringssvar"
+    assert delivery_stem(form, MeetingFacts.named(odd, "x")) == "udateret_Børne-Unge-udvalg_hoeringssvar"

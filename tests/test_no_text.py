@@ -7,6 +7,7 @@ from dataclasses import replace
 from test_cut import statement
 
 from pipeline.config import Form, Meeting
+from pipeline.meeting_facts import MeetingFacts
 from pipeline.models import StatementTranscript
 from pipeline.stages import transcript
 from pipeline.stages.check.transcript import check_text_recognised, compare_words, transcript_texts
@@ -45,9 +46,8 @@ def test_a_statement_without_words_keeps_its_picture_and_sound() -> None:
 
 def test_the_transcript_and_the_qc_report_flag_it() -> None:
     spoken = statement("s01")
-    doc = transcript.build(
-        Meeting(title="Borgermøde"),
-        "moede",
+    doc = transcript.document(
+        MeetingFacts.named(Meeting(title="Borgermøde"), "moede"),
         Form(),
         [spoken],
         {"s01": _empty("s01")},

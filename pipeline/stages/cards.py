@@ -1,6 +1,6 @@
 """Cards: the opening title card and the short card before each statement.
 
-The pure core (``title_card``, ``statement_card``, ``layout``) decides what a card says and where each
+The pure core (``opening_card``, ``statement_card``, ``layout``) decides what a card says and where each
 line goes; ``render_png`` draws it with moviepy (the package the organisers asked for) in the font of
 ``pipeline.fonts``, the same one the burned-in subtitles use. A speaker's name appears on a card only
 where the form shows names and the speaker consented to ``name_on_screen``; ``Card.caption`` repeats
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pipeline import escape, texts
-from pipeline.config import Form, Meeting
+from pipeline.config import Form
 from pipeline.files import atomic_path
 from pipeline.fonts import font_identity, font_path
 from pipeline.meeting_facts import MeetingFacts
@@ -126,11 +126,6 @@ def _fill_part(part: str, values: Mapping[str, str | None]) -> tuple[str, bool] 
             return None
         out.append(value)
     return "".join(out), used
-
-
-def title_card(meeting: Meeting, meeting_name: str, form: Form) -> Card | None:
-    """``opening_card`` from meeting.yaml and the meeting folder's name (``files.folder_title``)."""
-    return opening_card(MeetingFacts.named(meeting, meeting_name), form)
 
 
 def opening_card(meeting: MeetingFacts, form: Form) -> Card | None:

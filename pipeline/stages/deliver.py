@@ -9,7 +9,7 @@ the form's formats, checks the files as delivered (never the settings that made 
   unread;
 - ``failed-delivery/`` when the check failed: the official keeps the last delivery that passed.
 
-The pure core is ``delivery_name`` and ``outcome``; ``run`` does the I/O.
+The pure core is ``delivery_stem`` and ``outcome``; ``run`` does the I/O.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import re
 import shutil
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -137,11 +137,6 @@ def safe_file_name(text: str, max_bytes: int = NAME_MAX_BYTES, fallback: str = F
     if clean.split(".", 1)[0].upper() in _WINDOWS_RESERVED:
         clean = _cut_to_bytes("_" + clean, max_bytes).rstrip(_EDGES)
     return clean
-
-
-def delivery_name(form: Form, meeting: Meeting, meeting_name: str) -> str:
-    """``delivery_stem`` from meeting.yaml and the meeting folder's name (``files.folder_title``)."""
-    return delivery_stem(form, MeetingFacts.named(meeting, meeting_name))
 
 
 def delivery_stem(form: Form, meeting: MeetingFacts) -> str:
@@ -285,50 +280,66 @@ def plan(form: Form, name: str, language: str) -> list[PlannedStep]:
     ]
 
 
+@dataclass(frozen=True)
+class Contents:
+    """What a delivery is made of besides the clip: the meeting, the form, and the statements in the
+    clip's order with their transcripts, where each starts in the clip and who approved it."""
+
+    meeting: Meeting  # what the letters need of meeting.yaml beyond its facts (the follow-up)
+    facts: MeetingFacts
+    form: Form
+    name: str  # the delivery's name, the stem of its files
+    language: str
+    statements: tuple[Statement, ...]
+    transcripts: Mapping[str, StatementTranscript]
+    starts_ms: Mapping[str, int]
+    approvals: Mapping[str, Approval | None]
+
+
 class Documents:
     """The transcript in every format the form asks for, written into the staging folder on a thread of
     its own while the clip is rendered and joined: it is made from the plan, never from the clip (the
-    PDF and Word libraries alone take half a second to load)."""
+    PDF and Word libraries alone take half a second to load).
 
-    def __init__(
-        self,
-        out_dir: Path,
-        *,
-        steps: StageLog,
-        meeting: Meeting,
-        meeting_name: str,
-        form: Form,
-        name: str,
-        statements: Sequence[Statement],
-        transcripts: Mapping[str, StatementTranscript],
-        language: str,
-        starts_ms: Mapping[str, int],
-        approvals: Mapping[str, Approval | None],
-    ) -> None:
-        first = transcripts[statements[0].id]
-        self.doc = transcript.build(
-            meeting,
-            meeting_name,
-            form,
-            list(statements),
-            dict(transcripts),
+    Making one does nothing; ``start`` (or entering it as a context manager) builds the document and
+    starts the writer, and leaving the block waits for it."""
+
+    def __init__(self, out_dir: Path, contents: Contents, *, steps: StageLog) -> None:
+        self.contents = contents
+        folder = out_dir / STAGING_DELIVERY
+        self._targets = [
+            (fmt, folder / f"{contents.name}-transkription.{fmt}") for fmt in contents.form.transcript.formats
+        ]
+        self._steps = steps
+        self._pool: ThreadPoolExecutor | None = None
+        self._written: Future[list[str]] | None = None
+        self.doc: transcript.TranscriptDocument | None = None
+
+    def __enter__(self) -> Documents:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        c = self.contents
+        first = c.transcripts[c.statements[0].id]
+        self.doc = transcript.document(
+            c.facts,
+            c.form,
+            list(c.statements),
+            dict(c.transcripts),
             engine=first.engine,
             model=first.model,
-            language=language,
-            starts_ms=dict(starts_ms),
-            approvals=dict(approvals),
+            language=c.language,
+            starts_ms=dict(c.starts_ms),
+            approvals=dict(c.approvals),
         )
-        # What the rest of the delivery is made of too (deliver.run reads it from here).
-        self.meeting, self.meeting_name, self.form, self.name = meeting, meeting_name, form, name
-        self.statements, self.language, self.approvals = list(statements), language, dict(approvals)
-        folder = out_dir / STAGING_DELIVERY
-        self._targets = [(fmt, folder / f"{name}-transkription.{fmt}") for fmt in form.transcript.formats]
-        self._steps = steps
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents")
-        self._written = self._pool.submit(self._write)
+        self._written = self._pool.submit(self._write, self.doc)
 
-    def _write(self) -> list[str]:
-        doc = self.doc
+    def _write(self, doc: transcript.TranscriptDocument) -> list[str]:
         writers: dict[str, Callable[[Path], None]] = {
             "txt": lambda p: write_text(p, transcript.render_txt(doc)),
             "json": lambda p: write_json(p, transcript.render_json(doc)),
@@ -342,15 +353,19 @@ class Documents:
 
     def files(self) -> list[str]:
         """The files, once written; an error writing one is raised here."""
+        if self._written is None:
+            raise RuntimeError("the documents were never started")
         return self._written.result()
 
     def close(self) -> None:
         """Wait for the thread (a run that stops leaves no writer behind)."""
-        self._pool.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
 
 def run(
     out_dir: Path,
+    contents: Contents,
     staged: Sequence[str],
     documents: Documents,
     *,
@@ -359,18 +374,19 @@ def run(
     cues: Sequence[Cue] = (),
     digest: Callable[[Path], str] = sha256_file,
 ) -> Delivered:
-    """Complete the delivery staged in ``OUT/.delivery-next`` (holding the clip files ``staged`` and the
-    ``documents`` being written) and put it in its place. ``digest`` computes a file's SHA-256 (the
-    run's hash cache: the clip's checksum is needed again for its provenance)."""
+    """Complete the delivery of ``contents`` staged in ``OUT/.delivery-next`` (holding the clip files
+    ``staged`` and the ``documents`` being written) and put it in its place. ``digest`` computes a
+    file's SHA-256 (the run's hash cache: the clip's checksum is needed again for its provenance)."""
     folder = out_dir / STAGING_DELIVERY
-    form, name, language = documents.form, documents.name, documents.language
-    statements, approvals = documents.statements, documents.approvals
+    form, name, language = contents.form, contents.name, contents.language
+    statements, approvals = contents.statements, contents.approvals
     try:
         # The check measures the clip first and waits for the documents only then.
         qc = _check(folder, form, name, language, timeline, steps, documents.files)
         files = [*staged, *documents.files()]
     finally:
         documents.close()
+    assert documents.doc is not None  # written: files() returned
     files += write_qc_report(folder, qc)
     with steps.stage("letters", None, None, cached=False):
         files += _letters(
@@ -378,7 +394,7 @@ def run(
             folder,
             files,
             documents.doc,
-            documents.meeting,
+            contents.meeting,
             form,
             name,
             language,

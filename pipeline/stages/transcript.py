@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline import escape
-from pipeline.config import Form, Meeting
+from pipeline.config import Form
 from pipeline.meeting_facts import MeetingFacts
 from pipeline.models import Approval, Segment, Statement, StatementTranscript
 from pipeline.models import approved as is_approved
@@ -58,33 +58,6 @@ def speaker_label(statement: Statement, number: int, form: Form) -> tuple[str, b
         and bool(statement.speaker)
     )
     return (statement.speaker or "", True) if named else (words.citizen(number), False)
-
-
-def build(
-    meeting: Meeting,
-    meeting_name: str,
-    form: Form,
-    statements: list[Statement],
-    transcripts: dict[str, StatementTranscript],
-    *,
-    engine: str,
-    model: str,
-    language: str,
-    starts_ms: dict[str, int] | None = None,
-    approvals: dict[str, Approval | None] | None = None,
-) -> TranscriptDocument:
-    """``document`` from meeting.yaml and the meeting folder's name (``files.folder_title``)."""
-    return document(
-        MeetingFacts.named(meeting, meeting_name),
-        form,
-        statements,
-        transcripts,
-        engine=engine,
-        model=model,
-        language=language,
-        starts_ms=starts_ms,
-        approvals=approvals,
-    )
 
 
 def document(

@@ -27,7 +27,6 @@ from pipeline.models import MediaProbe, Statement
 from pipeline.stages.archive.layout import payload_path, technical_path
 
 if TYPE_CHECKING:
-    from pipeline.config import Meeting
     from pipeline.engines.base import ModelInfo
     from pipeline.steps import StageRecord
 
@@ -479,20 +478,6 @@ def provenance_document(
 def json_bytes(data: Any) -> bytes:
     # Same data, same bytes: the reuse check compares these files by checksum.
     return (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-
-
-def archive_info(
-    meeting: Meeting,
-    meeting_name: str,
-    *,
-    ffmpeg_version: str | None = None,
-    engine: Software | None = None,
-    model: ModelInfo | None = None,
-) -> ArchiveInfo:
-    """``meeting_info`` from meeting.yaml and the meeting folder's name (``files.folder_title``)."""
-    return meeting_info(
-        MeetingFacts.named(meeting, meeting_name), ffmpeg_version=ffmpeg_version, engine=engine, model=model
-    )
 
 
 def meeting_info(

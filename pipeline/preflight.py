@@ -1,0 +1,54 @@
+"""The checks a run makes before any work, that a dry run makes too: the places (the meeting folder and
+the output folder, and how they stand to each other) and the spoken language."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline import engines
+from pipeline.config import Form, Meeting
+from pipeline.errors import ConfigError, UsageError
+from pipeline.files import not_utf8, shown_name
+
+
+def check_places(given: Path, out_dir: Path) -> Path:
+    """The meeting folder ``given`` (resolved), once it and the output folder are usable together."""
+    meeting_dir = given.resolve()
+    for what, path in (("the meeting folder", meeting_dir), ("--out", out_dir)):
+        # Every record, manifest and ffmpeg command names these paths as UTF-8 text. (A recording
+        # whose own name is not UTF-8 is rejected alone; these carry every statement.)
+        if not_utf8(str(path)):
+            raise UsageError(f"{what} {shown_name(str(path))}: its name is not valid UTF-8: rename it")
+    if not meeting_dir.is_dir():
+        raise UsageError(f"{given}: not a folder")
+    if out_dir == meeting_dir or out_dir.is_relative_to(meeting_dir):
+        raise UsageError(
+            f"--out {out_dir} is inside the meeting folder, which is never written to; "
+            "choose a folder outside it"
+        )
+    if meeting_dir.is_relative_to(out_dir):
+        # A run tidies its output folder (half-written files, an old delivery): never the meeting's.
+        raise UsageError(
+            f"--out {out_dir} contains the meeting folder, which is never written to; "
+            "choose a folder beside it"
+        )
+    return meeting_dir
+
+
+def spoken_language(
+    given: str | None, form: Form, meeting: Meeting, *, meeting_file: Path | None, form_where: Path | str
+) -> str:
+    """The spoken language (``--language`` as ``given``, else meeting.yaml, else the form). Each one
+    given is checked against what the engine knows, naming where it was set, even where another
+    overrides it: the next run may not pass the same option."""
+    known = engines.known_languages()
+    allowed = "a language code Whisper knows (da, en, de, sv, no, ...)"
+    if given is not None and given not in known:
+        raise UsageError(f"--language {given}: not {allowed}")
+    if meeting.language is not None and meeting.language not in known:
+        raise ConfigError(
+            meeting_file or "meeting.yaml", "language", f"{meeting.language!r} is not {allowed}"
+        )
+    if form.language not in known:
+        raise ConfigError(form_where, "language", f"{form.language!r} is not {allowed}")
+    return given or meeting.language or form.language
