@@ -13,6 +13,7 @@ from conftest import TEST_OUTPUT, DemoRun, hearing
 from test_cut import statement, transcript
 
 from pipeline.config import Form, Meeting
+from pipeline.meeting_facts import MeetingFacts
 from pipeline.models import Approval
 from pipeline.stages import transcript as documents
 
@@ -27,11 +28,11 @@ def transcript_document() -> documents.TranscriptDocument:
     # Long enough to need more than one page.
     long = heard["s03"]
     heard["s03"] = replace(long, segments=long.segments * 60)
-    return documents.build(
-        Meeting(
-            title="Borgermøde i Ærøskøbing", committee="Teknik- og Miljøudvalget", organiser="Lokalrådet"
-        ),
-        "moede",
+    meeting = Meeting(
+        title="Borgermøde i Ærøskøbing", committee="Teknik- og Miljøudvalget", organiser="Lokalrådet"
+    )
+    return documents.document(
+        MeetingFacts.named(meeting, "moede"),
         Form(name="aftalt-form"),
         statements,
         heard,

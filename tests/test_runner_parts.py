@@ -83,7 +83,7 @@ def test_documents_start_only_when_asked(tmp_path: Path) -> None:
     # Contents the writer could not even build a document of: constructing must not look at them.
     contents = deliver.Contents(
         meeting=None,  # type: ignore[arg-type]
-        meeting_name="x",
+        facts=None,  # type: ignore[arg-type]
         form=dataclasses.make_dataclass("F", ["transcript"])(  # the formats are all it reads up front
             dataclasses.make_dataclass("T", ["formats"])(("txt",))
         ),
