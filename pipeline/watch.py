@@ -191,8 +191,7 @@ class Status:
     max_clip_ms: int
 
     def line(self) -> str:
-        def clock(ms: int) -> str:
-            return f"{ms // 60_000}:{ms // 1000 % 60:02d}"
+        from pipeline.timefmt import minutes_seconds as clock
 
         parts = [f"{self.ready} statement(s) ready"]
         if self.waiting:

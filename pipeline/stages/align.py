@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.models import StatementTranscript, Word
+from pipeline.stages import timing
 from pipeline.stages.edits import FLAG_BY_CHARACTERS
 
 if TYPE_CHECKING:
@@ -81,24 +82,19 @@ def _letters(text: str) -> str:
 def _spans(words: Sequence[Word], aligned: Sequence[Aligned]) -> list[tuple[int, int, float] | None]:
     """For each word, the time the aligned words covering its letters span, or None where the letters of
     the two do not line up."""
-    stream: list[tuple[str, int, int, float]] = []
-    for text, start, end, probability in aligned:
-        stream += [(ch, start, end, probability) for ch in _letters(text)]
-    out: list[tuple[int, int, float] | None] = []
-    at = 0
-    for word in words:
-        letters = _letters(word.text)
-        if not letters:
-            out.append(None)
-            continue
-        chunk = stream[at : at + len(letters)]
-        if "".join(c for c, _, _, _ in chunk) != letters:
-            return [None] * len(words)
-        out.append(
-            (min(s for _, s, _, _ in chunk), max(e for _, _, e, _ in chunk), min(p for *_, p in chunk))
-        )
-        at += len(letters)
-    return out if at == len(stream) else [None] * len(words)
+    stream = [
+        (ch, start, end, probability) for text, start, end, probability in aligned for ch in _letters(text)
+    ]
+    lined = timing.line_up([list(_letters(w.text)) for w in words], [ch for ch, *_ in stream])
+    if lined is None:
+        return [None] * len(words)
+    return [
+        None
+        if taken is None
+        else (min(s for _, s, _, _ in stream[taken]), max(e for _, _, e, _ in stream[taken]),
+              min(p for *_, p in stream[taken]))
+        for taken in lined
+    ]  # fmt: skip
 
 
 def apply(

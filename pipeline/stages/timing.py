@@ -472,3 +472,22 @@ def judge(
                 )
         out.append(found)
     return out
+
+
+def line_up(groups: Sequence[Sequence[str]], stream: Sequence[str]) -> list[slice | None] | None:
+    """Where each group's tokens stand in ``stream`` read in order (a cue's words among a transcript's
+    timed words, a word's letters among an aligner's): a slice of ``stream`` per group, None for a group
+    without tokens. None altogether when they do not line up one to one or leave part of ``stream``
+    unread, so that no time is ever taken from a word that is not the same word."""
+    found: list[slice | None] = []
+    at = 0
+    for tokens in groups:
+        if not tokens:
+            found.append(None)
+            continue
+        taken = slice(at, at + len(tokens))
+        if list(stream[taken]) != list(tokens):
+            return None
+        found.append(taken)
+        at = taken.stop
+    return found if at == len(stream) else None

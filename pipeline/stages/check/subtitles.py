@@ -224,16 +224,12 @@ def speech_spans(cues: Sequence[Cue], document: Mapping[str, Any]) -> list[tuple
                 except (KeyError, TypeError, ValueError):
                     return None
                 timed += [(token, start, end) for token in words(str(word.get("text", "")))]
-    spans: list[tuple[int, int] | None] = []
-    at = 0
-    for cue in cues:
-        tokens = words(cue.text)
-        if not tokens:
-            spans.append(None)
-            continue
-        chunk = timed[at : at + len(tokens)]
-        if [token for token, _, _ in chunk] != tokens:
-            return None
-        spans.append((min(s for _, s, _ in chunk), max(e for _, _, e in chunk)))
-        at += len(tokens)
-    return spans if at == len(timed) else None
+    lined = timing.line_up([words(cue.text) for cue in cues], [token for token, _, _ in timed])
+    if lined is None:
+        return None
+    return [
+        (min(s for _, s, _ in timed[taken]), max(e for _, _, e in timed[taken]))
+        if taken is not None
+        else None
+        for taken in lined
+    ]
