@@ -26,6 +26,7 @@ from typing import Any
 
 from pipeline.errors import MediaError
 from pipeline.media.tools import input_path, run_ffmpeg
+from pipeline.timefmt import ffmpeg_seconds
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,8 @@ def r128_args(
     """Arguments that decode one audio track (or a stretch of it) and meter it: integrated loudness,
     true peak, range."""
     window = [
-        *(("-ss", f"{start_ms / 1000:.3f}") if start_ms is not None else ()),
-        *(("-t", f"{duration_ms / 1000:.3f}") if duration_ms is not None else ()),
+        *(("-ss", ffmpeg_seconds(start_ms)) if start_ms is not None else ()),
+        *(("-t", ffmpeg_seconds(duration_ms)) if duration_ms is not None else ()),
     ]
     return [
         "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info", *window, "-i", input_path(path),
