@@ -52,10 +52,6 @@ class MediaProbe:
     video: VideoInfo | None
     audio: tuple[AudioInfo, ...]
 
-    @property
-    def has_video(self) -> bool:
-        return self.video is not None
-
     def to_json(self) -> dict[str, Any]:
         from dataclasses import asdict
 

@@ -16,7 +16,6 @@ from pipeline.stages.ingest import (
     normalise_entry_path,
     plan_statements,
     same_names,
-    select_files,
     speech_stream,
     usable,
     walk,
@@ -32,9 +31,12 @@ def probe(
     return MediaProbe("mov,mp4,m4a,3gp,3g2,mj2", duration_ms, video, audio)
 
 
-def test_file_name_order_is_natural_and_skips_non_media() -> None:
+def test_file_name_order_is_natural_and_skips_non_media(tmp_path: Path) -> None:
     names = ["10-b.mp4", "2-a.MOV", "notes.txt", "meeting.yaml", "._2-a.MOV", "sub/1.m4a", "x.WAV"]
-    assert select_files(names) == ["2-a.MOV", "10-b.mp4", "sub/1.m4a", "x.WAV"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    assert [f.relpath for f in walk(tmp_path)] == ["2-a.MOV", "10-b.mp4", "sub/1.m4a", "x.WAV"]
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,6 @@ class Alignment:
         # to the render; one user of it at a time.
         self.loaded: Any = None
         self.lock = threading.Lock()
-        self._aligning: threading.Thread | None = None
 
     def speech_audio(self, item: ReviewStatement) -> Path | None:
         from pipeline import media
@@ -86,5 +85,4 @@ class Alignment:
                     log.info("review: could not align the added words of %s (%s)", item.relpath, error)
 
         thread = threading.Thread(target=work, name="align", daemon=True)
-        self._aligning = thread
         thread.start()

@@ -1,6 +1,6 @@
 """Ingest: find the recordings of a meeting folder, probe them and decide which statements go on.
 
-The pure core (``select_files``, ``check_meeting_files``, ``plan_statements``, ``usable``) works on names
+The pure core (``check_meeting_files``, ``plan_statements``, ``usable``) works on names
 and probes; ``run`` walks the folder, hashes and probes. Nothing is ever written into the meeting folder.
 """
 
@@ -63,10 +63,6 @@ def is_media_name(relpath: str) -> bool:
     name = PurePosixPath(relpath).name
     # Hidden files include macOS "._name.mp4" resource forks copied from a Mac: never recordings.
     return not name.startswith(".") and PurePosixPath(name).suffix.lower() in MEDIA_EXTENSIONS
-
-
-def select_files(relpaths: Iterable[str]) -> list[str]:
-    return sorted((p for p in relpaths if is_media_name(p)), key=natural_key)
 
 
 def normalise_entry_path(raw: str) -> str | None:

@@ -122,11 +122,6 @@ class _Draft:
         return sum(len(line) for line in self.layout.lines)
 
 
-def _draft(tokens: Sequence[_Token], rules: SubtitleRules) -> _Draft:
-    units = [u for t in tokens for u in t.units]
-    return _Draft(tuple(tokens), lay_out(units, rules.max_lines, rules.max_chars_per_line))
-
-
 def _group(tokens: Sequence[_Token], window: tuple[int, int], rules: SubtitleRules) -> list[_Draft]:
     """Split the words into cues: the cheapest sequence of cues by a shortest path over the breaks.
 
