@@ -116,6 +116,16 @@ def hearing(*args: str | Path, env: dict[str, str] | None = None) -> Result:
         gc.unfreeze()
 
 
+def run_here(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`hearing ARGS` in this process (``hearing``), answered in the shape ``run_cli`` answers: for a test
+    written against a separate process that needs none. Not for an ``env`` the product reads once per
+    process (``HEARING_FFMPEG``, the model cache): those take ``run_cli``."""
+    result = hearing(*args, env=env)
+    return subprocess.CompletedProcess(
+        ["hearing", *map(str, args)], result.exit_code, result.stdout, result.stderr
+    )
+
+
 def run_cli(
     *args: str | Path, env: dict[str, str] | None = None, timeout: int = 900
 ) -> subprocess.CompletedProcess[str]:

@@ -1,5 +1,6 @@
 """The archive: a BagIt 1.0 bag of the demo meeting, checked with bagit's own validator and with
-`hearing verify` as a user runs it; consent, provenance, reuse and the atomic swap; the pure parts."""
+`hearing verify` (in this process: it needs no process of its own); consent, provenance, reuse and the
+atomic swap; the pure parts."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ from pipeline.stages.archive.premis import (
     transcription_event,
 )
 from pipeline.stages.archive.verify import Problem, verify_archive
-from tests.conftest import REPO, run_cli, tree_digest
+from tests.conftest import REPO, hearing, tree_digest
 
 DEMO = REPO / "samples" / "borgermoede-nordby"
 ANNA = "recordings/01-anna.mp4"
@@ -162,11 +163,11 @@ def test_demo_bag_is_valid_for_bagit_and_for_hearing_verify(demo: Demo) -> None:
     assert bag.version_info == (1, 0)
     assert set(bag.algorithms) == {"sha512", "sha256"}
 
-    done = run_cli("verify", demo.bag, timeout=60)
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = hearing("verify", demo.bag)
+    assert done.exit_code == 0, done.stdout + done.stderr
     assert done.stdout.startswith("valid:")
-    as_json = run_cli("verify", demo.bag, "--json", timeout=60)
-    assert as_json.returncode == 0
+    as_json = hearing("verify", demo.bag, "--json")
+    assert as_json.exit_code == 0
     report = json.loads(as_json.stdout)
     assert report["valid"] is True and report["problems"] == [] and report["bagit_version"] == "1.0"
 
@@ -311,8 +312,8 @@ def test_verify_names_the_changed_missing_or_extra_file(
     shutil.copytree(demo.bag, bag)
     expected = tamper(bag)
     assert not bagit.Bag(str(bag)).is_valid()
-    done = run_cli("verify", bag, timeout=60)
-    assert done.returncode == 1
+    done = hearing("verify", bag)
+    assert done.exit_code == 1
     assert done.stdout.splitlines() == [expected]
     assert "not valid: 1 problem(s)" in done.stderr
 
@@ -322,8 +323,8 @@ def test_verify_reports_every_problem_at_once_and_as_json(demo: Demo, tmp_path: 
     shutil.copytree(demo.bag, bag)
     expected = [flip_a_byte(bag), delete_a_file(bag), add_a_file(bag)]
     (bag / "notes.txt").write_text("added beside the bag")
-    done = run_cli("verify", bag, "--json", timeout=60)
-    assert done.returncode == 1
+    done = hearing("verify", bag, "--json")
+    assert done.exit_code == 1
     report = json.loads(done.stdout)
     assert report["valid"] is False
     lines = [Problem(**p).line for p in report["problems"]]
@@ -331,10 +332,12 @@ def test_verify_reports_every_problem_at_once_and_as_json(demo: Demo, tmp_path: 
 
 
 def test_verify_refuses_what_is_not_a_bag(tmp_path: Path) -> None:
-    done = run_cli("verify", tmp_path, timeout=60)
-    assert done.returncode == 1
+    done = hearing("verify", tmp_path)
+    assert done.exit_code == 1
     assert "not an archive: not a BagIt bag" in done.stderr
-    assert run_cli("verify", tmp_path / "nowhere", timeout=60).returncode == 1
+    nowhere = hearing("verify", tmp_path / "nowhere")
+    assert nowhere.exit_code == 1
+    assert nowhere.stderr == f"error: {tmp_path / 'nowhere'} is not an archive: no such folder\n"
 
 
 def test_verify_accepts_the_output_folder(demo: Demo) -> None:

@@ -32,6 +32,7 @@ from conftest import (
     TEST_OUTPUT,
     ffmpeg,
     run_cli,
+    run_here,
     tree_digest,
     unprivileged_prefix,
     words_of,
@@ -104,10 +105,20 @@ class Run:
         return found[0]["text"]
 
 
-def run_meeting(meeting: Path, out: Path, *args: str | Path, env: dict[str, str] | None = None) -> Run:
+def run_meeting(
+    meeting: Path,
+    out: Path,
+    *args: str | Path,
+    env: dict[str, str] | None = None,
+    own_process: bool = False,
+) -> Run:
+    """`hearing run` of ``meeting``: in this process, unless it is given an environment (the ffmpeg and
+    the model cache are chosen once per process) or loads a damaged model (which may take the process
+    down with it), which take a process of their own."""
     before = tree_digest(meeting)
     started = time.monotonic()
-    result = run_cli("run", meeting, "--out", out, "--language", "en", *args, env=env)
+    command = ("run", meeting, "--out", out, "--language", "en", *args)
+    result = run_cli(*command, env=env) if env or own_process else run_here(*command)
     seconds = time.monotonic() - started
     return Run(meeting, out, result, seconds, before, tree_digest(meeting))
 
@@ -402,6 +413,7 @@ def test_valid_recordings_are_not_reported_as_damaged(which: str, request: pytes
     """A warning that a good recording is damaged sends the organiser looking for a problem that is not
     there (and hides the real ones)."""
     run: Run = request.getfixturevalue(which)
+    assert run.lines, "the run said nothing: a false warning would not be seen either"
     wrong = [line for line in run.lines if re.search(r"damaged|corrupt|truncated", line)]
     assert not wrong, "\n".join(wrong)
 
@@ -738,7 +750,7 @@ def test_a_damaged_local_model_folder_fails_with_exit_4(
     if damage == "header":
         data[:64] = bytes(64)
     (folder / "model.bin").write_bytes(data)
-    run = run_meeting(small_meeting(None), tmp_path / "ud", "--model", folder)
+    run = run_meeting(small_meeting(None), tmp_path / "ud", "--model", folder, own_process=True)
     assert_one_line_failure(run, 4, str(folder))
 
 
@@ -749,6 +761,12 @@ def test_a_damaged_openai_checkpoint_fails_with_exit_4(
     checkpoint = tmp_path / "base.pt"
     checkpoint.write_bytes(b"PK\x03\x04" + os.urandom(4096))
     run = run_meeting(
-        small_meeting(None), tmp_path / "ud", "--engine", "openai-whisper", "--model", checkpoint
+        small_meeting(None),
+        tmp_path / "ud",
+        "--engine",
+        "openai-whisper",
+        "--model",
+        checkpoint,
+        own_process=True,
     )
     assert_one_line_failure(run, 4, str(checkpoint))

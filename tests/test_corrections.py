@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_FORM, TEST_OUTPUT, DemoRun, run_cli
+from conftest import SMALL_FORM, TEST_OUTPUT, DemoRun, run_here
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
@@ -75,7 +75,7 @@ def real_meeting(real_media: Path) -> Run:
     tiny = SMALL_FORM.replace("width: 640, height: 360", "width: 320, height: 180")
     form.write_text(tiny, encoding="utf-8")
     out = root / "out"
-    result = run_cli("run", meeting, "--out", out, "--form", form, "--quiet")
+    result = run_here("run", meeting, "--out", out, "--form", form, "--quiet")
     assert result.returncode == 5, result.stderr  # the near-silent phone clip is rejected, the rest delivered
     assert NO_SPEECH in result.stderr and "no speech" in result.stderr
     return Run(meeting, out, form)
@@ -149,6 +149,7 @@ def corrected_texts(out: Path) -> list[str]:
         cut_of = report["cuts"][statement["id"]]
         inside = in_the_cut(cues, (cut_of["in_ms"], cut_of["out_ms"]))
         texts.append(" ".join(cues[inside[len(inside) // 2]].lines))
+    assert texts, "no statement was delivered to correct"
     return texts
 
 
@@ -164,10 +165,10 @@ def srt_times(out: Path) -> list[tuple[int, int]]:
 
 
 def assert_render_delivers_and_checks(run: Run, expected_codes: tuple[int, ...] = (0, 5)) -> None:
-    rendered = run_cli("render", run.out, "--quiet")
+    rendered = run_here("render", run.out, "--quiet")
     assert rendered.returncode in expected_codes, rendered.stderr
     assert "Traceback" not in rendered.stderr
-    checked = run_cli("check", delivered(run.out, ".mp4"), "--form", run.form)
+    checked = run_here("check", delivered(run.out, ".mp4"), "--form", run.form)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     qc = json.loads(delivered(run.out, "qc-report.json").read_text(encoding="utf-8"))
     assert qc["conforms"], qc["failed"]
@@ -182,6 +183,7 @@ def test_one_corrected_word_in_every_real_statement_is_delivered_and_passes_its_
     edit_each_statement(run.out, one_word_corrected)
     assert_render_delivers_and_checks(run)
     report = report_of(run.out)
+    assert len(report["statements"]) == len(REAL) - 1  # every recording but the near-silent one
     assert all(s["edited"] for s in report["statements"])
     shown = " ".join(" ".join(c.lines) for c in parse_srt(delivered(run.out, ".srt").read_text()))
     words = json.loads(delivered(run.out, "-transkription.json").read_text(encoding="utf-8"))
@@ -205,6 +207,7 @@ def test_a_cue_moved_past_the_out_point_in_every_real_statement_is_delivered(rea
     for sid, c in report["cuts"].items():
         was = cuts_before[sid]
         assert c["in_ms"] == was["in_ms"] and was["out_ms"] <= c["out_ms"] <= was["out_ms"] + run_on
+    assert len(report["cuts"]) == len(report["statements"]) == len(REAL) - 1
     moved = [w for w in report["subtitles"]["warnings"] if any("out point" in x for x in w["warnings"])]
     assert len(moved) == len(report["statements"])
 

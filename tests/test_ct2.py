@@ -335,6 +335,7 @@ def test_embedded_model_converts_and_matches_ctranslate2(tmp_path: Path) -> None
         actual = model.encoder(torch.from_numpy(mel)).numpy()
     assert np.abs(actual - expected).max() < 1e-2
     ct2_langs = dict(runtime.detect_language(features)[0][:3])
+    assert len(ct2_langs) == 3
     with torch.no_grad():
         _, probs = model.detect_language(torch.from_numpy(mel))
     for token, p in ct2_langs.items():

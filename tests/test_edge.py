@@ -516,9 +516,13 @@ def test_a_name_means_the_same_in_nfc_and_nfd(text: str) -> None:
 def test_safe_names_are_written_on_this_file_system_with_every_suffix(tmp_path: Path) -> None:
     for text in HOSTILE_NAMES:
         name = safe_file_name(text)
+        written = set()
         for suffix in (".mp4", ".yue.srt", ".da.vtt", LONGEST_SUFFIX, "-foelgebrev.pdf", ".zip"):
-            (tmp_path / TEMPORARY.format(name + suffix)).write_bytes(b"x")
-            (tmp_path / (name + suffix)).write_bytes(b"x")
+            for file_name in (TEMPORARY.format(name + suffix), name + suffix):
+                (tmp_path / file_name).write_bytes(b"x")
+                written.add(file_name)
+        # Each is a file of its own, found again under exactly the name it was written with.
+        assert {p.name for p in tmp_path.iterdir()} == written, text
         shutil.rmtree(tmp_path)
         tmp_path.mkdir()
 
@@ -797,6 +801,7 @@ def test_an_engine_upgrade_is_a_new_key(monkeypatch: pytest.MonkeyPatch) -> None
         return transcription_key("a" * 64, engine, model, TranscribeSettings())
 
     before = key()
+    assert engines.ENGINE_PACKAGES["faster-whisper"], "no package named: the loop below would prove nothing"
     for package in engines.ENGINE_PACKAGES["faster-whisper"]:
         real = engines._version
         monkeypatch.setattr(

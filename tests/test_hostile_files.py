@@ -308,7 +308,7 @@ def test_a_meeting_or_output_folder_whose_name_is_not_utf8_is_refused_at_once(
 ) -> None:
     """Every record, manifest and ffmpeg command carries these two paths: refused before any work, in
     one line with the bytes escaped, by the dry run as by the run."""
-    from conftest import run_cli
+    from conftest import run_here
 
     raw = os.fsencode(tmp_path)
     meeting = os.fsdecode(raw + (b"/m\xf8de" if which == "meeting" else b"/moede"))
@@ -316,7 +316,7 @@ def test_a_meeting_or_output_folder_whose_name_is_not_utf8_is_refused_at_once(
     os.makedirs(meeting)
     tone_wav(Path(meeting) / "a.wav")
     for extra in (("--dry-run",), ()):
-        result = run_cli("run", meeting, "--out", out, "--form", "demo", *extra, timeout=120)
+        result = run_here("run", meeting, "--out", out, "--form", "demo", *extra)
         assert result.returncode == 2, result.stderr
         shown = "m\\xf8de" if which == "meeting" else "ud-\\xff"
         assert result.stderr.strip().splitlines() == [

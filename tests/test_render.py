@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import hearing, run_cli, tree_digest
+from conftest import hearing, run_here, tree_digest
 from test_laptop import run_report, sums_verify
 
 pytestmark = pytest.mark.slow
@@ -43,7 +43,7 @@ def docx_text(path: Path) -> str:
 def test_a_corrected_word_and_cue_time_make_a_new_delivery_redoing_only_that_statement(
     meeting: Path, out_dir: Path, small_form: Path
 ) -> None:
-    first = run_cli("run", meeting, "--out", out_dir, "--form", small_form, "--language", "en", "--quiet")
+    first = run_here("run", meeting, "--out", out_dir, "--form", small_form, "--language", "en", "--quiet")
     assert first.returncode == 0, first.stderr
     delivery = out_dir / "delivery"
     (clip,) = delivery.glob("*.mp4")
@@ -76,7 +76,7 @@ def test_a_corrected_word_and_cue_time_make_a_new_delivery_redoing_only_that_sta
     assert to_do == [("render", jfk_id), ("join", None)]
     assert "to do" in hearing("render", out_dir, "--dry-run").stdout
 
-    again = run_cli("render", out_dir, "--quiet", "--zip")
+    again = run_here("render", out_dir, "--quiet", "--zip")
     assert again.returncode == 0, again.stderr
     report = run_report(out_dir)
     # Packed for sending: every delivered file, byte for byte, with its checksums.
@@ -89,8 +89,9 @@ def test_a_corrected_word_and_cue_time_make_a_new_delivery_redoing_only_that_sta
         assert archive.testzip() is None
         inside = {Path(n).name: archive.read(n) for n in archive.namelist()}
     assert set(inside) == {p.name for p in delivery.iterdir()}
-    for line in inside["SHA256SUMS"].decode("utf-8").splitlines():
-        digest, file = line.split("  ", 1)
+    sums = dict(reversed(line.split("  ", 1)) for line in inside["SHA256SUMS"].decode("utf-8").splitlines())
+    assert set(sums) == set(inside) - {"SHA256SUMS"}
+    for file, digest in sums.items():
         assert hashlib.sha256(inside[file]).hexdigest() == digest, file
     made = [(s["stage"], s["statement"]) for s in report["stages"] if not s["cached"]]
     assert ("render", jfk_id) in made
@@ -139,7 +140,7 @@ def test_a_corrected_word_and_cue_time_make_a_new_delivery_redoing_only_that_sta
     assert "jfk.flac" in json.dumps(event["linkingObjectIdentifier"])
 
     # A later `hearing run` keeps the corrections: they are inputs, like meeting.yaml.
-    rerun = run_cli("run", meeting, "--out", out_dir, "--form", small_form, "--language", "en")
+    rerun = run_here("run", meeting, "--out", out_dir, "--form", small_form, "--language", "en")
     assert rerun.returncode == 0, rerun.stderr
     assert "corrections:" in rerun.stderr
     assert "fellow citizens" in next(delivery.glob("*.srt")).read_text(encoding="utf-8")
@@ -151,7 +152,7 @@ def test_a_form_that_requires_approval_delivers_only_approved_statements(
 ) -> None:
     form = small_form.with_name("approval.yaml")
     form.write_text(small_form.read_text(encoding="utf-8") + "require_approval: true\n", encoding="utf-8")
-    first = run_cli("run", meeting, "--out", out_dir, "--form", form, "--language", "en")
+    first = run_here("run", meeting, "--out", out_dir, "--form", form, "--language", "en")
     assert first.returncode == 6, first.stderr
     assert not (out_dir / "delivery").exists()
     assert list((out_dir / "draft").glob("*.mp4")), "the draft is there to look at"
@@ -168,13 +169,13 @@ def test_a_form_that_requires_approval_delivers_only_approved_statements(
         .replace("approved_at: null", "approved_at: 2026-11-21 10:30")
     )
     jfk_yaml.write_text(approved, encoding="utf-8")
-    assert run_cli("render", out_dir, "--quiet").returncode == 6
+    assert run_here("render", out_dir, "--quiet").returncode == 6
     assert not (out_dir / "delivery").exists()
 
     (out_dir / "edits" / "talk.mp4.yaml").write_text(
         "approved: true\napproved_by: Ole Berg\n", encoding="utf-8"
     )
-    done = run_cli("render", out_dir, "--quiet")
+    done = run_here("render", out_dir, "--quiet")
     assert done.returncode == 0, done.stderr
     assert not (out_dir / "draft").exists()
     delivery = out_dir / "delivery"
@@ -190,9 +191,9 @@ def test_a_form_that_requires_approval_delivers_only_approved_statements(
 def test_an_edit_file_a_person_got_wrong_is_exit_3_naming_it(
     meeting: Path, out_dir: Path, small_form: Path
 ) -> None:
-    first = run_cli("run", meeting, "--out", out_dir, "--form", small_form, "--language", "en", "--quiet")
+    first = run_here("run", meeting, "--out", out_dir, "--form", small_form, "--language", "en", "--quiet")
     assert first.returncode == 0, first.stderr
     (out_dir / "edits" / "talk.mp4.yaml").write_text("approved: yes please\n", encoding="utf-8")
-    result = run_cli("render", out_dir)
+    result = run_here("render", out_dir)
     assert result.returncode == 3
     assert "talk.mp4.yaml" in result.stderr and "approved" in result.stderr
