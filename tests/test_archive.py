@@ -21,6 +21,7 @@ from pipeline import files, media
 from pipeline.config import Form, Meeting, StatementEntry, load_form, load_meeting
 from pipeline.errors import RecordingRejected
 from pipeline.files import HashCache
+from pipeline.meeting_facts import MeetingFacts
 from pipeline.models import AudioInfo, MediaProbe, Recording
 from pipeline.stages import ingest
 from pipeline.stages.archive.bag import ArchiveError, ArchiveResult, build_archive, tag_manifest_text
@@ -37,9 +38,9 @@ from pipeline.stages.archive.premis import (
     Event,
     Software,
     agents_json,
-    archive_info,
     creation_event,
     event_json,
+    meeting_info,
     model_software,
     operator_name,
     provenance_document,
@@ -126,7 +127,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         except RecordingRejected as rejected:
             probes[recording.relpath] = rejected.reason
     withheld = withheld_from_archive(meeting, form, [r.relpath for r in found.recordings])
-    info = archive_info(meeting, DEMO.name, ffmpeg_version=FFMPEG.version, engine=ENGINE)
+    info = meeting_info(MeetingFacts.named(meeting, DEMO.name), ffmpeg_version=FFMPEG.version, engine=ENGINE)
     info = replace(info, software=(*info.software, MODEL))
     progress: list[float] = []
     result = build_archive(

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import Form, Meeting, StatementEdit
+from pipeline.meeting_facts import MeetingFacts
 from pipeline.models import Consent, MediaProbe, Recording, Rejection, Statement, StatementTranscript
 from pipeline.review.view import statement_view
 from pipeline.stages import clip, cut, edits, timing, transcript
@@ -398,8 +399,9 @@ def test_no_correction_breaks_a_rule_a_legal_timing_could_keep_and_all_three_say
         (c.start_ms, c.end_ms, c.lines) for c in timeline.cues
     ]
     document = transcript.render_json(
-        transcript.build(
-            Meeting(), "m", form, [fixed], {fixed.id: clipped}, engine="e", model="m", language="da",
+        transcript.document(
+            MeetingFacts.named(Meeting(), "m"), form, [fixed], {fixed.id: clipped},
+            engine="e", model="m", language="da",
             starts_ms={fixed.id: part.start_ms},
         )
     )  # fmt: skip

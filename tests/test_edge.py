@@ -28,8 +28,9 @@ from hypothesis import strategies as st
 from pipeline import engines
 from pipeline.config import load_form, load_meeting, load_statement_edit, read_yaml
 from pipeline.errors import ConfigError
+from pipeline.meeting_facts import MeetingFacts
 from pipeline.stages import deliver
-from pipeline.stages.deliver import NAME_MAX_BYTES, delivery_name, safe_file_name
+from pipeline.stages.deliver import NAME_MAX_BYTES, delivery_stem, safe_file_name
 
 # ------------------------------------------------------------------------------------------ helpers
 
@@ -540,11 +541,16 @@ def test_the_delivery_name_of_the_longest_fields_is_capped_in_bytes() -> None:
 
     form = Form(naming="{title}_{committee}_{place}_{organiser}_{form}")
     meeting = Meeting(title="😀" * 200, committee="Udvalg/" * 14, place="CON", organiser="ø" * 200)
-    name = delivery_name(form, meeting, "møde")
+    name = delivery_stem(form, MeetingFacts.named(meeting, "møde"))
     assert_safe(name)
     assert name.startswith("😀")
-    assert delivery_name(Form(naming="{committee}"), Meeting(committee="nul"), "x") == "_nul"
-    assert delivery_name(Form(naming="{title}"), Meeting(), "...\udc80") == deliver.FALLBACK_NAME
+    assert (
+        delivery_stem(Form(naming="{committee}"), MeetingFacts.named(Meeting(committee="nul"), "x")) == "_nul"
+    )
+    assert (
+        delivery_stem(Form(naming="{title}"), MeetingFacts.named(Meeting(), "...\udc80"))
+        == deliver.FALLBACK_NAME
+    )
 
 
 # ------------------------------------------------------------------------------- records that lie
