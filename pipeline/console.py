@@ -211,8 +211,39 @@ def models_text(entries: list[dict[str, Any]]) -> str:
         if not row["usable_offline"] and row.get("install"):
             lines.append(f"      to get it: {row['install']}")
         lines.append(f"      use: {row['use']}")
+    from pipeline.engines import catalogue as catalogue_data
+
+    catalogue = [e for e in entries if e["kind"] == "catalogue"]
+    if catalogue:
+        lines.append("Models fit for Danish (word error rates as published, not measured here):")
+    for row in catalogue:
+        mark = ", recommended" if row["recommended"] else ""
+        mark += "" if row["fit_for_danish"] else ", for demos and tests only"
+        lines.append(f"  {row['name']}: {row['title']}{mark}")
+        lines.append(f"      {'installed' if row['installed'] else 'not installed; get it: ' + row['get']}")
+        lines.append(
+            f"      {row['size']}, {row['speed']} on a CPU, {', '.join(row['engines'])}; "
+            f"licence: {row['licence']}"
+            + (" (its conditions are shown before download)" if row["licence_conditions"] else "")
+        )
+        by_dataset = {p["dataset"]: p for p in row["published"]}
+        mean = by_dataset.get(catalogue_data.MEAN)
+        if mean is not None:
+            parts = ", ".join(
+                f"{label} {by_dataset[key]['wer_percent']:g} %"
+                for key, label in (
+                    (catalogue_data.CORAL_READ, "CoRal read-aloud"),
+                    (catalogue_data.CORAL_CONVERSATION, "CoRal conversation"),
+                )
+                if key in by_dataset
+            )
+            lines.append(
+                f"      published Danish WER {mean['wer_percent']:g} % mean of 5 test sets"
+                + (f" ({parts})" if parts else "")
+                + f"; source: {mean['source']}"
+            )
     lines.append(
-        "Other models (small, medium, large-v3, Danish fine-tunes): run once online with --model NAME; "
+        "Other models (small, medium, a local folder or .pt file): run once online with --model NAME; "
         "the engine downloads and caches it."
     )
     for row in (e for e in entries if e["kind"] == "ffmpeg"):

@@ -6,6 +6,7 @@ and signals stay in separate processes (test_run, test_resume, test_laptop)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from click.testing import Result
@@ -115,3 +116,52 @@ def test_models_lists_what_is_usable_offline() -> None:
     rows = json.loads(hearing("models", "--json").stdout)
     embedded = next(r for r in rows if r["kind"] == "model" and r["source"] == "embedded")
     assert embedded["usable_offline"] and embedded["sha256"]
+
+
+def test_models_lists_the_danish_catalogue_with_how_to_get_each() -> None:
+    from pipeline.engines import catalogue
+
+    result = hearing("models")
+    assert result.exit_code == 0, result.stderr
+    text = result.stdout
+    section = text[text.index("Models fit for Danish") :]
+    best = catalogue.recommended()
+    for e in catalogue.ENTRIES:
+        block = re.split(r"\n(?=  \S|\S)", section[section.index(f"  {e.name}: ") :])[0]
+        assert e.licence in block and e.speed in block
+        assert f"{e.mean_wer:g} % mean" in block and e.published[0].source.split(",")[0] in block
+        if e.name == "base":
+            assert "installed" in block and "get it" not in block and "demos and tests only" in block
+        else:
+            assert f"not installed; get it: hearing models get {e.name}" in block
+        assert ("recommended" in block) == (e is best)
+        assert ("conditions are shown before download" in block) == (e.licence_conditions is not None)
+    assert "about 1.6 GB" in section  # Røst's size after conversion is an estimate, and says so
+
+
+def test_models_json_keeps_every_row_and_adds_the_catalogue() -> None:
+    from pipeline.engines import catalogue
+
+    rows = json.loads(hearing("models", "--json").stdout)
+    kinds = [r["kind"] for r in rows]
+    assert {"engine", "model", "ffmpeg", "catalogue"} <= set(kinds)
+    engine_keys = {"kind", "name", "installed", "version", "default", "install"}
+    assert all(engine_keys <= r.keys() for r in rows if r["kind"] == "engine")
+    model_keys = {"kind", "engines", "name", "source", "path", "usable_offline", "use"}
+    assert all(model_keys <= r.keys() for r in rows if r["kind"] == "model")
+    listed = {r["name"]: r for r in rows if r["kind"] == "catalogue"}
+    assert list(listed) == [e.name for e in catalogue.ENTRIES]
+    for e in catalogue.ENTRIES:
+        row = listed[e.name]
+        assert (row["repo"], row["revision"], row["format"]) == (e.repo, e.revision, e.format)
+        assert row["size_bytes"] == e.size_bytes and row["licence"] == e.licence
+        assert row["licence_conditions"] == e.licence_conditions
+        assert row["mean_wer"] == e.mean_wer and row["engines"] == list(e.engines)
+        assert [(p["dataset"], p["wer_percent"], p["source"]) for p in row["published"]] == [
+            (p.dataset, p.wer_percent, p.source) for p in e.published
+        ]
+        assert row["recommended"] == (e == catalogue.recommended())
+        assert row["get"] == (None if row["installed"] else f"hearing models get {e.name}")
+    # The embedded base is installed exactly when the embedded model row says it is usable offline.
+    embedded = next(r for r in rows if r["kind"] == "model" and r["source"] == "embedded")
+    assert listed["base"]["installed"] == embedded["usable_offline"] is True

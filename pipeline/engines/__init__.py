@@ -214,6 +214,54 @@ def _openai_rows(installed_engines: set[str]) -> list[dict[str, Any]]:
     return rows
 
 
+def _installed_catalogue_names(embedded_row: dict[str, Any]) -> set[str]:
+    """The catalogue's models on this machine. For now the embedded base only; a model stored by
+    ``hearing models get`` is the download's to report."""
+    return {"base"} if embedded_row["usable_offline"] else set()
+
+
+def _size_text(size: int) -> str:
+    return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.0f} MB"
+
+
+def _catalogue_rows(installed_names: set[str]) -> list[dict[str, Any]]:
+    """The catalogue of models fit for Danish, each marked installed or with the command that gets it."""
+    from pipeline.engines import catalogue
+
+    best = catalogue.recommended().name
+    rows = []
+    for e in catalogue.ENTRIES:
+        installed = e.name in installed_names
+        rows.append(
+            {
+                "kind": "catalogue",
+                "name": e.name,
+                "title": e.title,
+                "repo": e.repo,
+                "revision": e.revision,
+                "format": e.format,
+                "size_bytes": e.size_bytes,
+                "size": ("about " if e.size_is_estimate else "") + _size_text(e.size_bytes),
+                "size_source": e.size_source,
+                "licence": e.licence,
+                "licence_conditions": e.licence_conditions,
+                "published": [
+                    {"dataset": p.dataset, "wer_percent": p.wer_percent, "source": p.source}
+                    for p in e.published
+                ],
+                "mean_wer": e.mean_wer,
+                "speed": e.speed,
+                "engines": list(e.engines),
+                "fit_for_danish": e.fit_for_danish,
+                "recommended": e.name == best,
+                "installed": installed,
+                "get": None if installed else e.get_command,
+                "use": f"--model {e.name}",
+            }
+        )
+    return rows
+
+
 def list_models() -> list[dict[str, Any]]:
     """Engines and models for ``hearing models``: one dict per row.
 
@@ -222,11 +270,22 @@ def list_models() -> list[dict[str, Any]]:
     "huggingface-cache", "openai-whisper-cache"), path, usable_offline, use (the option to pass), and
     per source: packages + versions, assembled, sha256 and install for the embedded model; repo_id and
     size_bytes for cached downloads. A model is usable offline when its files are complete and an
-    engine that runs it is installed. Reads the caches only: nothing is assembled or downloaded.
+    engine that runs it is installed. Catalogue rows (``kind="catalogue"``, pipeline/engines/catalogue.py):
+    the models fit for Danish, each with repo, revision, format, size, licence (and its conditions),
+    the published Danish word error rates with their source, speed, recommended, installed, and get
+    (the command that fetches it, when it is not installed). Reads the caches only: nothing is
+    assembled or downloaded.
     """
     engines = _engine_rows()
     installed = {row["name"] for row in engines if row["installed"]}
-    return [*engines, _embedded_row(installed), *_huggingface_rows(installed), *_openai_rows(installed)]
+    embedded_row = _embedded_row(installed)
+    return [
+        *engines,
+        embedded_row,
+        *_huggingface_rows(installed),
+        *_openai_rows(installed),
+        *_catalogue_rows(_installed_catalogue_names(embedded_row)),
+    ]
 
 
 # Every package whose code turns the audio into words, for each engine: a new version of any of them may
