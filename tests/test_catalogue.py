@@ -122,3 +122,21 @@ def test_the_embedded_base_is_the_catalogue_s_base() -> None:
     model = embedded.ensure_embedded_model()
     assert sum((model.path / f).stat().st_size for f in base.files) == base.size_bytes
     assert (model.path / "model.bin").stat().st_size == embedded.MODEL_SIZE
+
+
+def test_the_readme_table_says_what_the_catalogue_says() -> None:
+    """The model table in the README is written by hand: it must not drift from the catalogue."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(): line for line in readme.splitlines() if line.startswith("| `")}
+    for e in catalogue.ENTRIES:
+        row = next(line for first, line in rows.items() if first.startswith(f"`{e.name}`"))
+        assert f"`{e.repo}`" in row
+        assert e.revision is None or f"`{e.revision[:7]}`" in row
+        figures = {p.dataset: p.wer_percent for p in e.published}
+        wer = [figures[catalogue.MEAN], figures[catalogue.CORAL_READ], figures[catalogue.CORAL_CONVERSATION]]
+        assert " / ".join(f"{w:g} %" for w in wer) in row
+        assert f"| {e.speed} |" in row
+        assert ("(recommended)" in row) == (e == catalogue.recommended())
+    assert catalogue._LEADERBOARD in readme and catalogue._LEADERBOARD_COMMIT[:8] in readme

@@ -5,11 +5,11 @@ word error rates others measured, each with its source.
 The figures are published ones, never measured here: `make bench` measures this machine. They come from
 one stored version of the Danish ASR leaderboard (Rye-A1/danish-asr-leaderboard, its results files at
 the commit named in each source), so that all four models are compared as scored by the same harness
-on the same day; the leaderboard has re-scored its results since, and later versions give other
-figures (the order of these four models is the same in every version seen).
+on the same day. Other stored versions of those files give other figures (the order of these four
+models is the same in every version seen).
 
 The data is here, in Python, rather than in a data file: it is typed and frozen by the interpreter, so
-no loader has to check it, and a test holds every entry to the rules below.
+no loader has to check it, and tests/test_catalogue.py holds every entry to its rules.
 """
 
 from __future__ import annotations
