@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# openai-whisper needs torch; pinning the CPU release keeps the test environment from pulling a
+# openai-whisper and the converter of transformers weights need torch; pinning the CPU release keeps the test environment from pulling a
 # multi-GB CUDA build. Override with TORCH=... where another build is wanted.
 TORCH ?= torch==2.13.0
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
@@ -23,7 +23,7 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(PIP) install "$(TORCH)"
-	$(PIP) install -e '.[openai,dev]'
+	$(PIP) install -e '.[openai,convert,dev]'
 	@touch $@ $(VENV)/.installed-run
 
 demo: $(VENV)/.installed-run
