@@ -596,7 +596,9 @@ def test_the_free_space_check_runs_when_a_delivery_is_there(
     from collections import namedtuple
 
     from pipeline.errors import DiskFull
-    from pipeline.runner import Runner, RunOptions, estimate_need
+    from pipeline.out_folder import estimate_need
+    from pipeline.report import RunOptions
+    from pipeline.runner import Runner
 
     form, _ = load_form(small_form)
     size = (jfk_meeting / "a.flac").stat().st_size
@@ -894,7 +896,8 @@ def test_the_shipped_forms_and_the_demo_meeting_pass_the_new_rules() -> None:
 def test_the_review_page_and_the_run_key_alignments_alike(jfk_meeting: Path, tmp_path: Path) -> None:
     # The review page aligns added words into the cache the render reads: both must name the engine
     # and the model the same way, or the render does the work again.
-    from pipeline.runner import Runner, RunOptions
+    from pipeline.report import RunOptions
+    from pipeline.runner import Runner
 
     runner = Runner(RunOptions(meeting_dir=jfk_meeting, out_dir=tmp_path / "out", dry_run=True))
     runner.run()

@@ -144,7 +144,9 @@ def test_disk_space_estimate_and_refusal(tmp_path: Path, monkeypatch: pytest.Mon
 
     from pipeline.config import Form
     from pipeline.errors import DiskFull
-    from pipeline.runner import Runner, RunOptions, estimate_need
+    from pipeline.out_folder import estimate_need
+    from pipeline.report import RunOptions
+    from pipeline.runner import Runner
 
     form = Form()
     one_minute = estimate_need(form, speech_ms=60_000, clip_ms=60_000, archive_bytes=100_000_000)

@@ -81,7 +81,7 @@ def test_a_wav_is_whole_when_its_header_size_is_there() -> None:
 def test_a_file_its_container_cannot_show_whole_waits_longer(real_media: Path, tmp_path: Path) -> None:
     """A WAV with its size in its header is taken after SETTLE_POLLS unchanged looks; a FLAC, whose
     header would say the same of half the file, only after UNPROVEN_POLLS."""
-    from pipeline.runner import RunOptions
+    from pipeline.report import RunOptions
 
     meeting = tmp_path / "moede"
     meeting.mkdir()

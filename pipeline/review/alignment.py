@@ -15,7 +15,7 @@ from pipeline.stages import edits
 from pipeline.stages.subtitles.rules import SubtitleRules
 
 if TYPE_CHECKING:
-    from pipeline.runner import RunOptions
+    from pipeline.report import RunOptions
 
 log = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ class RenderJob:
 def run_render(job: RenderJob, out_dir: Path, alignment: Alignment) -> None:
     """`hearing render` of ``out_dir`` in this process, told to ``job`` as it goes; lent the engine
     ``alignment`` holds (and keeping the one the render loaded)."""
-    from pipeline import runner
+    from pipeline import report, runner
     from pipeline.errors import SubtitleProblems, exit_code_for
 
     logger = logging.getLogger("pipeline")
@@ -55,7 +55,7 @@ def run_render(job: RenderJob, out_dir: Path, alignment: Alignment) -> None:
     logger.setLevel(min(before or logging.WARNING, logging.INFO))
     code = 1
     try:
-        options = runner.options_of_earlier_run(out_dir)
+        options = report.options_of_earlier_run(out_dir)
         with alignment.lock:  # after the alignments the page asked for; one user of the engine
             made = runner.Runner(options, _JobProgress(job), alignment.loaded)
             try:

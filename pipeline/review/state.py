@@ -34,7 +34,7 @@ class Review:
     """The state of one output folder under review."""
 
     def __init__(self, out_dir: Path) -> None:
-        from pipeline.runner import options_of_earlier_run
+        from pipeline.report import options_of_earlier_run
 
         self.out_dir = out_dir.resolve()
         options = options_of_earlier_run(self.out_dir)
