@@ -339,6 +339,15 @@ def _file_records(folder: Path) -> list[dict[str, Any]]:
     return records
 
 
+def _record(conversion: Any) -> dict[str, Any] | None:
+    """The conversion (``convert.Conversion``) as the manifest records it."""
+    if conversion is None:
+        return None
+    if dataclasses.is_dataclass(conversion) and not isinstance(conversion, type):
+        return dataclasses.asdict(conversion)
+    return dict(conversion)
+
+
 def manifest(
     entry: Any,
     listing: Listing,
@@ -361,9 +370,7 @@ def manifest(
             {"name": f.name, "size": f.size, "sha256": sha256s[f.name], "hub_digest": f"{f.kind}:{f.digest}"}
             for f in listing.files
         ],
-        "conversion": (
-            dataclasses.asdict(conversion) if dataclasses.is_dataclass(conversion) else conversion
-        ),
+        "conversion": (_record(conversion)),
         "installed_files": installed_files,
     }
 
