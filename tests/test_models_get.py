@@ -344,29 +344,75 @@ def test_plain_models_still_lists() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("engine", ["faster-whisper", "openai-whisper"])
 def test_a_got_model_runs_with_the_network_gone(
+    engine: str,
     got_by_cli: tuple[Path, subprocess.CompletedProcess[str]],
     real_media: Path,
     make_meeting,  # type: ignore[no-untyped-def]
-    tmp_path: Path,
+    out_dir: Path,
     small_form: Path,
 ) -> None:
     cache, got = got_by_cli
     assert got.returncode == 0, got.stderr
     manifest = json.loads((cache / "models" / NAME / "hearing-model.json").read_text(encoding="utf-8"))
     meeting = make_meeting({"a.wav": real_media / "da-nst-u0042008.wav"})
-    out = tmp_path / "out"
+    out = out_dir
     gone = {
         "HEARING_PIPELINE_CACHE": str(cache),
         "HF_ENDPOINT": closed_port(),
         "HF_HUB_OFFLINE": "1",
         "HF_HOME": str(cache / "hf"),
     }
-    result = run_cli("run", meeting, "--out", out, "--model", NAME, "--form", small_form, "--quiet", env=gone)
+    result = run_cli(
+        "run",
+        meeting,
+        "--out",
+        out,
+        "--model",
+        NAME,
+        "--engine",
+        engine,
+        "--form",
+        small_form,
+        "--quiet",
+        env=gone,
+    )
     assert result.returncode == 0, result.stderr
     (transcript,) = (out / "delivery").glob("*-transkription.json")
     said = " ".join(s["text"] for s in json.loads(transcript.read_text(encoding="utf-8"))["statements"])
     assert any(ch in said.lower() for ch in "æøå") or len(said.split()) >= 3, said
-    record = (out / "run.json").read_text(encoding="utf-8")
+    record = json.loads((out / "run.json").read_text(encoding="utf-8"))["engine"]
+    assert record["model"] == NAME and record["model_source"] == "catalogue"
     model_sha = next(f["sha256"] for f in manifest["installed_files"] if f["name"] == "model.bin")
-    assert model_sha in record and NAME in record and "catalogue" in record
+    if engine == "faster-whisper":
+        assert record["model_sha256"] == model_sha
+        assert record["model_path"] == str(cache / "models" / NAME)
+    else:  # the checkpoint converted once from the stored model, kept beside it
+        assert Path(record["model_path"]).parent == cache / "models"
+        assert record["model_sha256"] and record["model_sha256"] != model_sha
+
+
+def test_a_got_model_is_known_by_its_name_and_its_manifest(
+    online: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checks before a run accept the name, and every cache key and provenance names the model by
+    the repository, the revision and the digest its manifest records."""
+    from pipeline import engines
+    from pipeline.engines import download
+    from pipeline.errors import ModelError
+
+    monkeypatch.setenv("HEARING_PIPELINE_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ModelError):
+        engines.check_usable("faster-whisper", NAME)
+    entry = hub_entry()
+    path = download.get(entry)
+    assert path == tmp_path / "cache" / "models" / NAME
+    model_sha = served_digests(online)["model.bin"]
+    for engine in engines.ENGINES:
+        engines.check_usable(engine, NAME)
+        key = engines.model_key(engine, NAME)
+        assert key.id == f"catalogue:{NAME}:{REPO_ID}@{entry.revision}:sha256:{model_sha}"  # type: ignore[attr-defined]
+        assert key.sha256 == model_sha and key.path == str(path)
+        _, info = engines.identity(engine, NAME, key=key)
+        assert (info.name, info.source, info.path, info.sha256) == (NAME, "catalogue", str(path), model_sha)
