@@ -416,3 +416,54 @@ def test_a_got_model_is_known_by_its_name_and_its_manifest(
         assert key.sha256 == model_sha and key.path == str(path)
         _, info = engines.identity(engine, NAME, key=key)
         assert (info.name, info.source, info.path, info.sha256) == (NAME, "catalogue", str(path), model_sha)
+
+
+def test_transformers_weights_go_through_the_conversion_into_the_manifest(
+    online: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The download's side of the conversion (the conversion itself: its own tests): a failing one
+    installs nothing and keeps the verified files, so the next run does not fetch them again; a
+    successful one is recorded in the manifest, and the folder holds what it made."""
+    import shutil
+
+    from pipeline.engines import convert, download
+    from pipeline.errors import ModelError
+
+    store = tmp_path / "models"
+    entry = hub_entry(format="transformers")
+    calls: list[tuple[Path, Path, set[str]]] = []
+
+    def broken(source: Path, target: Path, *, quantization: str = "int8") -> object:
+        calls.append((source, target, {p.name for p in source.iterdir()}))
+        raise ModelError("the converter failed", "see its log")
+
+    monkeypatch.setattr(convert, "to_ctranslate2", broken)
+    with pytest.raises(ModelError, match="converter failed"):
+        download.get(entry, store=store)
+    assert calls[0][2] == set(FILES), "the converter did not get the verified files under their names"
+    assert calls[0][1].parent == store  # built beside the store, renamed into place when finished
+    assert_nothing_installed(store)
+    assert not calls[0][0].exists(), "the converter's input was left behind"
+
+    @dataclasses.dataclass(frozen=True)
+    class Made:
+        converter: str = "test converter 1.0"
+        quantization: str = "int8"
+        command: str = "copied the files"
+
+    def working(source: Path, target: Path, *, quantization: str = "int8") -> Made:
+        shutil.copytree(source, target)
+        return Made(quantization=quantization)
+
+    monkeypatch.setattr(convert, "to_ctranslate2", working)
+    online.requests.clear()
+    path = download.get(entry, store=store)
+    assert [p for m, p, _ in online.requests if "/resolve/" in p] == [], "verified files were fetched again"
+    manifest = json.loads((path / download.MANIFEST).read_text(encoding="utf-8"))
+    assert manifest["format"] == "transformers"
+    assert manifest["conversion"] == {
+        "converter": "test converter 1.0",
+        "quantization": "int8",
+        "command": "copied the files",
+    }
+    assert {f["name"] for f in manifest["installed_files"]} == set(FILES)
