@@ -254,9 +254,19 @@ def test_the_hub_listing_a_file_outside_the_folder_is_refused() -> None:
         entry = SimpleNamespace(repo=REPO_ID, files=(), name=NAME)
         with pytest.raises(ModelError, match="refusing"):
             download.listing_of(entry, [sibling], "c" * 40)
-    no_digest = SimpleNamespace(rfilename="model.bin", size=3, blob_id=None, lfs=None)
-    with pytest.raises(ModelError, match="no digest"):
-        download.listing_of(SimpleNamespace(repo=REPO_ID, files=(), name=NAME), [no_digest], "c" * 40)
+    # A digest names the partial file: anything but hex of the right length is no digest.
+    for blob_id, lfs_sha in [(None, None), ("../../" + "b" * 34, None), ("b" * 39, None), (None, "a" * 63),
+                             (None, "../" * 21 + "a"), ("b" * 40, "a" * 63)]:  # fmt: skip
+        lfs_info = None if lfs_sha is None else SimpleNamespace(size=3, sha256=lfs_sha)
+        hostile_sibling = SimpleNamespace(rfilename="model.bin", size=3, blob_id=blob_id, lfs=lfs_info)
+        with pytest.raises(ModelError, match="no digest"):
+            download.listing_of(
+                SimpleNamespace(repo=REPO_ID, files=(), name=NAME), [hostile_sibling], "c" * 40
+            )
+    for size in (-1, "3", None, 2.5, True):
+        odd = SimpleNamespace(rfilename="model.bin", size=size, blob_id="b" * 40, lfs=None)
+        with pytest.raises(ModelError, match="size"):
+            download.listing_of(SimpleNamespace(repo=REPO_ID, files=(), name=NAME), [odd], "c" * 40)
     with pytest.raises(ModelError, match=r"no file 'model\.bin'"):
         download.listing_of(SimpleNamespace(repo=REPO_ID, files=("model.bin",), name=NAME), [], "c" * 40)
 

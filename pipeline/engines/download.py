@@ -37,6 +37,8 @@ MANIFEST_VERSION = 1
 ENDPOINT_SETTING = "HF_ENDPOINT"
 _CHUNK = 1 << 20
 _TRIES = 4  # attempts in a row without a byte received before a download gives up
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_HEX40 = re.compile(r"[0-9a-fA-F]{40}")
 _SAFE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
 
 # Called with (bytes done, bytes in all) across every file of the model.
@@ -70,7 +72,8 @@ class InstalledModel:
     name: str
     path: Path
     repo: str
-    revision: str
+    revision: str  # the commit the hub answered with
+    requested_revision: str  # as the catalogue named it
     format: str
     model_sha256: str  # of the installed model.bin: the model's identity in cache keys and provenance
     licence: str
@@ -106,6 +109,7 @@ def read_manifest(folder: Path) -> InstalledModel | None:
             path=folder,
             repo=str(data["repo"]),
             revision=str(data["revision"]),
+            requested_revision=str(data.get("requested_revision") or data["revision"]),
             format=str(data["format"]),
             model_sha256=str(model_bin["sha256"]),
             licence=str(data.get("licence") or ""),
@@ -179,9 +183,14 @@ def listing_of(entry: Any, siblings: list[Any], commit: str) -> Listing:
             )
         if not _safe_file_name(name):
             raise ModelError(f"{entry.repo} lists a file named {name!r}", "refusing to write it")
-        if sibling.lfs is not None:
-            files.append(RemoteFile(name, int(sibling.lfs.size), str(sibling.lfs.sha256).lower(), "sha256"))
-        elif sibling.blob_id and sibling.size is not None:
+        size = sibling.lfs.size if sibling.lfs is not None else sibling.size
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ModelError(f"the hub lists {entry.repo}/{name} with size {size!r}", "refusing it")
+        if sibling.lfs is not None and _HEX64.fullmatch(str(sibling.lfs.sha256 or "")):
+            files.append(RemoteFile(name, size, str(sibling.lfs.sha256).lower(), "sha256"))
+        elif (
+            sibling.lfs is None and _HEX40.fullmatch(str(sibling.blob_id or "")) and sibling.size is not None
+        ):
             files.append(RemoteFile(name, int(sibling.size), str(sibling.blob_id).lower(), "git-sha1"))
         else:
             raise ModelError(
@@ -395,77 +404,102 @@ def get(entry: Any, *, store: Path | None = None, on_progress: DownloadProgress 
     name = _check_name(entry.name)
     root = store or store_dir()
     target = root / name
-    present = read_manifest(target)
-    if present is not None and present.repo == entry.repo and present.revision == entry.revision:
+    if _current(target, entry):
         return target
-    downloads = root / f".download-{name}"
-    with _locked(root / f".download-{name}.lock", name):
-        listing = list_remote(entry)
-        downloads.mkdir(parents=True, exist_ok=True)
-        total = listing.size
-        finished = 0
-        sha256s: dict[str, str] = {}
-        for remote in listing.files:
-            blob = downloads / remote.digest
-            if not blob.is_file() or blob.stat().st_size != remote.size:
-                partial = downloads / f"{remote.digest}.part"
-                base = finished
-
-                def report(done: int, base: int = base) -> None:
-                    if on_progress:
-                        on_progress(base + done, total)
-
-                sha256s[remote.name] = fetch(
-                    _file_url(entry.repo, listing.commit, remote.name), partial, remote, report
-                )
-                (downloads / f"{remote.digest}.sha256").write_text(sha256s[remote.name], encoding="ascii")
-                os.rename(partial, blob)
-            else:
-                sha256s[remote.name] = (
-                    (downloads / f"{remote.digest}.sha256").read_text(encoding="ascii").strip()
-                )
-            finished += remote.size
-            if on_progress:
-                on_progress(finished, total)
-
-        staging = root / f".staging-{name}-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        try:
-            conversion = None
-            if entry.format == "transformers":
-                from pipeline.engines.convert import to_ctranslate2
-
-                source = staging.with_name(staging.name + "-source")
-                shutil.rmtree(source, ignore_errors=True)
-                for remote in listing.files:
-                    _place(downloads / remote.digest, source / remote.name)
-                try:
-                    conversion = to_ctranslate2(source, staging)
-                finally:
-                    shutil.rmtree(source, ignore_errors=True)
-            elif entry.format == "ct2":
-                for remote in listing.files:
-                    _place(downloads / remote.digest, staging / remote.name)
-            else:
-                raise ModelError(
-                    f"catalogue entry {name} has format {entry.format!r}", "expected ct2 or transformers"
-                )
-            if not (staging / "model.bin").is_file():
-                raise ModelError(
-                    f"{entry.repo} gave no model.bin for {name}", "the catalogue entry needs fixing"
-                )
-            from pipeline.files import write_json
-
-            record = manifest(entry, listing, sha256s, _file_records(staging), conversion, datetime.now(UTC))
-            write_json(staging / MANIFEST, record)  # last: the folder is a model only with it
-            _swap_in(staging, target)
-        except OSError as error:
-            raise ModelError(
-                f"cannot install {name} in {root} ({error.strerror or error})",
-                "free disk space, or set HEARING_PIPELINE_CACHE to a writable folder",
-            ) from error
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(downloads, ignore_errors=True)
+    try:
+        with _locked(root / f".download-{name}.lock", name):
+            if _current(target, entry):  # another process finished it while this one waited
+                return target
+            # Under the lock, a folder being built for this name was left by a process that died.
+            for stale in [*root.glob(f".staging-{name}-*"), *root.glob(f".old-{name}-*")]:
+                shutil.rmtree(stale, ignore_errors=True)
+            listing = list_remote(entry)
+            downloads = root / f".download-{name}"
+            sha256s = _download_all(entry, listing, downloads, on_progress)
+            _install(entry, listing, sha256s, downloads, root / f".staging-{name}-{os.getpid()}", target)
+            shutil.rmtree(downloads, ignore_errors=True)
+    except OSError as error:
+        raise ModelError(
+            f"cannot store {name} in {root} ({error.strerror or error})",
+            "free disk space, or set HEARING_PIPELINE_CACHE to a writable folder",
+        ) from error
     log.info("installed %s (%s at %s) in %s", name, entry.repo, listing.commit[:12], target)
     return target
+
+
+def _current(target: Path, entry: Any) -> bool:
+    present = read_manifest(target)
+    return (
+        present is not None
+        and present.repo == entry.repo
+        and entry.revision in (present.revision, present.requested_revision)
+    )
+
+
+def _download_all(
+    entry: Any, listing: Listing, downloads: Path, on_progress: DownloadProgress | None
+) -> dict[str, str]:
+    """Every file verified in ``downloads`` (named by its published digest); their SHA-256 by name."""
+    downloads.mkdir(parents=True, exist_ok=True)
+    total = listing.size
+    finished = 0
+    sha256s: dict[str, str] = {}
+    for remote in listing.files:
+        blob = downloads / remote.digest
+        known = downloads / f"{remote.digest}.sha256"  # written before the blob is renamed into place
+        if blob.is_file() and known.is_file() and blob.stat().st_size == remote.size:
+            sha256s[remote.name] = known.read_text(encoding="ascii").strip()
+        else:
+            partial = downloads / f"{remote.digest}.part"
+
+            def report(done: int, base: int = finished) -> None:
+                if on_progress:
+                    on_progress(base + done, total)
+
+            url = _file_url(entry.repo, listing.commit, remote.name)
+            sha256s[remote.name] = fetch(url, partial, remote, report)
+            known.write_text(sha256s[remote.name], encoding="ascii")
+            os.rename(partial, blob)
+        finished += remote.size
+        if on_progress:
+            on_progress(finished, total)
+    return sha256s
+
+
+def _install(
+    entry: Any, listing: Listing, sha256s: dict[str, str], downloads: Path, staging: Path, target: Path
+) -> None:
+    """Build the model folder in ``staging`` (converting where the entry says so), write its manifest
+    last, and rename it onto ``target``."""
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        conversion = None
+        if entry.format == "transformers":
+            from pipeline.engines.convert import to_ctranslate2
+
+            source = staging.with_name(staging.name + "-source")
+            shutil.rmtree(source, ignore_errors=True)
+            for remote in listing.files:
+                _place(downloads / remote.digest, source / remote.name)
+            try:
+                conversion = to_ctranslate2(source, staging)
+            finally:
+                shutil.rmtree(source, ignore_errors=True)
+        elif entry.format == "ct2":
+            for remote in listing.files:
+                _place(downloads / remote.digest, staging / remote.name)
+        else:
+            raise ModelError(
+                f"catalogue entry {entry.name} has format {entry.format!r}", "expected ct2 or transformers"
+            )
+        if not (staging / "model.bin").is_file():
+            raise ModelError(
+                f"{entry.repo} gave no model.bin for {entry.name}", "the catalogue entry needs fixing"
+            )
+        from pipeline.files import write_json
+
+        record = manifest(entry, listing, sha256s, _file_records(staging), conversion, datetime.now(UTC))
+        write_json(staging / MANIFEST, record)  # last: the folder is a model only with it
+        _swap_in(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
