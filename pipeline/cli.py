@@ -13,12 +13,14 @@ import click
 
 from pipeline import __version__
 from pipeline.console import (
+    DownloadBar,
     RichProgress,
     demo_meeting_dir,
     echo_json,
     fail,
     ffmpeg_row,
     guarded,
+    licence_text,
     models_text,
     print_plan,
     setup_logging,
@@ -358,11 +360,16 @@ def check_command(
     guarded(action, traceback, verbose)
 
 
-@main.command("models")
+@main.group("models", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON on stdout.")
 @click.option("--traceback", is_flag=True, help="Show the Python traceback of an error.")
-def models_command(as_json: bool, traceback: bool) -> None:
-    """The speech engines and models usable offline right now, and where they come from."""
+@click.pass_context
+def models_command(ctx: click.Context, as_json: bool, traceback: bool) -> None:
+    """The speech engines and models usable offline right now, and where they come from.
+
+    `hearing models get NAME` downloads a model of the catalogue once, for offline use."""
+    if ctx.invoked_subcommand is not None:
+        return
 
     def action() -> int:
         from pipeline.engines import list_models
@@ -372,6 +379,52 @@ def models_command(as_json: bool, traceback: bool) -> None:
             echo_json(entries, default=str)
             return 0
         click.echo(models_text(entries))
+        return 0
+
+    guarded(action, traceback)
+
+
+@models_command.command("get")
+@click.argument("name")
+@click.option(
+    "--yes",
+    "--accept-licence",
+    "accept",
+    is_flag=True,
+    help="Accept the model's licence conditions without being asked.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar; errors only.")
+@click.option("--traceback", is_flag=True, help="Show the Python traceback of an error.")
+def models_get_command(name: str, accept: bool, quiet: bool, traceback: bool) -> None:
+    """Download the catalogue model NAME once: every file checked against the digest the model hub
+    publishes, converted to CTranslate2 where needed, stored for offline use. Run again after an
+    interruption to resume. The hub is HF_ENDPOINT (default: the Hugging Face hub)."""
+    console = setup_logging(0, quiet)
+
+    def action() -> int:
+        from pipeline.engines import catalogue, download
+        from pipeline.errors import UsageError, human_bytes
+
+        entry = catalogue.entry(name)
+        if entry.licence_conditions and not accept:
+            click.echo(licence_text(entry.name, entry.licence, entry.licence_conditions), err=True)
+            if not sys.stdin.isatty():
+                raise UsageError(f"{entry.name}: accept its licence conditions with --yes to download it")
+            if not click.confirm("Accept these conditions and download?", err=True):
+                raise UsageError(f"{entry.name}: not downloaded (the licence conditions were not accepted)")
+        if not quiet:
+            click.echo(
+                f"getting {entry.name}: {entry.repo} at {download.requested_revision(entry)[:12]}, about "
+                f"{human_bytes(entry.size_bytes)} (licence: {entry.licence})",
+                err=True,
+            )
+        if quiet or not console.is_terminal:
+            path = download.get(entry)
+        else:
+            with DownloadBar(console, entry.name) as bar:
+                path = download.get(entry, on_progress=bar.update)
+        if not quiet:
+            click.echo(f"installed {entry.name} in {path}; use it with: hearing run --model {entry.name}")
         return 0
 
     guarded(action, traceback)

@@ -100,6 +100,46 @@ class RichProgress:
             self._bars.update(self._tasks.pop(key), completed=1.0)
 
 
+class DownloadBar:
+    """Draws a model download (`hearing models get`) as one bar of bytes on stderr, with the speed."""
+
+    def __init__(self, console: Any, label: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self._bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self._task = self._bars.add_task(label, total=None)
+
+    def __enter__(self) -> DownloadBar:
+        self._bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bars.stop()
+
+    def update(self, done: int, total: int) -> None:
+        self._bars.update(self._task, completed=done, total=total)
+
+
+def licence_text(name: str, licence: str, conditions: str) -> str:
+    """The conditions a model's licence sets, shown before it is downloaded."""
+    return f"{name} is published under {licence}, with these conditions:\n{conditions.strip()}"
+
+
 def fail(error: BaseException, traceback: bool, verbose: int = 0) -> NoReturn:
     from pipeline.errors import MediaError
 

@@ -93,9 +93,12 @@ def load_engine(name: str, model: str | None = None) -> Engine:
         openai.import_whisper()
         engine_module = openai
 
+    stored = _stored(model)
+    if model in EMBEDDED_NAMES and embedded.embedded_available():
+        return engine_module.load_embedded()
+    if stored is not None:
+        return _load_stored(name, stored)
     if model in EMBEDDED_NAMES:
-        if embedded.embedded_available():
-            return engine_module.load_embedded()
         try:
             return engine_module.load_named("base")
         except ModelError as error:
@@ -114,6 +117,27 @@ def load_engine(name: str, model: str | None = None) -> Engine:
             "check the path, or pass --model with a model name such as base, small or large-v3",
         )
     return engine_module.load_named(model)
+
+
+def _stored(model: str | None) -> Any:
+    """The model ``hearing models get`` installed under this name, if any (read from its manifest)."""
+    from pipeline.engines import download
+
+    return download.find_installed(model or "base")
+
+
+def _load_stored(engine: str, stored: Any) -> Engine:
+    """A model from the store, offline: faster-whisper runs its folder; openai-whisper a checkpoint
+    converted once from it (CTranslate2 float weights only), kept beside it."""
+    info = ModelInfo(stored.name, "catalogue", str(stored.path), stored.model_sha256)
+    if engine == "openai-whisper":
+        from pipeline.engines import openai
+
+        target = stored.path.parent / f".{stored.name}-openai.pt"
+        return openai.load_ct2_folder(stored.path, stored.name, "catalogue", stored.model_sha256, target)
+    from pipeline.engines.faster import FasterWhisperEngine
+
+    return FasterWhisperEngine(stored.path, info)
 
 
 def _version(distribution: str) -> str | None:
@@ -215,9 +239,12 @@ def _openai_rows(installed_engines: set[str]) -> list[dict[str, Any]]:
 
 
 def _installed_catalogue_names(embedded_row: dict[str, Any]) -> set[str]:
-    """The catalogue's models on this machine. For now the embedded base only; a model stored by
-    ``hearing models get`` is the download's to report."""
-    return {"base"} if embedded_row["usable_offline"] else set()
+    """The catalogue's models on this machine: the embedded base where it is usable, and every model
+    ``hearing models get`` stored with a valid manifest."""
+    from pipeline.engines import download
+
+    stored = {m.name for m in download.installed()}
+    return stored | ({"base"} if embedded_row["usable_offline"] else set())
 
 
 def _size_text(size: int) -> str:
@@ -379,6 +406,9 @@ def model_key(engine: str, model: str | None, digests: Any = None) -> ModelKey:
         return ModelKey(
             f"embedded:sha256:{embedded.MODEL_SHA256}", embedded.MODEL_SHA256, str(embedded.model_dir())
         )
+    stored = _stored(name)
+    if stored is not None:
+        return ModelKey(stored.identity, stored.model_sha256, str(stored.path))
     digests = digests if digests is not None else model_digests()
     path = Path(name).expanduser()
     if path.exists():
@@ -414,7 +444,7 @@ def check_usable(engine: str, model: str | None) -> None:
         raise UsageError(f"--engine {engine}: choose one of {', '.join(ENGINES)}")
     if _version(_DISTRIBUTIONS[engine]) is None or util.find_spec(_MODULES[engine]) is None:
         raise MissingToolError(f"{engine} is not installed", _INSTALL[engine])
-    if model in EMBEDDED_NAMES:
+    if model in EMBEDDED_NAMES or _stored(model) is not None:
         return
     assert model is not None
     path = Path(model).expanduser()
@@ -462,6 +492,9 @@ def identity(
     name = model or "base"
     if name == "base" and embedded.embedded_available():
         return version, ModelInfo("base", "embedded", str(embedded.model_dir()), embedded.MODEL_SHA256)
+    stored = _stored(name)
+    if stored is not None:
+        return version, ModelInfo(stored.name, "catalogue", str(stored.path), stored.model_sha256)
     if Path(name).expanduser().exists():
         where = key.path if key is not None and key.path else str(Path(name).expanduser().resolve())
         return version, ModelInfo(model_label(model), "path", where, sha256)
