@@ -279,6 +279,14 @@ def stop(process: subprocess.Popen[str]) -> int:
     process.send_signal(signal.SIGINT)
     try:
         code = process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        # How the server held Ctrl-C (ignored, blocked, caught), for the failing test's report.
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text(encoding="ascii")
+        except OSError:
+            status = ""
+        held = [line for line in status.splitlines() if line.startswith(("SigBlk", "SigIgn", "SigCgt"))]
+        raise AssertionError(f"hearing review did not stop on Ctrl-C within 30 s ({'; '.join(held)})") from None
     finally:
         if process.poll() is None:
             process.kill()
