@@ -286,7 +286,8 @@ def stop(process: subprocess.Popen[str]) -> int:
         except OSError:
             status = ""
         held = [line for line in status.splitlines() if line.startswith(("SigBlk", "SigIgn", "SigCgt"))]
-        raise AssertionError(f"hearing review did not stop on Ctrl-C within 30 s ({'; '.join(held)})") from None
+        held_text = "; ".join(held)
+        raise AssertionError(f"hearing review did not stop on Ctrl-C within 30 s ({held_text})") from None
     finally:
         if process.poll() is None:
             process.kill()
