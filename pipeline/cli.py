@@ -137,7 +137,7 @@ def run_command(
     traceback: bool,
 ) -> None:
     """Turn the recordings in MEETING_DIR into the delivery."""
-    from pipeline.runner import RunOptions
+    from pipeline.report import RunOptions
 
     options = RunOptions(
         meeting_dir=meeting_dir,
@@ -164,7 +164,7 @@ def render_command(
 
     Runs what `hearing run` ran there, with the same meeting folder, form, engine and model; only what
     the corrections change is made again (nothing is transcribed again)."""
-    from pipeline.runner import options_of_earlier_run
+    from pipeline.report import options_of_earlier_run
 
     setup_logging(verbose, quiet)
     try:
@@ -199,7 +199,7 @@ def watch_command(
     import threading
 
     from pipeline import interrupt, watch
-    from pipeline.runner import RunOptions
+    from pipeline.report import RunOptions
 
     console = setup_logging(verbose, quiet)
     options = RunOptions(
@@ -287,7 +287,7 @@ def demo_command(
     out_dir: Path, engine: str, as_json: bool, quiet: bool, verbose: int, traceback: bool
 ) -> None:
     """Run the pipeline on the demo meeting with the demo form, offline."""
-    from pipeline.runner import RunOptions
+    from pipeline.report import RunOptions
 
     meeting_dir = demo_meeting_dir()
     if not meeting_dir.is_dir():

@@ -34,14 +34,10 @@ from pipeline.files import HashCache, write_json
 from pipeline.meeting_facts import MeetingFacts
 from pipeline.models import Rejection, Statement, StatementTranscript
 from pipeline.out_folder import (
-    OUT_FILES,
-    OUT_FOLDERS,
     check_disk,
     check_writable,
     default_out_dir,
-    estimate_need,
     hold_lock,
-    nearest_existing,
     remove_partial_files,
 )
 from pipeline.preflight import check_places, spoken_language
@@ -53,19 +49,11 @@ from pipeline.report import (
     RunReport,
     build,
     judge_subtitles,
-    options_of_earlier_run,
 )
 from pipeline.stages import align, archive, cut, deliver, edits, ingest, transcribe
 from pipeline.stages.clip import ClipMaker, Timeline
 from pipeline.stages.subtitles.rules import SubtitleRules
 from pipeline.steps import NoProgress, Plan, PlannedStep, Progress, StageLog, StopsOnCtrlC
-
-# Importers find these here, where they always were.
-__all__ = [
-    "OUT_FILES", "OUT_FOLDERS", "Readiness", "RunOptions", "RunReport", "Runner", "WorkAhead", "clip_numbers",
-    "default_out_dir", "estimate_need", "hold_lock", "nearest_existing", "options_of_earlier_run",
-    "remove_partial_files", "run",
-]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
