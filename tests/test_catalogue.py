@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import FrozenInstanceError, replace
+from pathlib import Path
 
 import pytest
 
@@ -140,3 +141,32 @@ def test_the_readme_table_says_what_the_catalogue_says() -> None:
         assert f"| {e.speed} |" in row
         assert ("(recommended)" in row) == (e == catalogue.recommended())
     assert catalogue._LEADERBOARD in readme and catalogue._LEADERBOARD_COMMIT[:8] in readme
+
+
+def test_a_catalogue_model_not_stored_here_is_refused_before_any_work_with_the_command_that_gets_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import REPO, hearing
+
+    monkeypatch.setenv("HEARING_PIPELINE_CACHE", str(tmp_path / "cache"))  # no model stored here
+    meeting = REPO / "samples" / "borgermoede-nordby"
+    checked = []
+    for entry in catalogue.ENTRIES:
+        if entry.name == "base" or entry.name in _faster_whisper_names():
+            continue  # the embedded model, or a name faster-whisper fetches itself when asked
+        out = tmp_path / entry.name
+        result = hearing("run", meeting, "--model", entry.name, "--dry-run", "--out", out)
+        assert result.exit_code == 4, result.stderr
+        assert f"`hearing models get {entry.name}`" in result.stderr and not out.exists()
+        checked.append(entry.name)
+        for engine in ENGINES:
+            if engine not in entry.engines:
+                refused = hearing("run", meeting, "--engine", engine, "--model", entry.name, "--dry-run")
+                assert refused.exit_code == 4 and f"not made for {engine}" in refused.stderr
+    assert checked, "the catalogue names a model only it can get"
+
+
+def _faster_whisper_names() -> set[str]:
+    from faster_whisper.utils import available_models
+
+    return set(available_models())

@@ -456,6 +456,7 @@ def check_usable(engine: str, model: str | None) -> None:
             f"model path {model} does not exist",
             "check the path, or pass --model with a model name such as base, small or large-v3",
         )
+    _check_catalogue_name(engine, model)
     known = _known_models(engine)
     if known is not None and model not in known and not (engine == "faster-whisper" and "/" in model):
         raise ModelError(
@@ -468,6 +469,24 @@ def check_usable(engine: str, model: str | None) -> None:
             )
             + ", or --model /path/to/model",
         )
+
+
+def _check_catalogue_name(engine: str, model: str) -> None:
+    """A model of the catalogue that is not stored here and that the engine cannot fetch by that name
+    itself: the one command that gets it."""
+    from pipeline.engines import catalogue
+
+    found = next((e for e in catalogue.ENTRIES if e.name == model), None)
+    if found is None:
+        return
+    if engine not in found.engines:
+        raise ModelError(
+            f"{model} is not made for {engine}",
+            f"use it with --engine {found.engines[0]}, after `{found.get_command}`",
+        )
+    known = _known_models(engine)
+    if known is None or model not in known:
+        raise ModelError(f"{model} is not installed", f"get it once with `{found.get_command}`")
 
 
 def model_label(model: str | None) -> str:
