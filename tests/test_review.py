@@ -382,6 +382,29 @@ def reviewed(reviewed_once: Path, out_dir: Path) -> Iterator[Path]:
 
 
 @pytest.mark.slow
+def test_ctrl_c_stops_a_review_started_with_ctrl_c_ignored(reviewed: Path) -> None:
+    """A shell's background job starts with Ctrl-C ignored; the server still stops on it, as a run does."""
+    launcher = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+        "os.execv(sys.executable, [sys.executable, '-m', 'pipeline', *sys.argv[1:]])"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", launcher, "review", str(reviewed), "--no-browser"],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "http://" in line:
+            break
+    assert process.poll() is None, "the review is serving"
+    assert stop(process) == 0
+
+
+@pytest.mark.slow
 def test_the_server_refuses_what_is_not_its_own_page(reviewed: Path) -> None:
     process, url = start_review(reviewed)
     try:

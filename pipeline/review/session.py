@@ -7,6 +7,8 @@ import contextlib
 import fcntl
 import logging
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,13 +86,28 @@ def serve(
                 on_ready(url)
             if open_browser:
                 _open(url)
-            server.serve_forever(poll_interval=0.2)
+            with _ctrl_c_stops():
+                server.serve_forever(poll_interval=0.2)
         except KeyboardInterrupt:
             log.info("review: stopped")
         finally:
             server.server_close()
             os.ftruncate(fd, 0)
     return 0
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops() -> Iterator[None]:
+    """Ctrl-C stops the server, as it stops a run (``interrupt.guard``): also where the review was started
+    with Ctrl-C ignored (a shell's background job), which would leave a server no key can stop."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _open(url: str) -> None:
