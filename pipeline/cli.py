@@ -217,6 +217,7 @@ def watch_command(
     def action() -> int:
         progress = None if quiet or not console.is_terminal else RichProgress(console)
         watcher = watch.Watcher(options, progress)
+        watcher.choose_model()
         if not quiet:
             click.echo(f"watching {meeting_dir.resolve()}: press Enter to deliver, Ctrl-C to stop", err=True)
 

@@ -146,6 +146,10 @@ class SpeechForm(_Strict):
     # words overall (bench/results/).
     vocabulary_prompt: bool = False
     vocabulary: Annotated[list[Term], Field(max_length=500)] = []
+    # The model to transcribe with, as ``--model`` names one (which wins over it); "best-for-danish":
+    # the installed catalogue model with the lowest published Danish error rate, and a run stops before
+    # any work where there is none. Left out: the engine's default, the embedded base.
+    model: Annotated[str, AfterValidator(path_text)] | None = None
 
 
 class ConsentEntry(_Strict):

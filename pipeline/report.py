@@ -54,7 +54,8 @@ def options_of_earlier_run(out_dir: Path, *, dry_run: bool = False) -> RunOption
         out_dir=out_dir,
         form=str(given.get("form") or "default"),
         engine=str(given.get("engine") or "faster-whisper"),
-        model=given.get("model"),
+        # None: the engine's default, base, which the run used whatever its form now asks for.
+        model=given.get("model") or "base",
         language=given.get("language"),
         dry_run=dry_run,
     )

@@ -197,7 +197,6 @@ class Runner:
         from pipeline import media
 
         meeting_dir = check_places(self.options.meeting_dir, self.out_dir)
-        self._check_engine()
         form, form_path = load_form(self.options.form)
         self._setup(form=form, form_path=form_path)
         meeting, meeting_file = load_meeting(meeting_dir)
@@ -210,6 +209,11 @@ class Runner:
             form_where=form_path or self.options.form,
         )
         self._setup(delivery_name=deliver.delivery_stem(form, MeetingFacts.of(meeting, meeting_dir)))
+        # After what the organiser wrote is known to be good, so that its mistakes are told first. The
+        # model actually used from here on, and so in run.json (which `hearing render` runs again).
+        model = engines.model_for_run(self.options.engine, self.options.model, form.speech.model)
+        self.options = replace(self.options, model=model)
+        self._check_engine()
         # Also proves that ffmpeg is there and can do the work, before any work starts.
         choice = media.ffmpeg_choice()
         self._setup(ffmpeg=choice.version, ffmpeg_choice=choice.to_json())

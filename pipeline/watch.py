@@ -218,6 +218,17 @@ class Watcher:
         self.status: Status | None = None
         self._verdicts: dict[str, tuple[Sighting, Verdict]] = {}  # one look at a container per state
 
+    def choose_model(self) -> None:
+        """The model the whole watch transcribes with, chosen and checked before it watches (as a run
+        does before any work): every statement is heard by the same model, whatever is installed meanwhile."""
+        from pipeline import engines
+        from pipeline.config import load_form
+
+        form, _ = load_form(self.options.form)
+        model = engines.model_for_run(self.options.engine, self.options.model, form.speech.model)
+        engines.check_usable(self.options.engine, model)
+        self.options = replace(self.options, model=model)
+
     def look(self) -> list[tuple[str, int, bool]]:
         """One look at the folder: the files complete since the last look, as (file, bytes, taken
         before)."""
@@ -277,6 +288,8 @@ class Watcher:
     ) -> None:
         """Look every POLL_SECONDS and make what arrived ready, until ``enter`` is set and nothing is
         still arriving: a file still being copied is waited for, never delivered half."""
+        if self.options.model is None:
+            self.choose_model()
         told = False
         while not enter.is_set() or self.arriving():
             if enter.is_set() and not told:

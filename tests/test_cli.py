@@ -36,7 +36,7 @@ def test_a_usage_error_is_exit_2_with_click_s_reason(tmp_path: Path) -> None:
 
 def test_nothing_usable_fails_with_exit_1(make_meeting, out_dir: Path) -> None:
     meeting = make_meeting({"tom.mp4": b"", "tekst.mov": b"hello"})
-    result = hearing("run", meeting, "--out", out_dir, "--quiet")
+    result = hearing("run", meeting, "--out", out_dir, "--quiet", "--model", "base")
     assert result.exit_code == 1
     assert_no_traceback(result)
     assert "nothing to deliver" in result.stderr
@@ -59,7 +59,7 @@ def test_invalid_meeting_yaml_exits_3_naming_file_and_field(
 
 def test_meeting_yaml_naming_a_missing_file_exits_3(real_media: Path, make_meeting, out_dir: Path) -> None:
     meeting = make_meeting({"a.flac": real_media / "en-jfk.flac"}, "statements:\n  - file: b.flac\n")
-    result = hearing("run", meeting, "--out", out_dir)
+    result = hearing("run", meeting, "--out", out_dir, "--model", "base")
     assert result.exit_code == 3
     assert "statements[0].file: no such file in the meeting folder: 'b.flac'" in result.stderr
 
@@ -95,7 +95,7 @@ def test_out_inside_the_meeting_folder_is_refused(real_media: Path, make_meeting
 def test_dry_run_prints_the_plan_and_writes_nothing(real_media: Path, make_meeting, tmp_path: Path) -> None:
     meeting = make_meeting({"a.flac": real_media / "en-jfk.flac"})
     out = tmp_path / "plan-out"
-    result = hearing("run", meeting, "--out", out, "--dry-run")
+    result = hearing("run", meeting, "--out", out, "--dry-run", "--model", "base")
     assert result.exit_code == 0, result.stderr
     assert not out.exists()
     assert "speech-audio" in result.stdout and "16 kHz mono" in result.stdout

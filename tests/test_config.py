@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import engines
 from pipeline.config import (
     ConsentEntry,
     Form,
+    SpeechForm,
     load_form,
     load_meeting,
 )
@@ -72,9 +74,12 @@ def test_every_field_of_the_default_form_file_is_spelt_out() -> None:
     assert len(expected) > 40
     assert expected - given == set(), "fields the default form does not spell out"
     form, _ = load_form(path)
-    # The one field where the shipped form differs from the model on purpose (docs/design.md): a form file
-    # written before approvals existed does not start requiring them.
-    assert form == Form(name="default", require_approval=True)
+    # The fields where the shipped form differs from the model on purpose (docs/design.md): a form file
+    # written before approvals existed does not start requiring them, nor one written before forms named
+    # a model start refusing base.
+    assert form == Form(
+        name="default", require_approval=True, speech=SpeechForm(model=engines.BEST_FOR_DANISH)
+    )
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

@@ -631,7 +631,7 @@ def test_the_free_space_check_runs_when_a_delivery_is_there(
 def test_an_output_folder_under_a_file_is_refused_in_one_line(jfk_meeting: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where a folder should be", encoding="utf-8")
-    code, lines = refused_alike(jfk_meeting, blocker / "out")
+    code, lines = refused_alike(jfk_meeting, blocker / "out", "--model", "base")
     assert code == 2
     assert lines == [
         f"error: the output folder {blocker / 'out'} cannot be made: {blocker} is a file; "
@@ -649,7 +649,7 @@ def test_something_in_the_way_inside_the_output_folder_is_refused(
         (out / name).write_text("x", encoding="utf-8")
     else:
         (out / name).mkdir()
-    code, lines = refused_alike(jfk_meeting, out)
+    code, lines = refused_alike(jfk_meeting, out, "--model", "base")
     assert code == 2 and f"where the run writes: {out / name}" in lines[0]
     assert sorted(p.name for p in out.iterdir()) == [name], "the refused run wrote into the folder"
 
@@ -676,6 +676,8 @@ def test_a_read_only_output_folder_is_refused_in_one_line(jfk_meeting: Path, tmp
                     str(jfk_meeting),
                     "--out",
                     str(out),
+                    "--model",
+                    "base",
                     *extra,
                 ]
                 results.append(
@@ -838,7 +840,7 @@ def test_the_provenance_of_a_cached_local_model_names_its_content(
 
 
 def test_the_plan_and_the_report_name_the_engine_packages(jfk_meeting: Path, tmp_path: Path) -> None:
-    result = hearing("run", jfk_meeting, "--out", tmp_path / "out", "--dry-run", "--json")
+    result = hearing("run", jfk_meeting, "--out", tmp_path / "out", "--dry-run", "--json", "--model", "base")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["engine"]["packages"] == engines.engine_versions("faster-whisper")
@@ -899,7 +901,7 @@ def test_the_review_page_and_the_run_key_alignments_alike(jfk_meeting: Path, tmp
     from pipeline.report import RunOptions
     from pipeline.runner import Runner
 
-    runner = Runner(RunOptions(meeting_dir=jfk_meeting, out_dir=tmp_path / "out", dry_run=True))
+    runner = Runner(RunOptions(meeting_dir=jfk_meeting, out_dir=tmp_path / "out", model="base", dry_run=True))
     runner.run()
     engine_id, key = runner._identity
     assert (engine_id, key.id) == engines.cache_identity("faster-whisper", None)
