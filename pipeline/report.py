@@ -240,7 +240,8 @@ class RunReport:
             "seconds": round(self.seconds, 3),
             "dry_run": self.options.dry_run,
             **({"plan": self.plan.to_json()} if self.options.dry_run else {}),
-            # As given, so that `hearing render` can run the same again with the corrections.
+            # As given (the model as the form's choice resolved it), so that `hearing render` can run the
+            # same again with the corrections.
             "options": {
                 "meeting_dir": str(self.options.meeting_dir.resolve()),
                 "form": str(self.form_path) if self.form_path else self.options.form,
