@@ -230,13 +230,21 @@ class Served:
         return "".join(self.lines)
 
 
-def start_served(out_dir: Path, *extra: str) -> Served:
+# Starts the pipeline with Ctrl-C ignored, as a shell starts a background job.
+CTRL_C_IGNORED = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'pipeline', *sys.argv[1:]])"
+)
+
+
+def start_served(out_dir: Path, *extra: str, ctrl_c_ignored: bool = False) -> Served:
     """`hearing review OUT_DIR --no-browser` in its own process, once it listens; its log is read on a
     thread (a server that logs much must never block on a full pipe)."""
     import threading
 
+    start = ["-c", CTRL_C_IGNORED] if ctrl_c_ignored else ["-m", "pipeline"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "review", str(out_dir), "--no-browser", *extra],
+        [sys.executable, *start, "review", str(out_dir), "--no-browser", *extra],
         cwd=REPO,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -384,22 +392,7 @@ def reviewed(reviewed_once: Path, out_dir: Path) -> Iterator[Path]:
 @pytest.mark.slow
 def test_ctrl_c_stops_a_review_started_with_ctrl_c_ignored(reviewed: Path) -> None:
     """A shell's background job starts with Ctrl-C ignored; the server still stops on it, as a run does."""
-    launcher = (
-        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
-        "os.execv(sys.executable, [sys.executable, '-m', 'pipeline', *sys.argv[1:]])"
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-c", launcher, "review", str(reviewed), "--no-browser"],
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    for line in process.stderr:
-        if "http://" in line:
-            break
+    process = start_served(reviewed, ctrl_c_ignored=True).process
     assert process.poll() is None, "the review is serving"
     assert stop(process) == 0
 
