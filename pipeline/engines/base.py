@@ -27,13 +27,16 @@ class TranscribeSettings:
     language: str = "da"
     vad: bool = True
     vad_threshold: float = 0.5
-    # Chosen on the accuracy benchmark over every real recording at hand (bench/accuracy_bench.py,
-    # bench/results/): lowest word error rate overall, never a point worse than the bare engine on any.
-    vad_min_silence_ms: int = 1000
+    # The engine's own defaults, chosen on the accuracy benchmark over every real recording at hand
+    # (bench/accuracy_bench.py, bench/results/): no recording may lose a word against the bare engine.
+    vad_min_silence_ms: int = 2000
     vad_speech_pad_ms: int = 400
     beam_size: int = 5
-    condition_on_previous_text: bool = False
+    condition_on_previous_text: bool = True
     word_timestamps: bool = True
+    # Words timed after decoding, on the encoder output each window was decoded from (faster-whisper;
+    # engines/word_times.py): timed while decoding, the windows move and words are lost.
+    time_words_after_decoding: bool = True
     # Off: faster-whisper's skipping of "hallucinated" segments judges them by word probability and
     # length, and so also drops real speech the model is unsure of (whole statements of the demo, on
     # some seeds), while on the real recordings of the accuracy benchmark it changed no word. Text over

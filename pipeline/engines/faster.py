@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline.engines import word_times
 from pipeline.engines.base import (
     SAMPLE_RATE,
     EngineResult,
@@ -84,6 +86,7 @@ class FasterWhisperEngine:
             ) from error
         self._sampler = _SamplingWatch(self._whisper.model)
         self._whisper.model = self._sampler
+        self._memory = word_times.remember(self._whisper)
 
     def _seed(self, seed: int) -> None:
         """Seed the random draws of the next transcription.
@@ -124,29 +127,47 @@ class FasterWhisperEngine:
                 "min_silence_duration_ms": settings.vad_min_silence_ms,
                 "speech_pad_ms": settings.vad_speech_pad_ms,
             }
-        raw_segments, info = self._whisper.transcribe(
-            samples,
-            language=settings.language,
-            task="transcribe",
-            beam_size=settings.beam_size,
-            condition_on_previous_text=settings.condition_on_previous_text,
-            word_timestamps=settings.word_timestamps,
-            vad_filter=settings.vad,
-            vad_parameters=vad_parameters,
-            hallucination_silence_threshold=settings.hallucination_silence_threshold,
-            compression_ratio_threshold=settings.compression_ratio_threshold,
-            log_prob_threshold=settings.log_prob_threshold,
-            no_speech_threshold=settings.no_speech_threshold,
-            initial_prompt=settings.prompt,
-        )
+        options: dict[str, Any] = {
+            "task": "transcribe",
+            "beam_size": settings.beam_size,
+            "condition_on_previous_text": settings.condition_on_previous_text,
+            "compression_ratio_threshold": settings.compression_ratio_threshold,
+            "log_prob_threshold": settings.log_prob_threshold,
+            "no_speech_threshold": settings.no_speech_threshold,
+            "initial_prompt": settings.prompt,
+        }
+        decoded: Iterable[Any]
+        heard: float | None
+        if settings.word_timestamps and settings.time_words_after_decoding:
+            decoded, heard = word_times.transcribe(
+                self._whisper,
+                self._memory,
+                samples,
+                language=settings.language,
+                vad_options=vad_parameters,
+                options=options,
+            )
+        else:
+            # Skipping "hallucinated" silence needs the words timed while decoding (its rule reads them).
+            raw_segments, info = self._whisper.transcribe(
+                samples,
+                language=settings.language,
+                word_timestamps=settings.word_timestamps,
+                vad_filter=settings.vad,
+                vad_parameters=vad_parameters,
+                hallucination_silence_threshold=settings.hallucination_silence_threshold,
+                **options,
+            )
+            decoded = (_as_timed(raw) for raw in raw_segments)
+            heard = getattr(info, "duration_after_vad", None)
         segments = []
         # The result is a generator: decoding happens while it is consumed, so progress is live.
-        for raw in raw_segments:
+        for raw in decoded:
             segment = make_segment(
                 start=raw.start,
                 end=raw.end,
                 text=raw.text,
-                words=((w.start, w.end, w.word, w.probability) for w in raw.words or ()),
+                words=raw.words,
                 avg_logprob=raw.avg_logprob,
                 no_speech_prob=raw.no_speech_prob,
                 compression_ratio=raw.compression_ratio,
@@ -161,7 +182,6 @@ class FasterWhisperEngine:
         segments = list(flag_credits(segments, speech))
         if on_progress:
             on_progress(1.0)
-        heard = getattr(info, "duration_after_vad", None)
         return EngineResult(
             language=settings.language,
             segments=add_review_flags(segments, settings, speech),
@@ -222,6 +242,18 @@ class FasterWhisperEngine:
             return words_at(raw_words, start_ms, audio_ms)
 
         return redecode
+
+
+def _as_timed(raw: Any) -> word_times.TimedSegment:
+    return word_times.TimedSegment(
+        start=raw.start,
+        end=raw.end,
+        text=raw.text,
+        words=tuple((w.start, w.end, w.word, w.probability) for w in raw.words or ()),
+        avg_logprob=raw.avg_logprob,
+        no_speech_prob=raw.no_speech_prob,
+        compression_ratio=raw.compression_ratio,
+    )
 
 
 class _SamplingWatch:
