@@ -146,9 +146,7 @@ def test_a_bad_setting_is_refused_before_any_work(command: str, tmp_path: Path) 
 
 def test_cuda_asked_here_stops_a_dry_run_and_a_run_with_exit_4(tmp_path: Path) -> None:
     for extra in (["--dry-run"], []):
-        result = hearing(
-            "run", DEMO, "--form", "demo", "--out", tmp_path / "out", "--device", "cuda", *extra
-        )
+        result = hearing("run", DEMO, "--form", "demo", "--out", tmp_path / "out", "--device", "cuda", *extra)
         assert result.exit_code == 4, result.stderr
         assert "no CUDA device" in result.stderr
         assert not (tmp_path / "out" / "work").exists()

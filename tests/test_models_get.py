@@ -472,6 +472,13 @@ def test_a_got_model_runs_with_the_network_gone(
     assert any(ch in said.lower() for ch in "æøå") or len(said.split()) >= 3, said
     record = json.loads((out / "run.json").read_text(encoding="utf-8"))["engine"]
     assert record["model"] == NAME and record["model_source"] == "catalogue"
+    # Where it came from, as its manifest says: CTranslate2 files as published, nothing converted.
+    origin = record["model_origin"]
+    assert (origin["repo"], origin["revision"], origin["format"]) == (REPO_ID, manifest["revision"], "ct2")
+    assert origin["conversion"] is None and origin["licence"] == manifest["licence"]
+    assert (record["device"], record["compute_type"]) == (
+        ("cpu", "int8") if engine == "faster-whisper" else ("cpu", "float32")
+    )
     model_sha = next(f["sha256"] for f in manifest["installed_files"] if f["name"] == "model.bin")
     if engine == "faster-whisper":
         assert record["model_sha256"] == model_sha
