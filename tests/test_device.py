@@ -187,3 +187,21 @@ def test_the_demo_run_records_where_its_words_were_made(demo_run: DemoRun) -> No
     assert transcriptions
     for event in transcriptions:
         assert "device=cpu compute_type=int8" in event["eventDetailInformation"]["eventDetail"]
+
+
+@pytest.mark.parametrize(
+    ("recorded", "read"),
+    [({}, None), ({"device": "cpu"}, "cpu"), ({"device": "cuda"}, "cuda"), ({"device": "gpu"}, None)],
+)
+def test_a_render_asks_what_the_run_was_asked(
+    tmp_path: Path, recorded: dict[str, str], read: str | None
+) -> None:
+    """A record older than the choice (no device), or one whose device is not a device, reads as the
+    setting, else auto."""
+    from pipeline import run_record
+    from pipeline.report import options_of_earlier_run
+
+    options = {"meeting_dir": str(DEMO), "form": "demo", "engine": "faster-whisper", "model": "base"}
+    record = {"kind": run_record.KIND, "version": run_record.VERSION, "options": {**options, **recorded}}
+    (tmp_path / "run.json").write_text(json.dumps(record), encoding="utf-8")
+    assert options_of_earlier_run(tmp_path).device == read
