@@ -29,6 +29,19 @@ from pipeline.console import (
 from pipeline.errors import PipelineError
 
 ENGINE_CHOICES = ("faster-whisper", "openai-whisper")
+DEVICE_CHOICES = ("auto", "cpu", "cuda")  # pipeline.engines.device.DEVICES, without importing it
+
+
+def _device_option(help_text: str) -> Any:
+    # No envvar here: HEARING_DEVICE is read (and checked) where the run resolves its device, so that a
+    # render and a dry run read it the same way.
+    return click.option("--device", type=click.Choice(DEVICE_CHOICES), default=None, help=help_text)
+
+
+DEVICE_HELP = (
+    "Where faster-whisper runs: auto (a CUDA GPU in float16 where one is found, else the CPU in int8), "
+    "cpu or cuda [default: HEARING_DEVICE, else auto]."
+)
 
 
 def _run_meeting(options: Any, as_json: bool, quiet: bool, verbose: int, traceback: bool) -> None:
@@ -111,6 +124,7 @@ def _meeting_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Model name (base, small, large-v3, ...) or a local path [default: embedded base].",
         ),
         click.option("--language", help="Spoken language, e.g. da [default: meeting.yaml, then the form]."),
+        _device_option(DEVICE_HELP),
     ]
     for option in reversed(options):
         func = option(func)
@@ -129,6 +143,7 @@ def run_command(
     engine: str,
     model: str | None,
     language: str | None,
+    device: str | None,
     dry_run: bool,
     as_zip: bool,
     as_json: bool,
@@ -146,6 +161,7 @@ def run_command(
         engine=engine,
         model=model,
         language=language,
+        device=device,
         dry_run=dry_run,
         zip=as_zip,
     )
@@ -156,9 +172,20 @@ def run_command(
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Print the plan of the re-render; write nothing.")
 @click.option("--zip", "as_zip", is_flag=True, help=ZIP_HELP)
+@_device_option(
+    "Where faster-whisper runs when corrected words must be aligned: auto, cpu or cuda [default: as the "
+    "run was asked]."
+)
 @_common
 def render_command(
-    out_dir: Path, dry_run: bool, as_zip: bool, as_json: bool, quiet: bool, verbose: int, traceback: bool
+    out_dir: Path,
+    dry_run: bool,
+    as_zip: bool,
+    device: str | None,
+    as_json: bool,
+    quiet: bool,
+    verbose: int,
+    traceback: bool,
 ) -> None:
     """Make the delivery in OUT_DIR again from the corrections and approvals in OUT_DIR/edits.
 
@@ -169,6 +196,8 @@ def render_command(
     setup_logging(verbose, quiet)
     try:
         earlier = dataclasses.replace(options_of_earlier_run(out_dir, dry_run=dry_run), zip=as_zip)
+        if device is not None:
+            earlier = dataclasses.replace(earlier, device=device)
     except PipelineError as error:
         fail(error, traceback, verbose)
     _run_meeting(earlier, as_json, quiet, verbose, traceback)
@@ -185,6 +214,7 @@ def watch_command(
     engine: str,
     model: str | None,
     language: str | None,
+    device: str | None,
     as_zip: bool,
     as_json: bool,
     quiet: bool,
@@ -204,7 +234,7 @@ def watch_command(
     console = setup_logging(verbose, quiet)
     options = RunOptions(
         meeting_dir=meeting_dir, out_dir=out_dir, form=form, engine=engine, model=model,
-        language=language, zip=as_zip,
+        language=language, device=device, zip=as_zip,
     )  # fmt: skip
     enter = threading.Event()
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline import __version__, run_record, texts
 from pipeline.engines.base import TranscribeSettings
+from pipeline.engines.device import DeviceChoice
 from pipeline.errors import UsageError
 from pipeline.files import sha256_file
 from pipeline.models import Approval, Rejection, Statement, StatementTranscript
@@ -36,6 +37,9 @@ class RunOptions:
     engine: str = "faster-whisper"
     model: str | None = None
     language: str | None = None
+    # auto, cpu or cuda (``engines.device``); None: the HEARING_DEVICE setting, else auto. A run records
+    # what it resolved this to, so that a render asks the same.
+    device: str | None = None
     dry_run: bool = False
     zip: bool = False  # also pack the delivery into OUT/<name>.zip
 
@@ -57,6 +61,8 @@ def options_of_earlier_run(out_dir: Path, *, dry_run: bool = False) -> RunOption
         # None: the engine's default, base, which the run used whatever its form now asks for.
         model=given.get("model") or "base",
         language=given.get("language"),
+        # Absent from a record older than the choice: the setting, else auto (the CPU where no GPU is).
+        device=given.get("device") if given.get("device") in ("auto", "cpu", "cuda") else None,
         dry_run=dry_run,
     )
 
@@ -72,6 +78,8 @@ class Setup:
     ffmpeg: str | None = None
     ffmpeg_choice: dict[str, Any] | None = None
     packages: dict[str, Any] | None = None  # the engine's package versions
+    device: DeviceChoice | None = None  # where the engine runs, and in which compute type
+    model_origin: dict[str, Any] | None = None  # a stored model's manifest facts (engines.model_origin)
 
 
 @dataclass(frozen=True)
@@ -248,6 +256,7 @@ class RunReport:
                 "engine": self.options.engine,
                 "model": self.options.model,
                 "language": self.options.language,
+                "device": self.options.device,
             },
             "draft": self.draft,
             "meeting_dir": str(self.options.meeting_dir),
@@ -360,6 +369,8 @@ def build(
         engine_info={
             **({"packages": setup.packages} if setup.packages is not None else {}),
             **(vars(engine) if engine else {}),
+            **(setup.device._asdict() if setup.device is not None else {}),
+            **({"model_origin": setup.model_origin} if setup.model_origin is not None else {}),
         },
         delivery_name=setup.delivery_name,
         cuts=dict(done.timeline.cuts if done.timeline else done.cuts.cuts if done.cuts else {}),

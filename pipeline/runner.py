@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import replace
@@ -20,6 +21,7 @@ from pipeline.ahead import WorkAhead
 from pipeline.cache import WorkCache
 from pipeline.config import Form, Meeting, load_form, load_meeting
 from pipeline.engines.base import Engine, ModelInfo, TranscribeSettings
+from pipeline.engines.device import CPU_INT8, DeviceChoice, asked_device, for_engine
 from pipeline.errors import (
     EXIT_DRAFT,
     EXIT_OK,
@@ -81,6 +83,7 @@ class Runner:
         self._engine: Engine | None = engine  # already loaded by an earlier runner (`hearing watch`)
         # The engine and model as the cache keys name them (engine_id, model_key); set by the checks.
         self._identity: tuple[str, engines.ModelKey] = ("", engines.ModelKey("", None, None))
+        self._device: DeviceChoice = CPU_INT8  # where the engine runs; set by the checks
         self.hashes: HashCache | None = None
 
     @property
@@ -98,7 +101,7 @@ class Runner:
 
             self.progress.begin("model", f"Indlæser talemodel ({engines.model_label(self.options.model)})")
             try:
-                self._engine = load_engine(self.options.engine, self.options.model)
+                self._engine = load_engine(self.options.engine, self.options.model, self._device)
             finally:
                 self.progress.end("model")
             _, key = self._identity
@@ -183,11 +186,19 @@ class Runner:
         """The engine and the model as far as they can be known without loading them, and the model's
         identity in the cache keys (its content digest, computed once per model file)."""
         engines.check_usable(self.options.engine, self.options.model)
+        # The device asked (--device, else HEARING_DEVICE, else auto) as run.json records it for a render.
+        self.options = replace(self.options, device=asked_device(self.options.device, os.environ))
+        assert self.options.device is not None
+        self._device = for_engine(self.options.engine, self.options.device)
         self._identity = (
-            engines.engine_id(self.options.engine),
+            engines.engine_id(self.options.engine, self._device),
             engines.model_key(self.options.engine, self.options.model),
         )
-        self._setup(packages=engines.engine_versions(self.options.engine))
+        self._setup(
+            packages=engines.engine_versions(self.options.engine),
+            device=self._device,
+            model_origin=engines.model_origin(self.options.model),
+        )
 
     def _setup(self, **found: Any) -> None:
         self.done.setup = replace(self.done.setup, **found)
@@ -506,7 +517,11 @@ class Runner:
         withheld = archive.withheld_from_archive(meeting, form, [r.relpath for r in found.recordings])
         engine, model = self._engine_identity()
         info = archive.meeting_info(
-            MeetingFacts.of(meeting, meeting_dir), ffmpeg_version=setup.ffmpeg, engine=engine, model=model
+            MeetingFacts.of(meeting, meeting_dir),
+            ffmpeg_version=setup.ffmpeg,
+            engine=engine,
+            model=model,
+            model_origin=setup.model_origin,
         )
         with self.steps.stage("archive", None, None, cached=False) as record:
             self.progress.begin("archive", "Arkiverer optagelserne")
@@ -541,8 +556,11 @@ class Runner:
         assert done.settings is not None
         base = done.settings.to_json()
         seeds = done.seeds()
+        # The device and compute type too: the words differ between int8 on the CPU and float16 on a GPU.
+        on = self._device._asdict()
         settings = {
-            s.id: {**base, "prompt": done.prompts.get(s.id), "seed": seeds.get(s.id)} for s in statements
+            s.id: {**base, "prompt": done.prompts.get(s.id), "seed": seeds.get(s.id), **on}
+            for s in statements
         }
         name = done.setup.delivery_name
         clip = None
@@ -557,7 +575,7 @@ class Runner:
             statements,
             done.transcript_files(self.out_dir),
             engine,
-            archive.model_software(model),
+            archive.model_software(model, done.setup.model_origin),
             settings,
             self.steps.records,
             clip,

@@ -16,6 +16,7 @@ The pure core (names, sightings, what is settled) is here; ``Watcher`` does the 
 from __future__ import annotations
 
 import logging
+import os
 import struct
 import threading
 import time
@@ -223,11 +224,15 @@ class Watcher:
         does before any work): every statement is heard by the same model, whatever is installed meanwhile."""
         from pipeline import engines
         from pipeline.config import load_form
+        from pipeline.engines import device
 
         form, _ = load_form(self.options.form)
         model = engines.model_for_run(self.options.engine, self.options.model, form.speech.model)
         engines.check_usable(self.options.engine, model)
-        self.options = replace(self.options, model=model)
+        # The device too (a bad HEARING_DEVICE, cuda asked where there is none), and asked once.
+        asked = device.asked_device(self.options.device, os.environ)
+        device.for_engine(self.options.engine, asked)
+        self.options = replace(self.options, model=model, device=asked)
 
     def look(self) -> list[tuple[str, int, bool]]:
         """One look at the folder: the files complete since the last look, as (file, bytes, taken

@@ -177,7 +177,9 @@ def test_without_a_preprocessor_config_the_mel_count_is_written(tmp_path: Path) 
 # ------------------------------------------------------------------------------------ a real run
 
 
-def plan_of(meeting: Path, out: Path, form: Path, model: Path | str) -> dict[str, dict[str, object]]:
+def plan_of(
+    meeting: Path, out: Path, form: Path, model: Path | str, env: dict[str, str] | None = None
+) -> dict[str, dict[str, object]]:
     """The steps a run would take, by stage, for the one statement (a dry run: nothing is loaded)."""
     done = run_here(
         "run",
@@ -192,25 +194,68 @@ def plan_of(meeting: Path, out: Path, form: Path, model: Path | str) -> dict[str
         model,
         "--dry-run",
         "--json",
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     steps = json.loads(done.stdout)["plan"]["steps"]
     return {step["stage"]: step for step in steps if step["statement"] == "s01"}
 
 
+TINY_REPO = "test-org/tiny-whisper"
+
+
+def got_from_a_hub(source: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``source`` (transformers weights) published on a local hub and got as `hearing models get` gets a
+    catalogue model: downloaded, verified, converted by CTranslate2's converter, stored with its
+    manifest in the model cache HEARING_PIPELINE_CACHE names (set here for this test)."""
+    import dataclasses
+
+    from hub_server import Hub, describe
+    from huggingface_hub import constants
+
+    from pipeline.engines import catalogue, download
+
+    files = sorted(p.name for p in source.iterdir())
+    hub = Hub(
+        {TINY_REPO: {f: describe(source / f, f.endswith((".safetensors", "tokenizer.json"))) for f in files}}
+    )
+    hub.start()
+    try:
+        monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        entry = dataclasses.replace(
+            catalogue.entry("base"),
+            name=name,
+            repo=TINY_REPO,
+            format="transformers",
+            files=tuple(files),
+            licence_conditions=None,
+        )
+        return download.get(entry)
+    finally:
+        hub.stop()
+
+
 @pytest.mark.slow
 def test_a_converted_model_runs_a_meeting_and_is_named_wherever_the_words_are_accounted_for(
-    tiny: Converted, make_meeting, small_form: Path, tmp_path: Path
+    tiny: Converted, make_meeting, small_form: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipeline.cache import ContentDigests
+    from importlib import metadata
+
+    cache = {"HEARING_PIPELINE_CACHE": str(tmp_path / "cache")}
+    monkeypatch.setenv("HEARING_PIPELINE_CACHE", cache["HEARING_PIPELINE_CACHE"])
+    stored = got_from_a_hub(tiny.source, "tiny-whisper", monkeypatch)
+    manifest = json.loads((stored / "hearing-model.json").read_text(encoding="utf-8"))
+    model_sha = next(f["sha256"] for f in manifest["installed_files"] if f["name"] == "model.bin")
 
     meeting = make_meeting({RECORDING: MEDIA / RECORDING})
     before = tree_digest(meeting)
     out = tmp_path / "ud"
     started = time.monotonic()
     run = run_cli(
-        "run", meeting, "--out", out, "--form", small_form, "--language", "da", "--model", tiny.target
-    )
+        "run", meeting, "--out", out, "--form", small_form, "--language", "da", "--model", "tiny-whisper",
+        env=cache,
+    )  # fmt: skip
     seconds = time.monotonic() - started
     # Random weights write nonsense, word by word with no confidence at all: the statement reaches the
     # committee with its words, each flagged for a person to check, and the run succeeds.
@@ -220,18 +265,31 @@ def test_a_converted_model_runs_a_meeting_and_is_named_wherever_the_words_are_ac
     assert report["rejected"] == [] and report["exit_code"] == 0
     assert [s["no_text"] for s in report["statements"]] == [False]
 
-    # The model by its place and its content, in the run's record.
-    digest = ContentDigests(tmp_path / "digests.json").of(tiny.target)
+    # The model by its place and its content, and where it came from as its manifest says, in the
+    # run's record; and where it ran (no GPU here).
     engine = report["engine"]
-    assert (engine["name"], engine["model_source"]) == ("faster-whisper", "path")
-    assert engine["model_path"] == str(tiny.target.resolve())
-    assert engine["model_sha256"] == digest
+    assert (engine["name"], engine["model"], engine["model_source"]) == (
+        "faster-whisper", "tiny-whisper", "catalogue",
+    )  # fmt: skip
+    assert engine["model_path"] == str(stored) and engine["model_sha256"] == model_sha
+    assert (engine["device"], engine["compute_type"]) == ("cpu", "int8")
+    origin = engine["model_origin"]
+    assert (origin["repo"], origin["revision"], origin["format"]) == (
+        TINY_REPO, manifest["revision"], "transformers",
+    )  # fmt: skip
+    conversion = origin["conversion"]
+    assert conversion == manifest["conversion"]
+    assert conversion["converter"] == convert.CONVERTER
+    assert conversion["converter_version"] == metadata.version("ctranslate2")
+    assert conversion["quantization"] == "int8"
+    assert conversion["command"].startswith("ct2-transformers-converter --model ")
+    assert "--quantization int8" in conversion["command"]
 
     # The transcript the engine made, stored under a key that names the model.
     transcribe = next(s for s in report["stages"] if s["stage"] == "transcribe" and s["statement"] == "s01")
-    stored = json.loads((out / "work" / "transcripts" / f"{transcribe['key']}.json").read_text("utf-8"))
-    assert stored["model"] == "tiny-whisper"
-    words = [w for segment in stored["segments"] for w in segment["words"]]
+    made = json.loads((out / "work" / "transcripts" / f"{transcribe['key']}.json").read_text("utf-8"))
+    assert made["model"] == "tiny-whisper"
+    words = [w for segment in made["segments"] for w in segment["words"]]
     assert words and all("low_confidence" in w["flags"] for w in words)
     text = (out / "delivery").glob("*-transkription.txt")
     header = next(text).read_text(encoding="utf-8")
@@ -242,19 +300,30 @@ def test_a_converted_model_runs_a_meeting_and_is_named_wherever_the_words_are_ac
     # and the embedded base each need their own.
     other = converted(tmp_path, "other-whisper", seed=2)
     plans = {
-        name: plan_of(meeting, out, small_form, model)["transcribe"]
-        for name, model in (("same", tiny.target), ("other", other.target), ("base", "base"))
+        name: plan_of(meeting, out, small_form, model, env=cache)["transcribe"]
+        for name, model in (("same", "tiny-whisper"), ("other", other.target), ("base", "base"))
     }
     assert plans["same"]["key"] == transcribe["key"] and plans["same"]["cached"] is True
     assert plans["other"]["cached"] is False and plans["base"]["cached"] is False
     assert len({plan["key"] for plan in plans.values()}) == 3
 
-    # The archive's provenance names the model that wrote the words, with its digest.
+    # The archive's provenance names the model that wrote the words, with its digest, where it came
+    # from and how it was converted; each transcription where it ran.
     provenance = json.loads((out / "archive" / "data" / "metadata" / "provenance.json").read_text("utf-8"))
     models = [a for a in provenance["agents"] if a["agentNote"].startswith("speech model")]
-    assert [(a["agentName"], a["agentVersion"], a["agentNote"]) for a in models] == [
-        ("tiny-whisper", "path", f"speech model; sha256={digest}")
-    ]
+    assert [(a["agentName"], a["agentVersion"]) for a in models] == [("tiny-whisper", "catalogue")]
+    (agent,) = models
+    assert agent["agentNote"].startswith(f"speech model; sha256={model_sha}; from {TINY_REPO} at revision ")
+    assert manifest["revision"] in agent["agentNote"]
+    assert (
+        f"converted to CTranslate2 (int8) by {convert.CONVERTER} {conversion['converter_version']}"
+        in (agent["agentNote"])
+    )
+    assert conversion["command"] in agent["agentNote"]
+    assert agent["agentExtension"]["model_origin"] == origin
+    (event,) = [e for e in provenance["events"] if e["eventType"] == "transcription"]
+    detail = event["eventDetailInformation"]["eventDetail"]
+    assert "device=cpu compute_type=int8" in detail and model_sha in detail
     print(f"conversion {tiny.seconds:.1f} s, other {other.seconds:.1f} s, run {seconds:.1f} s")
 
 

@@ -244,6 +244,80 @@ def test_a_file_that_differs_from_its_published_digest_is_refused(
     assert download.read_manifest(download.get(hub_entry(), store=store)) is not None
 
 
+# ------------------------------------------------------------------------------------- disk space
+
+
+def test_the_room_needed_is_what_is_still_to_fetch_and_the_conversion(tmp_path: Path) -> None:
+    from pipeline.engines import download
+
+    files = (
+        download.RemoteFile("model.safetensors", 3_000_000_000, "a" * 64, "sha256"),
+        download.RemoteFile("config.json", 2_000, "b" * 40, "git-sha1"),
+    )
+    listing = download.Listing("c" * 40, files)
+    margin = download.SPACE_MARGIN
+    assert download.space_needed(listing, {}, converts=False) == 3_000_002_000 + margin
+    # Converted: half of everything downloaded beside it (int8 from float16 weights is half of them).
+    assert download.space_needed(listing, {}, converts=True) == 3_000_002_000 + 1_500_001_000 + margin
+    # A resumed download needs room for the rest only; the conversion still needs its room.
+    present = {"model.safetensors": 2_000_000_000, "config.json": 2_000}
+    assert download.space_needed(listing, present, converts=True) == 1_000_000_000 + 1_500_001_000 + margin
+
+    # What is beside the store, read from the disk: a verified file whole, a partial one so far.
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    (downloads / f"{'a' * 64}.part").write_bytes(b"x" * 1234)
+    (downloads / ("b" * 40)).write_bytes(b"y" * 2_000)
+    assert download.bytes_present(listing, downloads) == {"model.safetensors": 1234, "config.json": 2_000}
+    assert download.bytes_present(listing, tmp_path / "none") == {}
+
+    download.check_room("x", tmp_path, need=10, free=10)
+    with pytest.raises(download.NoRoomForModel) as refused:
+        download.check_room("large-v3", tmp_path, need=3_200_000_000, free=1_100_000_000)
+    line = str(refused.value)
+    assert len(line.splitlines()) == 1 and refused.value.exit_code == 4
+    assert "needs about 3.2 GB" in line and "1.1 GB is free" in line and str(tmp_path) in line
+    assert download.free_bytes(tmp_path / "not" / "made" / "yet") == download.free_bytes(tmp_path) > 0
+
+
+def test_too_little_room_fetches_nothing_and_installs_nothing(online: Hub, tmp_path: Path) -> None:
+    from pipeline.engines import download
+
+    store = tmp_path / "models"
+    asked: list[Path] = []
+
+    def nearly_full(folder: Path) -> int:
+        asked.append(folder)
+        return 5_000_000
+
+    with pytest.raises(download.NoRoomForModel) as refused:
+        download.get(hub_entry(), store=store, free_space=nearly_full)
+    total = sum(f.size for f in online.repos[REPO_ID].values())
+    assert refused.value.need == total + download.SPACE_MARGIN and refused.value.free == 5_000_000
+    assert asked == [store]
+    assert [p for _, p, _ in online.requests if "/resolve/" in p] == [], "a file was fetched"
+    assert_nothing_installed(store)
+    # With the room, the same call installs it.
+    assert download.read_manifest(download.get(hub_entry(), store=store)) is not None
+
+
+def test_a_model_larger_than_the_disk_is_refused_by_the_command(
+    fresh_hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub lists model.bin as a petabyte: no disk here has that room, and the command says so in
+    one line before it fetches a byte."""
+    served = fresh_hub.repos[REPO_ID]
+    monkeypatch.setitem(served, "model.bin", dataclasses.replace(served["model.bin"], size=10**15))
+    cache = tmp_path / "cache"
+    result = get_cli(NAME, env=cli_env(cache, fresh_hub.endpoint))
+    assert result.returncode == 4, result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "not enough free disk space to get" in line and "needs about 1000.0 TB" in line
+    assert " is free" in line and "HEARING_PIPELINE_CACHE" in line and "Traceback" not in result.stderr
+    assert [p for _, p, _ in fresh_hub.requests if "/resolve/" in p] == []
+    assert_nothing_installed(cache / "models")
+
+
 def test_the_hub_listing_a_file_outside_the_folder_is_refused() -> None:
     from pipeline.engines import download
     from pipeline.errors import ModelError
@@ -398,6 +472,13 @@ def test_a_got_model_runs_with_the_network_gone(
     assert any(ch in said.lower() for ch in "æøå") or len(said.split()) >= 3, said
     record = json.loads((out / "run.json").read_text(encoding="utf-8"))["engine"]
     assert record["model"] == NAME and record["model_source"] == "catalogue"
+    # Where it came from, as its manifest says: CTranslate2 files as published, nothing converted.
+    origin = record["model_origin"]
+    assert (origin["repo"], origin["revision"], origin["format"]) == (REPO_ID, manifest["revision"], "ct2")
+    assert origin["conversion"] is None and origin["licence"] == manifest["licence"]
+    assert (record["device"], record["compute_type"]) == (
+        ("cpu", "int8") if engine == "faster-whisper" else ("cpu", "float32")
+    )
     model_sha = next(f["sha256"] for f in manifest["installed_files"] if f["name"] == "model.bin")
     if engine == "faster-whisper":
         assert record["model_sha256"] == model_sha

@@ -22,6 +22,7 @@ from pipeline.engines.base import (
     TranscribeSettings,
     model_location,
 )
+from pipeline.engines.device import CPU_INT8, DeviceChoice, key_part
 from pipeline.engines.embedded import cache_root
 from pipeline.errors import MissingToolError, ModelError, UsageError
 
@@ -78,8 +79,9 @@ def looks_like_path(model: str) -> bool:
     return model.count("/") > 1 or (os.sep != "/" and os.sep in model)
 
 
-def load_engine(name: str, model: str | None = None) -> Engine:
-    """The engine ``name`` with ``model`` loaded and ready to transcribe.
+def load_engine(name: str, model: str | None = None, device: DeviceChoice | None = None) -> Engine:
+    """The engine ``name`` with ``model`` loaded and ready to transcribe, faster-whisper on ``device``
+    (default: the CPU in int8; openai-whisper always runs on the CPU, ``engines.device``).
 
     ``model`` None or "base" is the embedded offline model (when its wheels are installed); another name
     ("small", "large-v3", ...) is loaded by the engine itself, from its cache or the network; anything
@@ -91,19 +93,21 @@ def load_engine(name: str, model: str | None = None) -> Engine:
     from pipeline.engines import embedded, faster, openai
 
     engine_module: Any = faster
+    on: dict[str, Any] = {"device": device or CPU_INT8}
     if name == "openai-whisper":
         # Before any model work, which would be wasted without the package.
         openai.import_whisper()
         engine_module = openai
+        on = {}
 
     stored = _stored(model)
     if model in EMBEDDED_NAMES and embedded.embedded_available():
-        return engine_module.load_embedded()
+        return engine_module.load_embedded(**on)
     if stored is not None:
-        return _load_stored(name, stored)
+        return _load_stored(name, stored, device or CPU_INT8)
     if model in EMBEDDED_NAMES:
         try:
-            return engine_module.load_named("base")
+            return engine_module.load_named("base", **on)
         except ModelError as error:
             raise ModelError(
                 "the embedded Whisper base model is not installed and 'base' is not cached",
@@ -113,13 +117,13 @@ def load_engine(name: str, model: str | None = None) -> Engine:
     assert model is not None
     path = Path(model).expanduser()
     if path.exists():
-        return engine_module.load_path(path.resolve())
+        return engine_module.load_path(path.resolve(), **on)
     if looks_like_path(model):
         raise ModelError(
             f"model path {model} does not exist",
             "check the path, or pass --model with a model name such as base, small or large-v3",
         )
-    return engine_module.load_named(model)
+    return engine_module.load_named(model, **on)
 
 
 def _stored(model: str | None) -> Any:
@@ -129,7 +133,7 @@ def _stored(model: str | None) -> Any:
     return download.find_installed(model or "base")
 
 
-def _load_stored(engine: str, stored: Any) -> Engine:
+def _load_stored(engine: str, stored: Any, device: DeviceChoice) -> Engine:
     """A model from the store, offline: faster-whisper runs its folder; openai-whisper a checkpoint
     converted once from it (CTranslate2 float weights only), kept beside it."""
     info = ModelInfo(stored.name, "catalogue", str(stored.path), stored.model_sha256)
@@ -140,7 +144,30 @@ def _load_stored(engine: str, stored: Any) -> Engine:
         return openai.load_ct2_folder(stored.path, stored.name, "catalogue", stored.model_sha256, target)
     from pipeline.engines.faster import FasterWhisperEngine
 
-    return FasterWhisperEngine(stored.path, info)
+    return FasterWhisperEngine(stored.path, info, device)
+
+
+def model_origin(model: str | None) -> dict[str, Any] | None:
+    """Where a model ``hearing models get`` stored came from, as its manifest records it: the hub
+    repository, the revision, and the conversion (converter, version, quantization, command) where the
+    weights were converted; for run.json and the archive's provenance. None for any other model
+    (the embedded base is found first, as ``load_engine`` finds it)."""
+    from pipeline.engines import embedded
+
+    if model in EMBEDDED_NAMES and embedded.embedded_available():
+        return None
+    stored = _stored(model)
+    if stored is None:
+        return None
+    return {
+        "repo": stored.repo,
+        "revision": stored.revision,
+        "requested_revision": stored.requested_revision,
+        "format": stored.format,
+        "licence": stored.licence,
+        "downloaded": stored.downloaded,
+        "conversion": stored.conversion,
+    }
 
 
 def _version(distribution: str) -> str | None:
@@ -363,9 +390,12 @@ def engine_versions(engine: str) -> dict[str, str]:
     return {package: _version(package) or "not installed" for package in ENGINE_PACKAGES[engine]}
 
 
-def engine_id(engine: str) -> str:
-    """The engine in a cache key: its name and the version of every package it listens with."""
-    return "; ".join([engine, *(f"{name} {version}" for name, version in engine_versions(engine).items())])
+def engine_id(engine: str, device: DeviceChoice | None = None) -> str:
+    """The engine in a cache key: its name, the version of every package it listens with, and the device
+    and compute type where they are not what the engine always ran on (``device.key_part``)."""
+    parts = [engine, *(f"{name} {version}" for name, version in engine_versions(engine).items())]
+    part = key_part(engine, device) if device is not None else None
+    return "; ".join([*parts, *([part] if part else [])])
 
 
 def _known_models(engine: str) -> dict[str, str] | None:
@@ -462,10 +492,10 @@ def model_key(engine: str, model: str | None, digests: Any = None) -> ModelKey:
     return ModelKey(f"name:{name}", None, None)
 
 
-def cache_identity(engine: str, model: str | None) -> tuple[str, str]:
+def cache_identity(engine: str, model: str | None, device: DeviceChoice | None = None) -> tuple[str, str]:
     """(engine, model) as every transcript and alignment key names them: the engine with its packages'
-    versions, the model by its content."""
-    return engine_id(engine), model_key(engine, model).id
+    versions (and the device it runs on), the model by its content."""
+    return engine_id(engine, device), model_key(engine, model).id
 
 
 def check_usable(engine: str, model: str | None) -> None:

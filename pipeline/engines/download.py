@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from pipeline.engines.embedded import models_dir
-from pipeline.errors import Busy, ModelError
+from pipeline.errors import Busy, ModelError, human_bytes
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,11 @@ _SAFE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
 
 # Called with (bytes done, bytes in all) across every file of the model.
 DownloadProgress = Callable[[int, int], None]
+# Free bytes where a folder is (or would be made): ``free_bytes``, or a test's own.
+FreeSpace = Callable[[Path], int]
+# Room for what is not the files themselves: the manifest, the converter's vocabulary and config, the
+# file system's own blocks.
+SPACE_MARGIN = 64 * 1000 * 1000
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,21 @@ class InstalledModel:
     @property
     def identity(self) -> str:
         return f"catalogue:{self.name}:{self.repo}@{self.revision}:sha256:{self.model_sha256}"
+
+
+class NoRoomForModel(ModelError):
+    """Too little free space where the store lives for what ``hearing models get`` must still write."""
+
+    def __init__(self, name: str, folder: Path, need: int, free: int) -> None:
+        self.name = name
+        self.folder = folder
+        self.need = need
+        self.free = free
+        super().__init__(
+            f"not enough free disk space to get {name} in {folder}: it needs about {human_bytes(need)}, "
+            f"{human_bytes(free)} is free",
+            "free some space, or set HEARING_PIPELINE_CACHE to a folder on a disk with more room",
+        )
 
 
 def store_dir() -> Path:
@@ -322,6 +342,49 @@ def fetch(url: str, partial: Path, remote: RemoteFile, on_bytes: Callable[[int],
     return digests.sha256.hexdigest()
 
 
+# --- room on the disk -------------------------------------------------------------------------------
+
+
+def bytes_present(listing: Listing, downloads: Path) -> dict[str, int]:
+    """The bytes of each file already beside the store: a verified file whole, a partial one as far as
+    it got (a resumed download fetches only the rest)."""
+    present: dict[str, int] = {}
+    for remote in listing.files:
+        for path in (downloads / remote.digest, downloads / f"{remote.digest}.part"):
+            try:
+                present[remote.name] = min(path.stat().st_size, remote.size)
+                break
+            except OSError:
+                continue
+    return present
+
+
+def space_needed(listing: Listing, present: dict[str, int], converts: bool) -> int:
+    """What installing the model still writes, at most: the bytes still to fetch, and where the
+    weights are converted, the converted model beside the downloaded files (they are deleted only once
+    it is in place). The files are linked, not copied, into the model folder (the same file system).
+
+    The conversion's size is estimated conservatively: int8 weights are a quarter of float32 ones but
+    half of float16 ones (how many transformers models are published), so half of everything
+    downloaded is counted, the tokenizer and configuration included."""
+    to_fetch = sum(max(f.size - present.get(f.name, 0), 0) for f in listing.files)
+    converted = listing.size // 2 if converts else 0
+    return to_fetch + converted + SPACE_MARGIN
+
+
+def free_bytes(folder: Path) -> int:
+    """Free bytes on the file system ``folder`` is on (or would be made on)."""
+    for place in (folder, *folder.parents):
+        if place.exists():
+            return shutil.disk_usage(place).free
+    return shutil.disk_usage(Path.cwd()).free
+
+
+def check_room(name: str, folder: Path, need: int, free: int) -> None:
+    if need > free:
+        raise NoRoomForModel(name, folder, need, free)
+
+
 # --- installing ---------------------------------------------------------------------------------------
 
 
@@ -401,12 +464,19 @@ def _swap_in(staging: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def get(entry: Any, *, store: Path | None = None, on_progress: DownloadProgress | None = None) -> Path:
+def get(
+    entry: Any,
+    *,
+    store: Path | None = None,
+    on_progress: DownloadProgress | None = None,
+    free_space: FreeSpace = free_bytes,
+) -> Path:
     """Fetch the catalogue ``entry`` once, verify every file, convert it when it is not CTranslate2
     already, and install it in ``store`` (default: the model cache). Returns the installed folder.
 
     Already installed at the entry's revision: returned without the network. Interrupted: the verified
-    files and the partial one stay beside the store, and the next call resumes."""
+    files and the partial one stay beside the store, and the next call resumes. Too little room for
+    what is still to fetch and convert (``space_needed``): NoRoomForModel before any byte is fetched."""
     name = _check_name(entry.name)
     root = store or store_dir()
     target = root / name
@@ -421,6 +491,8 @@ def get(entry: Any, *, store: Path | None = None, on_progress: DownloadProgress 
                 shutil.rmtree(stale, ignore_errors=True)
             listing = list_remote(entry)
             downloads = root / f".download-{name}"
+            need = space_needed(listing, bytes_present(listing, downloads), entry.format == "transformers")
+            check_room(name, root, need, free_space(root))
             sha256s = _download_all(entry, listing, downloads, on_progress)
             _install(entry, listing, sha256s, downloads, root / f".staging-{name}-{os.getpid()}", target)
             shutil.rmtree(downloads, ignore_errors=True)

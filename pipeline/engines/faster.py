@@ -1,4 +1,5 @@
-"""faster-whisper: Whisper on CTranslate2, int8 on the CPU. The default engine."""
+"""faster-whisper: Whisper on CTranslate2, int8 on the CPU or float16 on a CUDA GPU (``device``). The
+default engine."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from pipeline.engines.base import (
     speech_regions_ms,
     words_at,
 )
+from pipeline.engines.device import CPU_INT8, DeviceChoice
 from pipeline.errors import MissingToolError, ModelError
 from pipeline.models import Word
 
@@ -34,7 +36,6 @@ if TYPE_CHECKING:
     import numpy as np
 
 NAME = "faster-whisper"
-COMPUTE_TYPE = "int8"
 REDECODE_TEMPERATURES = (0.0, 0.4, 0.8)
 NAME_FIX = "run once online with --model {name} to cache it, or pass --model /path/to/model"
 
@@ -67,18 +68,30 @@ class FasterWhisperEngine:
 
     name = NAME
 
-    def __init__(self, model_dir: Path, info: ModelInfo) -> None:
+    def __init__(self, model_dir: Path, info: ModelInfo, device: DeviceChoice = CPU_INT8) -> None:
         from faster_whisper import WhisperModel
 
         self.version = _version()
         self.model = info
+        self.device = device
         self._model_dir = model_dir
         self._threads = engine_threads(os.cpu_count() or 1)
         try:
             self._whisper = WhisperModel(
-                str(model_dir), device="cpu", compute_type=COMPUTE_TYPE, cpu_threads=self._threads
+                str(model_dir),
+                device=device.device,
+                compute_type=device.compute_type,
+                cpu_threads=self._threads,
             )
         except Exception as error:  # ctranslate2 raises RuntimeError/ValueError for broken folders
+            if device.device != "cpu":
+                # A GPU found but not usable (its CUDA libraries missing, out of memory): the folder is
+                # not to blame.
+                raise ModelError(
+                    f"faster-whisper cannot load {model_dir.name} on {device.device} in "
+                    f"{device.compute_type} ({_first_line(error)})",
+                    "run with --device cpu (or set HEARING_DEVICE=cpu)",
+                ) from error
             raise ModelError(
                 f"faster-whisper cannot load the model in {model_dir} ({_first_line(error)})",
                 "pass --model with a CTranslate2 Whisper model folder (model.bin, config.json, "
@@ -101,7 +114,10 @@ class FasterWhisperEngine:
         ctranslate2.set_random_seed(seed)
         if self._sampler.sampled:
             model = ctranslate2.models.Whisper(
-                str(self._model_dir), device="cpu", compute_type=COMPUTE_TYPE, intra_threads=self._threads
+                str(self._model_dir),
+                device=self.device.device,
+                compute_type=self.device.compute_type,
+                intra_threads=self._threads,
             )
             self._sampler = _SamplingWatch(model)
             self._whisper.model = self._sampler
@@ -273,20 +289,20 @@ class _SamplingWatch:
         return getattr(self._model, name)
 
 
-def load_path(path: Path) -> FasterWhisperEngine:
+def load_path(path: Path, device: DeviceChoice = CPU_INT8) -> FasterWhisperEngine:
     folder = model_location(NAME, path)
-    return FasterWhisperEngine(folder, ModelInfo(folder.name, "path", str(folder), None))
+    return FasterWhisperEngine(folder, ModelInfo(folder.name, "path", str(folder), None), device)
 
 
-def load_embedded() -> FasterWhisperEngine:
+def load_embedded(device: DeviceChoice = CPU_INT8) -> FasterWhisperEngine:
     from pipeline.engines import embedded
 
     model = embedded.ensure_embedded_model()
     info = ModelInfo(embedded.NAME, "embedded", str(model.path), model.sha256)
-    return FasterWhisperEngine(model.path, info)
+    return FasterWhisperEngine(model.path, info, device)
 
 
-def load_named(name: str) -> FasterWhisperEngine:
+def load_named(name: str, device: DeviceChoice = CPU_INT8) -> FasterWhisperEngine:
     """A model by name ("small", "large-v3") or Hugging Face id: the local cache first, then the
     network. Offline and not cached is a ModelError that says how to get it."""
     from faster_whisper.utils import available_models, download_model
@@ -310,4 +326,4 @@ def load_named(name: str) -> FasterWhisperEngine:
                 f"({_first_line(error)})",
                 NAME_FIX.format(name=name),
             ) from error
-    return FasterWhisperEngine(Path(folder), ModelInfo(name, source, str(folder), None))
+    return FasterWhisperEngine(Path(folder), ModelInfo(name, source, str(folder), None), device)

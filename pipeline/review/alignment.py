@@ -48,15 +48,23 @@ class Alignment:
             self.work,
             self.work.hashes(),
             engine,
-            engines.cache_identity(self.options.engine, self.options.model),
+            engines.cache_identity(self.options.engine, self.options.model, self.device()),
         )
+
+    def device(self) -> Any:
+        """Where the run's engine runs, asked as the run was (run.json), for the alignment keys."""
+        import os
+
+        from pipeline.engines import device
+
+        return device.for_engine(self.options.engine, device.asked_device(self.options.device, os.environ))
 
     def engine(self) -> Any:
         """The run's engine and model, loaded once (only when a person added words)."""
         from pipeline.engines import load_engine
 
         if self.loaded is None:
-            self.loaded = load_engine(self.options.engine, self.options.model)
+            self.loaded = load_engine(self.options.engine, self.options.model, self.device())
         return self.loaded
 
     def align_soon(self, item: ReviewStatement) -> None:

@@ -61,6 +61,9 @@ class Software:
     version: str
     role: str = "program"  # "program", "speech engine", "speech model"
     checksum: str | None = None  # SHA-256 of a model's weights, where known
+    # A stored model's manifest facts (engines.model_origin): its hub repository and revision, and the
+    # conversion of its weights where they were converted. The checksum already tells the weights apart.
+    origin: Mapping[str, Any] | None = field(default=None, compare=False)
 
     @property
     def agent_id(self) -> str:
@@ -68,9 +71,22 @@ class Software:
         return f"software:{self.name}@{self.version}{suffix}"
 
 
-def model_software(model: ModelInfo) -> Software:
-    """The speech model as an agent: its checksum, not a version number, says which weights were used."""
-    return Software(model.name, model.source, role="speech model", checksum=model.sha256)
+def model_software(model: ModelInfo, origin: Mapping[str, Any] | None = None) -> Software:
+    """The speech model as an agent: its checksum, not a version number, says which weights were used;
+    ``origin`` where it came from (a model `hearing models get` stored)."""
+    return Software(model.name, model.source, role="speech model", checksum=model.sha256, origin=origin)
+
+
+def _origin_note(origin: Mapping[str, Any]) -> str:
+    note = f"from {origin.get('repo')} at revision {origin.get('revision')}"
+    conversion = origin.get("conversion")
+    if isinstance(conversion, Mapping):
+        note += (
+            f"; converted to CTranslate2 ({conversion.get('quantization')}) by "
+            f"{conversion.get('converter')} {conversion.get('converter_version', '')}".rstrip()
+            + f": {conversion.get('command')}"
+        )
+    return note
 
 
 @dataclass(frozen=True)
@@ -375,6 +391,10 @@ def _software_json(software: Software) -> dict[str, Any]:
     }
     if software.checksum:
         agent["agentNote"] = f"{software.role}; sha256={software.checksum}"
+    if software.origin:
+        agent["agentNote"] += f"; {_origin_note(software.origin)}"
+        # The manifest's facts as they are, for a reader that wants them without parsing the note.
+        agent["agentExtension"] = {"model_origin": dict(software.origin)}
     return agent
 
 
@@ -486,6 +506,7 @@ def meeting_info(
     ffmpeg_version: str | None = None,
     engine: Software | None = None,
     model: ModelInfo | None = None,
+    model_origin: Mapping[str, Any] | None = None,
 ) -> ArchiveInfo:
     """ArchiveInfo from the meeting's facts and the programs of this run (the versions are looked up
     here)."""
@@ -499,7 +520,7 @@ def meeting_info(
     if engine:
         software.append(engine)
     if model:
-        software.append(model_software(model))
+        software.append(model_software(model, model_origin))
     return ArchiveInfo(
         organiser=meeting.organiser,
         title=meeting.archive_title,
