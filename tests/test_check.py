@@ -387,6 +387,38 @@ def test_a_tampered_demo_delivery_fails(demo_delivery: Path, tmp_path: Path) -> 
     assert f"'{dropped}'" in diff["detail"] and "which the transcript does not" in diff["detail"]
 
 
+@pytest.mark.slow
+def test_an_officials_check_names_the_model_from_the_transcript_or_else_run_json(
+    demo_delivery: Path, tmp_path: Path
+) -> None:
+    from pipeline.model_note import note_for
+    from pipeline.texts import documents as words
+
+    base = {**note_for("base").to_json(), "text": words.model_text(note_for("base"))}
+    # The delivery folder alone, as the official has it: no run.json, the transcript JSON names the model.
+    alone = tmp_path / "alone" / "delivery"
+    shutil.copytree(demo_delivery.parent, alone)
+    clip = alone / demo_delivery.name
+    assert not (alone.parent / "run.json").exists()
+    code, report, _ = hearing_check(clip, Path("demo"))
+    assert code == 0 and report["model"] == base
+    # The transcript JSON says another model: the report names what the delivered transcript says.
+    transcript = clip.with_name(f"{clip.stem}-transkription.json")
+    document = json.loads(transcript.read_text(encoding="utf-8"))
+    transcript.write_text(json.dumps({**document, "model": "<i>eget</i>"}), encoding="utf-8")
+    text = run_cli("check", clip, "--form", "demo").stdout
+    assert "Talemodel: «<i>eget</i>». Der kendes ingen offentliggjort dansk ordfejlrate" in text
+    # No transcript JSON at all, run.json beside the delivery: run.json names it.
+    transcript.unlink()
+    shutil.copy(demo_delivery.parent.parent / "run.json", alone.parent / "run.json")
+    code, report, _ = hearing_check(clip, Path("demo"))
+    assert report["model"] == base
+    # Neither: the report says the model is not known.
+    (alone.parent / "run.json").unlink()
+    code, report, _ = hearing_check(clip, Path("demo"))
+    assert report["model"] is None
+
+
 # ----------------------------------------------------------------------------- the pure checks
 
 

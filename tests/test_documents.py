@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 from dataclasses import replace
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import TEST_OUTPUT, DemoRun, hearing
 from test_cut import statement, transcript
+from test_escaping import Page
 
 from pipeline.config import Form, Meeting
 from pipeline.meeting_facts import MeetingFacts
@@ -133,6 +135,61 @@ def test_the_letters_carry_the_facts_of_meeting_yaml_and_the_form(demo_run: Demo
     )
     (clip,) = delivery.glob("*.mp4")
     assert sums[clip.name] in flat.replace(" ", "") or sums[clip.name] in text.replace("\n", "")
+
+
+def pdftotext(path: Path) -> str:
+    import subprocess
+
+    result = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, check=True)
+    return " ".join(result.stdout.decode("utf-8").split())
+
+
+def test_every_document_of_the_demo_names_the_model_and_its_published_error_rate(demo_run: DemoRun) -> None:
+    """The demo runs with base: the transcript (every format), the cover letter, the delivery page and the
+    QC report each name it, its published Danish error rate and the warning, read back from the files."""
+    import docx
+
+    from pipeline.engines import catalogue
+    from pipeline.model_note import note_for
+    from pipeline.texts import documents as words
+
+    assert demo_run.result.returncode == 0, demo_run.result.stderr
+    delivery = demo_run.out / "delivery"
+    name = demo_run.report["delivery"]["name"]
+    note = note_for("base")
+    sentence = " ".join(words.model_text(note).split())
+    published = " ".join(words.percent(catalogue.entry("base").mean_wer or 0).split())
+    assert published == "122,1 %"
+
+    def flat(text: str) -> str:
+        return " ".join(text.split())
+
+    transcript = delivery / f"{name}-transkription"
+    texts = {
+        "txt": flat(transcript.with_suffix(".txt").read_text(encoding="utf-8")),
+        "docx": flat(
+            "\n".join(p.text for p in docx.Document(str(transcript.with_suffix(".docx"))).paragraphs)
+        ),
+        "pdf": pdftotext(transcript.with_suffix(".pdf")),
+        "cover letter": pdftotext(delivery / f"{name}-foelgebrev.pdf"),
+        "qc report": flat((delivery / "qc-report.txt").read_text(encoding="utf-8")),
+    }
+    for where, text in texts.items():
+        assert f"Talemodel: {sentence}" in text, where
+        assert "«base»" in text and published in text and "ADVARSEL" in text, where
+        assert "Rye-A1/danish-asr-leaderboard" in text, where
+    assert "Speech model: Whisper base (OpenAI) («base»). WARNING" in texts["qc report"]
+
+    data = json.loads(transcript.with_suffix(".json").read_text(encoding="utf-8"))
+    assert data["model"] == "base" and data["model_note"]["fit_for_danish"] is False
+    assert data["model_note"]["published_wer"]["mean_percent"] == catalogue.entry("base").mean_wer
+    assert data["model_note"]["published_wer"]["source"] == catalogue.LEADERBOARD
+    assert data["model_note"]["published_wer"]["measured_here"] is False
+    qc = json.loads((delivery / "qc-report.json").read_text(encoding="utf-8"))
+    assert qc["model"] == data["model_note"]
+
+    page = Page((delivery / "index.html").read_text(encoding="utf-8"))
+    assert words.model_text(note) in page.text_of("dd") and "Talemodel" in page.text_of("dt")
 
 
 def test_an_invalid_follow_up_is_exit_3_naming_the_field(real_media: Path, make_meeting) -> None:  # type: ignore[no-untyped-def]

@@ -31,6 +31,7 @@ from pipeline import escape
 from pipeline.config import Agreement, StatementEdit, WorkingGroup, load_statement_edit
 from pipeline.errors import ConfigError
 from pipeline.meeting_facts import MeetingFacts
+from pipeline.model_note import note_for
 from pipeline.models import Approval, Consent
 from pipeline.stages import delivery_page, edits, letters
 from pipeline.stages import transcript as documents
@@ -252,6 +253,7 @@ def hostile_facts(value: str, clip: str = "klip.mp4") -> letters.Facts:
         agreed_with=value,
         committee_meeting=None,
         form_name=value,
+        model=note_for(value),
         statements=2,
         approved=1,
         clip_ms=61_000,

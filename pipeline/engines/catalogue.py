@@ -31,7 +31,7 @@ FLEURS = "FLEURS da_dk (test)"
 FTSPEECH = "FT Speech (test_balanced)"
 MEAN = "mean of the five test sets above"
 
-_LEADERBOARD = "Rye-A1/danish-asr-leaderboard"
+LEADERBOARD = "Rye-A1/danish-asr-leaderboard"  # the source of every published figure here
 _LEADERBOARD_COMMIT = "d77400e4d26170f7b3a458f4f07c4e0c3f5762cb"
 
 
@@ -80,7 +80,7 @@ class CatalogueEntry:
 
 
 def _leaderboard(file: str, **wer: float) -> tuple[PublishedWer, ...]:
-    source = f"{_LEADERBOARD}, results/{file} at commit {_LEADERBOARD_COMMIT}"
+    source = f"{LEADERBOARD}, results/{file} at commit {_LEADERBOARD_COMMIT}"
     datasets = {
         "coral_conversation": CORAL_CONVERSATION,
         "coral_read_aloud": CORAL_READ,
@@ -218,6 +218,7 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
 )
 
 _BY_NAME = {e.name: e for e in ENTRIES}
+_BY_REPO = {e.repo: e for e in ENTRIES}
 
 
 def entry(name: str) -> CatalogueEntry:
@@ -226,6 +227,13 @@ def entry(name: str) -> CatalogueEntry:
     if found is None:
         raise UsageError(f"no model called {name!r} in the catalogue; known: {', '.join(_BY_NAME)}")
     return found
+
+
+def lookup(name: str) -> CatalogueEntry | None:
+    """The entry a run's recorded model is, by its name here or its model hub repository id; None for
+    any other model (a folder of one's own, another hub repository): nothing is published about it here.
+    A folder path is never taken for a catalogue model, whatever its last part is called."""
+    return _BY_NAME.get(name) or _BY_REPO.get(name)
 
 
 def _rank(e: CatalogueEntry) -> float:

@@ -204,6 +204,7 @@ def _letters(
         doc.meeting,
         meeting.follow_up,
         form,
+        model=doc.model,
         statements=len(doc.entries),
         approved=sum(is_approved(e.approval) for e in doc.entries),
         clip_ms=clip_ms,
@@ -253,8 +254,10 @@ def _check(
     timeline: list[dict[str, Any]],
     steps: StageLog,
     files_ready: Callable[[], object],
+    model: str | None,
 ) -> QcReport:
-    """The check of the files as delivered, never of the settings that made them."""
+    """The check of the files as delivered, never of the settings that made them; ``model``: as the
+    transcript names it, for the report to name it too."""
     with steps.stage("check", None, None, cached=False):
         return run_check(
             folder / f"{name}.mp4",
@@ -267,6 +270,7 @@ def _check(
             timeline=timeline,
             language=language,
             files_ready=files_ready,
+            model=model,
         )
 
 
@@ -382,7 +386,8 @@ def run(
     statements, approvals = contents.statements, contents.approvals
     try:
         # The check measures the clip first and waits for the documents only then.
-        qc = _check(folder, form, name, language, timeline, steps, documents.files)
+        model = documents.doc.model if documents.doc is not None else None
+        qc = _check(folder, form, name, language, timeline, steps, documents.files, model)
         files = [*staged, *documents.files()]
     finally:
         documents.close()

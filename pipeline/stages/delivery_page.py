@@ -22,6 +22,7 @@ from pipeline.models import approved as is_approved
 from pipeline.stages.letters import Facts
 from pipeline.stages.subtitles.rules import Cue
 from pipeline.stages.transcript import TranscriptDocument, approval_line, entry_heading
+from pipeline.texts import documents as words
 from pipeline.texts.documents import danish_date
 from pipeline.texts.page import LABELS
 from pipeline.timefmt import duration_words
@@ -56,7 +57,8 @@ def _cues_json(data: PageData) -> list[dict[str, Any]]:
 
 
 def render(data: PageData) -> str:
-    t = LABELS["da" if data.page_language == "da" else "en"]
+    danish = data.page_language == "da"
+    t = LABELS["da" if danish else "en"]
     f = data.facts
     esc = escape.html_text
     rows = [
@@ -71,6 +73,9 @@ def render(data: PageData) -> str:
         (t["statements"], str(f.statements)),
         (t["check"], f"{t['passed'] if f.check_passed else t['failed']} ({f.check_verdict})"),
         (t["approved"], f"{f.approved} {t['of']} {f.statements}"),
+        (words.MODEL, words.model_text(f.model))
+        if danish
+        else (words.MODEL_EN, words.model_text_en(f.model)),
     ]
     facts = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in rows if v)
     statements = []

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from pipeline import escape
 from pipeline.config import Agreement, FollowUp, Form, WorkingGroup
 from pipeline.meeting_facts import MeetingFacts
+from pipeline.model_note import ModelNote, note_for
 from pipeline.stages.transcript import PDF_FONT, pdf_document
 from pipeline.texts import letters as words
-from pipeline.texts.documents import danish_date
+from pipeline.texts.documents import danish_date, model_line
 from pipeline.timefmt import duration_words
 
 COVER_LETTER_SUFFIX = "-foelgebrev.pdf"
@@ -38,6 +39,7 @@ class Facts:
     agreed_with: str | None
     committee_meeting: dt.date | None
     form_name: str
+    model: ModelNote  # the speech model that wrote the transcript, and its published Danish error rate
     statements: int
     approved: int
     clip_ms: int
@@ -58,6 +60,7 @@ def facts(
     follow: FollowUp | None,
     form: Form,
     *,
+    model: str,
     statements: int,
     approved: int,
     clip_ms: int,
@@ -66,7 +69,7 @@ def facts(
     check_verdict: str,
     files: Mapping[str, str],
 ) -> Facts:
-    """``follow``: meeting.yaml's ``follow_up:``."""
+    """``follow``: meeting.yaml's ``follow_up:``; ``model``: as the transcript names it."""
     contact = None
     if follow and follow.contact:
         c = follow.contact
@@ -78,6 +81,7 @@ def facts(
         agreed_with=form.agreed_with,
         committee_meeting=form.committee_meeting,
         form_name=form.name,
+        model=note_for(model),
         statements=statements,
         approved=approved,
         clip_ms=clip_ms,
@@ -113,6 +117,7 @@ def cover_letter_lines(f: Facts) -> list[tuple[str, str]]:
         ("p", words.contents(f.statements, duration_words(f.clip_ms))),
         ("p", words.check(f.check_passed, f.form_name, f.check_verdict)),
         ("p", words.approved(f.approved, f.statements)),
+        ("p", model_line(f.model)),
         *(("p", words.changed_unapproved(line)) for line in f.changed_after_approval),
         ("p", words.committee_sees(m.addressee, f.committee_meeting)),
         ("h", words.CHECKSUMS),

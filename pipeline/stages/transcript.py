@@ -16,6 +16,7 @@ from typing import Any
 from pipeline import escape
 from pipeline.config import Form
 from pipeline.meeting_facts import MeetingFacts
+from pipeline.model_note import ModelNote, note_for
 from pipeline.models import Approval, Segment, Statement, StatementTranscript
 from pipeline.models import approved as is_approved
 from pipeline.texts import documents as words
@@ -99,9 +100,15 @@ def document(
     )
 
 
+def model_note(doc: TranscriptDocument) -> ModelNote:
+    return note_for(doc.model)
+
+
 def header_lines(doc: TranscriptDocument) -> list[str]:
+    """The transcript's facts, one "label: value" a line, the speech model and its published Danish
+    error rate last."""
     m = doc.meeting
-    return words.header_lines(
+    lines = words.header_lines(
         date=m.date,
         place=m.place,
         organiser=m.organiser,
@@ -111,6 +118,7 @@ def header_lines(doc: TranscriptDocument) -> list[str]:
         approved=sum(is_approved(e.approval) for e in doc.entries),
         changed=[e.number for e in doc.entries if e.approval is not None and not e.approval.valid],
     )
+    return [*lines, words.model_line(model_note(doc))]
 
 
 def approval_line(entry: TranscriptEntry) -> str:
@@ -186,6 +194,9 @@ def render_json(doc: TranscriptDocument) -> dict[str, Any]:
             "language": doc.language,
             "engine": doc.engine,
             "model": doc.model,
+            # What the header says about the model, as fields: its published Danish error rate (None
+            # where none is known) with the source, never measured on this meeting.
+            "model_note": {**model_note(doc).to_json(), "text": words.model_text(model_note(doc))},
             "statements": [
                 {
                     "number": entry.number,

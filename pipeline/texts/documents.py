@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pipeline.texts.review import approved_by, changed_after_approval, statement_label
+
+if TYPE_CHECKING:
+    from pipeline.model_note import ModelNote
 
 DANISH_MONTHS = (
     "januar", "februar", "marts", "april", "maj", "juni",
@@ -110,6 +114,85 @@ def machine_note(model: str, engine: str) -> str:
         f"Teksten er skrevet automatisk af talegenkendelse (Whisper {model}, {engine}) og kan "
         "indeholde fejl; lyt til optagelsen, hvis en formulering er vigtig."
     )
+
+
+# ------------------------------------------------------------------------------------- the model
+# What the transcript's header, the cover letter, the delivery page and the QC report say about the
+# speech model (pipeline.model_note): each as "label: text", the same words in all four.
+
+MODEL = "Talemodel"
+MODEL_EN = "Speech model"
+
+
+def percent(value: float) -> str:
+    """21.06 -> "21,1 %": one decimal, as Danish writes it, the sign never on a line of its own."""
+    return f"{value:.1f}".replace(".", ",") + "\u00a0%"
+
+
+def percent_en(value: float) -> str:
+    return f"{value:.1f}\u00a0%"
+
+
+def model_text(note: ModelNote) -> str:
+    """The model named, with its published Danish word error rate and where it was published; a model
+    for demos and tests with a warning; a model outside the catalogue with the plain fact that no
+    published figure is known."""
+    if note.title is None or note.mean_wer is None:
+        return (
+            f"«{note.model}». Der kendes ingen offentliggjort dansk ordfejlrate for denne model, og hvor "
+            "mange fejl teksten har, er ikke målt."
+        )
+    parts = [f"{note.title} («{note.model}»)."]
+    if note.warn:
+        parts.append(
+            "ADVARSEL: en lille model til demonstration og test, ikke til et rigtigt møde; den skriver "
+            "mange danske ord forkert."
+        )
+    rate = (
+        "Offentliggjort dansk ordfejlrate (andelen af ord, modellen skriver forkert): "
+        f"{percent(note.mean_wer)} i gennemsnit over fem danske testsæt"
+    )
+    if note.mean_wer > 100:
+        rate += " (over 100\u00a0%: flere fejl end ord)"
+    if note.conversation_wer is not None:
+        rate += f", {percent(note.conversation_wer)} på samtale (CoRal v3)"
+    parts.append(f"{rate}; kilde: {note.source}.")
+    parts.append("Tallene er offentliggjort af andre, ikke målt på dette møde.")
+    if note.warn:
+        parts.append("Ret teksten efter optagelsen, før den bruges.")
+    return " ".join(parts)
+
+
+def model_text_en(note: ModelNote) -> str:
+    """``model_text`` in English: for the delivery page in English and the QC report's English line."""
+    if note.title is None or note.mean_wer is None:
+        return (
+            f"«{note.model}». No published Danish word error rate is known for this model, and how many "
+            "errors the text has was not measured."
+        )
+    parts = [f"{note.title} («{note.model}»)."]
+    if note.warn:
+        parts.append(
+            "WARNING: a small model for demos and tests, not for a real meeting; it gets many Danish words "
+            "wrong."
+        )
+    rate = (
+        f"Published Danish word error rate: {percent_en(note.mean_wer)} on average over five Danish test sets"
+    )
+    if note.mean_wer > 100:
+        rate += " (over 100\u00a0%: more errors than words)"
+    if note.conversation_wer is not None:
+        rate += f", {percent_en(note.conversation_wer)} on conversation (CoRal v3)"
+    parts.append(f"{rate}; source: {note.source}.")
+    parts.append("The figures were published by others, not measured on this meeting.")
+    if note.warn:
+        parts.append("Correct the text against the recording before it is used.")
+    return " ".join(parts)
+
+
+def model_line(note: ModelNote) -> str:
+    """The model as the transcript's header and the cover letter give it: "Talemodel: …"."""
+    return f"{MODEL}: {model_text(note)}"
 
 
 NO_TEXT_NOTE = "[Ingen tekst genkendt: talegenkendelsen hørte tale, men skrev intet. Lyt til optagelsen.]"

@@ -5,6 +5,12 @@ themselves are written in English beside each check (pipeline.stages.check)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from pipeline.texts import documents
+
+if TYPE_CHECKING:
+    from pipeline.model_note import ModelNote
 
 SEPARATOR = " / "  # between the Danish and the English of one line
 
@@ -37,6 +43,17 @@ def form(name: str, agreed_with: str | None) -> str:
 
 def measured(at: str, tools: str) -> str:
     return f"Målt / measured: {at} · {tools}"
+
+
+def model(note: ModelNote | None) -> list[str]:
+    """The speech model's lines, in Danish and then English, as the transcript and the letter say them;
+    where the model is not known, one line that says so."""
+    if note is None:
+        return [
+            "Talemodel / speech model: ikke kendt / not known (hverken en transskription i JSON eller "
+            "run.json ved klippet / neither a JSON transcript nor run.json beside the clip)"
+        ]
+    return [documents.model_line(note), f"{documents.MODEL_EN}: {documents.model_text_en(note)}"]
 
 
 FILES = "Filer / files:"

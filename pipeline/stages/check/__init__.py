@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Form
+from pipeline.model_note import note_for
 from pipeline.stages.check.clip import check_clip, check_durations, check_soft_track, measure_clip
 from pipeline.stages.check.files import (
     _companion,
+    _model_from_run,
     _read_bytes,
     _relative,
     _timeline_from_run,
@@ -53,6 +55,7 @@ def run_check(
     timeline: Sequence[Mapping[str, Any]] | None = None,
     language: str | None = None,
     files_ready: Callable[[], object] | None = None,
+    model: str | None = None,
 ) -> QcReport:
     """Measure ``clip`` and the files that belong with it, and judge them against ``form``.
 
@@ -64,6 +67,10 @@ def run_check(
     (the soft subtitle track must say so); default the form's. The transcript files are looked for beside
     the clip (``<stem>-transkription.<format>``); ``transcript_json`` may point elsewhere. The SRT's
     companion (the .vtt of the same name, or the .srt of a .vtt) is looked for beside it.
+
+    ``model`` is the speech model that wrote the transcript, as the transcript names it, given by a
+    caller that knows it; otherwise the transcript JSON says it, else run.json where it is about this
+    clip (an official's check of a delivery folder has no run.json).
     """
     from pipeline import __version__, media
 
@@ -145,6 +152,11 @@ def run_check(
         not_checked.append("the transcript's words: no transcript JSON beside the clip")
     results += check_transcript(form, present, cues, document)
 
+    if model is None and document is not None and isinstance(document.get("model"), str):
+        model = document["model"]
+    if model is None and run_json is not None:
+        model = _model_from_run(run_json, clip)
+
     choice = media.ffmpeg_choice()  # the measurements above ran with it, so it is there
     ffmpeg = choice.version
     return QcReport(
@@ -157,4 +169,5 @@ def run_check(
         results=tuple(results),
         not_checked=tuple(not_checked),
         ffmpeg=choice.to_json(),
+        model=note_for(model) if model else None,
     )

@@ -93,3 +93,18 @@ def _timeline_from_run(
     if abs(end - duration_ms) > TIMELINE_TOLERANCE_MS:
         return None, f"describes a clip of {seconds_text(end)}, not the {seconds_text(duration_ms)} measured"
     return timeline, ""
+
+
+def _model_from_run(run_json: Path, clip: Path) -> str | None:
+    """The speech model run.json names, as the transcript names it, when run.json is about this clip."""
+    from pipeline.engines import model_label
+
+    try:
+        data = run_record.read(run_json)
+    except (OSError, run_record.UnreadableRecord):
+        return None
+    name = (data.get("delivery") or {}).get("name")
+    model = (data.get("engine") or {}).get("model")
+    if (name and name != clip.stem) or not isinstance(model, str) or not model:
+        return None
+    return model_label(model)

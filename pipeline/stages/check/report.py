@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.model_note import ModelNote
 from pipeline.stages.check.results import CheckResult
+from pipeline.texts import documents as document_words
 from pipeline.texts import report as words
 
 VERSION = 1
@@ -37,6 +39,9 @@ class QcReport:
     results: tuple[CheckResult, ...]
     not_checked: tuple[str, ...] = ()  # checks that could not be made, with the reason
     ffmpeg: dict[str, Any] | None = None  # the binary that measured: path, version, why it was chosen
+    # The speech model that wrote the transcript and its published Danish error rate, as the other
+    # documents name it; None: neither the run nor a transcript beside the clip says which it was.
+    model: ModelNote | None = None
 
     @property
     def passed(self) -> bool:
@@ -73,6 +78,9 @@ class QcReport:
             "checked_at": self.checked_at,
             "tools": self.tools,
             "ffmpeg": self.ffmpeg,
+            "model": {**self.model.to_json(), "text": document_words.model_text(self.model)}
+            if self.model
+            else None,
             "conforms": self.passed,
             "verdict": self.verdict(),
             "failed": [r.check for r in self.failures],
@@ -90,6 +98,7 @@ class QcReport:
         out.append(words.measured(self.checked_at, self.tools))
         if self.ffmpeg:
             out.append(f"ffmpeg: {self.ffmpeg['path']} ({self.ffmpeg['reason']})")
+        out += words.model(self.model)
         out.append("")
         out.append(words.FILES)
         width = max((len(f.role) for f in self.files), default=0)
