@@ -187,17 +187,16 @@ class Runner:
         identity in the cache keys (its content digest, computed once per model file)."""
         engines.check_usable(self.options.engine, self.options.model)
         # The device asked (--device, else HEARING_DEVICE, else auto) as run.json records it for a render.
-        self.options = replace(self.options, device=asked_device(self.options.device, os.environ))
-        assert self.options.device is not None
-        self._device = for_engine(self.options.engine, self.options.device)
+        asked = asked_device(self.options.device, os.environ)
+        self.options = replace(self.options, device=asked)
+        self._device = for_engine(self.options.engine, asked)
         self._identity = (
             engines.engine_id(self.options.engine, self._device),
             engines.model_key(self.options.engine, self.options.model),
         )
+        origin = engines.model_origin(self.options.model)
         self._setup(
-            packages=engines.engine_versions(self.options.engine),
-            device=self._device,
-            model_origin=engines.model_origin(self.options.model),
+            packages=engines.engine_versions(self.options.engine), device=self._device, model_origin=origin
         )
 
     def _setup(self, **found: Any) -> None:
@@ -212,12 +211,9 @@ class Runner:
         self._setup(form=form, form_path=form_path)
         meeting, meeting_file = load_meeting(meeting_dir)
         self._setup(meeting_file=meeting_file)
+        where = form_path or self.options.form
         language = spoken_language(
-            self.options.language,
-            form,
-            meeting,
-            meeting_file=meeting_file,
-            form_where=form_path or self.options.form,
+            self.options.language, form, meeting, meeting_file=meeting_file, form_where=where
         )
         self._setup(delivery_name=deliver.delivery_stem(form, MeetingFacts.of(meeting, meeting_dir)))
         # After what the organiser wrote is known to be good, so that its mistakes are told first. The
@@ -516,12 +512,9 @@ class Runner:
         setup = self.done.setup
         withheld = archive.withheld_from_archive(meeting, form, [r.relpath for r in found.recordings])
         engine, model = self._engine_identity()
+        facts, origin = MeetingFacts.of(meeting, meeting_dir), setup.model_origin
         info = archive.meeting_info(
-            MeetingFacts.of(meeting, meeting_dir),
-            ffmpeg_version=setup.ffmpeg,
-            engine=engine,
-            model=model,
-            model_origin=setup.model_origin,
+            facts, ffmpeg_version=setup.ffmpeg, engine=engine, model=model, model_origin=origin
         )
         with self.steps.stage("archive", None, None, cached=False) as record:
             self.progress.begin("archive", "Arkiverer optagelserne")
@@ -554,13 +547,11 @@ class Runner:
         engine, model = self._engine_identity()
         done = self.done
         assert done.settings is not None
-        base = done.settings.to_json()
         seeds = done.seeds()
         # The device and compute type too: the words differ between int8 on the CPU and float16 on a GPU.
-        on = self._device._asdict()
+        base = {**done.settings.to_json(), **self._device._asdict()}
         settings = {
-            s.id: {**base, "prompt": done.prompts.get(s.id), "seed": seeds.get(s.id), **on}
-            for s in statements
+            s.id: {**base, "prompt": done.prompts.get(s.id), "seed": seeds.get(s.id)} for s in statements
         }
         name = done.setup.delivery_name
         clip = None
