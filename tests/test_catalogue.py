@@ -143,6 +143,36 @@ def test_the_readme_table_says_what_the_catalogue_says() -> None:
     assert catalogue.LEADERBOARD in readme and catalogue._LEADERBOARD_COMMIT[:8] in readme
 
 
+def test_the_readme_table_measured_here_is_the_latest_accuracy_benchmark() -> None:
+    """Each model's "Measured here" cell is what the latest committed accuracy benchmark measured for it
+    (the pipeline, and the bare engine beside it), and a model it did not measure says so."""
+    import json
+    import re
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    latest = sorted((repo / "bench" / "results").glob("accuracy-????-??-??.json"))[-1]
+    result = json.loads(latest.read_text(encoding="utf-8"))
+    measured = result["models"]
+    assert "base" in measured
+    rows = {line.split("|")[1].strip(): line for line in readme.splitlines() if line.startswith("| `")}
+    for e in catalogue.ENTRIES:
+        row = next(line for first, line in rows.items() if first.startswith(f"`{e.name}`"))
+        cell = row.rstrip().rstrip("|").rsplit("|", 1)[-1].strip()
+        if e.name not in measured:
+            assert cell == "not installed here", cell
+            continue
+        wer = measured[e.name]["wer"]
+        pipeline, bare = wer[result["in_use"]]["all"], wer["bare engine"]["all"]
+        found = re.fullmatch(r"([\d.]+) % \(bare engine ([\d.]+) %\) on (\d+) real recordings, (\S+)", cell)
+        assert found, cell
+        assert float(found[1]) == round(pipeline * 100, 1) and float(found[2]) == round(bare * 100, 1)
+        assert int(found[3]) == len(result["recordings"]) and found[4] == latest.stem.removeprefix(
+            "accuracy-"
+        )
+
+
 def test_a_catalogue_model_not_stored_here_is_refused_before_any_work_with_the_command_that_gets_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
