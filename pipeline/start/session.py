@@ -64,7 +64,7 @@ class Start:
         self.media = Media(self.meeting_dir, self.out_dir)
         self.job = Job()
         self.open_folders = open_folders
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a save reads the state again while it holds it
         self._review: _ReviewServer | None = None
         self.recordings: list[Recording] = []
         self.by_id: dict[str, Recording] = {}

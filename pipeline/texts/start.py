@@ -180,6 +180,7 @@ def unusable(reason: str) -> str:
 def field_problem(kind: str, message: str, context: dict[str, object] | None = None) -> str:
     """Why the page cannot save a field (pydantic's error ``kind`` and English ``message``), in Danish."""
     context = context or {}
+    message = message.removeprefix("Value error, ")
     if kind == "missing":
         return "Skal udfyldes, når resten af rækken er udfyldt."
     if kind.startswith("date") or kind == "datetime_from_date_parsing":
@@ -194,7 +195,7 @@ def field_problem(kind: str, message: str, context: dict[str, object] | None = N
             if "@" in str(context.get("pattern", ""))
             else ("Teksten har ikke den form, feltet kræver.")
         )
-    if kind == "string_too_short":
+    if kind in ("string_too_short", "too_short") and isinstance(context.get("min_length"), int):
         return f"Skriv mindst {context.get('min_length', 1)} tegn."
     found = re.search(r"at most (\d+) are allowed", message)
     if found:
@@ -204,7 +205,7 @@ def field_problem(kind: str, message: str, context: dict[str, object] | None = N
     if "is empty" in message:
         return "Feltet er tomt; skriv noget eller lad det stå helt tomt."
     if kind == "too_long":
-        return "Der er for mange rækker her."
+        return f"Der må højst være {context.get('max_length', '')} rækker her.".replace("  ", " ")
     return "Værdien kan ikke bruges her. Ret den."
 
 
