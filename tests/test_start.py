@@ -325,7 +325,7 @@ def english_on(driver: Any) -> list[str]:
         "const c = document.body.cloneNode(true); c.querySelectorAll('details, code, .file, [lang=en]')"
         ".forEach((n) => n.remove()); return c.innerText;"
     )
-    english = {"the", "and", "file", "save", "start", "run", "error", "folder", "delivery", "review",
+    english = {"the", "and", "file", "save", "run", "error", "folder", "delivery", "review",
                "speaker", "topic", "consent", "approved", "statement", "recording", "not", "with", "is"}  # fmt: skip
 
     return sorted({w for w in re.findall(r"[A-Za-z]+", text) if w.lower() in english})

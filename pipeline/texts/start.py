@@ -13,7 +13,7 @@ import re
 PAGE: dict[str, str] = {
     "title": "Forbered mødet",
     "intro": (
-        "Udfyld mødet, indlæggene og opfølgningen, gem, og tryk på Start. Alt gemmes i meeting.yaml i "
+        "Udfyld mødet, indlæggene og opfølgningen, og tryk på »Gem og start«. Alt gemmes i meeting.yaml i "
         "mødemappen; den forrige udgave gemmes ved siden af."
     ),
     "steps": "Trin",
@@ -122,14 +122,14 @@ _RUN_ENDED = {
     0: "Leverancen er lavet.",
     5: "Leverancen er lavet, men nogle optagelser kom ikke med; se hvorfor ved hver optagelse.",
     6: "Kladden er lavet. Læs, ret og godkend hvert indlæg på gennemsynssiden.",
-    1: "Kørslen stoppede. Læs detaljerne nedenfor, ret årsagen, og tryk på Start igen.",
+    1: "Kørslen stoppede. Læs detaljerne nedenfor, ret årsagen, og tryk på »Gem og start« igen.",
     2: "Kørslen kunne ikke starte: mødemappen eller leverancemappen kan ikke bruges. Se detaljerne.",
     3: "meeting.yaml eller formularen kan ikke bruges. Ret feltet, der står i detaljerne, og start igen.",
     4: (
         "En talemodel eller et værktøj mangler. Hent det med kommandoen i detaljerne, eller start "
         "siden med --model base, hvis den lille model er nok."
     ),
-    130: "Kørslen blev afbrudt. Tryk på Start igen for at fortsætte, hvor den slap.",
+    130: "Kørslen blev afbrudt. Tryk på »Gem og start« igen for at fortsætte, hvor den slap.",
 }
 
 
