@@ -14,10 +14,11 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from conftest import REPO, SMALL_FORM, TEST_OUTPUT, run_cli, run_here
-from test_review import chromium, needs_chromium, request, stop, token_of
+from test_review import chromium, needs_chromium, request, stop
 
 from pipeline.config import load_meeting
 from pipeline.report import RunOptions
@@ -234,7 +235,15 @@ def axe_source() -> str:
         if npm is None:
             pytest.fail("npm is needed to install axe-core for the accessibility check (apt-get install npm)")
         subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--prefix", str(AXE.parents[2]), f"axe-core@{AXE_VERSION}"],
+            [
+                npm,
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                str(AXE.parents[2]),
+                f"axe-core@{AXE_VERSION}",
+            ],
             check=True,
             capture_output=True,
         )
@@ -247,7 +256,8 @@ def axe_violations(driver: Any) -> list[str]:
     found = driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
         "axe.run(document, {runOnly: {type: 'tag', values: arguments[0]}})"
-        ".then((r) => done(r.violations.map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', '))))"
+        ".then((r) => done(r.violations.map("
+        "(v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', '))))"
         ".catch((e) => done(['axe failed: ' + e]));",
         WCAG,
     )
@@ -325,8 +335,10 @@ def english_on(driver: Any) -> list[str]:
         "const c = document.body.cloneNode(true); c.querySelectorAll('details, code, .file, [lang=en]')"
         ".forEach((n) => n.remove()); return c.innerText;"
     )
-    english = {"the", "and", "file", "save", "run", "error", "folder", "delivery", "review",
-               "speaker", "topic", "consent", "approved", "statement", "recording", "not", "with", "is"}  # fmt: skip
+    english = {
+        "the", "and", "file", "save", "run", "error", "folder", "delivery", "review", "speaker", "topic",
+        "consent", "approved", "statement", "recording", "not", "with", "is", "please", "click", "here",
+    }  # fmt: skip
 
     return sorted({w for w in re.findall(r"[A-Za-z]+", text) if w.lower() in english})
 
@@ -340,20 +352,49 @@ def test_from_a_folder_of_recordings_to_a_checked_delivery_in_the_browser(
     from selenium.webdriver.support.ui import WebDriverWait
 
     page, meeting, out, form = started
+    # The review page's guards, on this page too: the token, the Host, another site, a name for a file.
+    port = urlsplit(page.url).port
     assert request(page.url, "GET", "/api/state", token=False)[0] == 403
+    assert request(page.url, "GET", "/api/state", headers={"Host": f"rebound.example:{port}"})[0] == 403
+    other = {"Origin": "http://example.org", "Content-Type": "application/json"}
+    assert (
+        request(page.url, "POST", "/api/save", headers=other, body={"version": None, "values": {}})[0] == 403
+    )
+    assert (
+        request(
+            page.url, "POST", "/api/run", headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"}
+        )[0]
+        == 403
+    )
+    for path in ("/still/../../../etc/passwd", "/media/anna.wav", "/still/r99", "/media/%2e%2e%2fmoede"):
+        assert request(page.url, "GET", path)[0] == 404, path
     with chromium(*SIZES[0]) as driver:
         wait = WebDriverWait(driver, 60)
         driver.get(page.url)
         wait.until(lambda d: d.execute_script("return document.body.dataset.ready") == "true")
         rows = driver.find_elements(By.CSS_SELECTOR, "#rows > li")
-        assert [r.find_element(By.CSS_SELECTOR, ".file").text for r in rows] == ["anna.wav", "bo.wav", "cecilie.mp4"]
+        assert [r.find_element(By.CSS_SELECTOR, ".file").text for r in rows] == [
+            "anna.wav",
+            "bo.wav",
+            "cecilie.mp4",
+        ]
         # A still of the video, a player for each; the sound recordings say they are sound only.
-        still = rows[2].find_element(By.TAG_NAME, "img")
-        wait.until(lambda d: d.execute_script("return arguments[0].naturalWidth", still) > 0)
-        assert rows[0].find_elements(By.TAG_NAME, "audio") and rows[2].find_elements(By.TAG_NAME, "video")
+        video = rows[2].find_element(By.TAG_NAME, "video")
+        poster = video.get_attribute("poster")
+        status, headers, body = request(page.url, "GET", urlsplit(poster).path)
+        assert status == 200 and headers["Content-Type"] == "image/jpeg" and body[:3] == b"\xff\xd8\xff"
+        driver.execute_script("arguments[0].load()", video)  # the preview, made now, played with byte ranges
+        wait.until(lambda d: d.execute_script("return arguments[0].readyState", video) >= 1)
+        assert driver.execute_script("return arguments[0].duration", video) > 40
+        assert rows[0].find_elements(By.TAG_NAME, "audio") and not rows[0].find_elements(By.TAG_NAME, "video")
+        assert "Lydoptagelse" in rows[0].text
+        assert not driver.find_element(By.ID, "review-link").is_displayed()
         assert "Kan bruges." in rows[2].text and "Længde:" in rows[2].text
         # The form's default consent: committee and archive ticked, name on screen and publish not.
-        boxes = {b.get_attribute("data-consent"): b.is_selected() for b in rows[0].find_elements(By.CSS_SELECTOR, "input[type=checkbox]")}
+        boxes = {
+            b.get_attribute("data-consent"): b.is_selected()
+            for b in rows[0].find_elements(By.CSS_SELECTOR, "input[type=checkbox]")
+        }
         assert boxes == {"committee": True, "archive": True, "name_on_screen": False, "publish": False}
         assert axe_violations(driver) == []
         assert english_on(driver) == []
@@ -371,7 +412,9 @@ def test_from_a_folder_of_recordings_to_a_checked_delivery_in_the_browser(
         wait.until(lambda d: error.is_displayed())
         assert "år-måned-dag" in error.text
         date = driver.find_element(By.ID, "f-meeting-date")
-        assert date.get_attribute("aria-invalid") == "true" and "f-meeting-date-error" in date.get_attribute("aria-describedby")
+        assert date.get_attribute("aria-invalid") == "true" and "f-meeting-date-error" in date.get_attribute(
+            "aria-describedby"
+        )
         assert not (meeting / "meeting.yaml").exists()
         assert axe_violations(driver) == []
         shots(driver, "02-meeting-refused-date", "meeting")
@@ -390,7 +433,10 @@ def test_from_a_folder_of_recordings_to_a_checked_delivery_in_the_browser(
             button = video.find_element(By.CSS_SELECTOR, "button.up")
             driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
             button.click()
-        order = [r.find_element(By.CSS_SELECTOR, ".file").text for r in driver.find_elements(By.CSS_SELECTOR, "#rows > li")]
+        order = [
+            r.find_element(By.CSS_SELECTOR, ".file").text
+            for r in driver.find_elements(By.CSS_SELECTOR, "#rows > li")
+        ]
         assert order == ["cecilie.mp4", "anna.wav", "bo.wav"]
         typed(driver, f"statements.{ids['cecilie.mp4']}.speaker", "Cecilie Holm")
         typed(driver, f"statements.{ids['cecilie.mp4']}.topic", "Støj fra Skolevej")
@@ -432,7 +478,12 @@ def test_from_a_folder_of_recordings_to_a_checked_delivery_in_the_browser(
         driver.find_element(By.ID, "start").click()
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#job-steps li"))
         shots(driver, "06-running", "run")
-        WebDriverWait(driver, 300).until(lambda d: (d.execute_script("return document.body.dataset.job") or "").split(":")[1] in ("done", "failed"))
+        WebDriverWait(driver, 300).until(
+            lambda d: (
+                (d.execute_script("return document.body.dataset.job") or "").split(":")[1]
+                in ("done", "failed")
+            )
+        )
         job = driver.execute_script("return document.body.dataset.job")
         assert job == "run:done:6", driver.find_element(By.ID, "job-log").text
         assert "Kladden er lavet" in driver.find_element(By.ID, "job-message").text
@@ -472,7 +523,9 @@ def test_from_a_folder_of_recordings_to_a_checked_delivery_in_the_browser(
         driver.find_element(By.ID, "open-folder").click()
         wait.until(lambda d: "åbn den selv" in d.find_element(By.ID, "delivery-state").text)
         driver.find_element(By.ID, "make-zip").click()
-        WebDriverWait(driver, 300).until(lambda d: d.execute_script("return document.body.dataset.delivery") == "zip")
+        WebDriverWait(driver, 300).until(
+            lambda d: d.execute_script("return document.body.dataset.delivery") == "zip"
+        )
         assert "ZIP-filen er lavet" in driver.find_element(By.ID, "delivery-state").text
         assert english_on(driver) == []
         assert axe_violations(driver) == []
@@ -513,4 +566,6 @@ def test_from_a_folder_of_recordings_to_a_checked_delivery_in_the_browser(
     assert statements(second_run) == statements(first_run)
     assert next((again / "delivery").glob("*-transkription.txt")).read_text(encoding="utf-8") == txt
     srt = next(delivery.glob("*.srt")).name
-    assert (again / "delivery" / srt).read_text(encoding="utf-8") == (delivery / srt).read_text(encoding="utf-8")
+    assert (again / "delivery" / srt).read_text(encoding="utf-8") == (delivery / srt).read_text(
+        encoding="utf-8"
+    )

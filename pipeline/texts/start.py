@@ -39,7 +39,7 @@ PAGE: dict[str, str] = {
     "recording": "Optagelse",
     "length": "Længde",
     "sound_only": "Lydoptagelse (intet billede)",
-    "still_of": "Billede fra optagelsen",
+    "still_of": "Afspil optagelsen",
     "usable": "Kan bruges.",
     "speaker": "Taler",
     "group": "Gruppe",

@@ -123,13 +123,13 @@ function row(recording, values) {
   const id = values.id;
   const head = el("h3", { id: `${id}-h` }, el("span", { class: "number" }), " ", el("span", { class: "file", text: recording.file }));
   const media = el("div", { class: "media" });
+  // A video shows its still until it is played; the preview is made only when it is.
   if (recording.video) {
-    media.append(el("img", { src: `/still/${id}${Q}`, alt: `${T.still_of} ${recording.file}`, width: 320, height: 180, loading: "lazy" }));
+    media.append(el("video", { controls: true, preload: "none", poster: `/still/${id}${Q}`, src: `/media/${id}${Q}`,
+      width: 320, height: 180, "aria-label": `${T.still_of} ${recording.file}` }));
   } else {
     media.append(el("p", { class: "sound", text: T.sound_only }));
-  }
-  if (recording.playable) {
-    media.append(el(recording.video ? "video" : "audio", { controls: true, preload: "none", src: `/media/${id}${Q}`, "aria-label": recording.file }));
+    if (recording.playable) media.append(el("audio", { controls: true, preload: "none", src: `/media/${id}${Q}`, "aria-label": recording.file }));
   }
   const facts = el("p", { class: recording.usable ? "note" : "note problem" },
     recording.length ? `${T.length}: ${recording.length}. ` : "", recording.note);
@@ -207,7 +207,8 @@ function repeated(kind, title, items, names, addText, removeText) {
   const add = (values, n) => {
     const grid = el("div", { class: "grid" });
     for (const [name, label] of names) {
-      grid.append(field(`follow_up.${kind}.${n}.${name}`, label, values[name], name === "by" ? { hint: page.T.date_hint, inputmode: "numeric" } : {}));
+      const options = name === "by" ? { hint: page.T.date_hint, inputmode: "numeric" } : { wide: name === "what" || name === "meets" };
+      grid.append(field(`follow_up.${kind}.${n}.${name}`, label, values[name], options));
     }
     const item = el("div", { class: "item", "data-kind": kind }, grid,
       el("button", { type: "button", class: "remove", text: removeText, "aria-label": `${removeText} ${n + 1}`,
