@@ -205,13 +205,23 @@ def test_a_meeting_yaml_the_page_cannot_read_is_never_written_over(prepared: Sta
     [
         None,
         [],
-        {"meeting": {}, "statements": [], "follow_up": {}},  # not every recording
         "text",
     ],
 )
 def test_a_body_not_in_the_pages_shape_is_refused(prepared: Start, values: Any) -> None:
     with pytest.raises(BadPage):
         prepared.save({"version": None, "values": values})
+
+
+def test_a_save_from_a_page_that_lists_other_recordings_than_the_folder_says_to_reload(
+    prepared: Start,
+) -> None:
+    sent = blank(prepared.state())
+    for statements in ([], sent["values"]["statements"][:1], sent["values"]["statements"] * 2):
+        with pytest.raises(Refused) as refused:
+            prepared.save({**sent, "values": {**sent["values"], "statements": statements}})
+        assert "Genindlæs siden" in refused.value.message
+    assert not (prepared.meeting_dir / "meeting.yaml").exists()
 
 
 def test_a_body_with_a_value_of_another_type_is_refused(prepared: Start) -> None:
@@ -569,3 +579,63 @@ def test_from_a_folder_of_recordings_to_a_checked_delivery_in_the_browser(
     assert (again / "delivery" / srt).read_text(encoding="utf-8") == (delivery / srt).read_text(
         encoding="utf-8"
     )
+
+
+def test_every_kind_of_file_a_folder_holds_is_listed_with_what_ingest_says_in_danish(
+    real_media: Path, tmp_path: Path
+) -> None:
+    import os
+    import unicodedata
+
+    from conftest import ffmpeg, tree_digest
+
+    from pipeline.texts import start as texts
+
+    meeting = tmp_path / "moede"
+    meeting.mkdir()
+    shutil.copyfile(real_media / "da-nst-u0042008.wav", meeting / "god.wav")
+    ffmpeg("-f", "lavfi", "-i", "sine=d=0.2", meeting / "kort.wav")  # too short for a sentence
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=d=1:s=160x90",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        meeting / "stum.mp4",
+    )
+    (meeting / "skrald.mp4").write_bytes(os.urandom(4096))  # not a recording at all
+    outside = tmp_path / "hemmelig.wav"
+    shutil.copyfile(real_media / "da-nst-u0042009.wav", outside)
+    (meeting / "genvej.wav").symlink_to(outside)
+    (meeting / "mappe.mp3").mkdir()
+    os.close(os.open(os.path.join(os.fsencode(meeting), b"d\xe5rlig.wav"), os.O_CREAT | os.O_WRONLY))
+    for form in ("NFC", "NFD"):  # one name, its letters encoded two ways
+        shutil.copyfile(real_media / "da-nst-u0042010.wav", meeting / unicodedata.normalize(form, "Åse.wav"))
+    before = tree_digest(meeting)
+    os.mkfifo(meeting / "roer.wav")  # would block whoever opens it (so it is made after the digest)
+
+    start = Start(RunOptions(meeting_dir=meeting, out_dir=tmp_path / "out", model="base"), open_folders=False)
+    state = start.state()
+    notes = {r["file"]: r["note"] for r in state["recordings"]}
+    assert notes["god.wav"] == "Kan bruges."
+    assert "for kort" in notes["kort.wav"]
+    assert "ingen lyd" in notes["stum.mp4"]
+    assert "ikke en almindelig fil" in notes["roer.wav"] and "ikke en almindelig fil" in notes["mappe.mp3"]
+    assert "uden for mødemappen" in notes["genvej.wav"]
+    assert all("Omdøb" in n for f, n in notes.items() if unicodedata.normalize("NFC", f) == "Åse.wav")
+    assert notes["skrald.mp4"]  # what a damaged file is called varies; it is said in Danish all the same
+    [unnamed] = state["unnamed"]
+    assert "Omdøb filen" in unnamed["reason"]
+    english = re.compile(r"\b(the|a|an|not|no|is|file|stream|audio|cannot|too|link|outside|folder)\b", re.I)
+    for note in [*notes.values(), unnamed["reason"]]:
+        assert not english.search(note), note
+    assert set(texts.PAGE) and all(not english.search(v) for v in texts.PAGE.values())
+    # Only what a run may play is served: a sound recording has no still, an unusable one no player.
+    usable = {r["file"]: r for r in state["recordings"]}
+    assert usable["god.wav"]["playable"] and not usable["god.wav"]["video"]
+    assert not usable["stum.mp4"]["playable"] and not usable["roer.wav"]["playable"]
+    (meeting / "roer.wav").unlink()
+    assert tree_digest(meeting) == before, "the meeting folder was written to"

@@ -201,6 +201,12 @@ class Start:
                 raise Refused(409, read.refused)
             if sent.get("version") != read.version:
                 raise Refused(409, texts.PAGE["conflict"])
+            given = sent.get("values")
+            shown = given.get("statements") if isinstance(given, dict) else None
+            if isinstance(shown, list) and sorted(
+                str(s.get("id")) for s in shown if isinstance(s, dict)
+            ) != sorted(row.id for row in self.rows):
+                raise Refused(409, texts.PAGE["recordings_changed"])
             made = fields.meeting_of(read.raw, sent.get("values"), self.rows)
             errors = dict(made.problems)
             meeting = None

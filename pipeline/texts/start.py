@@ -111,6 +111,10 @@ PAGE: dict[str, str] = {
         "Der er ingen optagelser i mødemappen. Kopiér optagelserne ind i mappen, og genindlæs siden."
     ),
     "field_problem": "Ret dette felt:",
+    "recordings_changed": (
+        "Optagelserne i mødemappen er ændret, siden siden blev åbnet. Genindlæs siden for at se dem "
+        "alle; det, du har skrevet her, er ikke gemt."
+    ),
     "load_failed": "Siden kunne ikke hente mødet; genindlæs siden.",
     "conflict": (
         "meeting.yaml er ændret et andet sted, siden siden blev åbnet. Genindlæs siden for at se den "

@@ -403,7 +403,8 @@ async function makeZip() {
 }
 
 async function load() {
-  const { status, data } = await api("GET", "/api/state");
+  // The folder looked at again: a recording copied in since the server started is listed too.
+  const { status, data } = await api("POST", "/api/rescan");
   if (status !== 200 || !data) {
     document.getElementById("load-state").textContent = (data && data.error) || "Siden kunne ikke hente mødet; genindlæs siden.";
     return;
