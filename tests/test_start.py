@@ -639,3 +639,13 @@ def test_every_kind_of_file_a_folder_holds_is_listed_with_what_ingest_says_in_da
     assert not usable["stum.mp4"]["playable"] and not usable["roer.wav"]["playable"]
     (meeting / "roer.wav").unlink()
     assert tree_digest(meeting) == before, "the meeting folder was written to"
+
+
+def test_an_output_folder_inside_the_meeting_folder_is_refused_before_anything_is_written(
+    real_media: Path, tmp_path: Path
+) -> None:
+    meeting = meeting_folder(tmp_path / "m", real_media, video=False)
+    result = run_here("start", meeting, "--out", meeting / "ud", "--no-browser")
+    assert result.returncode == 2, result.stderr
+    assert "inside the meeting folder" in result.stderr
+    assert sorted(p.name for p in meeting.iterdir()) == ["anna.wav", "bo.wav"]
