@@ -649,3 +649,18 @@ def test_an_output_folder_inside_the_meeting_folder_is_refused_before_anything_i
     assert result.returncode == 2, result.stderr
     assert "inside the meeting folder" in result.stderr
     assert sorted(p.name for p in meeting.iterdir()) == ["anna.wav", "bo.wav"]
+
+
+def test_a_form_asking_for_a_model_that_is_not_installed_is_said_on_the_page_before_any_run(
+    real_media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HEARING_PIPELINE_CACHE", str(tmp_path / "no-models-here"))
+    meeting = meeting_folder(tmp_path / "m", real_media, video=False)
+    # The default form asks for the installed model fit for Danish; there is none in this cache.
+    asked = Start(RunOptions(meeting_dir=meeting, out_dir=tmp_path / "out"), open_folders=False)
+    problem = asked.state()["model_problem"]
+    assert problem is not None and "--model base" in problem and "hearing models get" in problem
+    accepted = Start(
+        RunOptions(meeting_dir=meeting, out_dir=tmp_path / "out", model="base"), open_folders=False
+    )
+    assert accepted.state()["model_problem"] is None

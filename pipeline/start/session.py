@@ -130,7 +130,22 @@ class Start:
             "review_url": self.review_url(),
             "delivery": self.delivery(),
             "command": self.command(),
+            "model_problem": self.model_problem(),
         }
+
+    def model_problem(self) -> str | None:
+        """Why a run started now would stop before any work for want of a speech model, in Danish."""
+        import re
+
+        from pipeline import engines
+        from pipeline.errors import ModelError
+
+        try:
+            engines.model_for_run(self.options.engine, self.options.model, self.form.speech.model)
+        except ModelError as error:
+            command = re.search(r"`([^`]+)`", error.how_to_fix)
+            return texts.model_missing(command[1] if command else None)
+        return None
 
     def _recording(self, row_id: str, recording: Recording) -> dict[str, Any]:
         length = recording.duration_ms

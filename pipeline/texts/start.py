@@ -213,6 +213,17 @@ def field_problem(kind: str, message: str, context: dict[str, object] | None = N
     return "Værdien kan ikke bruges her. Ret den."
 
 
+def model_missing(command: str | None) -> str:
+    """The form asks for a speech model fit for Danish, and none is installed."""
+    get = (
+        f"Hent den én gang med kommandoen {command}" if command else "Hent den én gang med hearing models get"
+    )
+    return (
+        "Formularen beder om en talemodel, der passer til dansk, og den er ikke hentet på denne computer. "
+        f"{get}, og start siden igen; eller start siden med --model base, hvis den lille model er nok."
+    )
+
+
 def existing_file_refused(name: str, field: str) -> str:
     """meeting.yaml in the folder is one the page cannot read: it is left as it is."""
     where = f" i feltet {field}" if field else ""

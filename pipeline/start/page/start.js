@@ -83,6 +83,7 @@ function render() {
   const V = S.values;
   const form = el("form", { id: "meeting-form", novalidate: true, on: { submit: (e) => { e.preventDefault(); save(); } } });
   if (S.refused) form.append(el("p", { class: "problem", role: "alert", text: S.refused }));
+  if (S.model_problem) form.append(el("p", { class: "problem", id: "model-problem", text: S.model_problem }));
 
   const facts = el("section", { id: "meeting", "aria-labelledby": "meeting-h" }, el("h2", { id: "meeting-h", text: T.meeting }));
   const grid = el("div", { class: "grid" });
