@@ -82,6 +82,8 @@ def run(job: Job, make: Callable[[Any], Any], after: Callable[[int], None]) -> N
     except PipelineError as error:
         job.lines.append(f"error: {error}")
         code = error.exit_code
+    except KeyboardInterrupt as error:  # Ctrl-C on the server: the run stopped where a run stops
+        code = exit_code_for(error)
     except BaseException as error:  # the page must learn of every end, whatever it was
         log.exception("start: the run stopped")
         job.lines.append(f"error: unexpected failure: {type(error).__name__}: {error}")

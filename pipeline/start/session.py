@@ -66,6 +66,7 @@ class Start:
         self.open_folders = open_folders
         self._lock = threading.RLock()  # a save reads the state again while it holds it
         self._review: _ReviewServer | None = None
+        self._thread: threading.Thread | None = None
         self.recordings: list[Recording] = []
         self.by_id: dict[str, Recording] = {}
         self.rows: list[fields.Row] = []
@@ -301,8 +302,19 @@ class Start:
             if self.job.state == "running":
                 return self.job.to_json()
             self.job = Job(kind=kind, state="running")
-            threading.Thread(target=job.run, args=(self.job, make, after), daemon=True).start()
+            self._thread = threading.Thread(target=job.run, args=(self.job, make, after), daemon=True)
+            self._thread.start()
             return self.job.to_json()
+
+    def stop(self, wait: float = 20.0) -> None:
+        """Ctrl-C: a run still going stops at its next check (its run.json says so, and a later run goes
+        on from there), and the review page with it."""
+        from pipeline import interrupt
+
+        if self._thread is not None and self._thread.is_alive():
+            interrupt.request()
+            self._thread.join(wait)
+        self.close_review()
 
     def _after_run(self, code: int) -> None:
         if code in (0, 5, 6):
@@ -425,5 +437,5 @@ def serve(options: RunOptions, *, port: int = 0, open_browser: bool = True, on_r
         log.info("start: stopped")
     finally:
         server.server_close()
-        start.close_review()
+        start.stop()
     return 0
