@@ -664,3 +664,34 @@ def test_a_form_asking_for_a_model_that_is_not_installed_is_said_on_the_page_bef
         RunOptions(meeting_dir=meeting, out_dir=tmp_path / "out", model="base"), open_folders=False
     )
     assert accepted.state()["model_problem"] is None
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_page_and_a_run_it_started_as_it_stops_hearing_run(
+    real_media: Path, tmp_path: Path
+) -> None:
+    import time
+
+    meeting = meeting_folder(tmp_path / "m", real_media)
+    out = tmp_path / "out"
+    page = StartPage(meeting, out, "--model", "base")
+    try:
+        state = json.loads(request(page.url, "GET", "/api/state")[2])
+        assert request(page.url, "POST", "/api/save", body=blank(state))[0] == 200
+        assert request(page.url, "POST", "/api/run")[0] == 200
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            job = json.loads(request(page.url, "GET", "/api/job")[2])["job"]
+            if (
+                any(s["label"].startswith("Transskriberer") for s in job["steps"])
+                or job["state"] != "running"
+            ):
+                break
+            time.sleep(0.2)
+        assert job["state"] == "running", job
+    finally:
+        code = stop(page.process)  # type: ignore[arg-type]
+    assert code == 0, "".join(page.lines)
+    report = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert report["exit_code"] == 130
+    assert "Traceback" not in "".join(page.lines)
