@@ -329,7 +329,7 @@ def start_command(
     it); Start runs `hearing run` with these options, then the review page opens. Served on this
     computer only (127.0.0.1). Ctrl-C stops it."""
     from pipeline.report import RunOptions
-    from pipeline.start.session import serve
+    from pipeline.start.server import serve
 
     setup_logging(verbose, quiet=False)
     options = RunOptions(

@@ -16,6 +16,6 @@ loopback address, Host, Origin, the fetch site, the session's token), the same h
 one-line failures; stills and previews are made into OUT/work and served only from inside OUT.
 
 Rooms: ``fields`` (meeting.yaml as the page shows and sends it; pure), ``listing`` (the recordings, their
-stills and previews), ``job`` (the run on a thread, its progress), ``session`` (``Start`` and ``serve``)
-and ``server`` (the routes).
+stills and previews), ``job`` (the run on a thread, its progress), ``session`` (``Start``)
+and ``server`` (the routes, and ``serve``).
 """

@@ -1,22 +1,30 @@
 """The HTTP server of `hearing start`: the review page's handler (its guards on every request: Host,
 Origin, the fetch site, the session's token; its answers, byte ranges and one-line failures) with this
-page's routes. A recording is named by its id on the page and nothing else; every file served (a
-still, a preview) lies inside OUT."""
+page's routes; and ``serve``, which listens until Ctrl-C as `hearing review` does. A recording is named
+by its id on the page and nothing else; every file served (a still, a preview) lies inside OUT."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import logging
 from http import HTTPStatus
 from http.server import ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit
 
+from pipeline import run_record
+from pipeline.errors import UsageError
+from pipeline.report import RunOptions
 from pipeline.review.changes import read_json
-from pipeline.review.guards import HOST
+from pipeline.review.guards import HOST, page_address
 from pipeline.review.server import HTML, Server, _Handler
 from pipeline.start.fields import BadPage
 from pipeline.start.session import Refused, Start
+
+log = logging.getLogger(__name__)
 
 PAGE_FILES = {"start.js": "text/javascript", "start.css": "text/css"}
 
@@ -111,3 +119,41 @@ class StartServer(Server):
     def __init__(self, start: Start, port: int) -> None:
         self.start = start
         ThreadingHTTPServer.__init__(self, (HOST, port), _StartHandler)
+
+
+def serve(options: RunOptions, *, port: int = 0, open_browser: bool = True, on_ready: Any = None) -> int:
+    """Serve the page of `hearing start` until Ctrl-C; ``on_ready(url)`` is told its address."""
+    from pipeline.out_folder import default_out_dir
+    from pipeline.preflight import check_places
+    from pipeline.review.session import _ctrl_c_stops, _open
+
+    out_dir = (options.out_dir or default_out_dir(options.meeting_dir)).resolve()
+    meeting_dir = check_places(options.meeting_dir, out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--out {out_dir}: cannot be made ({error.strerror or error})") from None
+    start = Start(
+        dataclasses.replace(options, meeting_dir=meeting_dir, out_dir=out_dir), open_folders=open_browser
+    )
+    try:
+        server = StartServer(start, port)
+    except OSError as error:
+        raise UsageError(f"--port {port}: cannot listen there ({error.strerror or error})") from None
+    url = page_address(server.server_address[1], start.token)
+    earlier = run_record.read_in(out_dir) or {}
+    if (earlier.get("options") or {}).get("meeting_dir") == str(meeting_dir):
+        start.open_review()  # the page opened again after a run: its review is there to go on with
+    try:  # a Ctrl-C from the moment the address is out stops it as cleanly as a later one
+        if on_ready:
+            on_ready(url)
+        if open_browser:
+            _open(url)
+        with _ctrl_c_stops():
+            server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        log.info("start: stopped")
+    finally:
+        server.server_close()
+        start.stop()
+    return 0

@@ -1,6 +1,5 @@
-"""`hearing start` started: the meeting being prepared (``Start``: reading and saving meeting.yaml, the
-run, the review page once there is something to review, the delivery), and ``serve``, which listens
-until Ctrl-C as `hearing review` does."""
+"""The meeting being prepared on the page of `hearing start` (``Start``): reading and saving meeting.yaml,
+the run, the review page once there is something to review, the delivery."""
 
 from __future__ import annotations
 
@@ -399,43 +398,3 @@ class _ReviewServer:
             self.server.shutdown()
             self.server.server_close()
         self.stack.close()
-
-
-def serve(options: RunOptions, *, port: int = 0, open_browser: bool = True, on_ready: Any = None) -> int:
-    """Serve the page of `hearing start` until Ctrl-C; ``on_ready(url)`` is told its address."""
-    from pipeline.out_folder import default_out_dir
-    from pipeline.preflight import check_places
-    from pipeline.review.guards import page_address
-    from pipeline.review.session import _ctrl_c_stops, _open
-    from pipeline.start.server import StartServer
-
-    out_dir = (options.out_dir or default_out_dir(options.meeting_dir)).resolve()
-    meeting_dir = check_places(options.meeting_dir, out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"--out {out_dir}: cannot be made ({error.strerror or error})") from None
-    start = Start(
-        dataclasses.replace(options, meeting_dir=meeting_dir, out_dir=out_dir), open_folders=open_browser
-    )
-    try:
-        server = StartServer(start, port)
-    except OSError as error:
-        raise UsageError(f"--port {port}: cannot listen there ({error.strerror or error})") from None
-    url = page_address(server.server_address[1], start.token)
-    earlier = run_record.read_in(out_dir) or {}
-    if (earlier.get("options") or {}).get("meeting_dir") == str(meeting_dir):
-        start.open_review()  # the page opened again after a run: its review is there to go on with
-    try:  # a Ctrl-C from the moment the address is out stops it as cleanly as a later one
-        if on_ready:
-            on_ready(url)
-        if open_browser:
-            _open(url)
-        with _ctrl_c_stops():
-            server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        log.info("start: stopped")
-    finally:
-        server.server_close()
-        start.stop()
-    return 0
