@@ -75,6 +75,10 @@ class WorkCache:
         """A statement's video as the review page plays it."""
         return self.root / "review" / f"{key}.mp4"
 
+    def still(self, key: str) -> Path:
+        """A picture from a recording, as the page of `hearing start` lists it."""
+        return self.root / "start" / f"{key}.jpg"
+
     @property
     def clip_folder(self) -> Path:
         return self.root / "clip"

@@ -303,6 +303,48 @@ def review_command(out_dir: Path, port: int, no_browser: bool, verbose: int, tra
     )
 
 
+@main.command("start")
+@_meeting_options
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0: a free port.")
+@click.option("--no-browser", is_flag=True, help="Print the address; do not open a browser.")
+@click.option("--verbose", "-v", count=True, help="More log lines on stderr.")
+@click.option("--traceback", is_flag=True, help="Show the Python traceback of an unexpected error.")
+def start_command(
+    meeting_dir: Path,
+    form: str,
+    out_dir: Path | None,
+    engine: str,
+    model: str | None,
+    language: str | None,
+    device: str | None,
+    port: int,
+    no_browser: bool,
+    verbose: int,
+    traceback: bool,
+) -> None:
+    """Prepare MEETING_DIR on a page in the browser, run it, review it and make the delivery.
+
+    The page lists every recording with the fields of meeting.yaml (speakers, consents, order, trims,
+    the meeting and its follow-up) and writes MEETING_DIR/meeting.yaml (the previous one kept beside
+    it); Start runs `hearing run` with these options, then the review page opens. Served on this
+    computer only (127.0.0.1). Ctrl-C stops it."""
+    from pipeline.report import RunOptions
+    from pipeline.start.server import serve
+
+    setup_logging(verbose, quiet=False)
+    options = RunOptions(
+        meeting_dir=meeting_dir, out_dir=out_dir, form=form, engine=engine, model=model,
+        language=language, device=device,
+    )  # fmt: skip
+
+    def ready(url: str) -> None:
+        click.echo(f"preparing {meeting_dir.resolve()}: {url}  (Ctrl-C stops it)", err=True)
+
+    guarded(
+        lambda: serve(options, port=port, open_browser=not no_browser, on_ready=ready), traceback, verbose
+    )
+
+
 @main.command("demo")
 @click.option(
     "--out",

@@ -281,6 +281,7 @@ class Meeting(_Strict):
     place: TitleText | None = None
     organiser: TitleText | None = None
     committee: NameText | None = None
+    committee_meeting: dt.date | None = None  # the day the committee sees the clip
     language: Annotated[str, Field(pattern=r"^[a-z]{2,3}$")] | None = None
     statements: list[StatementEntry] | None = None
     vocabulary: Annotated[list[Term], Field(max_length=500)] | None = None  # words the recogniser should know

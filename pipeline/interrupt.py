@@ -24,6 +24,12 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
     _requested.set()
 
 
+def request() -> None:
+    """Ask for a stop as a first Ctrl-C does: for a run on another thread than the one Ctrl-C reached
+    (the run `hearing start` started on a thread of its server)."""
+    _requested.set()
+
+
 def check() -> None:
     """Raise KeyboardInterrupt if Ctrl-C was pressed, even when the first one was swallowed."""
     if _requested.is_set():

@@ -82,6 +82,17 @@ class _Handler(BaseHTTPRequestHandler):
         given = parse_qs(urlsplit(self.path).query, keep_blank_values=True).get(TOKEN_PARAM, [])
         return given[0] if len(given) == 1 else None
 
+    def _session_token(self) -> str:
+        """The token every request must carry (the page of `hearing start` has its own)."""
+        return self.server.review.token
+
+    def _served_root(self) -> Path:
+        """The folder every file served must lie inside."""
+        return self.server.review.out_dir
+
+    def _no_token_page(self) -> str:
+        return _page_file("no_token.html")
+
     def _trusted(self) -> bool:
         port = self.server.server_address[1]
         if self.headers.get("Host", "") not in allowed_hosts(port):
@@ -97,12 +108,12 @@ class _Handler(BaseHTTPRequestHandler):
         if site in ("cross-site", "same-site") and self.headers.get("Sec-Fetch-Mode") != "navigate":
             self._refuse(HTTPStatus.FORBIDDEN, "requests from another site's page are refused")
             return False
-        if not token_matches(self._given_token(), self.server.review.token):
+        if not token_matches(self._given_token(), self._session_token()):
             if urlsplit(self.path).path in ("/", "/index.html") and self.command in ("GET", "HEAD"):
                 log.warning(
                     "review: refused %s %s: without the session's token", self.command, _shown(self.path)
                 )
-                self._send(HTTPStatus.FORBIDDEN, _page_file("no_token.html").encode("utf-8"), HTML)
+                self._send(HTTPStatus.FORBIDDEN, self._no_token_page().encode("utf-8"), HTML)
             else:
                 self._refuse(
                     HTTPStatus.FORBIDDEN,
@@ -148,7 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _file(self, path: Path, content_type: str) -> None:
         """A file inside OUT, with byte ranges, which a video element needs to seek."""
-        resolved = inside(path, self.server.review.out_dir)
+        resolved = inside(path, self._served_root())
         if resolved is None:
             raise Outside(path)
         try:
@@ -283,24 +294,31 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._refuse(HTTPStatus.NOT_FOUND, "no such page")
 
+    def _read_body(self) -> bytes | None:
+        """A POST's body, read to its end; None where it was refused (answered) or the client stopped."""
+        if "Transfer-Encoding" in self.headers:
+            self._refuse(HTTPStatus.LENGTH_REQUIRED, "a request body needs a Content-Length")
+            return None
+        given = self.headers.get("Content-Length", "0").strip()
+        length = int(given) if re.fullmatch(r"[0-9]{1,12}", given) else -1
+        if not 0 <= length <= MAX_BODY:
+            self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"a request body of at most {MAX_BODY} bytes")
+            return None
+        body = self.rfile.read(length)
+        if len(body) < length:  # the client stopped sending
+            self.close_connection = True
+            return None
+        self._body_read = True
+        return body
+
     def _post(self) -> None:
         if not self._trusted():
             return
         review = self.server.review
         path = urlsplit(self.path).path
-        if "Transfer-Encoding" in self.headers:
-            self._refuse(HTTPStatus.LENGTH_REQUIRED, "a request body needs a Content-Length")
+        body = self._read_body()
+        if body is None:
             return
-        given = self.headers.get("Content-Length", "0").strip()
-        length = int(given) if re.fullmatch(r"[0-9]{1,12}", given) else -1
-        if not 0 <= length <= MAX_BODY:
-            self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"a request body of at most {MAX_BODY} bytes")
-            return
-        body = self.rfile.read(length)
-        if len(body) < length:  # the client stopped sending
-            self.close_connection = True
-            return
-        self._body_read = True
         if path.startswith("/api/statements/") and path[len("/api/statements/") :] in review.statements:
             statement_id = path[len("/api/statements/") :]
             try:
