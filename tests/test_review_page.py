@@ -158,6 +158,7 @@ def test_a_measured_value_reads_on_a_danish_page_only_without_english(measured: 
 
 # ------------------------------------------------------------------------------------ in Chromium
 
+
 def axe_script() -> str:
     """axe-core's script, as `make test` installs it with npm beside the test environment (or where
     HEARING_AXE names it). Missing, the test fails and says how to get it: it never skips."""
@@ -395,6 +396,9 @@ def test_the_delivery_page_lists_its_checks_in_danish_with_whole_subtitles(demo_
         # A warning names its subtitles whole, with their times, as the delivered cues have them.
         items = driver.find_elements(By.CSS_SELECTOR, "ul.checks > li")
         speed = next(li for li in items if li.text.startswith("læsehastighed"))
+        driver.execute_script("arguments[0].scrollIntoView()", speed)
+        (TEST_OUTPUT / "review-page").mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(TEST_OUTPUT / "review-page" / "delivery-checks-1366.png"))
         listed = speed.find_elements(By.CSS_SELECTOR, "ul.named li")
         named = [li for li in listed if li.find_elements(By.TAG_NAME, "q")]
         srt = next((demo_run.out / "delivery").glob("*.srt")).read_text(encoding="utf-8")
