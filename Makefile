@@ -26,6 +26,14 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[openai,convert,dev]'
 	@touch $@ $(VENV)/.installed-run
 
+# axe-core, which the browser tests run over the review page and the delivery page (WCAG 2.1 A and AA):
+# from npm into the test environment, where the tests look for it.
+AXE_CORE ?= 4.14.1
+AXE := $(VENV)/axe/node_modules/axe-core/axe.min.js
+$(AXE): | $(BIN)/python
+	@command -v npm >/dev/null 2>&1 || { echo "npm is missing: install it (sudo apt-get install npm)"; exit 1; }
+	npm install --prefix $(VENV)/axe --no-save --no-audit --no-fund --loglevel=error axe-core@$(AXE_CORE)
+
 demo: $(VENV)/.installed-run
 	$(BIN)/hearing demo --out demo-output
 	@echo "The delivery of the demo meeting is in demo-output/delivery/"
@@ -41,7 +49,7 @@ lint: $(VENV)/.installed-test
 # nor the test that itself runs the system and the bundled ffmpeg side by side)
 E2E_TESTS ?= tests/test_clip.py tests/test_run.py tests/test_laptop.py
 E2E_SELECT ?= not openai and not from_scratch and not system_and_the_bundled
-test: lint
+test: lint $(AXE)
 	$(BIN)/python -m pytest --durations=25
 	@if command -v ffmpeg >/dev/null 2>&1 && [ -z "$$HEARING_FFMPEG" ]; then \
 	    bundled="$$($(BIN)/python -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')"; \

@@ -13,6 +13,7 @@ HTML text and attributes, the cues' JSON inside a ``<script>`` element, the clip
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,10 +23,11 @@ from pipeline.models import approved as is_approved
 from pipeline.stages.letters import Facts
 from pipeline.stages.subtitles.rules import Cue
 from pipeline.stages.transcript import TranscriptDocument, approval_line, entry_heading
+from pipeline.texts import checks as check_words
 from pipeline.texts import documents as words
 from pipeline.texts.documents import danish_date
 from pipeline.texts.page import LABELS
-from pipeline.timefmt import duration_words
+from pipeline.timefmt import clock, duration_words
 
 PAGE = "index.html"
 # Nothing but the clip beside the page may be loaded: no network, whatever the page is opened from.
@@ -92,16 +94,13 @@ def render(data: PageData) -> str:
             f'<section class="statement" id="{esc(sid)}"><h3>{esc(entry_heading(entry, True))}</h3>'
             f'<p class="{approved}">{esc(approval_line(entry))}</p><ol class="cues">{cues}</ol></section>'
         )
-    checks = "".join(
-        f'<li class="{esc(str(c.get("status", "")))}">{esc(str(c.get("title", c.get("check", ""))))}: '
-        f"{esc(str(c.get('measured', '')))}</li>"
-        for c in data.qc
-    )
+    checks = "".join(_check_item(c, data.cues, danish) for c in data.qc)
     files = "".join(f"<li><code>{esc(digest)}</code> {esc(name)}</li>" for name, digest in f.files)
     payload = escape.script_json(
         {"cues": _cues_json(data), "language": data.language, "label": t["captions"], "burned": data.burned}
     )
     title = f"{t['kind']}: {f.meeting.title}"
+    more = f'<p class="note">{esc(check_words.MORE)}</p>' if danish else ""
     return f"""<!doctype html>
 <html lang="{esc(data.page_language)}">
 <head>
@@ -120,7 +119,7 @@ def render(data: PageData) -> str:
 <dl>{facts}</dl>
 <h2>{esc(t["check"])}</h2>
 <ul class="checks">{checks}</ul>
-<h2>{esc(t["files"])}</h2>
+{more}<h2>{esc(t["files"])}</h2>
 <ul class="files">{files}</ul>
 </div>
 <div class="transcript">
@@ -136,6 +135,51 @@ def render(data: PageData) -> str:
 """
 
 
+# A subtitle a check's detail names: "subtitle 4 at 00:00:18,110 'Men skars…'" (its text may be cut there).
+_NAMED_CUE = re.compile(r"\bat (\d{2}:\d{2}:\d{2},\d{3})\b")
+_MORE = re.compile(r"… and (\d+) more")
+
+
+def _named_cues(detail: str, cues: Sequence[Cue]) -> tuple[list[tuple[str, str]], int]:
+    """The subtitles a check's detail names, each with its time and its whole text from the delivered
+    cues (the detail shortens it), found by the time it starts; and how many more the detail counts."""
+    by_time = {clock(c.start_ms): " ".join(c.lines) for c in cues}
+    named: list[tuple[str, str]] = []
+    for line in detail.splitlines():
+        found = _NAMED_CUE.search(line)
+        if found and found.group(1) in by_time and (found.group(1), by_time[found.group(1)]) not in named:
+            named.append((found.group(1), by_time[found.group(1)]))
+    more = _MORE.search(detail)
+    return named, int(more.group(1)) if more else 0
+
+
+def _check_item(check: Mapping[str, Any], cues: Sequence[Cue], danish: bool) -> str:
+    """One check in the list: its name and result in the page's language, and for a check that warns or
+    fails, the subtitles it is about, each whole with its time."""
+    esc = escape.html_text
+    status = str(check.get("status", ""))
+    name = check_words.label(str(check.get("check", "")), str(check.get("title", "")), danish=danish)
+    measured = str(check.get("measured", ""))
+    if danish:
+        shown = check_words.STATUS.get(status, status)
+        if measured and check_words.neutral(measured):
+            shown += f" · {measured}"
+    else:
+        shown = measured
+    named, more = _named_cues(str(check.get("detail", "")), cues) if status != "pass" else ([], 0)
+    listed = ""
+    if named:
+        # The subtitle is the person's words, not the page's: translate="no".
+        items = "".join(
+            f'<li><span class="time">{esc(at)}</span> <q translate="no">{esc(text)}</q></li>'
+            for at, text in named
+        )
+        extra = f"<li>{esc(check_words.more(more) if danish else f'and {more} more')}</li>" if more else ""
+        intro = check_words.CUES if danish else "Subtitles concerned:"
+        listed = f'<p class="named">{esc(intro)}</p><ul class="named">{items}{extra}</ul>'
+    return f'<li class="{esc(status)}">{esc(name)}: {esc(shown)}{listed}</li>'
+
+
 STYLE = """
 body{margin:0;font-family:'DejaVu Sans','Segoe UI',system-ui,sans-serif;color:#1d232b;background:#fff}
 header{padding:.8rem 1.2rem;border-bottom:1px solid #d5dbe1}header h1{margin:0;font-size:1.4rem}
@@ -149,6 +193,8 @@ dt{color:#5b6673}dd{margin:0}
 .checks,.files{margin:0;padding-left:1.1rem;font-size:.85rem}
 .checks .fail{color:#b3261e}.checks .warn{color:#8a5a00}
 .files code{font-size:.7rem;word-break:break-all;color:#5b6673}
+.checks li{overflow-wrap:anywhere}.checks .named{margin:.1rem 0;padding-left:1rem;color:#1d232b}
+.checks p.named{padding:0}.checks .time{font-family:'DejaVu Sans Mono',monospace;color:#5b6673}
 .transcript{max-height:calc(100vh - 6rem);overflow-y:auto}
 .statement h3{font-size:1rem;margin:1rem 0 .2rem}.approved{color:#1e7b34;font-size:.8rem;margin:0}
 .unapproved{color:#b3261e;font-size:.8rem;margin:0}.note{color:#5b6673;font-size:.8rem}

@@ -6,6 +6,7 @@
   for what meeting.yaml does not say, and the archive's English description of the meeting;
 - ``letters``: the cover letter to the official and the note to the participants (Danish);
 - ``page``: the delivery page's labels, in Danish and English;
+- ``checks``: the checks' names and results on a Danish page (the QC report keeps their English titles);
 - ``report``: the QC report's bilingual (Danish / English) lines.
 
 Pure: values in, sentences out. Log lines and errors for the organiser stay beside the code that writes

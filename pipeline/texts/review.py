@@ -56,27 +56,29 @@ RULE_NAMES = {
 
 
 def rule_limit(rule: str, rules: SubtitleRules) -> str:
-    """What the form asks for, in Danish."""
+    """What the form asks for, as a Danish sentence an organiser understands (no signs such as "≤")."""
     close = number(rules.close_gap_ms / 1000)
     return {
-        "subtitles.order": "hver starter efter den forrige",
-        "subtitles.end_after_start": "slut efter start",
-        "subtitles.overlap": "ingen overlap",
-        "subtitles.gap": f"mindst {rules.min_gap_ms} ms; afstande op til {close} s lukkes",
-        "subtitles.inside_clip": "inden for klippet",
-        "subtitles.lines": f"højst {rules.max_lines}",
+        "subtitles.order": "hver undertekst starter efter den forrige",
+        "subtitles.end_after_start": "hver undertekst slutter, efter at den er startet",
+        "subtitles.overlap": "to undertekster vises aldrig på samme tid",
+        "subtitles.gap": (
+            f"mindst {rules.min_gap_ms} ms mellem to undertekster; pauser op til {close} s lukkes"
+        ),
+        "subtitles.inside_clip": "underteksterne ligger inden for klippet",
+        "subtitles.lines": f"højst {rules.max_lines} linjer",
         "subtitles.chars_per_line": (
-            f"højst {rules.max_chars_per_line} (bemærk over {rules.warn_chars_per_line})"
+            f"højst {rules.max_chars_per_line} tegn på en linje; over {rules.warn_chars_per_line} markeres"
         ),
         "subtitles.reading_speed": (
-            f"højst {number(rules.max_cps)} tegn/s (bemærk over {number(rules.warn_cps)})"
+            f"højst {number(rules.max_cps)} tegn i sekundet; over {number(rules.warn_cps)} markeres"
         ),
-        "subtitles.min_duration": f"mindst {number(rules.min_duration_ms / 1000)} s",
-        "subtitles.max_duration": f"højst {number(rules.max_duration_ms / 1000)} s",
+        "subtitles.min_duration": f"mindst {number(rules.min_duration_ms / 1000)} s på skærmen",
+        "subtitles.max_duration": f"højst {number(rules.max_duration_ms / 1000)} s på skærmen",
     }[rule]
 
 
-SEVERITY = {"fail": "bryder formens regel", "warn": "bemærk"}
+SEVERITY = {"fail": "Bryder formens regel", "warn": "Bemærk"}
 
 
 def rule_break(found: RuleBreak, cue: Cue, previous_end: int | None, rules: SubtitleRules) -> str:
@@ -96,9 +98,9 @@ def rule_break(found: RuleBreak, cue: Cue, previous_end: int | None, rules: Subt
         "subtitles.inside_clip": "ligger uden for klippet",
         "subtitles.lines": f"{len(cue.lines)} linjer (højst {rules.max_lines})",
         "subtitles.chars_per_line": f"{max(lengths)} tegn på en linje (højst {rules.max_chars_per_line}; "
-        f"bemærk over {rules.warn_chars_per_line})",
-        "subtitles.reading_speed": f"{number(round(cue.cps, 1))} tegn/s (højst {number(rules.max_cps)}; "
-        f"bemærk over {number(rules.warn_cps)})"
+        f"over {rules.warn_chars_per_line} markeres)",
+        "subtitles.reading_speed": f"{number(round(cue.cps, 1))} tegn i sekundet "
+        f"(højst {number(rules.max_cps)}; over {number(rules.warn_cps)} markeres)"
         + (
             "; talen er for hurtig til, at nogen tidsplacering kunne vise den langsommere"
             if "too fast for any timing" in found.kind
@@ -109,7 +111,7 @@ def rule_break(found: RuleBreak, cue: Cue, previous_end: int | None, rules: Subt
         "subtitles.max_duration": f"{seconds(cue.duration_ms)} på skærmen "
         f"(højst {number(rules.max_duration_ms / 1000)} s)",
     }[found.rule]
-    return f"{SEVERITY[found.severity]}: {RULE_NAMES[found.rule]}: {measured}"
+    return f"{SEVERITY[found.severity]}, {RULE_NAMES[found.rule]}: {measured}."
 
 
 # ------------------------------------------------------------------------------------------- moves

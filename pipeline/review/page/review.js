@@ -20,6 +20,10 @@ const TEXT = {
     replace_all: "Erstat alle", undo: "Fortryd", render: "Lav leverancen", new_clip: "Den nye leverance",
     keys: "Esc: afspil/pause · Alt+J: 3 s tilbage · Alt+↓/↑: langsommere/hurtigere · Alt+N/Alt+P: næste/forrige undertekst",
     speaker: "Taler", topic: "Emne", in: "Ind (s)", out: "Ud (s)", here: "her",
+    statement: (n) => `Indlæg ${n}`, hidden_name: "navnet vises ikke i klippet", recording: "Optagelsen",
+    approve_label: (label) => `Godkend ${label}`, cue_text: (label, k) => `${label}, undertekst ${k}`,
+    play_from: (k) => `Afspil fra undertekst ${k}`, here_in: "Sæt ind-punktet, hvor afspilningen er nu",
+    here_out: "Sæt ud-punktet, hvor afspilningen er nu", from_meeting: "tomt: værdien fra meeting.yaml",
     no_name: "Navnet vises ikke i klippet: der er ikke samtykke til navn på skærmen.",
     approved: "Godkendt", approve: "Jeg har læst og rettet teksten, og godkender den",
     not_approved: "ikke godkendt", void_again: "godkend igen",
@@ -30,7 +34,7 @@ const TEXT = {
     details: "detaljer", render_stopped: "Leverancen blev ikke lavet:",
     summary: (done, all, missing) => done === all ? `Alle ${all} indlæg er godkendt.`
       : `${done} af ${all} indlæg er godkendt. Mangler: ${missing}.`,
-    more: (n) => ` og ${n} flere`,
+    more: (n) => ` og ${n} til`,
     split: "Del", merge: "Flet med næste", remove: "Slet", start: "start", end: "slut",
     no_cues: "Ingen undertekster: skriv teksten her.", add_cue: "Tilføj undertekst",
     saving: "Gemmer …", saved: "Gemt", save_failed: "Kunne ikke gemme: ",
@@ -45,6 +49,10 @@ const TEXT = {
     replace_all: "Replace all", undo: "Undo", render: "Make the delivery", new_clip: "The new delivery",
     keys: "Esc: play/pause · Alt+J: back 3 s · Alt+↓/↑: slower/faster · Alt+N/Alt+P: next/previous cue",
     speaker: "Speaker", topic: "Topic", in: "In (s)", out: "Out (s)", here: "here",
+    statement: (n) => `Statement ${n}`, hidden_name: "the name is not shown in the clip", recording: "The recording",
+    approve_label: (label) => `Approve ${label}`, cue_text: (label, k) => `${label}, subtitle ${k}`,
+    play_from: (k) => `Play from subtitle ${k}`, here_in: "Set the in point where playback is now",
+    here_out: "Set the out point where playback is now", from_meeting: "empty: the value in meeting.yaml",
     no_name: "The name is not shown in the clip: there is no consent to a name on screen.",
     approved: "Approved", approve: "I have read and corrected the text, and approve it",
     not_approved: "not approved", void_again: "approve again",
@@ -113,9 +121,16 @@ function save(st, approval = "keep") {
   page.timers.delete(st.id);
   const send = async () => {
     if (st.conflict) return;
+    const sent = snapshot(st);
+    // Changed and changed back (a letter typed and taken away): nothing to write, so nothing written.
+    if (approval === "keep" && sent === st.saved) {
+      if (!page.timers.size) status(T.saved);
+      return;
+    }
     try {
       const fresh = await api("POST", `/api/statements/${encodeURIComponent(st.id)}`,
         { version: st.version, ...content(st), approval });
+      st.saved = sent;
       adopt(st, fresh);
       if (!page.timers.size) status(T.saved);
     } catch (error) {
@@ -178,6 +193,7 @@ function showConflict(st, current, approval) {
     differences,
     el("button", { type: "button", class: "keep-mine", onclick: () => {
       st.conflict = null;
+      st.saved = null; // what is saved is theirs now: mine must be written over it
       st.version = current.version;
       box.replaceChildren();
       box.hidden = true;
@@ -187,6 +203,7 @@ function showConflict(st, current, approval) {
     el("button", { type: "button", class: "take-theirs", onclick: () => {
       st.conflict = null;
       Object.assign(st, current);
+      st.saved = snapshot(st);
       box.replaceChildren();
       box.hidden = true;
       showStatement(st);
@@ -243,49 +260,106 @@ function approved(st) {
   return Boolean(st.approval && st.approval.valid);
 }
 
+// How a statement is named on the page: its number in the clip and the speaker, where meeting.yaml or
+// the organiser names one. The page is the organiser's own (this computer only, behind the session's
+// token), and they wrote the name: it is shown here even without consent to a name on screen, marked
+// so, because the organiser must know whose words they approve; the clip and the documents leave it out.
+function speakerOf(st) {
+  return shownValue(st, "speaker");
+}
+
+function headingText(st) {
+  if (!st.meeting) return st.label; // a statement whose files cannot be read
+  const who = speakerOf(st);
+  return who ? `${T.statement(st.number)}: ${who}` : T.statement(st.number);
+}
+
+// A field shows what the render will use: the person's value (edits/), else meeting.yaml's. An empty
+// field, or meeting.yaml's own value typed back, means "as in meeting.yaml" (null in edits/), as an
+// empty field always has; only a value that differs from the one shown is a change worth saving.
+function shownValue(st, name) {
+  const own = st[name];
+  if (own !== null && own !== undefined) return own;
+  const meeting = st.meeting[name];
+  return meeting === undefined ? null : meeting;
+}
+
+function tidy(text) {
+  return (text || "").normalize("NFC").split(/\s+/).filter(Boolean).join(" ");
+}
+
+function fieldValue(st, name) {
+  const value = shownValue(st, name);
+  if (name === "in_ms" || name === "out_ms") return value === null ? "" : String(value / 1000);
+  return value || "";
+}
+
+// What a field's new value means for the statement's own value: unchanged, back to meeting.yaml's
+// (null), or the person's. ``same`` compares two values of the field.
+function fieldAfter(st, name, typed, same) {
+  if (same(typed, shownValue(st, name))) return st[name];
+  if (typed === null || same(typed, st.meeting[name])) return null;
+  return typed;
+}
+
 function buildStatement(st) {
   const section = el("section", { class: "statement", id: `st-${st.id}`, "data-id": st.id });
-  section.append(el("h2", {}, el("span", { class: "label" }), el("span", { class: "file" }, st.file), el("span", { class: "state" })));
+  section.append(el("h2", {}, el("span", { class: "label" }), el("span", { class: "speaker", translate: "no" }),
+    el("span", { class: "hidden-name" }), el("span", { class: "file", translate: "no" }, st.file),
+    el("span", { class: "state" })));
   // A recording without a picture gets a sound player: no black box the height of a video.
-  const video = el(st.has_video ? "video" : "audio", { src: withToken(`/media/${encodeURIComponent(st.id)}`), controls: true, preload: "metadata", "aria-label": st.file });
+  const video = el(st.has_video ? "video" : "audio", { src: withToken(`/media/${encodeURIComponent(st.id)}`), controls: true, preload: "metadata", "aria-label": `${T.recording}: ${headingText(st)}` });
   video.addEventListener("timeupdate", () => highlight(st));
   video.addEventListener("play", () => { page.current = st; });
-  const field = (label, name, placeholder) => {
+  const field = (label, name) => {
     const id = `${name}-${st.id}`;
-    const input = el("input", { id, name, placeholder: placeholder || "", value: st[name] || "" });
+    const input = el("input", { id, name, value: fieldValue(st, name), title: T.from_meeting, translate: "no" });
+    const same = (a, b) => tidy(a) === tidy(b);
     input.addEventListener("input", () => {
+      const typed = tidy(input.value) || null;
+      const next = fieldAfter(st, name, typed, same);
+      if (next === st[name]) return; // nothing changed: nothing to save
       remember(st);
-      st[name] = input.value.trim() || null;
+      st[name] = next;
+      showHeading(st);
       saveSoon(st);
     });
+    // Emptied, the field shows again what it now means: meeting.yaml's value.
+    input.addEventListener("change", () => { if (!tidy(input.value)) input.value = fieldValue(st, name); });
     return [el("label", { for: id }, label), input];
   };
-  const trimInput = (label, name) => {
+  const trimInput = (label, name, hereTitle) => {
     const id = `${name}-${st.id}`;
     const input = el("input", {
       id, name, type: "number", step: "0.1", min: "0", max: String(st.duration_ms / 1000),
-      placeholder: st.meeting[name] === null ? "" : String(st.meeting[name] / 1000),
-      value: st[name] === null ? "" : String(st[name] / 1000),
+      value: fieldValue(st, name), title: T.from_meeting,
     });
+    const same = (a, b) => (a === null || a === undefined ? null : a) === (b === null || b === undefined ? null : b);
     const apply = () => {
-      remember(st);
       const seconds = parseFloat(input.value);
-      st[name] = Number.isFinite(seconds) ? Math.round(seconds * 1000) : null;
-      saveSoon(st);
+      const typed = Number.isFinite(seconds) ? Math.round(seconds * 1000) : null;
+      const next = fieldAfter(st, name, typed, same);
+      if (next !== st[name]) {
+        remember(st);
+        st[name] = next;
+        saveSoon(st);
+      }
+      // Emptied, the field shows again what it now means: meeting.yaml's point, if it has one.
+      if (typed === null) input.value = fieldValue(st, name);
     };
     input.addEventListener("change", apply);
-    const here = el("button", { type: "button", title: label, onclick: () => {
+    const here = el("button", { type: "button", title: hereTitle, "aria-label": `${T.here}: ${hereTitle}`, onclick: () => {
       input.value = video.currentTime.toFixed(1);
       apply();
     } }, T.here);
     return [el("label", { for: id }, label), el("span", { class: "trim" }, input, here)];
   };
   const fields = el("div", { class: "fields" },
-    ...field(T.speaker, "speaker", st.meeting.speaker),
+    ...field(T.speaker, "speaker"),
     ...(st.name_on_screen ? [] : [el("p", { class: "note" }, T.no_name)]),
-    ...field(T.topic, "topic", st.meeting.topic),
-    ...trimInput(T.in, "in_ms"),
-    ...trimInput(T.out, "out_ms"));
+    ...field(T.topic, "topic"),
+    ...trimInput(T.in, "in_ms", T.here_in),
+    ...trimInput(T.out, "out_ms", T.here_out));
   const tick = el("input", { type: "checkbox", class: "approved", checked: approved(st) });
   tick.addEventListener("change", () => {
     const who = document.getElementById("reviewer").value.trim();
@@ -313,7 +387,7 @@ function buildStatement(st) {
 // A statement whose files were edited by hand and cannot be read: why, and nothing to save over them.
 function buildUnreadable(st) {
   const section = el("section", { class: "statement readonly", id: `st-${st.id}`, "data-id": st.id });
-  section.append(el("h2", {}, el("span", { class: "label" }, st.label), el("span", { class: "file" }, st.file)),
+  section.append(el("h2", {}, el("span", { class: "label" }, st.label), el("span", { class: "file", translate: "no" }, st.file)),
     el("div", { class: "blocking" }, el("p", { role: "alert" }, T.blocked), el("ul", {}, ...st.blocking.map((text) => el("li", {}, text)))));
   st.section = section;
   st.cues = [];
@@ -323,14 +397,16 @@ function buildUnreadable(st) {
 function showStatement(st) {
   showCues(st);
   showHeading(st);
-  for (const name of ["speaker", "topic"]) st.section.querySelector(`input[name="${name}"]`).value = st[name] || "";
-  for (const name of ["in_ms", "out_ms"]) {
-    st.section.querySelector(`input[name="${name}"]`).value = st[name] === null ? "" : String(st[name] / 1000);
+  for (const name of ["speaker", "topic", "in_ms", "out_ms"]) {
+    st.section.querySelector(`input[name="${name}"]`).value = fieldValue(st, name);
   }
 }
 
 function showHeading(st) {
-  st.section.querySelector("h2 .label").textContent = st.label;
+  const who = speakerOf(st);
+  st.section.querySelector("h2 .label").textContent = who ? `${T.statement(st.number)}:` : T.statement(st.number);
+  st.section.querySelector("h2 .speaker").textContent = who || "";
+  st.section.querySelector("h2 .hidden-name").textContent = who && !st.name_on_screen ? `(${T.hidden_name})` : "";
   const state = st.section.querySelector("h2 .state");
   const isVoid = Boolean(st.approval && !st.approval.valid);
   state.textContent = !st.approval ? T.not_approved : isVoid ? `${st.approval.text} · ${T.void_again}` : st.approval.text;
@@ -344,14 +420,14 @@ function showSummary() {
   const all = page.statements.length;
   if (!document.getElementById("toc")) return;
   const open = page.statements.filter((s) => !approved(s));
-  const shown = open.slice(0, 3).map((s) => s.label).join(", ") + (open.length > 3 ? T.more(open.length - 3) : "");
+  const shown = open.slice(0, 3).map(headingText).join(", ") + (open.length > 3 ? T.more(open.length - 3) : "");
   const summary = document.getElementById("summary");
   summary.textContent = T.summary(all - open.length, all, shown);
   summary.classList.toggle("done", !open.length);
   // The strip of statements: where each one is, and which are still to approve.
   const toc = document.getElementById("toc");
   if (toc.childElementCount !== all) {
-    toc.replaceChildren(...page.statements.map((s) => el("a", { href: `#st-${s.id}`, title: s.label }, String(s.number || ""))));
+    toc.replaceChildren(...page.statements.map((s) => el("a", { href: `#st-${s.id}`, title: headingText(s) }, String(s.number || ""))));
   }
   page.statements.forEach((s, n) => toc.children[n].classList.toggle("approved", approved(s)));
 }
@@ -374,14 +450,14 @@ function showCues(st) {
 }
 
 function buildCue(st, cue, k) {
-  const text = el("textarea", { rows: String(Math.max(2, cue.text.split("\n").length)), spellcheck: "true", lang: page.language, "aria-label": `${st.label}, ${k + 1}` });
+  const text = el("textarea", { rows: String(Math.max(2, cue.text.split("\n").length)), spellcheck: "true", lang: page.language, "aria-label": T.cue_text(headingText(st), k + 1) });
   text.value = cue.text;
   text.addEventListener("focus", () => { page.current = st; page.focused = k; remember(st); });
   text.addEventListener("input", () => {
     cue.text = text.value;
     saveSoon(st);
   });
-  const time = el("button", { type: "button", class: "time", title: "▶", onclick: () => playFrom(st, k) },
+  const time = el("button", { type: "button", class: "time", title: T.play_from(k + 1), onclick: () => playFrom(st, k) },
     `${clock(cue.start_ms)}–${clock(cue.end_ms)}`);
   const nudge = (edge, by) => () => {
     remember(st);
@@ -416,9 +492,9 @@ function showNotes(st) {
     const words = cue ? (st.flagged || []).filter((w) => (w.start_ms + w.end_ms) / 2 >= cue.start_ms && (w.start_ms + w.end_ms) / 2 < cue.end_ms) : [];
     if (words.length) {
       const kinds = [...new Set(words.flatMap((w) => w.flags))].map((f) => T.flags[f] || f);
-      flags.textContent = `⚑ ${kinds.join(", ")}: ${words.map((w) => w.text).join(" ")}`;
+      flags.replaceChildren(`⚑ ${kinds.join(", ")}: `, el("span", { translate: "no" }, words.map((w) => w.text).join(" ")));
     } else {
-      flags.textContent = "";
+      flags.replaceChildren();
     }
   });
   const box = st.section.querySelector(".blocking");
@@ -591,7 +667,10 @@ async function start() {
   document.documentElement.lang = data.language;
   document.title = `${T.title}: ${data.meeting.title}`;
   document.querySelectorAll("[data-t]").forEach((node) => { node.textContent = T[node.dataset.t]; });
-  document.querySelectorAll("[data-tp]").forEach((node) => { node.placeholder = T[node.dataset.tp]; });
+  document.querySelectorAll("[data-tp]").forEach((node) => {
+    node.placeholder = T[node.dataset.tp];
+    node.setAttribute("aria-label", T[node.dataset.tp]);
+  });
   document.getElementById("meeting-title").textContent = [data.meeting.title, data.meeting.date].filter(Boolean).join(", ");
   page.rules = data.rules;
   page.statements = data.statements;
@@ -602,6 +681,7 @@ async function start() {
       main.append(buildUnreadable(st));
       return;
     }
+    st.saved = snapshot(st); // what the files hold: a save of the same is no change
     main.append(buildStatement(st));
     showStatement(st);
   });
