@@ -270,6 +270,32 @@ def test_a_file_nobody_changed_follows_a_new_transcription(tmp_path: Path) -> No
     assert found.cues is not None and "dear" in found.cues[0].text
 
 
+@pytest.mark.parametrize("undrawable", ["利", "观察", "ꙮ"])
+def test_what_the_engine_wrote_outside_the_font_never_refuses_a_persons_correction(
+    tmp_path: Path, undrawable: str
+) -> None:
+    """The engine wrote characters the subtitle font cannot draw (the demo's small model heard Danish as
+    Chinese); a person corrects a word of another cue and leaves that cue as it was: the correction is
+    taken. The same characters typed where the engine never wrote them are still refused."""
+    from pipeline.stages.subtitles.io import parse_srt, to_srt
+
+    anna = statement()
+    machine = heard((0, 500, f"Der{undrawable}ak"), (4000, 4500, "fellow"), (4500, 5000, "Americans."))
+    edits.write_starting(tmp_path, anna, machine, RULES)
+    srt = tmp_path / "a.mp4.srt"
+    cues = parse_srt(srt.read_text(encoding="utf-8"))
+    assert len(cues) >= 2 and undrawable in cues[0].text
+    corrected = [cues[0], *(Cue(c.start_ms, c.end_ms, (c.text.replace("fellow", "dear"),)) for c in cues[1:])]
+    srt.write_text(to_srt(corrected), encoding="utf-8")
+    found = edits.read(tmp_path, anna)
+    assert found.cues is not None and undrawable in found.cues[0].text and "dear" in found.cues[-1].text
+    typed = [*corrected[:-1], Cue(cues[-1].start_ms, cues[-1].end_ms, ("dear 水 Americans.",))]
+    srt.write_text(to_srt(typed), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        edits.read(tmp_path, anna)
+    assert "水" in str(caught.value) and "cannot draw" in str(caught.value)
+
+
 def test_a_persons_srt_from_any_editor_is_read_or_refused_by_name(tmp_path: Path) -> None:
     path = tmp_path / "a.mp4.srt"
     path.write_bytes("\ufeff1\n00:00:01,000 --> 00:00:02,000\nKære Ærø\n".encode())

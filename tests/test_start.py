@@ -19,16 +19,14 @@ from urllib.parse import urlsplit
 import pytest
 from conftest import REPO, SMALL_FORM, TEST_OUTPUT, run_cli, run_here
 from test_review import chromium, needs_chromium, request, stop
+from test_review_page import axe_violations
 
 from pipeline.config import load_meeting
 from pipeline.report import RunOptions
 from pipeline.start.fields import BadPage
 from pipeline.start.session import Refused, Start
 
-AXE_VERSION = "4.10.3"
-AXE = TEST_OUTPUT / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 SIZES = ((1366, 768), (390, 844))
-WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
 def meeting_folder(root: Path, media: Path, *, video: bool = True) -> Path:
@@ -236,42 +234,6 @@ def test_a_body_with_a_value_of_another_type_is_refused(prepared: Start) -> None
 
 
 # ------------------------------------------------------------------------------------ in the browser
-
-
-def axe_source() -> str:
-    """axe-core from the npm registry, installed once into test-output/ with npm."""
-    if not AXE.exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.fail("npm is needed to install axe-core for the accessibility check (apt-get install npm)")
-        subprocess.run(
-            [
-                npm,
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--prefix",
-                str(AXE.parents[2]),
-                f"axe-core@{AXE_VERSION}",
-            ],
-            check=True,
-            capture_output=True,
-        )
-    return AXE.read_text(encoding="utf-8")
-
-
-def axe_violations(driver: Any) -> list[str]:
-    if not driver.execute_script("return typeof window.axe !== 'undefined'"):
-        driver.execute_script(axe_source())
-    found = driver.execute_async_script(
-        "const done = arguments[arguments.length - 1];"
-        "axe.run(document, {runOnly: {type: 'tag', values: arguments[0]}})"
-        ".then((r) => done(r.violations.map("
-        "(v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', '))))"
-        ".catch((e) => done(['axe failed: ' + e]));",
-        WCAG,
-    )
-    return list(found)
 
 
 class StartPage:

@@ -119,7 +119,7 @@ class Change:
     withdraw: bool  # the approval is taken back
 
 
-def parse_change(data: Any, duration_ms: int) -> Change:
+def parse_change(data: Any, duration_ms: int, machine_wrote: str = "") -> Change:
     """A statement as the page sent it: its cues and the fields a person set. Text that could not reach
     every file as typed is refused here, with the reason, before anything is written. The page never
     says when an approval was made: the server's clock does."""
@@ -148,7 +148,7 @@ def parse_change(data: Any, duration_ms: int) -> Change:
         if lines:
             cues.append(Cue(start, end, lines))
     ordered = tuple(sorted(cues, key=lambda c: (c.start_ms, c.end_ms)))
-    bad = edits.unsafe_cue(ordered)
+    bad = edits.unsafe_cue(ordered, machine_wrote)
     if bad is not None:
         raise BadChange(texts.unsafe_line(*bad))
     in_ms = _optional_ms(data, "in_ms", duration_ms)

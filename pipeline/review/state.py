@@ -185,7 +185,8 @@ class Review:
         """Save a statement as the page sent it, atomically, only over the version the page started
         from: raises Conflict (with the statement as it is now) where someone saved in between."""
         item = self.statements[statement_id]
-        change = parse_change(data, item.statement.probe.duration_ms)
+        wrote = edits.machine_wrote(self.edits_dir, item.relpath)
+        change = parse_change(data, item.statement.probe.duration_ms, wrote)
         srt_name, yaml_name = edits.edit_names(item.relpath)
         with self._lock, edits.edits_lock(self.edits_dir):
             if change.version is not None and change.version != edits.version_of(

@@ -29,6 +29,7 @@ from pipeline.stages.subtitles.io import (
     parse_srt,
     srt_time,
     to_srt,
+    undrawable,
     unsafe_text,
 )
 from pipeline.stages.subtitles.rules import Cue, SubtitleRules
@@ -44,11 +45,12 @@ def edit_names(relpath: str) -> tuple[str, str]:
     return f"{relpath}.srt", f"{relpath}.yaml"
 
 
-def unsafe_cue(cues: Sequence[Cue]) -> tuple[int, str, str] | None:
-    """The first cue whose text cannot be delivered as typed: (its index, why, the offending part)."""
+def unsafe_cue(cues: Sequence[Cue], machine_wrote: str = "") -> tuple[int, str, str] | None:
+    """The first cue whose text cannot be delivered as typed: (its index, why, the offending part).
+    ``machine_wrote``: characters the font cannot draw that the engine wrote itself (``unsafe_text``)."""
     for k, cue in enumerate(cues):
         for line in cue.lines:
-            found = unsafe_text(line)
+            found = unsafe_text(line, machine_wrote)
             if found is not None:
                 return k, found[0], found[1]
     return None
@@ -129,6 +131,8 @@ def edit_yaml(relpath: str, fields: StatementEdit, shown: Statement) -> str:
 
 
 FROM = "#from"  # beside a file's checksum in .generated.json: what it was made from
+# Beside it too: the characters of the engine's text the subtitle font cannot draw (unsafe_text).
+MACHINE_WROTE = "#undrawable"
 
 
 def _source_id(transcript: StatementTranscript, duration_ms: int, rules: SubtitleRules) -> str:
@@ -198,6 +202,7 @@ def write_starting(
                 write_text(srt_path, text)
             generated[srt_name] = sha256_text(text)
             generated[srt_name + FROM] = source
+            generated[srt_name + MACHINE_WROTE] = undrawable(text)
             changed = True
         yaml_path = edits_dir / yaml_name
         on_disk = _bytes_digest(yaml_path)
@@ -224,9 +229,17 @@ def read(edits_dir: Path, statement: Statement) -> StatementEdits:
     if not srt_path.exists():
         return StatementEdits(statement.recording.relpath, None, fields, version)
     text = read_srt_text(srt_path)
-    if sha256_text(text) == _generated(edits_dir).get(srt_name):
+    generated = _generated(edits_dir)
+    if sha256_text(text) == generated.get(srt_name):
         return StatementEdits(statement.recording.relpath, None, fields, version)
-    return StatementEdits(statement.recording.relpath, parse_edited_srt(text, srt_path), fields, version)
+    cues = parse_edited_srt(text, srt_path, generated.get(srt_name + MACHINE_WROTE, ""))
+    return StatementEdits(statement.recording.relpath, cues, fields, version)
+
+
+def machine_wrote(edits_dir: Path, relpath: str) -> str:
+    """The characters the subtitle font cannot draw that the engine wrote in this statement's starting
+    cues (a person's correction is not refused for those)."""
+    return _generated(edits_dir).get(edit_names(relpath)[0] + MACHINE_WROTE, "")
 
 
 def read_srt_text(path: Path) -> str:
@@ -252,7 +265,7 @@ def _timing_lines(text: str) -> list[str]:
     return found
 
 
-def parse_edited_srt(text: str, path: Path | str) -> tuple[Cue, ...]:
+def parse_edited_srt(text: str, path: Path | str, machine_wrote: str = "") -> tuple[Cue, ...]:
     """The cues of a person's SRT, in time order, each line with its spaces made single. A cue that
     cannot be read, or whose text could not be delivered as typed, is an error naming the file and the
     cue (exit 3), never a silent loss or change of the words in it."""
@@ -272,7 +285,7 @@ def parse_edited_srt(text: str, path: Path | str) -> tuple[Cue, ...]:
         if lines:
             tidy.append(Cue(cue.start_ms, cue.end_ms, lines))
     ordered = tuple(sorted(tidy, key=lambda c: (c.start_ms, c.end_ms)))
-    bad = unsafe_cue(ordered)
+    bad = unsafe_cue(ordered, machine_wrote)
     if bad is not None:
         k, why, part = bad
         raise ConfigError(path, f"cue {k + 1}", f"{part!r} {UNSAFE_WORDS[why]}; write it another way", part)

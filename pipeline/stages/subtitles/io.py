@@ -60,11 +60,13 @@ UNSAFE_CONTROL = "control"
 UNSAFE_FONT = "font"
 
 
-def unsafe_text(line: str) -> tuple[str, str] | None:
+def unsafe_text(line: str, machine_wrote: str = "") -> tuple[str, str] | None:
     """Why a line a person wrote cannot reach every file as typed, as (UNSAFE_*, the offending part), or
     None. Everything else (any letter, "-->", braces, angle brackets, backslashes) is written so that it
     comes back exactly: escaped where a format reads markup (WebVTT, the burned-in ASS), as it is in
-    SubRip, which has no markup but these."""
+    SubRip, which has no markup but these. A character the font cannot draw that the speech engine wrote
+    itself (``machine_wrote``) is not the person's doing: it stays as a run without corrections has it,
+    so that one corrected word never refuses a file over a cue the person did not touch."""
     from pipeline import fonts
 
     if looks_like_timing(line):
@@ -77,7 +79,12 @@ def unsafe_text(line: str) -> tuple[str, str] | None:
             return UNSAFE_CONTROL, f"U+{ord(ch):04X}"
     drawable = fonts.drawable()
     missing = next(
-        (ch for ch in line if not ch.isspace() and ord(ch) not in drawable and not _invisible(ch)), None
+        (
+            ch
+            for ch in line
+            if not ch.isspace() and ord(ch) not in drawable and not _invisible(ch) and ch not in machine_wrote
+        ),
+        None,
     )
     if missing is not None:
         return UNSAFE_FONT, f"{missing} (U+{ord(missing):04X})"
@@ -87,6 +94,15 @@ def unsafe_text(line: str) -> tuple[str, str] | None:
 def _invisible(ch: str) -> bool:
     # Joiners, direction marks and variation selectors change how the letters around them are drawn.
     return unicodedata.category(ch) == "Cf" or 0xFE00 <= ord(ch) <= 0xFE0F
+
+
+def undrawable(text: str) -> str:
+    """The characters of ``text`` the subtitle font cannot draw, each once, in order."""
+    from pipeline import fonts
+
+    drawable = fonts.drawable()
+    found = (ch for ch in text if not ch.isspace() and ord(ch) not in drawable and not _invisible(ch))
+    return "".join(sorted(set(found)))
 
 
 UNSAFE_WORDS = {
