@@ -42,7 +42,7 @@ from pipeline.out_folder import (
     hold_lock,
     remove_partial_files,
 )
-from pipeline.preflight import check_places, spoken_language
+from pipeline.preflight import check_committee_meeting, check_places, spoken_language
 from pipeline.ready import Readiness, StatementMaker, clip_numbers, readiness
 from pipeline.report import (
     Finished,
@@ -215,6 +215,7 @@ class Runner:
         language = spoken_language(
             self.options.language, form, meeting, meeting_file=meeting_file, form_where=where
         )
+        check_committee_meeting(form, meeting, meeting_file=meeting_file, form_where=where)
         self._setup(delivery_name=deliver.delivery_stem(form, MeetingFacts.of(meeting, meeting_dir)))
         # After what the organiser wrote is known to be good, so that its mistakes are told first. The
         # model actually used from here on, and so in run.json (which `hearing render` runs again).

@@ -54,27 +54,32 @@ FAILED_ASIDE_PREFIX = ".failed-old-"
 # temporary name it is written under (``.<name>.XXXXXXXX.part``, pipeline/files.py).
 NAME_MAX_BYTES = 120
 FALLBACK_NAME = "hoeringssvar"
-_FORBIDDEN = frozenset('<>:"/\\|?*')
 _WINDOWS_RESERVED = frozenset(
     ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
     + [f"{port}{n}" for port in ("COM", "LPT") for n in (*"0123456789", "¹", "²", "³")]
 )
-_DASHES = re.compile(r"-{2,}")
-_AROUND_UNDERSCORE = re.compile(r"-*_-*")
-_EDGES = " .-_\u200d"  # a joiner at either end joins nothing
+# Danish letters as Danish writes them without: the fixed words of the names (hoeringssvar, foelgebrev)
+# are written so, and a name must not mix "ø" in one word with "oe" in the next.
+_DANISH = {"æ": "ae", "Æ": "Ae", "ø": "oe", "Ø": "Oe", "å": "aa", "Å": "Aa"}
+_SEPARATORS = re.compile(r"[-_]{2,}")
+_EDGES = "-_"
 
 
-def _unsafe_in_name(char: str) -> bool:
-    point = ord(char)
-    return (
-        char in _FORBIDDEN
-        or char.isspace()
-        or unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp")
-        or 0x202A <= point <= 0x202E
-        or 0x2066 <= point <= 0x2069
-        or 0xFDD0 <= point <= 0xFDEF
-        or (point & 0xFFFE) == 0xFFFE
-    )
+def _slug_letter(char: str) -> str | None:
+    """``char`` as a name writes it: a Danish letter transliterated, another Latin letter without its
+    accents (é as e), a letter or digit of another script kept; None: not a letter or digit."""
+    if char in _DANISH:
+        return _DANISH[char]
+    if char.isascii():
+        return char if char.isalnum() else None
+    if not char.isalnum():
+        return None
+    if unicodedata.name(char, "").startswith("LATIN "):
+        parts = unicodedata.normalize("NFKD", char)
+        base = "".join(_DANISH.get(c, c) for c in parts if not unicodedata.combining(c))
+        if base.isascii() and base.isalnum():
+            return base
+    return char
 
 
 def _extends(char: str) -> bool:
@@ -122,20 +127,35 @@ def _cut_to_bytes(text: str, max_bytes: int) -> str:
 
 
 def safe_file_name(text: str, max_bytes: int = NAME_MAX_BYTES, fallback: str = FALLBACK_NAME) -> str:
-    """``text`` as a file-name stem that every common file system takes as it is: NFC, characters
-    Windows forbids, control characters, separators, lone surrogates and whitespace as ``-``, no dots,
-    spaces or dashes at either end, never a name Windows reserves (CON, NUL, COM1, ...), at most
-    ``max_bytes`` of UTF-8 cut between characters; ``fallback`` when nothing is left."""
-    text = "".join("-" if _unsafe_in_name(c) else c for c in text)
-    clean = unicodedata.normalize("NFC", text)
-    clean = _DASHES.sub("-", clean)
-    clean = _AROUND_UNDERSCORE.sub("_", clean).strip(_EDGES)
+    """The one rule for every name made from what a person wrote (the delivery's files, its ZIP):
+    ``text`` (NFKC) with æ ø å as ae oe aa, other Latin letters without accents, letters and digits of
+    other scripts kept (with their marks); every run of anything else (spaces, punctuation, dots,
+    symbols, emoji, control and format characters) one ``-``, or ``_`` where the run holds one; no
+    ``-`` or ``_`` at either end; at most ``max_bytes`` of UTF-8, cut between characters as a person
+    sees them; a name Windows reserves (CON, NUL, COM1, ...) with a leading ``_``; ``fallback`` where
+    nothing is left. So "2026-11-24_Plan-, Teknik- og Miljøudvalget_hoeringssvar" is
+    "2026-11-24_Plan-Teknik-og-Miljoeudvalget_hoeringssvar"."""
+    out: list[str] = []
+    for char in unicodedata.normalize("NFKC", text):
+        letter = _slug_letter(char)
+        if letter is not None:
+            out.append(letter)
+        elif unicodedata.category(char) in ("Mn", "Mc", "Me"):
+            # A mark belongs to the letter before it where that letter is kept as it is (Devanagari's
+            # vowel signs); after anything else (a transliterated letter, a separator, an emoji's
+            # variation selector) it is dropped.
+            if out and not out[-1].isascii() and out[-1] not in _EDGES:
+                out.append(char)
+        else:
+            out.append("_" if char == "_" else "-")
+    clean = unicodedata.normalize("NFC", "".join(out))
+    clean = _SEPARATORS.sub(lambda run: "_" if "_" in run.group() else "-", clean).strip(_EDGES)
     clean = _cut_to_bytes(clean, max_bytes).rstrip(_EDGES)
     if not clean:
         return fallback
-    # Windows refuses a reserved name also before an extension ("nul.x"), in any case.
-    if clean.split(".", 1)[0].upper() in _WINDOWS_RESERVED:
-        clean = _cut_to_bytes("_" + clean, max_bytes).rstrip(_EDGES)
+    # Windows refuses a reserved name also before an extension ("nul.mp4"), in any case.
+    if clean.upper() in _WINDOWS_RESERVED:
+        clean = "_" + clean
     return clean
 
 
@@ -206,6 +226,7 @@ def _letters(
         form,
         model=doc.model,
         statements=len(doc.entries),
+        sound_only=sum(e.statement.sound_only for e in doc.entries),
         approved=sum(is_approved(e.approval) for e in doc.entries),
         clip_ms=clip_ms,
         changed_after_approval=[

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from pipeline import escape
 from pipeline.config import Agreement, FollowUp, Form, WorkingGroup
-from pipeline.meeting_facts import MeetingFacts
+from pipeline.meeting_facts import MeetingFacts, committee_meeting
 from pipeline.model_note import ModelNote, note_for
 from pipeline.stages.transcript import PDF_FONT, pdf_document
 from pipeline.texts import letters as words
@@ -53,6 +53,7 @@ class Facts:
     agreements: tuple[Agreement, ...]
     next_meeting: dt.date | None
     next_meeting_place: str | None
+    sound_only: int = 0  # of ``statements``, those without a picture (Statement.sound_only)
 
 
 def facts(
@@ -62,6 +63,7 @@ def facts(
     *,
     model: str,
     statements: int,
+    sound_only: int = 0,
     approved: int,
     clip_ms: int,
     changed_after_approval: Sequence[str] = (),
@@ -79,10 +81,11 @@ def facts(
     return Facts(
         meeting=meeting,
         agreed_with=form.agreed_with,
-        committee_meeting=form.committee_meeting,
+        committee_meeting=committee_meeting(meeting, form),
         form_name=form.name,
         model=note_for(model),
         statements=statements,
+        sound_only=sound_only,
         approved=approved,
         clip_ms=clip_ms,
         changed_after_approval=tuple(changed_after_approval),
@@ -109,12 +112,13 @@ def cover_letter_lines(f: Facts) -> list[tuple[str, str]]:
     when = danish_date(f.committee_meeting) if f.committee_meeting else words.NEXT_MEETING
     lines: list[tuple[str, str]] = [
         ("h", words.cover_heading(meeting)),
-        ("kv", f"{words.TO}: {f.agreed_with or m.addressee}"),
+        # The official where one is named; the committee once, not also as the addressee.
+        *((("kv", f"{words.TO}: {f.agreed_with}"),) if f.agreed_with else ()),
         ("kv", f"{words.COMMITTEE}: {m.addressee}"),
         ("kv", f"{words.FOR_MEETING}: {when}"),
         ("kv", f"{words.FROM}: {m.organiser or words.ORGANISER}"),
         ("p", words.sent(meeting, m.place, f.agreed_with)),
-        ("p", words.contents(f.statements, duration_words(f.clip_ms))),
+        ("p", words.contents(f.statements, f.sound_only, duration_words(f.clip_ms))),
         ("p", words.check(f.check_passed, f.form_name, f.check_verdict)),
         ("p", words.approved(f.approved, f.statements)),
         ("p", model_line(f.model)),
@@ -164,7 +168,9 @@ def participant_sections(f: Facts) -> list[tuple[str, list[str]]]:
     """The note as (heading, paragraphs or list items) sections."""
     m = f.meeting
     sent = [
-        words.thanks(words.meeting(m.title, m.date, comma=False), f.statements, duration_words(f.clip_ms)),
+        words.thanks(
+            words.meeting(m.title, m.date, comma=False), f.statements, f.sound_only, duration_words(f.clip_ms)
+        ),
         words.sent_to(m.addressee, f.agreed_with),
         words.committee_sees(m.addressee, f.committee_meeting),
     ]

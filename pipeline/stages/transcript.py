@@ -15,7 +15,7 @@ from typing import Any
 
 from pipeline import escape
 from pipeline.config import Form
-from pipeline.meeting_facts import MeetingFacts
+from pipeline.meeting_facts import MeetingFacts, committee_meeting
 from pipeline.model_note import ModelNote, note_for
 from pipeline.models import Approval, Segment, Statement, StatementTranscript
 from pipeline.models import approved as is_approved
@@ -91,7 +91,7 @@ def document(
         meeting=meeting,
         form_name=form.name,
         agreed_with=form.agreed_with,
-        committee_meeting=form.committee_meeting,
+        committee_meeting=committee_meeting(meeting, form),
         language=language,
         engine=engine,
         model=model,
@@ -115,6 +115,7 @@ def header_lines(doc: TranscriptDocument) -> list[str]:
         committee=m.committee,
         committee_meeting=doc.committee_meeting,
         statements=len(doc.entries),
+        sound_only=sum(e.statement.sound_only for e in doc.entries),
         approved=sum(is_approved(e.approval) for e in doc.entries),
         changed=[e.number for e in doc.entries if e.approval is not None and not e.approval.valid],
     )
