@@ -289,6 +289,11 @@ class Runner:
         in its place (delivery/, draft/ or failed-delivery/) and pack it."""
         corrected = self.done.corrected
         assert self.hashes is not None and corrected is not None
+        spans = {
+            p.statement_id: (p.start_ms, p.end_ms)
+            for p in timeline.parts
+            if p.kind == "statement" and p.statement_id
+        }
         contents = deliver.Contents(
             meeting=meeting,
             facts=MeetingFacts.of(meeting, meeting_dir),
@@ -297,10 +302,9 @@ class Runner:
             language=language,
             statements=made_cuts.statements,
             transcripts=made_cuts.clipped,
-            starts_ms={
-                p.statement_id: p.start_ms for p in timeline.parts if p.kind == "statement" and p.statement_id
-            },
+            starts_ms={sid: start for sid, (start, _) in spans.items()},
             approvals=dict(corrected.approvals),
+            ends_ms={sid: end for sid, (_, end) in spans.items()},
         )
         with deliver.Documents(self.out_dir, contents, steps=self.steps) as documents:
             made = clip.render(timeline, self.out_dir / deliver.STAGING_DELIVERY)
@@ -362,9 +366,12 @@ class Runner:
         self.done.listened = tuple(found.statements)
         if len(kept) < len(found.statements):
             plan.waiting.append("the cuts, cards, segments, join and delivery, once every statement is heard")
+            # A text not heard yet cannot have been approved: where the form requires approval, a draft.
+            plan.destination = deliver.DRAFT if form.require_approval else deliver.DELIVERY
             return
         corrected = self._corrections(kept, form, transcripts=transcripts, leave_starting_files=False)
         made_cuts = self._cut(corrected.statements, corrected.transcripts, form)
+        plan.destination = deliver.outcome(True, form, made_cuts.statements, dict(corrected.approvals))
         clip = self._clip_maker(meeting_dir, meeting, form, language)
         timeline = clip.plan(list(made_cuts.statements), made_cuts.cuts, made_cuts.clipped)
         self._judge_subtitles(timeline, form)

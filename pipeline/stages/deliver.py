@@ -21,7 +21,7 @@ import shutil
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +32,7 @@ from pipeline.models import Approval, Statement, StatementTranscript
 from pipeline.models import approved as is_approved
 from pipeline.stages import delivery_page, letters, transcript
 from pipeline.stages.check import run_check
+from pipeline.stages.check.files import timeline_path, timeline_record
 from pipeline.stages.check.report import QcReport, write_qc_report
 from pipeline.stages.subtitles.rules import Cue
 from pipeline.steps import PlannedStep, StageLog
@@ -267,12 +268,18 @@ def _letters(
     return added
 
 
+def _write_timeline(folder: Path, name: str, timeline: Sequence[Mapping[str, Any]]) -> str:
+    """``<name>-tidslinje.json``: where each part of the clip is, for the check of the delivery alone."""
+    clip = folder / f"{name}.mp4"
+    write_json(timeline_path(clip), timeline_record(clip.name, timeline))
+    return timeline_path(clip).name
+
+
 def _check(
     folder: Path,
     form: Form,
     name: str,
     language: str,
-    timeline: list[dict[str, Any]],
     steps: StageLog,
     files_ready: Callable[[], object],
     model: str | None,
@@ -287,8 +294,10 @@ def _check(
             transcript_json=(folder / f"{name}-transkription.json")
             if "json" in form.transcript.formats
             else None,
-            run_json=None,  # written only when the run ends; the timeline is passed instead
-            timeline=timeline,
+            # run.json is written only when the run ends, and an official's copy of the delivery has
+            # none: the run checks the statements' lengths from the delivery's timeline file, as they do.
+            run_json=None,
+            timeline_json=timeline_path(folder / f"{name}.mp4"),
             language=language,
             files_ready=files_ready,
             model=model,
@@ -319,6 +328,7 @@ class Contents:
     transcripts: Mapping[str, StatementTranscript]
     starts_ms: Mapping[str, int]
     approvals: Mapping[str, Approval | None]
+    ends_ms: Mapping[str, int] = field(default_factory=dict)  # where each statement's part of the clip ends
 
 
 class Documents:
@@ -360,6 +370,7 @@ class Documents:
             language=c.language,
             starts_ms=dict(c.starts_ms),
             approvals=dict(c.approvals),
+            ends_ms=dict(c.ends_ms),
         )
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents")
         self._written = self._pool.submit(self._write, self.doc)
@@ -405,10 +416,11 @@ def run(
     folder = out_dir / STAGING_DELIVERY
     form, name, language = contents.form, contents.name, contents.language
     statements, approvals = contents.statements, contents.approvals
+    staged = [*staged, _write_timeline(folder, name, timeline)]
     try:
         # The check measures the clip first and waits for the documents only then.
         model = documents.doc.model if documents.doc is not None else None
-        qc = _check(folder, form, name, language, timeline, steps, documents.files, model)
+        qc = _check(folder, form, name, language, steps, documents.files, model)
         files = [*staged, *documents.files()]
     finally:
         documents.close()
