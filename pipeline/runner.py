@@ -289,11 +289,6 @@ class Runner:
         in its place (delivery/, draft/ or failed-delivery/) and pack it."""
         corrected = self.done.corrected
         assert self.hashes is not None and corrected is not None
-        spans = {
-            p.statement_id: (p.start_ms, p.end_ms)
-            for p in timeline.parts
-            if p.kind == "statement" and p.statement_id
-        }
         contents = deliver.Contents(
             meeting=meeting,
             facts=MeetingFacts.of(meeting, meeting_dir),
@@ -302,9 +297,8 @@ class Runner:
             language=language,
             statements=made_cuts.statements,
             transcripts=made_cuts.clipped,
-            starts_ms={sid: start for sid, (start, _) in spans.items()},
+            spans_ms=deliver.statement_spans(timeline.parts),
             approvals=dict(corrected.approvals),
-            ends_ms={sid: end for sid, (_, end) in spans.items()},
         )
         with deliver.Documents(self.out_dir, contents, steps=self.steps) as documents:
             made = clip.render(timeline, self.out_dir / deliver.STAGING_DELIVERY)
@@ -326,18 +320,7 @@ class Runner:
                 f"{self.out_dir / deliver.DELIVERY} is unchanged"
             )
         if delivered.where == "draft":
-            log.warning(
-                "a draft is in %s: %d of %d statements are not approved yet (%s); read and approve them "
-                "with `hearing review %s` or in %s (approved: true, approved_by), then run "
-                "`hearing render %s`",
-                delivered.folder,
-                len(delivered.unapproved),
-                len(made_cuts.statements),
-                ", ".join(s.recording.relpath for s in delivered.unapproved),
-                self.out_dir,
-                self.out_dir / "edits",
-                self.out_dir,
-            )
+            log.warning("%s", deliver.draft_note(delivered, len(made_cuts.statements), self.out_dir))
         if delivered.where == "delivery":
             self.done.zip_file = deliver.pack(self.out_dir, clip.name, make=self.options.zip)
 
@@ -366,7 +349,6 @@ class Runner:
         self.done.listened = tuple(found.statements)
         if len(kept) < len(found.statements):
             plan.waiting.append("the cuts, cards, segments, join and delivery, once every statement is heard")
-            # A text not heard yet cannot have been approved: where the form requires approval, a draft.
             plan.destination = deliver.DRAFT if form.require_approval else deliver.DELIVERY
             return
         corrected = self._corrections(kept, form, transcripts=transcripts, leave_starting_files=False)

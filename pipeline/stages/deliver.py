@@ -21,7 +21,7 @@ import shutil
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +34,7 @@ from pipeline.stages import delivery_page, letters, transcript
 from pipeline.stages.check import run_check
 from pipeline.stages.check.files import timeline_path, timeline_record
 from pipeline.stages.check.report import QcReport, write_qc_report
+from pipeline.stages.cut import Part
 from pipeline.stages.subtitles.rules import Cue
 from pipeline.steps import PlannedStep, StageLog
 from pipeline.texts import documents as words
@@ -173,6 +174,11 @@ def delivery_stem(form: Form, meeting: MeetingFacts) -> str:
     return safe_file_name(form.naming.format(**values))
 
 
+def statement_spans(parts: Sequence[Part]) -> dict[str, tuple[int, int]]:
+    """Where each statement starts and ends in the clip: the one timing every output states."""
+    return {p.statement_id: (p.start_ms, p.end_ms) for p in parts if p.kind == "statement" and p.statement_id}
+
+
 def outcome(
     passed: bool, form: Form, statements: Sequence[Statement], approvals: Mapping[str, Approval | None]
 ) -> Literal["delivery", "draft", "failed"]:
@@ -200,6 +206,16 @@ class Delivered:
             "verdict": self.qc.verdict(),
             "failures": [r.check for r in self.qc.failures],
         }
+
+
+def draft_note(delivered: Delivered, statements: int, out_dir: Path) -> str:
+    """What a run that made a draft tells the organiser: what waits for approval, and how to go on."""
+    waiting = ", ".join(s.recording.relpath for s in delivered.unapproved)
+    return (
+        f"a draft is in {delivered.folder}: {len(delivered.unapproved)} of {statements} statements are not "
+        f"approved yet ({waiting}); read and approve them with `hearing review {out_dir}` or in "
+        f"{out_dir / 'edits'} (approved: true, approved_by), then run `hearing render {out_dir}`"
+    )
 
 
 PARTICIPANTS = "deltagere"  # OUT/deltagere: the participant note, where the form keeps it from the official
@@ -326,9 +342,8 @@ class Contents:
     language: str
     statements: tuple[Statement, ...]
     transcripts: Mapping[str, StatementTranscript]
-    starts_ms: Mapping[str, int]
+    spans_ms: Mapping[str, tuple[int, int]]  # where each statement starts and ends (``statement_spans``)
     approvals: Mapping[str, Approval | None]
-    ends_ms: Mapping[str, int] = field(default_factory=dict)  # where each statement's part of the clip ends
 
 
 class Documents:
@@ -368,9 +383,9 @@ class Documents:
             engine=first.engine,
             model=first.model,
             language=c.language,
-            starts_ms=dict(c.starts_ms),
+            starts_ms={sid: start for sid, (start, _) in c.spans_ms.items()},
             approvals=dict(c.approvals),
-            ends_ms=dict(c.ends_ms),
+            ends_ms={sid: end for sid, (_, end) in c.spans_ms.items()},
         )
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents")
         self._written = self._pool.submit(self._write, self.doc)

@@ -23,7 +23,8 @@ from pipeline.models import approved as is_approved
 from pipeline.texts import documents as words
 from pipeline.timefmt import timecode
 
-VERSION = 2  # 2: a statement's times are the clip's; the recording's length is its own field
+VERSION = 2  # 2: a statement's times are the clip's, the recording's length its own field; the
+# committee meeting's date is the meeting's
 
 
 @dataclass(frozen=True)
@@ -199,12 +200,10 @@ def render_json(doc: TranscriptDocument) -> dict[str, Any]:
                 "place": doc.meeting.place,
                 "organiser": doc.meeting.organiser,
                 "committee": doc.meeting.committee,
-            },
-            "form": {
-                "name": doc.form_name,
-                "agreed_with": doc.agreed_with,
+                # When the committee sees the response: the form's agreed date, else meeting.yaml's.
                 "committee_meeting": doc.committee_meeting.isoformat() if doc.committee_meeting else None,
             },
+            "form": {"name": doc.form_name, "agreed_with": doc.agreed_with},
             "language": doc.language,
             "engine": doc.engine,
             "model": doc.model,
