@@ -77,6 +77,29 @@ def test_the_cover_letter_names_the_committee_once_and_the_meeting_date() -> Non
     assert "Til udvalgsmødet: det næste møde" in named
 
 
+def test_every_checksum_of_the_cover_letter_stands_whole_on_its_own_line(tmp_path: Path) -> None:
+    long_name = "x" * 120 + "-transkription.docx"
+    files = {"kort.mp4": "a" * 64, long_name: "b" * 64, "SHA256SUMS": "c" * 64}
+    facts = letters.facts(
+        MeetingFacts.named(Meeting(), "moede"),
+        None,
+        Form(),
+        model="base",
+        statements=1,
+        approved=1,
+        clip_ms=1000,
+        check_passed=True,
+        check_verdict="ok",
+        files=files,
+    )
+    letter = tmp_path / "foelgebrev.pdf"
+    letter.write_bytes(letters.cover_letter_pdf(facts))
+    result = subprocess.run(["pdftotext", "-enc", "UTF-8", str(letter), "-"], capture_output=True, check=True)
+    lines = [line.strip() for line in result.stdout.decode("utf-8").splitlines()]
+    for digest in files.values():
+        assert digest in lines, digest  # the whole checksum, alone on its line, whatever the name's length
+
+
 @pytest.mark.parametrize(
     ("statements", "sound_only", "said"),
     [
@@ -147,6 +170,8 @@ def test_the_demo_letters_name_the_date_and_count_the_sound_recording(delivery: 
     transcript = (delivery / f"{DEMO_NAME}-transkription.txt").read_text(encoding="utf-8")
     assert "Antal indlæg: 4 (3 videoindlæg og 1 lydindlæg)" in transcript
     assert "Vises på udvalgsmødet: 3. december 2026" in transcript
+    page = (delivery / "index.html").read_text(encoding="utf-8")
+    assert "<dd>4 (3 videoindlæg og 1 lydindlæg)</dd>" in page and "<dd>3. december 2026</dd>" in page
 
 
 FIXED_NAMES = (

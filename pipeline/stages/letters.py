@@ -105,8 +105,8 @@ def facts(
 
 
 def cover_letter_lines(f: Facts) -> list[tuple[str, str]]:
-    """The letter as (kind, text) pairs: "h" a heading, "p" a paragraph, "kv" a label and value, "mono"
-    a checksum line."""
+    """The letter as (kind, text) pairs: "h" a heading, "p" a paragraph, "kv" a label and value, "file"
+    a delivered file's name and its checksum (a line each)."""
     m = f.meeting
     meeting = words.meeting(m.title, m.date, comma=True)
     when = danish_date(f.committee_meeting) if f.committee_meeting else words.NEXT_MEETING
@@ -125,7 +125,7 @@ def cover_letter_lines(f: Facts) -> list[tuple[str, str]]:
         *(("p", words.changed_unapproved(line)) for line in f.changed_after_approval),
         ("p", words.committee_sees(m.addressee, f.committee_meeting)),
         ("h", words.CHECKSUMS),
-        *(("mono", f"{digest}  {name}") for name, digest in f.files),
+        *(("file", f"{name}\n{digest}") for name, digest in f.files),
         ("p", words.CHECKSUMS_NOTE),
     ]
     if f.contact:
@@ -151,9 +151,17 @@ def cover_letter_pdf(f: Facts) -> bytes:
             pdf.cell(pdf.get_string_width(f"{label}: ") + 1, 5.5, f"{label}: ")
             pdf.set_font(PDF_FONT, "", 10)
             pdf.multi_cell(0, 5.5, value, align="L", new_x="LMARGIN", new_y="NEXT")
-        elif kind == "mono":
-            pdf.set_font(PDF_FONT, "", 6.5)
-            pdf.multi_cell(width, 3.6, text, align="L", new_x="LMARGIN", new_y="NEXT")
+        elif kind == "file":
+            # The name, then its checksum on a line of its own: a checksum never wraps, so every file's
+            # block looks the same whatever the length of its name.
+            name, _, digest = text.partition("\n")
+            pdf.ln(1)
+            pdf.set_font(PDF_FONT, "", 8.5)
+            pdf.multi_cell(width, 4.2, name, align="L", new_x="LMARGIN", new_y="NEXT")
+            pdf.set_font(PDF_FONT, "", 7)
+            pdf.set_text_color(0x44, 0x44, 0x44)
+            pdf.cell(width, 3.6, digest, new_x="LMARGIN", new_y="NEXT")
+            pdf.set_text_color(0, 0, 0)
         else:
             pdf.ln(2)
             pdf.set_font(PDF_FONT, "", 10.5)
