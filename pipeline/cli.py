@@ -402,7 +402,8 @@ def check_command(
     """Measure CLIP, its subtitles and its transcript against the agreed form.
 
     Exit 0 when every check passes (warnings allowed), 1 when any fails. The transcript
-    (<name>-transkription.*) and ../run.json are used when they are beside the clip.
+    (<name>-transkription.*) and the timeline (<name>-tidslinje.json: every statement's length) are
+    used when they are beside the clip, as in a copy of the delivery folder; ../run.json too.
     """
     setup_logging(verbose, quiet)
 
@@ -420,6 +421,7 @@ def check_command(
             subtitles=found.subtitles,
             transcript_json=found.transcript_json,
             run_json=found.run_json,
+            timeline_json=found.timeline_json,
             language=found.language,
         )
         if as_json:

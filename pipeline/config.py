@@ -281,7 +281,9 @@ class Meeting(_Strict):
     place: TitleText | None = None
     organiser: TitleText | None = None
     committee: NameText | None = None
-    committee_meeting: dt.date | None = None  # the day the committee sees the clip
+    # The date the committee sees the response. The form may fix it too: the form is what was agreed with
+    # the official, so a different date here stops the run (``meeting_facts.committee_meeting``).
+    committee_meeting: dt.date | None = None
     language: Annotated[str, Field(pattern=r"^[a-z]{2,3}$")] | None = None
     statements: list[StatementEntry] | None = None
     vocabulary: Annotated[list[Term], Field(max_length=500)] | None = None  # words the recogniser should know

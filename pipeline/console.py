@@ -187,6 +187,13 @@ def summary(report: Any, quiet: bool) -> None:
     delivery = report.out_dir / "delivery"
     if quiet:
         pass
+    elif report.options.dry_run and report.plan.destination == "draft":
+        click.echo(
+            f"dry run: a draft of {len(report.statements)} statement(s) would be made in "
+            f"{report.out_dir / 'draft'}, waiting for approval (the form requires every statement "
+            "approved; approve them with `hearing review`)",
+            err=True,
+        )
     elif report.options.dry_run:
         click.echo(
             f"dry run: {len(report.statements)} statement(s) would be delivered to {delivery}", err=True

@@ -33,6 +33,46 @@ def cache_root() -> Path:
     return Path.home() / ".cache" / "hearing-pipeline"
 
 
+@contextlib.contextmanager
+def lock_file(path: Path, mode: int, *, flags: int = 0) -> Iterator[tuple[int | None, str]]:
+    """An exclusive lock on the file ``path`` (made with ``mode``; ``flags`` added to the open, e.g.
+    ``os.O_NOFOLLOW``): (its descriptor, "") to the process that gets it, (None, what the holder wrote
+    in it) to one that does not. The holder's file is removed when it lets go, whether it ends normally,
+    on an error or on Ctrl-C: no lock file stays behind. One left by a killed process holds no lock
+    (the system let go of it with the process) and is taken over as before. An error opening the file
+    (a link, with ``os.O_NOFOLLOW``) is the caller's to tell."""
+    import fcntl
+
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | flags, mode)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 1000, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            yield None, holder
+            return
+        except BaseException:
+            os.close(fd)
+            raise
+        # The holder before may have removed the file between this open and this lock: the lock is then
+        # on a file nobody else finds, so open the one that is there now.
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False))
+        except OSError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield fd, ""
+    finally:
+        # Removed while still held, so that no one takes the lock of a file about to go.
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)
+
+
 def _umask() -> int:
     current = os.umask(0)
     os.umask(current)

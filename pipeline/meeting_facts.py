@@ -14,7 +14,7 @@ from pipeline.files import folder_title
 from pipeline.texts import documents as words
 
 if TYPE_CHECKING:
-    from pipeline.config import Meeting
+    from pipeline.config import Form, Meeting
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class MeetingFacts:
     place: str | None
     organiser: str | None
     committee: str | None
+    committee_meeting: dt.date | None = None  # meeting.yaml's; ``committee_meeting`` says which date counts
 
     @classmethod
     def of(cls, meeting: Meeting, meeting_dir: Path) -> MeetingFacts:
@@ -41,6 +42,7 @@ class MeetingFacts:
             place=meeting.place,
             organiser=meeting.organiser,
             committee=meeting.committee,
+            committee_meeting=meeting.committee_meeting,
         )
 
     @property
@@ -57,3 +59,11 @@ class MeetingFacts:
     def addressee(self) -> str:
         """The committee the response goes to, named or not ("udvalget")."""
         return self.committee or words.COMMITTEE_FALLBACK
+
+
+def committee_meeting(meeting: MeetingFacts, form: Form) -> dt.date | None:
+    """The date the committee sees the response, as every document names it: the form's where it fixes
+    one (the form is what was agreed with the official), else meeting.yaml's; None: "the next meeting".
+    A meeting.yaml date that differs from the form's is refused before any work
+    (``preflight.check_committee_meeting``), so the form's winning here never hides a disagreement."""
+    return form.committee_meeting or meeting.committee_meeting

@@ -86,6 +86,11 @@ class Statement:
     # Manual in and out points (meeting.yaml's trim, a person's in/out); None in either: where the speech is
     trim_ms: tuple[int | None, int | None] | None
 
+    @property
+    def sound_only(self) -> bool:
+        """A sound recording (no picture): shown over its card, counted as a "lydindlæg"."""
+        return self.probe.video is None
+
 
 @dataclass(frozen=True)
 class Rejection:

@@ -13,7 +13,7 @@ from pipeline import run_record
 from pipeline.cache import WORK
 from pipeline.config import Form
 from pipeline.errors import Busy, DiskFull, UsageError
-from pipeline.files import recover_folder
+from pipeline.files import lock_file, recover_folder
 from pipeline.stages import deliver
 
 log = logging.getLogger(__name__)
@@ -112,27 +112,20 @@ def check_writable(out: Path, *, dry_run: bool) -> None:
 
 @contextmanager
 def hold_lock(out_dir: Path) -> Iterator[None]:
-    """One run at a time in an output folder; a second one is refused, never interleaved."""
-    import fcntl
+    """One run at a time in an output folder; a second one is refused, never interleaved. The lock file
+    holds the run's process id and goes when the run ends (``files.lock_file``)."""
     import os
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    lock = out_dir / LOCK
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "another process"
+    with lock_file(out_dir / LOCK, 0o644) as (fd, holder):
+        if fd is None:
             raise Busy(
-                f"another hearing run (process {holder}) is working in {out_dir}; "
-                "wait until it has finished, or choose another --out"
-            ) from None
+                f"another hearing run (process {holder[:32] or 'another process'}) is working in "
+                f"{out_dir}; wait until it has finished, or choose another --out"
+            )
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
-    finally:
-        os.close(fd)
 
 
 def remove_partial_files(out_dir: Path) -> None:

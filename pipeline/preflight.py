@@ -1,5 +1,6 @@
 """The checks a run makes before any work, that a dry run makes too: the places (the meeting folder and
-the output folder, and how they stand to each other) and the spoken language."""
+the output folder, and how they stand to each other), the spoken language and the committee meeting's
+date."""
 
 from __future__ import annotations
 
@@ -52,3 +53,20 @@ def spoken_language(
     if form.language not in known:
         raise ConfigError(form_where, "language", f"{form.language!r} is not {allowed}")
     return given or meeting.language or form.language
+
+
+def check_committee_meeting(
+    form: Form, meeting: Meeting, *, meeting_file: Path | None, form_where: Path | str
+) -> None:
+    """meeting.yaml's ``committee_meeting`` where the form fixes another date: refused, since the documents
+    would otherwise promise the committee a date one of the two did not mean (the form's wins where both
+    agree: ``meeting_facts.committee_meeting``)."""
+    given, agreed = meeting.committee_meeting, form.committee_meeting
+    if given is not None and agreed is not None and given != agreed:
+        raise ConfigError(
+            meeting_file or "meeting.yaml",
+            "committee_meeting",
+            f"{given.isoformat()} differs from the date agreed with the official in the form "
+            f"({form_where}: committee_meeting: {agreed.isoformat()}); remove it from meeting.yaml or ask "
+            "the official for a form with the new date",
+        )

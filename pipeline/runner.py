@@ -42,7 +42,7 @@ from pipeline.out_folder import (
     hold_lock,
     remove_partial_files,
 )
-from pipeline.preflight import check_places, spoken_language
+from pipeline.preflight import check_committee_meeting, check_places, spoken_language
 from pipeline.ready import Readiness, StatementMaker, clip_numbers, readiness
 from pipeline.report import (
     Finished,
@@ -215,6 +215,7 @@ class Runner:
         language = spoken_language(
             self.options.language, form, meeting, meeting_file=meeting_file, form_where=where
         )
+        check_committee_meeting(form, meeting, meeting_file=meeting_file, form_where=where)
         self._setup(delivery_name=deliver.delivery_stem(form, MeetingFacts.of(meeting, meeting_dir)))
         # After what the organiser wrote is known to be good, so that its mistakes are told first. The
         # model actually used from here on, and so in run.json (which `hearing render` runs again).
@@ -296,9 +297,7 @@ class Runner:
             language=language,
             statements=made_cuts.statements,
             transcripts=made_cuts.clipped,
-            starts_ms={
-                p.statement_id: p.start_ms for p in timeline.parts if p.kind == "statement" and p.statement_id
-            },
+            spans_ms=deliver.statement_spans(timeline.parts),
             approvals=dict(corrected.approvals),
         )
         with deliver.Documents(self.out_dir, contents, steps=self.steps) as documents:
@@ -321,18 +320,7 @@ class Runner:
                 f"{self.out_dir / deliver.DELIVERY} is unchanged"
             )
         if delivered.where == "draft":
-            log.warning(
-                "a draft is in %s: %d of %d statements are not approved yet (%s); read and approve them "
-                "with `hearing review %s` or in %s (approved: true, approved_by), then run "
-                "`hearing render %s`",
-                delivered.folder,
-                len(delivered.unapproved),
-                len(made_cuts.statements),
-                ", ".join(s.recording.relpath for s in delivered.unapproved),
-                self.out_dir,
-                self.out_dir / "edits",
-                self.out_dir,
-            )
+            log.warning("%s", deliver.draft_note(delivered, len(made_cuts.statements), self.out_dir))
         if delivered.where == "delivery":
             self.done.zip_file = deliver.pack(self.out_dir, clip.name, make=self.options.zip)
 
@@ -361,9 +349,11 @@ class Runner:
         self.done.listened = tuple(found.statements)
         if len(kept) < len(found.statements):
             plan.waiting.append("the cuts, cards, segments, join and delivery, once every statement is heard")
+            plan.destination = deliver.DRAFT if form.require_approval else deliver.DELIVERY
             return
         corrected = self._corrections(kept, form, transcripts=transcripts, leave_starting_files=False)
         made_cuts = self._cut(corrected.statements, corrected.transcripts, form)
+        plan.destination = deliver.outcome(True, form, made_cuts.statements, dict(corrected.approvals))
         clip = self._clip_maker(meeting_dir, meeting, form, language)
         timeline = clip.plan(list(made_cuts.statements), made_cuts.cuts, made_cuts.clipped)
         self._judge_subtitles(timeline, form)

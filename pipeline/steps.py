@@ -160,9 +160,16 @@ class Plan:
 
     steps: list[PlannedStep] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
+    # The folder of OUT_DIR the run would put the result in: "delivery", or "draft" where the form
+    # requires approval and a statement lacks it (``deliver.outcome``, the check taken as passed).
+    destination: str = "delivery"
 
     def to_json(self) -> dict[str, Any]:
-        return {"steps": [s.to_json() for s in self.steps], "waiting": self.waiting}
+        return {
+            "steps": [s.to_json() for s in self.steps],
+            "waiting": self.waiting,
+            "destination": self.destination,
+        }
 
     def add(self, *steps: PlannedStep) -> None:
         self.steps.extend(steps)

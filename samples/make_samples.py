@@ -50,6 +50,7 @@ MEETING = {
     "place": "Nordby Forsamlingshus",
     "organiser": "Nordby Lokalråd",
     "committee": "Teknik- og Miljøudvalget",
+    "committee_meeting": "2026-12-03",
     "language": "da",
 }
 

@@ -327,9 +327,9 @@ def test_statement_lengths_come_from_run_json(media_dir: Path, good_clip: Path, 
         json.dumps({**RECORD, "delivery": {"name": "hoeringssvar"}, "timeline": timeline}), encoding="utf-8"
     )
     code, report, stderr = hearing_check(clip, media_dir / "proeve.yaml")
-    assert code == 1 and failed(report) == {"clip.statements"}, stderr
-    statements = next(c for c in report["checks"] if c["check"] == "clip.statements")
-    assert "s01" in statements["detail"] and "3.50 s" in statements["detail"]
+    assert code == 1 and failed(report) == {"clip.statement.s01"}, stderr
+    statement = next(c for c in report["checks"] if c["check"] == "clip.statement.s01")
+    assert statement["measured"] == "3.50 s" and "too long" in statement["detail"]
 
 
 def test_check_usage_and_errors(tmp_path: Path) -> None:
@@ -362,7 +362,8 @@ def test_the_demo_delivery_passes(demo_delivery: Path) -> None:
     assert code == 0 and not failed(report)
     by_id = {c["check"]: c for c in report["checks"]}
     # Everything was found and used: run.json for the statements, the transcript for the words.
-    assert by_id["clip.statements"]["status"] == "pass"
+    lengths = [c for c in report["checks"] if c["check"].startswith("clip.statement.")]
+    assert len(lengths) == 4 and all(c["status"] == "pass" for c in lengths)
     assert by_id["transcript.words"]["status"] == "pass"
     assert by_id["subtitles.formats"]["status"] == "pass"
     assert not report["not_checked"]
@@ -494,8 +495,13 @@ def test_durations_of_the_clip_and_each_statement() -> None:
         {"kind": "statement", "statement": "s02", "start_ms": 3000, "duration_ms": 3100},
     ]
     results = check_durations(6100, FORM, timeline)
-    assert statuses(results) == {"clip.duration": "fail", "clip.statements": "fail"}
-    assert "s02: 3.10 s" in results[1].detail and "s01" not in results[1].detail
+    assert statuses(results) == {
+        "clip.duration": "fail",
+        "clip.statement.s01": "pass",
+        "clip.statement.s02": "fail",
+    }
+    assert results[1].title == "length of statement 1 (s01)" and results[1].measured == "2.00 s"
+    assert results[2].measured == "3.10 s" and results[2].detail == "0.10 s too long"
     assert [r.check for r in check_durations(4000, FORM, None)] == ["clip.duration"]
 
 

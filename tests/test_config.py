@@ -198,14 +198,14 @@ def test_partial_consent_takes_the_rest_from_the_form() -> None:
     assert ConsentEntry(committee=False).over(default) == Consent(False, True, False, False)
 
 
-def test_delivery_name_is_safe_and_keeps_danish_letters() -> None:
+def test_delivery_name_is_safe_and_writes_danish_letters_as_its_fixed_words_do() -> None:
     from pipeline.config import Meeting
 
     form = Form()
     meeting = Meeting(date=dt.date(2026, 11, 20), committee="Teknik- og Miljøudvalget")
     assert (
         delivery_stem(form, MeetingFacts.named(meeting, "x"))
-        == "2026-11-20_Teknik-og-Miljøudvalget_hoeringssvar"
+        == "2026-11-20_Teknik-og-Miljoeudvalget_hoeringssvar"
     )
     odd = Meeting(committee='Børne/Unge: "udvalg"')
-    assert delivery_stem(form, MeetingFacts.named(odd, "x")) == "udateret_Børne-Unge-udvalg_hoeringssvar"
+    assert delivery_stem(form, MeetingFacts.named(odd, "x")) == "udateret_Boerne-Unge-udvalg_hoeringssvar"

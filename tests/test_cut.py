@@ -133,7 +133,7 @@ def test_order_by_file_and_by_topic() -> None:
     assert [s.id for s in order_statements([d, a, b, c], form(order="topic"))] == ["s01", "s03", "s02", "s04"]
 
 
-def test_timeline_counts_whole_frames_and_skips_the_card_of_an_audio_only_statement() -> None:
+def test_timeline_counts_whole_frames_and_announces_every_statement_by_its_card() -> None:
     one = statement("s01")
     two = statement("s02", video=False)
     cuts = {"s01": Cut("s01", 0, 10_010, "whole"), "s02": Cut("s02", 0, 5_000, "whole")}
@@ -144,7 +144,15 @@ def test_timeline_counts_whole_frames_and_skips_the_card_of_an_audio_only_statem
         ("title", None, 0, 3000),
         ("card", "s01", 3000, 2000),
         ("statement", "s01", 5000, 10_000),
-        ("statement", "s02", 15_000, 5000),
+        ("card", "s02", 15_000, 2000),  # a sound recording's card too: it carries the name caption
+        ("statement", "s02", 17_000, 5000),
+    ]
+    # Without cards, only the sound recording keeps its card before it: it is its picture anyway.
+    off = form(title_card={"seconds": 3}, statement_cards={"enabled": False, "seconds": 2})
+    assert [(p.kind, p.statement_id) for p in plan_timeline([one, two], cuts, off, title=False)] == [
+        ("statement", "s01"),
+        ("card", "s02"),
+        ("statement", "s02"),
     ]
 
 

@@ -455,9 +455,9 @@ def test_the_server_refuses_what_is_not_its_own_page(reviewed: Path) -> None:
     finally:
         assert stop(process) == 0, "Ctrl-C stops it cleanly"
     assert not listening_addresses(port)
+    assert not lock.exists(), "the lock file goes with the review"
 
     # A lock file that is a link: never written through (the address would land wherever it points).
-    lock.unlink()
     elsewhere = reviewed.parent / f"{reviewed.name}-elsewhere.txt"
     elsewhere.write_text("kept\n", encoding="utf-8")
     lock.symlink_to(elsewhere)

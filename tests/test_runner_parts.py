@@ -91,7 +91,7 @@ def test_documents_start_only_when_asked(tmp_path: Path) -> None:
         language="da",
         statements=(),
         transcripts={},
-        starts_ms={},
+        spans_ms={},
         approvals={},
     )
     documents = deliver.Documents(tmp_path, contents, steps=None)  # type: ignore[arg-type]

@@ -4,7 +4,6 @@ first one's address from the lock file and joins it), and ``serve``, which liste
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import signal
@@ -15,6 +14,7 @@ from typing import Any
 
 from pipeline import run_record
 from pipeline.errors import Busy, UsageError
+from pipeline.files import lock_file
 from pipeline.review.guards import page_address
 from pipeline.review.server import Server
 from pipeline.review.state import Review
@@ -27,27 +27,23 @@ LOCK_FILE = ".review.lock"
 @contextlib.contextmanager
 def review_lock(out_dir: Path) -> Iterator[tuple[int, str | None]]:
     """One review per output folder. Yields (the lock's descriptor, None) to the first review; a second
-    one gets (-1, the first one's address) and joins it."""
+    one gets (-1, the first one's address) and joins it. The lock file goes when the first review ends
+    (``files.lock_file``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    # It holds the page's address with the session's token: for this user's eyes only.
-    try:
-        fd = os.open(out_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    except OSError as error:  # a link there would have us write the address wherever it points
-        raise UsageError(
-            f"{out_dir / LOCK_FILE}: cannot be opened as a plain file ({error.strerror})"
-        ) from None
-    try:
-        with contextlib.suppress(OSError):  # a file system without modes (exFAT)
-            os.fchmod(fd, 0o600)
+    with contextlib.ExitStack() as stack:
+        # It holds the page's address with the session's token: for this user's eyes only.
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            address = os.pread(fd, 1000, 0).decode("ascii", "replace").strip()
+            fd, address = stack.enter_context(lock_file(out_dir / LOCK_FILE, 0o600, flags=os.O_NOFOLLOW))
+        except OSError as error:  # a link there would have us write the address wherever it points
+            raise UsageError(
+                f"{out_dir / LOCK_FILE}: cannot be opened as a plain file ({error.strerror})"
+            ) from None
+        if fd is None:
             yield -1, address or None
             return
+        with contextlib.suppress(OSError):  # a file system without modes (exFAT)
+            os.fchmod(fd, 0o600)
         yield fd, None
-    finally:
-        os.close(fd)
 
 
 def serve(

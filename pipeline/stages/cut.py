@@ -199,10 +199,8 @@ def plan_timeline(
     *,
     title: bool,
 ) -> tuple[Part, ...]:
-    """Title card, then for each statement its card and the statement itself, in whole frames.
-
-    An audio-only statement is shown over its own card, so it gets no separate card before it.
-    """
+    """Title card, then for each statement its card (``has_card_before``) and the statement itself, in
+    whole frames."""
     fps = form.video.fps
     parts: list[Part] = []
 
@@ -220,7 +218,11 @@ def plan_timeline(
 
 
 def has_card_before(statement: Statement, form: Form) -> bool:
-    return form.clip.statement_cards.enabled and statement.probe.video is not None
+    """Every statement is announced by its card where the form shows cards. A sound recording's card is
+    also its picture throughout, even where the form shows no cards; it comes before it all the same,
+    since that is where the caption of a card that names the speaker is (``card_cue``): a sound-only
+    statement would otherwise name its speaker on screen and never in the subtitles."""
+    return form.clip.statement_cards.enabled or statement.sound_only
 
 
 def _card_ms(form: Form, kind: str) -> int:

@@ -32,7 +32,9 @@ from pipeline.models import Approval, Statement, StatementTranscript
 from pipeline.models import approved as is_approved
 from pipeline.stages import delivery_page, letters, transcript
 from pipeline.stages.check import run_check
+from pipeline.stages.check.files import timeline_path, timeline_record
 from pipeline.stages.check.report import QcReport, write_qc_report
+from pipeline.stages.cut import Part
 from pipeline.stages.subtitles.rules import Cue
 from pipeline.steps import PlannedStep, StageLog
 from pipeline.texts import documents as words
@@ -54,27 +56,32 @@ FAILED_ASIDE_PREFIX = ".failed-old-"
 # temporary name it is written under (``.<name>.XXXXXXXX.part``, pipeline/files.py).
 NAME_MAX_BYTES = 120
 FALLBACK_NAME = "hoeringssvar"
-_FORBIDDEN = frozenset('<>:"/\\|?*')
 _WINDOWS_RESERVED = frozenset(
     ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
     + [f"{port}{n}" for port in ("COM", "LPT") for n in (*"0123456789", "¹", "²", "³")]
 )
-_DASHES = re.compile(r"-{2,}")
-_AROUND_UNDERSCORE = re.compile(r"-*_-*")
-_EDGES = " .-_\u200d"  # a joiner at either end joins nothing
+# Danish letters as Danish writes them without: the fixed words of the names (hoeringssvar, foelgebrev)
+# are written so, and a name must not mix "ø" in one word with "oe" in the next.
+_DANISH = {"æ": "ae", "Æ": "Ae", "ø": "oe", "Ø": "Oe", "å": "aa", "Å": "Aa"}
+_SEPARATORS = re.compile(r"[-_]{2,}")
+_EDGES = "-_"
 
 
-def _unsafe_in_name(char: str) -> bool:
-    point = ord(char)
-    return (
-        char in _FORBIDDEN
-        or char.isspace()
-        or unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp")
-        or 0x202A <= point <= 0x202E
-        or 0x2066 <= point <= 0x2069
-        or 0xFDD0 <= point <= 0xFDEF
-        or (point & 0xFFFE) == 0xFFFE
-    )
+def _slug_letter(char: str) -> str | None:
+    """``char`` as a name writes it: a Danish letter transliterated, another Latin letter without its
+    accents (é as e), a letter or digit of another script kept; None: not a letter or digit."""
+    if char in _DANISH:
+        return _DANISH[char]
+    if char.isascii():
+        return char if char.isalnum() else None
+    if not char.isalnum():
+        return None
+    if unicodedata.name(char, "").startswith("LATIN "):
+        parts = unicodedata.normalize("NFKD", char)
+        base = "".join(_DANISH.get(c, c) for c in parts if not unicodedata.combining(c))
+        if base.isascii() and base.isalnum():
+            return base
+    return char
 
 
 def _extends(char: str) -> bool:
@@ -122,20 +129,35 @@ def _cut_to_bytes(text: str, max_bytes: int) -> str:
 
 
 def safe_file_name(text: str, max_bytes: int = NAME_MAX_BYTES, fallback: str = FALLBACK_NAME) -> str:
-    """``text`` as a file-name stem that every common file system takes as it is: NFC, characters
-    Windows forbids, control characters, separators, lone surrogates and whitespace as ``-``, no dots,
-    spaces or dashes at either end, never a name Windows reserves (CON, NUL, COM1, ...), at most
-    ``max_bytes`` of UTF-8 cut between characters; ``fallback`` when nothing is left."""
-    text = "".join("-" if _unsafe_in_name(c) else c for c in text)
-    clean = unicodedata.normalize("NFC", text)
-    clean = _DASHES.sub("-", clean)
-    clean = _AROUND_UNDERSCORE.sub("_", clean).strip(_EDGES)
+    """The one rule for every name made from what a person wrote (the delivery's files, its ZIP):
+    ``text`` (NFKC) with æ ø å as ae oe aa, other Latin letters without accents, letters and digits of
+    other scripts kept (with their marks); every run of anything else (spaces, punctuation, dots,
+    symbols, emoji, control and format characters) one ``-``, or ``_`` where the run holds one; no
+    ``-`` or ``_`` at either end; at most ``max_bytes`` of UTF-8, cut between characters as a person
+    sees them; a name Windows reserves (CON, NUL, COM1, ...) with a leading ``_``; ``fallback`` where
+    nothing is left. So "2026-11-24_Plan-, Teknik- og Miljøudvalget_hoeringssvar" is
+    "2026-11-24_Plan-Teknik-og-Miljoeudvalget_hoeringssvar"."""
+    out: list[str] = []
+    for char in unicodedata.normalize("NFKC", text):
+        letter = _slug_letter(char)
+        if letter is not None:
+            out.append(letter)
+        elif unicodedata.category(char) in ("Mn", "Mc", "Me"):
+            # A mark belongs to the letter before it where that letter is kept as it is (Devanagari's
+            # vowel signs); after anything else (a transliterated letter, a separator, an emoji's
+            # variation selector) it is dropped.
+            if out and not out[-1].isascii() and out[-1] not in _EDGES:
+                out.append(char)
+        else:
+            out.append("_" if char == "_" else "-")
+    clean = unicodedata.normalize("NFC", "".join(out))
+    clean = _SEPARATORS.sub(lambda run: "_" if "_" in run.group() else "-", clean).strip(_EDGES)
     clean = _cut_to_bytes(clean, max_bytes).rstrip(_EDGES)
     if not clean:
         return fallback
-    # Windows refuses a reserved name also before an extension ("nul.x"), in any case.
-    if clean.split(".", 1)[0].upper() in _WINDOWS_RESERVED:
-        clean = _cut_to_bytes("_" + clean, max_bytes).rstrip(_EDGES)
+    # Windows refuses a reserved name also before an extension ("nul.mp4"), in any case.
+    if clean.upper() in _WINDOWS_RESERVED:
+        clean = "_" + clean
     return clean
 
 
@@ -150,6 +172,11 @@ def delivery_stem(form: Form, meeting: MeetingFacts) -> str:
         "form": form.name,
     }
     return safe_file_name(form.naming.format(**values))
+
+
+def statement_spans(parts: Sequence[Part]) -> dict[str, tuple[int, int]]:
+    """Where each statement starts and ends in the clip: the one timing every output states."""
+    return {p.statement_id: (p.start_ms, p.end_ms) for p in parts if p.kind == "statement" and p.statement_id}
 
 
 def outcome(
@@ -181,6 +208,16 @@ class Delivered:
         }
 
 
+def draft_note(delivered: Delivered, statements: int, out_dir: Path) -> str:
+    """What a run that made a draft tells the organiser: what waits for approval, and how to go on."""
+    waiting = ", ".join(s.recording.relpath for s in delivered.unapproved)
+    return (
+        f"a draft is in {delivered.folder}: {len(delivered.unapproved)} of {statements} statements are not "
+        f"approved yet ({waiting}); read and approve them with `hearing review {out_dir}` or in "
+        f"{out_dir / 'edits'} (approved: true, approved_by), then run `hearing render {out_dir}`"
+    )
+
+
 PARTICIPANTS = "deltagere"  # OUT/deltagere: the participant note, where the form keeps it from the official
 
 
@@ -206,6 +243,7 @@ def _letters(
         form,
         model=doc.model,
         statements=len(doc.entries),
+        sound_only=sum(e.statement.sound_only for e in doc.entries),
         approved=sum(is_approved(e.approval) for e in doc.entries),
         clip_ms=clip_ms,
         changed_after_approval=[
@@ -246,12 +284,18 @@ def _letters(
     return added
 
 
+def _write_timeline(folder: Path, name: str, timeline: Sequence[Mapping[str, Any]]) -> str:
+    """``<name>-tidslinje.json``: where each part of the clip is, for the check of the delivery alone."""
+    clip = folder / f"{name}.mp4"
+    write_json(timeline_path(clip), timeline_record(clip.name, timeline))
+    return timeline_path(clip).name
+
+
 def _check(
     folder: Path,
     form: Form,
     name: str,
     language: str,
-    timeline: list[dict[str, Any]],
     steps: StageLog,
     files_ready: Callable[[], object],
     model: str | None,
@@ -266,8 +310,10 @@ def _check(
             transcript_json=(folder / f"{name}-transkription.json")
             if "json" in form.transcript.formats
             else None,
-            run_json=None,  # written only when the run ends; the timeline is passed instead
-            timeline=timeline,
+            # run.json is written only when the run ends, and an official's copy of the delivery has
+            # none: the run checks the statements' lengths from the delivery's timeline file, as they do.
+            run_json=None,
+            timeline_json=timeline_path(folder / f"{name}.mp4"),
             language=language,
             files_ready=files_ready,
             model=model,
@@ -296,7 +342,7 @@ class Contents:
     language: str
     statements: tuple[Statement, ...]
     transcripts: Mapping[str, StatementTranscript]
-    starts_ms: Mapping[str, int]
+    spans_ms: Mapping[str, tuple[int, int]]  # where each statement starts and ends (``statement_spans``)
     approvals: Mapping[str, Approval | None]
 
 
@@ -337,8 +383,9 @@ class Documents:
             engine=first.engine,
             model=first.model,
             language=c.language,
-            starts_ms=dict(c.starts_ms),
+            starts_ms={sid: start for sid, (start, _) in c.spans_ms.items()},
             approvals=dict(c.approvals),
+            ends_ms={sid: end for sid, (_, end) in c.spans_ms.items()},
         )
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents")
         self._written = self._pool.submit(self._write, self.doc)
@@ -384,10 +431,11 @@ def run(
     folder = out_dir / STAGING_DELIVERY
     form, name, language = contents.form, contents.name, contents.language
     statements, approvals = contents.statements, contents.approvals
+    staged = [*staged, _write_timeline(folder, name, timeline)]
     try:
         # The check measures the clip first and waits for the documents only then.
         model = documents.doc.model if documents.doc is not None else None
-        qc = _check(folder, form, name, language, timeline, steps, documents.files, model)
+        qc = _check(folder, form, name, language, steps, documents.files, model)
         files = [*staged, *documents.files()]
     finally:
         documents.close()

@@ -63,6 +63,7 @@ def render(data: PageData) -> str:
     t = LABELS["da" if danish else "en"]
     f = data.facts
     esc = escape.html_text
+    kinds = f" ({words.statements_by_kind(f.statements, f.sound_only)})"
     rows = [
         (t["date"], danish_date(f.meeting.date) if f.meeting.date else None),
         (t["place"], f.meeting.place),
@@ -72,7 +73,7 @@ def render(data: PageData) -> str:
         (t["agreed_with"], f.agreed_with),
         (t["meeting"], danish_date(f.committee_meeting) if f.committee_meeting else t["next"]),
         (t["length"], duration_words(f.clip_ms)),
-        (t["statements"], str(f.statements)),
+        (t["statements"], str(f.statements) + (kinds if danish and f.sound_only else "")),
         (t["check"], f"{t['passed'] if f.check_passed else t['failed']} ({f.check_verdict})"),
         (t["approved"], f"{f.approved} {t['of']} {f.statements}"),
         (words.MODEL, words.model_text(f.model))

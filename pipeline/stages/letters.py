@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from pipeline import escape
 from pipeline.config import Agreement, FollowUp, Form, WorkingGroup
-from pipeline.meeting_facts import MeetingFacts
+from pipeline.meeting_facts import MeetingFacts, committee_meeting
 from pipeline.model_note import ModelNote, note_for
 from pipeline.stages.transcript import PDF_FONT, pdf_document
 from pipeline.texts import letters as words
@@ -53,6 +53,7 @@ class Facts:
     agreements: tuple[Agreement, ...]
     next_meeting: dt.date | None
     next_meeting_place: str | None
+    sound_only: int = 0  # of ``statements``, those without a picture (Statement.sound_only)
 
 
 def facts(
@@ -62,6 +63,7 @@ def facts(
     *,
     model: str,
     statements: int,
+    sound_only: int = 0,
     approved: int,
     clip_ms: int,
     changed_after_approval: Sequence[str] = (),
@@ -79,10 +81,11 @@ def facts(
     return Facts(
         meeting=meeting,
         agreed_with=form.agreed_with,
-        committee_meeting=form.committee_meeting,
+        committee_meeting=committee_meeting(meeting, form),
         form_name=form.name,
         model=note_for(model),
         statements=statements,
+        sound_only=sound_only,
         approved=approved,
         clip_ms=clip_ms,
         changed_after_approval=tuple(changed_after_approval),
@@ -102,26 +105,27 @@ def facts(
 
 
 def cover_letter_lines(f: Facts) -> list[tuple[str, str]]:
-    """The letter as (kind, text) pairs: "h" a heading, "p" a paragraph, "kv" a label and value, "mono"
-    a checksum line."""
+    """The letter as (kind, text) pairs: "h" a heading, "p" a paragraph, "kv" a label and value, "file"
+    a delivered file's name and its checksum (a line each)."""
     m = f.meeting
     meeting = words.meeting(m.title, m.date, comma=True)
     when = danish_date(f.committee_meeting) if f.committee_meeting else words.NEXT_MEETING
     lines: list[tuple[str, str]] = [
         ("h", words.cover_heading(meeting)),
-        ("kv", f"{words.TO}: {f.agreed_with or m.addressee}"),
+        # The official where one is named; the committee once, not also as the addressee.
+        *((("kv", f"{words.TO}: {f.agreed_with}"),) if f.agreed_with else ()),
         ("kv", f"{words.COMMITTEE}: {m.addressee}"),
         ("kv", f"{words.FOR_MEETING}: {when}"),
         ("kv", f"{words.FROM}: {m.organiser or words.ORGANISER}"),
         ("p", words.sent(meeting, m.place, f.agreed_with)),
-        ("p", words.contents(f.statements, duration_words(f.clip_ms))),
+        ("p", words.contents(f.statements, f.sound_only, duration_words(f.clip_ms))),
         ("p", words.check(f.check_passed, f.form_name, f.check_verdict)),
         ("p", words.approved(f.approved, f.statements)),
         ("p", model_line(f.model)),
         *(("p", words.changed_unapproved(line)) for line in f.changed_after_approval),
         ("p", words.committee_sees(m.addressee, f.committee_meeting)),
         ("h", words.CHECKSUMS),
-        *(("mono", f"{digest}  {name}") for name, digest in f.files),
+        *(("file", f"{name}\n{digest}") for name, digest in f.files),
         ("p", words.CHECKSUMS_NOTE),
     ]
     if f.contact:
@@ -147,9 +151,17 @@ def cover_letter_pdf(f: Facts) -> bytes:
             pdf.cell(pdf.get_string_width(f"{label}: ") + 1, 5.5, f"{label}: ")
             pdf.set_font(PDF_FONT, "", 10)
             pdf.multi_cell(0, 5.5, value, align="L", new_x="LMARGIN", new_y="NEXT")
-        elif kind == "mono":
-            pdf.set_font(PDF_FONT, "", 6.5)
-            pdf.multi_cell(width, 3.6, text, align="L", new_x="LMARGIN", new_y="NEXT")
+        elif kind == "file":
+            # The name, then its checksum on a line of its own: a checksum never wraps, so every file's
+            # block looks the same whatever the length of its name.
+            name, _, digest = text.partition("\n")
+            pdf.ln(1)
+            pdf.set_font(PDF_FONT, "", 8.5)
+            pdf.multi_cell(width, 4.2, name, align="L", new_x="LMARGIN", new_y="NEXT")
+            pdf.set_font(PDF_FONT, "", 7)
+            pdf.set_text_color(0x44, 0x44, 0x44)
+            pdf.cell(width, 3.6, digest, new_x="LMARGIN", new_y="NEXT")
+            pdf.set_text_color(0, 0, 0)
         else:
             pdf.ln(2)
             pdf.set_font(PDF_FONT, "", 10.5)
@@ -164,7 +176,9 @@ def participant_sections(f: Facts) -> list[tuple[str, list[str]]]:
     """The note as (heading, paragraphs or list items) sections."""
     m = f.meeting
     sent = [
-        words.thanks(words.meeting(m.title, m.date, comma=False), f.statements, duration_words(f.clip_ms)),
+        words.thanks(
+            words.meeting(m.title, m.date, comma=False), f.statements, f.sound_only, duration_words(f.clip_ms)
+        ),
         words.sent_to(m.addressee, f.agreed_with),
         words.committee_sees(m.addressee, f.committee_meeting),
     ]

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pipeline import escape
 from pipeline.config import Form
-from pipeline.meeting_facts import MeetingFacts
+from pipeline.meeting_facts import MeetingFacts, committee_meeting
 from pipeline.model_note import ModelNote, note_for
 from pipeline.models import Approval, Segment, Statement, StatementTranscript
 from pipeline.models import approved as is_approved
 from pipeline.texts import documents as words
 from pipeline.timefmt import timecode
 
-VERSION = 1
+VERSION = 2  # 2: a statement's times are the clip's, the recording's length its own field; the
+# committee meeting's date is the meeting's
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class TranscriptEntry:
     start_ms: int | None  # where the statement starts in the clip; None while there is no clip
     transcript: StatementTranscript
     approval: Approval | None = None  # who read and approved the text, None: nobody yet
+    end_ms: int | None = None  # where it ends in the clip (its part of the timeline); None: no clip yet
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,10 @@ def document(
     language: str,
     starts_ms: dict[str, int] | None = None,
     approvals: dict[str, Approval | None] | None = None,
+    ends_ms: Mapping[str, int] | None = None,
 ) -> TranscriptDocument:
+    """``starts_ms`` and ``ends_ms``: where each statement's part of the clip starts and ends (the
+    clip's timeline, ``cut.Part``), the one timing every output of the delivery states."""
     entries = []
     for number, statement in enumerate(statements, start=1):
         label, named = speaker_label(statement, number, form)
@@ -85,13 +91,14 @@ def document(
                 start_ms=starts_ms.get(statement.id) if starts_ms else None,
                 transcript=transcripts[statement.id],
                 approval=(approvals or {}).get(statement.id),
+                end_ms=ends_ms.get(statement.id) if ends_ms else None,
             )
         )
     return TranscriptDocument(
         meeting=meeting,
         form_name=form.name,
         agreed_with=form.agreed_with,
-        committee_meeting=form.committee_meeting,
+        committee_meeting=committee_meeting(meeting, form),
         language=language,
         engine=engine,
         model=model,
@@ -115,6 +122,7 @@ def header_lines(doc: TranscriptDocument) -> list[str]:
         committee=m.committee,
         committee_meeting=doc.committee_meeting,
         statements=len(doc.entries),
+        sound_only=sum(e.statement.sound_only for e in doc.entries),
         approved=sum(is_approved(e.approval) for e in doc.entries),
         changed=[e.number for e in doc.entries if e.approval is not None and not e.approval.valid],
     )
@@ -171,6 +179,13 @@ def render_txt(doc: TranscriptDocument) -> str:
     return escape.printable("\n".join(out)).rstrip() + "\n"
 
 
+TIMES_NOTE = (
+    "milliseconds in the clip: a statement's start_ms, end_ms and duration_ms are its part of the clip, "
+    "its segments' and words' times are from that start; recording_duration_ms is the length of the "
+    "recording it was cut from"
+)
+
+
 def render_json(doc: TranscriptDocument) -> dict[str, Any]:
     from pipeline.stages.transcribe import transcript_to_json
 
@@ -185,18 +200,17 @@ def render_json(doc: TranscriptDocument) -> dict[str, Any]:
                 "place": doc.meeting.place,
                 "organiser": doc.meeting.organiser,
                 "committee": doc.meeting.committee,
-            },
-            "form": {
-                "name": doc.form_name,
-                "agreed_with": doc.agreed_with,
+                # When the committee sees the response: the form's agreed date, else meeting.yaml's.
                 "committee_meeting": doc.committee_meeting.isoformat() if doc.committee_meeting else None,
             },
+            "form": {"name": doc.form_name, "agreed_with": doc.agreed_with},
             "language": doc.language,
             "engine": doc.engine,
             "model": doc.model,
             # What the header says about the model, as fields: its published Danish error rate (None
             # where none is known) with the source, never measured on this meeting.
             "model_note": {**model_note(doc).to_json(), "text": words.model_text(model_note(doc))},
+            "times": TIMES_NOTE,
             "statements": [
                 {
                     "number": entry.number,
@@ -206,8 +220,16 @@ def render_json(doc: TranscriptDocument) -> dict[str, Any]:
                     "group": entry.statement.group,
                     "topic": entry.statement.topic,
                     "recording_sha256": entry.statement.recording.sha256,
+                    # In the clip: the statements follow one another, never overlap.
                     "start_ms": entry.start_ms,
-                    "duration_ms": entry.statement.probe.duration_ms,
+                    "end_ms": entry.end_ms,
+                    "duration_ms": (
+                        entry.end_ms - entry.start_ms
+                        if entry.start_ms is not None and entry.end_ms is not None
+                        else None
+                    ),
+                    # The whole recording the statement was cut from, as long as it is on its own.
+                    "recording_duration_ms": entry.statement.probe.duration_ms,
                     "text": entry.transcript.text,
                     "no_text": entry.transcript.no_text,
                     "flags": ["no_text_recognised"] if entry.transcript.no_text else [],

@@ -35,6 +35,13 @@ def danish_date(value: dt.date | None) -> str:
     return f"{value.day}. {DANISH_MONTHS[value.month - 1]} {value.year}"
 
 
+def statements_by_kind(statements: int, sound_only: int) -> str:
+    """How many statements of each kind, as every document counts them: "3 videoindlæg og 1 lydindlæg"
+    ("indlæg" is the same in the plural); a kind with none is left out, and none at all is "0 indlæg"."""
+    kinds = ((statements - sound_only, "videoindlæg"), (sound_only, "lydindlæg"))
+    return " og ".join(f"{n} {word}" for n, word in kinds if n) or "0 indlæg"
+
+
 def untitled_archive(folder_name: str) -> str:
     """The archive's title of a meeting meeting.yaml gives no title: English, for the archivist."""
     return f"Recordings of the citizen meeting {folder_name}"
@@ -76,6 +83,7 @@ def header_lines(
     statements: int,
     approved: int,
     changed: Sequence[int],
+    sound_only: int = 0,
 ) -> list[str]:
     """The transcript's facts, one "label: value" a line; ``changed``: the numbers of the statements
     changed after they were approved."""
@@ -88,7 +96,8 @@ def header_lines(
         lines.append(f"Til: {committee}")
     if committee_meeting:
         lines.append(f"Vises på udvalgsmødet: {danish_date(committee_meeting)}")
-    lines.append(f"Antal indlæg: {statements}")
+    kinds = f" ({statements_by_kind(statements, sound_only)})" if sound_only else ""
+    lines.append(f"Antal indlæg: {statements}{kinds}")
     lines.append(f"Godkendt: {approved} af {statements} indlæg er læst og godkendt af en person")
     if changed:
         lines.append(

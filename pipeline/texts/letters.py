@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pipeline.texts.documents import danish_date
+from pipeline.texts.documents import danish_date, statements_by_kind
 
 # ------------------------------------------------------------------------------------------- shared
 
@@ -53,9 +53,10 @@ def sent(meeting: str, place: str | None, agreed_with: str | None) -> str:
     return f"Hermed sendes høringssvaret fra {meeting}{' i ' + place if place else ''}{agreed}."
 
 
-def contents(statements: int, duration: str) -> str:
+def contents(statements: int, sound_only: int, duration: str) -> str:
+    kinds = f" ({statements_by_kind(statements, sound_only)})" if sound_only else ""
     return (
-        f"Det er ét videoklip med {statements} indlæg fra borgerne, i alt {duration}, "
+        f"Det er ét videoklip med {statements} indlæg fra borgerne{kinds}, i alt {duration}, "
         "med undertekster i klippet og som fil, og en skriftlig gengivelse af alle indlæg."
     )
 
@@ -96,9 +97,10 @@ def note_title(title: str) -> str:
     return f"Til deltagerne i {title}"
 
 
-def thanks(meeting: str, statements: int, duration: str) -> str:
+def thanks(meeting: str, statements: int, sound_only: int, duration: str) -> str:
     return (
-        f"Tak for jeres indlæg på {meeting}. De {statements} videoindlæg er samlet i ét klip "
+        f"Tak for jeres indlæg på {meeting}. Jeres {statements_by_kind(statements, sound_only)} er samlet "
+        "i ét klip "
         f"({duration}) med undertekster og en skriftlig gengivelse."
     )
 

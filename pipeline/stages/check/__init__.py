@@ -30,7 +30,9 @@ from pipeline.stages.check.files import (
     _model_from_run,
     _read_bytes,
     _relative,
+    _timeline_from_file,
     _timeline_from_run,
+    timeline_path,
     transcript_path,
 )
 from pipeline.stages.check.report import CheckedFile, QcReport
@@ -53,6 +55,7 @@ def run_check(
     transcript_json: Path | None,
     run_json: Path | None,
     timeline: Sequence[Mapping[str, Any]] | None = None,
+    timeline_json: Path | None = None,
     language: str | None = None,
     files_ready: Callable[[], object] | None = None,
     model: str | None = None,
@@ -62,8 +65,11 @@ def run_check(
     ``files_ready`` is called once the clip is measured, before any file beside it is looked at: a caller
     still writing one of them (on another core, while ffmpeg meters the clip) finishes it there.
 
-    ``timeline`` (the parts as run.json records them) may be given instead of ``run_json`` by a caller that
-    has it in hand, e.g. the runner before it writes run.json. ``language`` is the language the clip is in
+    ``timeline`` (the parts as run.json records them) may be given by a caller that has it in hand;
+    otherwise ``timeline_json`` (the delivery's ``<stem>-tidslinje.json``, which the run writes and checks
+    too) says where the statements are, else ``run_json`` (an official's copy of the delivery has none).
+
+    ``language`` is the language the clip is in
     (the soft subtitle track must say so); default the form's. The transcript files are looked for beside
     the clip (``<stem>-transkription.<format>``); ``transcript_json`` may point elsewhere. The SRT's
     companion (the .vtt of the same name, or the .srt of a .vtt) is looked for beside it.
@@ -84,16 +90,26 @@ def run_check(
     if facts.audio is None:
         not_checked.append("loudness and true peak: the clip has no sound")
 
+    # Where the statements are: given by the caller, else the delivery's own timeline file, else run.json.
     used_timeline = list(timeline) if timeline is not None else None
+    if used_timeline is None and timeline_json is not None:
+        used_timeline, why = _timeline_from_file(timeline_json, clip, facts.duration_ms)
+        files.append(
+            CheckedFile("timeline", _relative(timeline_json, folder), f"not used: {why}" if why else "")
+        )
     if used_timeline is None and run_json is not None:
         used_timeline, why = _timeline_from_run(run_json, clip, facts.duration_ms)
         files.append(
             CheckedFile("run report", _relative(run_json, folder), f"not used: {why}" if why else "")
         )
     elif used_timeline is None:
+        if timeline_json is None:
+            files.append(CheckedFile("timeline", None, f"looked for {timeline_path(clip).name}"))
         files.append(CheckedFile("run report", None))
     if used_timeline is None:
-        not_checked.append("length of each statement: needs the run's timeline (run.json)")
+        not_checked.append(
+            f"length of each statement: needs the clip's timeline ({timeline_path(clip).name} or run.json)"
+        )
     results += check_durations(facts.duration_ms, form, used_timeline)
     results.append(check_soft_track(facts, form, language))
 

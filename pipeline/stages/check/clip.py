@@ -318,8 +318,9 @@ def check_soft_track(facts: ClipFacts, form: Form, language: str | None = None) 
 def check_durations(
     duration_ms: int, form: Form, timeline: Sequence[Mapping[str, Any]] | None
 ) -> list[CheckResult]:
-    """The clip within ``clip.max_duration``; each statement within ``max_statement`` where the run's
-    timeline (run.json) says where the statements are."""
+    """The clip within ``clip.max_duration``; each statement within ``max_statement``, one result a
+    statement (``clip.statement.<id>``, numbered in the clip's order), where the timeline (the delivery's
+    ``<name>-tidslinje.json``, else run.json) says where the statements are."""
     limit = round(form.clip.max_duration * 1000)
     out = [
         _result(
@@ -333,23 +334,21 @@ def check_durations(
     ]
     if timeline is None:
         return out
-    statements = [p for p in timeline if p.get("kind") == "statement"]
-    if not statements:
-        return out
     most = round(form.clip.max_statement * 1000)
-    longest = max(statements, key=lambda p: int(p.get("duration_ms", 0)))
-    over = [p for p in statements if int(p.get("duration_ms", 0)) > most]
-    out.append(
-        _result(
-            "clip.statements",
-            "length of each statement",
-            f"≤ {seconds_text(most)} each",
-            f"longest {seconds_text(int(longest.get('duration_ms', 0)))} "
-            f"({longest.get('statement')}, run.json)",
-            not over,
-            "; ".join(f"{p.get('statement')}: {seconds_text(int(p.get('duration_ms', 0)))}" for p in over),
+    statements = [p for p in timeline if p.get("kind") == "statement"]
+    for number, part in enumerate(statements, start=1):
+        length = int(part.get("duration_ms", 0))
+        sid = str(part.get("statement") or number)
+        out.append(
+            _result(
+                f"clip.statement.{sid}",
+                f"length of statement {number} ({sid})",
+                f"≤ {seconds_text(most)}",
+                seconds_text(length),
+                length <= most,
+                "" if length <= most else f"{seconds_text(length - most)} too long",
+            )
         )
-    )
     return out
 
 

@@ -1,12 +1,13 @@
-"""The files that belong with a clip: found beside it (subtitles, transcript JSON, run.json), read, and
-the run's timeline taken from run.json only when it describes this clip."""
+"""The files that belong with a clip: found beside it (subtitles, transcript JSON, the timeline, run.json),
+read, and the run's timeline taken from the delivery's own timeline file, else from run.json, only when it
+describes this clip."""
 
 from __future__ import annotations
 
 import glob
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,10 @@ from pipeline.stages.check.subtitles import subtitle_kind
 from pipeline.timefmt import seconds_text
 
 TRANSCRIPT_SUFFIX = "-transkription"
+# ``<name>-tidslinje.json`` in the delivery: where each part of the clip is (title, cards, statements), so
+# that an official's check of the delivery folder alone judges every statement's length, as the run did.
+TIMELINE_SUFFIX = "-tidslinje"
+TIMELINE_KIND = "hearing-pipeline timeline"
 # A run.json whose clip is longer or shorter than this describes another render of the clip.
 TIMELINE_TOLERANCE_MS = 200
 
@@ -29,10 +34,27 @@ class DeliveryFiles:
     transcript_json: Path | None
     run_json: Path | None
     language: str | None  # from the subtitle file's name, <stem>.<language>.srt
+    timeline_json: Path | None = None  # the delivery's ``<stem>-tidslinje.json``
 
 
 def transcript_path(clip: Path, fmt: str) -> Path:
     return clip.with_name(f"{clip.stem}{TRANSCRIPT_SUFFIX}.{fmt}")
+
+
+def timeline_path(clip: Path) -> Path:
+    return clip.with_name(f"{clip.stem}{TIMELINE_SUFFIX}.json")
+
+
+def timeline_record(clip_name: str, timeline: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The delivery's timeline file: the parts as run.json records them, with the clip they describe."""
+    return {
+        "kind": TIMELINE_KIND,
+        "version": 1,
+        "clip": clip_name,
+        "duration_ms": _end_of(timeline),
+        "times": "milliseconds in the clip; a statement's part is its length in the clip",
+        "parts": [dict(p) for p in timeline],
+    }
 
 
 def find_delivery_files(clip: Path, form: Form, subtitles: Path | None = None) -> DeliveryFiles:
@@ -45,12 +67,14 @@ def find_delivery_files(clip: Path, form: Form, subtitles: Path | None = None) -
         found = sorted(clip.parent.glob(f"{stem}.*.srt")) + sorted(clip.parent.glob(f"{stem}.srt"))
         subtitles = preferred if preferred.is_file() else next((p for p in found if p.is_file()), None)
     transcript = transcript_path(clip, "json")
+    timeline = timeline_path(clip)
     run_json = run_record.path_of(clip.parent.parent)
     tag = subtitles.suffixes[-2].lstrip(".") if subtitles is not None and len(subtitles.suffixes) > 1 else ""
     return DeliveryFiles(
         subtitles=subtitles,
         transcript_json=transcript if transcript.is_file() else None,
         run_json=run_json if run_json.is_file() else None,
+        timeline_json=timeline if timeline.is_file() else None,
         language=tag if re.fullmatch(r"[a-z]{2,3}", tag) else None,
     )
 
@@ -86,13 +110,48 @@ def _timeline_from_run(
     name = (data.get("delivery") or {}).get("name")
     if name and name != clip.stem:
         return None, f"describes the clip {name}, not this one"
-    timeline = data.get("timeline") or []
-    if not timeline:
+    return _usable(data.get("timeline"), duration_ms)
+
+
+def _timeline_from_file(
+    path: Path, clip: Path, duration_ms: int
+) -> tuple[list[Mapping[str, Any]] | None, str]:
+    """The delivery's timeline file when it is about this clip; otherwise None and why it was not used."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        return None, f"cannot be read ({error})"
+    if not isinstance(data, dict) or data.get("kind") != TIMELINE_KIND:
+        return None, "is not a timeline of hearing-pipeline"
+    if data.get("clip") != clip.name:
+        return None, f"describes the clip {data.get('clip')!r}, not this one"
+    return _usable(data.get("parts"), duration_ms)
+
+
+def _usable(timeline: object, duration_ms: int) -> tuple[list[Mapping[str, Any]] | None, str]:
+    """A timeline of parts that ends where the measured clip ends; otherwise None and why not."""
+    if not isinstance(timeline, list) or not timeline:
         return None, "has no timeline"
-    end = max(int(p.get("start_ms", 0)) + int(p.get("duration_ms", 0)) for p in timeline)
+    parts: list[Mapping[str, Any]] = []
+    for part in timeline:
+        if not (
+            isinstance(part, dict)
+            and all(isinstance(part.get(k), int) and part[k] >= 0 for k in ("start_ms", "duration_ms"))
+            and not isinstance(part.get("start_ms"), bool)
+            and not isinstance(part.get("duration_ms"), bool)
+        ):
+            return None, "has a part without whole milliseconds for its start and length"
+        parts.append(part)
+    end = _end_of(parts)
     if abs(end - duration_ms) > TIMELINE_TOLERANCE_MS:
         return None, f"describes a clip of {seconds_text(end)}, not the {seconds_text(duration_ms)} measured"
-    return timeline, ""
+    return parts, ""
+
+
+def _end_of(timeline: Sequence[Mapping[str, Any]]) -> int:
+    return max((int(p["start_ms"]) + int(p["duration_ms"]) for p in timeline), default=0)
 
 
 def _model_from_run(run_json: Path, clip: Path) -> str | None:

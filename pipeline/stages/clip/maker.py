@@ -124,7 +124,7 @@ class ClipMaker:
         )
         for part in timeline.parts:
             self._segment(timeline, part)
-        if statement.probe.video is None:
+        if statement.sound_only:
             self._card_png(picture)
 
     def _timeline(

@@ -94,7 +94,7 @@ class ClipSpecs:
         cut = timeline.cuts[statement.id]
         burn = self.burn_text(timeline, part) if form.subtitles.mode in ("burn", "burn+soft") else None
         ass = self.work.subtitles(sha256_text(burn)) if burn is not None else None
-        picture = timeline.statement_cards[statement.id] if statement.probe.video is None else None
+        picture = timeline.statement_cards[statement.id] if statement.sound_only else None
         card_id: str | None = None
         card_png: Path | None = None
         if picture is not None:
