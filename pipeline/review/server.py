@@ -90,8 +90,35 @@ class _Handler(BaseHTTPRequestHandler):
         """The folder every file served must lie inside."""
         return self.server.review.out_dir
 
+    # The package whose page/ folder holds this page's files, and which of them are served as they are.
+    page_package = "pipeline.review"
+    page_files = PAGE_FILES
+
+    def _page_file(self, name: str) -> str:
+        return (resources.files(self.page_package) / "page" / name).read_text(encoding="utf-8")
+
     def _no_token_page(self) -> str:
-        return _page_file("no_token.html")
+        return self._page_file("no_token.html")
+
+    def _page(self, path: str) -> bool:
+        """The page itself, its script and style, and no icon; False where ``path`` is none of these."""
+        token = self._session_token()
+        if path in ("/", "/index.html"):
+            page = (
+                self._page_file("index.html")
+                .replace("{{TOKEN}}", html.escape(token))
+                .replace("{{TOKEN_URL}}", html.escape(quote(token, safe="")))
+            )
+            self._send(HTTPStatus.OK, page.encode("utf-8"), HTML)
+        elif path.startswith("/static/") and path[len("/static/") :] in self.page_files:
+            name = path[len("/static/") :]
+            kind = f"{self.page_files[name]}; charset=utf-8"
+            self._send(HTTPStatus.OK, self._page_file(name).encode("utf-8"), kind)
+        elif path == "/favicon.ico":
+            self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
+        else:
+            return False
+        return True
 
     def _trusted(self) -> bool:
         port = self.server.server_address[1]
@@ -267,19 +294,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         review = self.server.review
         path = urlsplit(self.path).path
-        if path in ("/", "/index.html"):
-            page = (
-                _page_file("index.html")
-                .replace("{{TOKEN}}", html.escape(review.token))
-                .replace("{{TOKEN_URL}}", html.escape(quote(review.token, safe="")))
-            )
-            self._send(HTTPStatus.OK, page.encode("utf-8"), HTML)
-        elif path.startswith("/static/") and path[len("/static/") :] in PAGE_FILES:
-            name = path[len("/static/") :]
-            self._send(HTTPStatus.OK, _page_file(name).encode("utf-8"), f"{PAGE_FILES[name]}; charset=utf-8")
-        elif path == "/favicon.ico":
-            self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
-        elif path == "/api/state":
+        if self._page(path):
+            return
+        if path == "/api/state":
             self._json(review.state())
         elif path == "/api/render":
             self._json(review.render.to_json())
@@ -378,7 +395,3 @@ class Server(ThreadingHTTPServer):
                     break
                 left -= len(chunk)
         self.close_request(request)
-
-
-def _page_file(name: str) -> str:
-    return (resources.files("pipeline.review") / "page" / name).read_text(encoding="utf-8")

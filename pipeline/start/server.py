@@ -6,21 +6,19 @@ by its id on the page and nothing else; every file served (a still, a preview) l
 from __future__ import annotations
 
 import dataclasses
-import html
 import logging
 from http import HTTPStatus
 from http.server import ThreadingHTTPServer
-from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from pipeline import run_record
 from pipeline.errors import UsageError
 from pipeline.report import RunOptions
 from pipeline.review.changes import read_json
 from pipeline.review.guards import HOST, page_address
-from pipeline.review.server import HTML, Server, _Handler
+from pipeline.review.server import Server, _Handler
 from pipeline.start.fields import BadPage
 from pipeline.start.session import Refused, Start
 
@@ -29,12 +27,10 @@ log = logging.getLogger(__name__)
 PAGE_FILES = {"start.js": "text/javascript", "start.css": "text/css"}
 
 
-def _page_file(name: str) -> str:
-    return (resources.files("pipeline.start") / "page" / name).read_text(encoding="utf-8")
-
-
 class _StartHandler(_Handler):
     server: StartServer
+    page_package = "pipeline.start"
+    page_files = PAGE_FILES
 
     def _session_token(self) -> str:
         return self.server.start.token
@@ -42,27 +38,14 @@ class _StartHandler(_Handler):
     def _served_root(self) -> Path:
         return self.server.start.out_dir
 
-    def _no_token_page(self) -> str:
-        return _page_file("no_token.html")
-
     def _get(self) -> None:
         if not self._trusted():
             return
         start = self.server.start
         path = urlsplit(self.path).path
-        if path in ("/", "/index.html"):
-            page = (
-                _page_file("index.html")
-                .replace("{{TOKEN}}", html.escape(start.token))
-                .replace("{{TOKEN_URL}}", html.escape(quote(start.token, safe="")))
-            )
-            self._send(HTTPStatus.OK, page.encode("utf-8"), HTML)
-        elif path.startswith("/static/") and path[len("/static/") :] in PAGE_FILES:
-            name = path[len("/static/") :]
-            self._send(HTTPStatus.OK, _page_file(name).encode("utf-8"), f"{PAGE_FILES[name]}; charset=utf-8")
-        elif path == "/favicon.ico":
-            self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
-        elif path == "/api/state":
+        if self._page(path):
+            return
+        if path == "/api/state":
             self._json(start.state())
         elif path == "/api/job":
             self._json(
