@@ -45,7 +45,7 @@ def run_render(job: RenderJob, out_dir: Path, alignment: Alignment) -> None:
     from pipeline.errors import SubtitleProblems, exit_code_for
 
     logger = logging.getLogger("pipeline")
-    capture = _JobLog(job)
+    capture = LogLines(job.lines, 200)
     # The page's "detaljer" get what `hearing render -v` prints; the server's own console keeps its
     # level.
     before = logger.level
@@ -80,20 +80,21 @@ def run_render(job: RenderJob, out_dir: Path, alignment: Alignment) -> None:
         job.state = "done" if code in (0, 5, 6) else "failed"
 
 
-class _JobLog(logging.Handler):
-    """The render's log lines, for the page."""
+class LogLines(logging.Handler):
+    """A job's log lines, for the page that shows them (the last ``keep``)."""
 
-    def __init__(self, job: RenderJob) -> None:
+    def __init__(self, lines: list[str], keep: int) -> None:
         super().__init__(logging.INFO)
-        self.job = job
+        self.lines = lines
+        self.keep = keep
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             text = f"{record.levelname.lower()}: {record.getMessage()}"
-        except Exception:  # a record that cannot be formatted must not stop the render
+        except Exception:  # a record that cannot be formatted must not stop the work
             return
-        self.job.lines.append(text)
-        del self.job.lines[:-200]
+        self.lines.append(text)
+        del self.lines[: -self.keep]
 
 
 class _JobProgress:

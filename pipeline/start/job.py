@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.errors import PipelineError
+from pipeline.review.render_job import LogLines
 from pipeline.texts import start as texts
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def run(job: Job, make: Callable[[Any], Any], after: Callable[[int], None]) -> N
     from pipeline.errors import exit_code_for
 
     logger = logging.getLogger("pipeline")
-    capture = _JobLog(job)
+    capture = LogLines(job.lines, 300)
     before = logger.level
     for handler in logger.handlers:
         handler.setLevel(max(handler.level, before))
@@ -107,20 +108,6 @@ def run(job: Job, make: Callable[[Any], Any], after: Callable[[int], None]) -> N
             after(code)
         except Exception:
             log.exception("start: after the run")
-
-
-class _JobLog(logging.Handler):
-    def __init__(self, job: Job) -> None:
-        super().__init__(logging.INFO)
-        self.job = job
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = f"{record.levelname.lower()}: {record.getMessage()}"
-        except Exception:  # a record that cannot be formatted must not stop the run
-            return
-        self.job.lines.append(text)
-        del self.job.lines[:-300]
 
 
 class _JobProgress:
