@@ -5,9 +5,9 @@ comment and CDATA openers, quotes, backslashes, URL specials, control characters
 characters, lone surrogates, emoji, combining marks, NFD, very long words, line breaks) through one
 context and reads it back the way a reader would: the HTML parsed, the script element's JSON decoded, the
 URL unquoted to the file's name, the YAML loaded, the subtitles parsed, the DOCX opened with python-docx,
-the PDF read with pypdf. Each value must come back as typed, or with only what the context cannot carry
-taken out or replaced (``escape.printable``), or be refused with a reason; never crash a writer or break
-the reader. The delivery page is also opened in a real Chromium.
+the PDF read with pypdf (its XMP metadata and outline with pikepdf). Each value must come back as typed,
+or with only what the context cannot carry taken out or replaced (``escape.printable``), or be refused
+with a reason; never crash a writer or break the reader. The delivery page is also opened in a real Chromium.
 """
 
 from __future__ import annotations
