@@ -305,7 +305,6 @@ PAGE_COUNT = "\ufdd0nb\ufdd0"
 # can be searched and copied years later): fonts embedded, XMP metadata, the sRGB output intent fpdf2
 # ships (sRGB2014.icc, added by fpdf2 itself when the document has none).
 PDFA = "PDFA_2U"
-PDFA_PART, PDFA_CONFORMANCE = 2, "U"
 CREATOR = "hearing-pipeline"
 # The date a document says it was made where the meeting has none: a date from the inputs keeps the same
 # document byte for byte the same (the delivery's checksums are compared to reuse it).
@@ -322,6 +321,9 @@ def pdf_xmp(title: str, author: str, language: str, created: dt.datetime) -> str
     """The XMP metadata of a PDF/A document (without the ``<?xpacket>`` wrapper, which fpdf2 adds):
     its PDF/A part and level, title, author, language, the program and the dates. Each value is
     ``escape.xmp_text``: one line, at most 255 characters, XML's specials as references."""
+    from fpdf.enums import DocumentCompliance
+
+    level = DocumentCompliance.coerce(PDFA)  # the part and level fpdf2 writes to
     esc = escape.xmp_text
     stamp = created.astimezone(dt.UTC).isoformat(timespec="seconds")
     return "\n".join(
@@ -333,8 +335,8 @@ def pdf_xmp(title: str, author: str, language: str, created: dt.datetime) -> str
             '    xmlns:dc="http://purl.org/dc/elements/1.1/"',
             '    xmlns:xmp="http://ns.adobe.com/xap/1.0/"',
             '    xmlns:pdf="http://ns.adobe.com/pdf/1.3/">',
-            f"   <pdfaid:part>{PDFA_PART}</pdfaid:part>",
-            f"   <pdfaid:conformance>{PDFA_CONFORMANCE}</pdfaid:conformance>",
+            f"   <pdfaid:part>{level.part}</pdfaid:part>",
+            f"   <pdfaid:conformance>{level.conformance}</pdfaid:conformance>",
             f'   <dc:title><rdf:Alt><rdf:li xml:lang="x-default">{esc(title)}</rdf:li></rdf:Alt></dc:title>',
             f"   <dc:creator><rdf:Seq><rdf:li>{esc(author)}</rdf:li></rdf:Seq></dc:creator>",
             f"   <dc:language><rdf:Bag><rdf:li>{esc(language)}</rdf:li></rdf:Bag></dc:language>",
