@@ -11,7 +11,8 @@ writers call it rather than escaping on their own:
 - A file name in a ``src`` or ``href``: ``href`` (percent-encoded, then HTML-escaped).
 - XML (DOCX) and PDF text: ``printable`` (what XML 1.0 and a PDF cannot carry taken out).
 - Document properties (DOCX core properties, PDF metadata): ``document_property`` (one line, at most
-  ``PROPERTY_LIMIT`` characters, cut between characters with "…").
+  ``PROPERTY_LIMIT`` characters, cut between characters with "…"); in a PDF's XMP metadata
+  ``xmp_text`` (the same, with XML's specials as references).
 - Text drawn in the shipped font: ``font_text`` (a character the font lacks shows as "�"); on a card
   also ``few_marks``, in a PDF ``pdf_text``.
 - A value that shares a line with others: ``bidi_closed`` (direction overrides it opens end with it).
@@ -110,6 +111,12 @@ def fit(text: str, limit: int) -> str:
 def document_property(value: object, limit: int = PROPERTY_LIMIT) -> str:
     """A DOCX core property or a PDF metadata field: one printable line of at most ``limit`` characters."""
     return fit(one_line("" if value is None else str(value)), limit)
+
+
+def xmp_text(value: object) -> str:
+    """A document property as the text of an XMP (XML) element: ``document_property`` with ``& < > " '``
+    as references, so a title cannot close the element or add one."""
+    return html.escape(document_property(value), quote=True)
 
 
 def html_text(value: object) -> str:

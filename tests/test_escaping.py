@@ -5,9 +5,9 @@ comment and CDATA openers, quotes, backslashes, URL specials, control characters
 characters, lone surrogates, emoji, combining marks, NFD, very long words, line breaks) through one
 context and reads it back the way a reader would: the HTML parsed, the script element's JSON decoded, the
 URL unquoted to the file's name, the YAML loaded, the subtitles parsed, the DOCX opened with python-docx,
-the PDF read with pypdf. Each value must come back as typed, or with only what the context cannot carry
-taken out or replaced (``escape.printable``), or be refused with a reason; never crash a writer or break
-the reader. The delivery page is also opened in a real Chromium.
+the PDF read with pypdf (its XMP metadata and outline with pikepdf). Each value must come back as typed,
+or with only what the context cannot carry taken out or replaced (``escape.printable``), or be refused
+with a reason; never crash a writer or break the reader. The delivery page is also opened in a real Chromium.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import io
 import json
 import re
 import unicodedata
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -405,11 +405,80 @@ def test_txt_and_json_transcripts_carry_every_value(kind: str) -> None:
     assert speaker == value.replace("\ud800", "\ufffd").replace("\udcff", "\ufffd")
 
 
-def pdf_read(data: bytes) -> tuple[Any, str]:
+@dataclass(frozen=True)
+class PdfProperties:
+    """A PDF/A document's metadata, read from its XMP (it has no Info dictionary)."""
+
+    title: str
+    author: str
+    creator: str
+    language: str
+    part: str
+    conformance: str
+    created: str
+    elements: tuple[str, ...]  # every property in the XMP, in order
+
+
+XMP_NS = {
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "xmp": "http://ns.adobe.com/xap/1.0/",
+    "pdfaid": "http://www.aiim.org/pdfa/ns/id/",
+    "pdf": "http://ns.adobe.com/pdf/1.3/",
+}
+
+
+def pdf_properties(data: bytes) -> PdfProperties:
+    """The XMP parsed as XML, strictly: a value that broke out of its element would fail to parse or
+    show up as a property of its own in ``elements``."""
+    import xml.etree.ElementTree as ET
+
+    import pikepdf
+
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        assert "/Info" not in pdf.trailer  # PDF/A: the XMP is the one place of the metadata
+        root = ET.fromstring(pdf.Root.Metadata.read_bytes())
+    (description,) = root.iterfind("rdf:RDF/rdf:Description", XMP_NS)
+
+    def one(path: str) -> str:
+        (element,) = description.iterfind(path, XMP_NS)
+        return element.text or ""
+
+    return PdfProperties(
+        title=one("dc:title/rdf:Alt/rdf:li"),
+        author=one("dc:creator/rdf:Seq/rdf:li"),
+        creator=one("xmp:CreatorTool"),
+        language=one("dc:language/rdf:Bag/rdf:li"),
+        part=one("pdfaid:part"),
+        conformance=one("pdfaid:conformance"),
+        created=one("xmp:CreateDate"),
+        elements=tuple(element.tag for element in description),
+    )
+
+
+XMP_ELEMENTS = tuple(
+    f"{{{XMP_NS[prefix]}}}{name}"
+    for prefix, name in (
+        ("pdfaid", "part"),
+        ("pdfaid", "conformance"),
+        ("dc", "title"),
+        ("dc", "creator"),
+        ("dc", "language"),
+        ("dc", "format"),
+        ("xmp", "CreatorTool"),
+        ("xmp", "CreateDate"),
+        ("xmp", "ModifyDate"),
+        ("xmp", "MetadataDate"),
+        ("pdf", "Producer"),
+    )
+)
+
+
+def pdf_read(data: bytes) -> tuple[PdfProperties, str]:
     import pypdf
 
     reader = pypdf.PdfReader(io.BytesIO(data))
-    return reader.metadata, "\n".join(page.extract_text() for page in reader.pages)
+    return pdf_properties(data), "\n".join(page.extract_text() for page in reader.pages)
 
 
 # Kinds pypdf reads back letter for letter (the others: see the test below).
@@ -419,22 +488,39 @@ PDF_EXACT = ("markup", "comment-opener", "script-end", "cdata-end", "url-special
 @pytest.mark.parametrize("kind", KINDS)
 def test_pdf_metadata_and_body_carry_every_value(kind: str) -> None:
     value = hostile(kind)
+    doc = hostile_document(value)
+    transcript_pdf = documents.render_pdf(doc)
     for data, title in (
-        (documents.render_pdf(hostile_document(value)), f"Høringssvar: {value}"),
+        (transcript_pdf, f"Høringssvar: {value}"),
         (letters.cover_letter_pdf(hostile_facts(value)), f"Følgebrev: {value}"),
     ):
         assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
         metadata, text = pdf_read(data)
         assert metadata.title == escape.document_property(title)
         assert metadata.author == escape.document_property(value)
+        assert metadata.language == "da" and (metadata.part, metadata.conformance) == ("2", "U")
+        assert metadata.elements == XMP_ELEMENTS  # nothing the value spelt became a property
         for field in (metadata.title, metadata.author, metadata.creator):
-            assert not CONTROL.search(field) and len(field) <= 255
+            assert not CONTROL.search(field) and "\n" not in field and len(field) <= 255
         flat = " ".join(text.split())
         if kind in PDF_EXACT:
             assert " ".join(value.split()) in flat, flat[:300]
         # "{nb}" is the page count only where the footer puts it, never in a person's text.
         pages = len(re.findall(r"Side \d+ af \d+", flat))
         assert pages >= 1 and "\ufdd0" not in text
+    # The statement's bookmark: its heading as one line, the value in it as typed but for what no PDF
+    # string carries.
+    assert pdf_outline(transcript_pdf) == [
+        escape.document_property(documents.entry_heading(entry, timecodes=False)) for entry in doc.entries
+    ]
+
+
+def pdf_outline(data: bytes) -> list[str]:
+    """The titles of a PDF's document outline (bookmarks), top level, in order."""
+    import pikepdf
+
+    with pikepdf.open(io.BytesIO(data)) as pdf, pdf.open_outline() as outline:
+        return [item.title for item in outline.root]
 
 
 def test_pdf_text_the_font_cannot_draw_is_marked_not_lost() -> None:

@@ -136,7 +136,11 @@ def cover_letter_lines(f: Facts) -> list[tuple[str, str]]:
 def cover_letter_pdf(f: Facts) -> bytes:
     title = f.meeting.title
     pdf = pdf_document(
-        words.cover_title(title), words.cover_header(title, f.form_name), "da", f.meeting.organiser
+        words.cover_title(title),
+        words.cover_header(title, f.form_name),
+        "da",
+        f.meeting.organiser,
+        f.meeting.date,
     )
     width = pdf.w - pdf.l_margin - pdf.r_margin
     for kind, text in cover_letter_lines(f):

@@ -150,6 +150,11 @@ def entry_heading(entry: TranscriptEntry, timecodes: bool) -> str:
     return heading
 
 
+def outline_title(entry: TranscriptEntry) -> str:
+    """The statement's entry in the PDF's outline: its heading without the time, as one line."""
+    return escape.document_property(entry_heading(entry, timecodes=False))
+
+
 def paragraphs(entry: TranscriptEntry) -> list[tuple[Segment, str]]:
     """The statement's text, one paragraph a segment, each with its time (in the clip, once there is one)."""
     offset = entry.start_ms or 0
@@ -296,11 +301,66 @@ PDF_FONT = "DejaVu"  # embedded from the files the clip's cards use: the same le
 PAGE_COUNT = "\ufdd0nb\ufdd0"
 
 
-def pdf_document(title: str, header: str, language: str, author: str | None) -> Any:
-    """An A4 document with the fonts embedded (a subset of DejaVu Sans, æ ø å and all), the header on
-    every page and "Side N af M" at the foot; for the transcript and the cover letter alike. Every text
-    drawn with ``cell`` or ``multi_cell`` goes through ``escape.pdf_text``; the metadata through
-    ``escape.document_property``."""
+# The documents are PDF/A-2u (ISO 19005-2, level U: every character also maps to Unicode, so the text
+# can be searched and copied years later): fonts embedded, XMP metadata, the sRGB output intent fpdf2
+# ships (sRGB2014.icc, added by fpdf2 itself when the document has none).
+PDFA = "PDFA_2U"
+CREATOR = "hearing-pipeline"
+# The date a document says it was made where the meeting has none: a date from the inputs keeps the same
+# document byte for byte the same (the delivery's checksums are compared to reuse it).
+NO_DATE = dt.date(2000, 1, 1)
+
+
+def pdf_created(date: dt.date | None) -> dt.datetime:
+    """When a document says it was made: the meeting's day (an input, so the same inputs give the same
+    bytes on any day they are run), at noon UTC so that no time zone moves it to another day."""
+    return dt.datetime.combine(date or NO_DATE, dt.time(12), tzinfo=dt.UTC)
+
+
+def pdf_xmp(title: str, author: str, language: str, created: dt.datetime) -> str:
+    """The XMP metadata of a PDF/A document (without the ``<?xpacket>`` wrapper, which fpdf2 adds):
+    its PDF/A part and level, title, author, language, the program and the dates. Each value is
+    ``escape.xmp_text``: one line, at most 255 characters, XML's specials as references."""
+    from fpdf.enums import DocumentCompliance
+
+    level = DocumentCompliance.coerce(PDFA)  # the part and level fpdf2 writes to
+    esc = escape.xmp_text
+    stamp = created.astimezone(dt.UTC).isoformat(timespec="seconds")
+    return "\n".join(
+        (
+            '<x:xmpmeta xmlns:x="adobe:ns:meta/">',
+            ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">',
+            '  <rdf:Description rdf:about=""',
+            '    xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/"',
+            '    xmlns:dc="http://purl.org/dc/elements/1.1/"',
+            '    xmlns:xmp="http://ns.adobe.com/xap/1.0/"',
+            '    xmlns:pdf="http://ns.adobe.com/pdf/1.3/">',
+            f"   <pdfaid:part>{level.part}</pdfaid:part>",
+            f"   <pdfaid:conformance>{level.conformance}</pdfaid:conformance>",
+            f'   <dc:title><rdf:Alt><rdf:li xml:lang="x-default">{esc(title)}</rdf:li></rdf:Alt></dc:title>',
+            f"   <dc:creator><rdf:Seq><rdf:li>{esc(author)}</rdf:li></rdf:Seq></dc:creator>",
+            f"   <dc:language><rdf:Bag><rdf:li>{esc(language)}</rdf:li></rdf:Bag></dc:language>",
+            "   <dc:format>application/pdf</dc:format>",
+            f"   <xmp:CreatorTool>{CREATOR}</xmp:CreatorTool>",
+            f"   <xmp:CreateDate>{stamp}</xmp:CreateDate>",
+            f"   <xmp:ModifyDate>{stamp}</xmp:ModifyDate>",
+            f"   <xmp:MetadataDate>{stamp}</xmp:MetadataDate>",
+            f"   <pdf:Producer>{CREATOR}</pdf:Producer>",
+            "  </rdf:Description>",
+            " </rdf:RDF>",
+            "</x:xmpmeta>",
+        )
+    )
+
+
+def pdf_document(
+    title: str, header: str, language: str, author: str | None, created: dt.date | None = None
+) -> Any:
+    """An A4 PDF/A-2u document with the fonts embedded (a subset of DejaVu Sans, æ ø å and all), the
+    header on every page and "Side N af M" at the foot; for the transcript and the cover letter alike.
+    Every text drawn with ``cell`` or ``multi_cell`` goes through ``escape.pdf_text``; the metadata
+    through ``escape.document_property`` (and ``escape.xmp_text`` in the XMP); ``created``: the
+    meeting's date (``pdf_created``)."""
     from fpdf import FPDF
 
     from pipeline import fonts
@@ -333,7 +393,7 @@ def pdf_document(title: str, header: str, language: str, author: str | None) -> 
             # Our own words and the page-count alias, which pdf_text would take out.
             super().cell(0, 6, words.page_footer(self.page_no(), PAGE_COUNT), align="C")
 
-    pdf = _Document(format="A4")
+    pdf = _Document(format="A4", enforce_compliance=PDFA)
     pdf.set_margins(20, 16, 20)
     pdf.set_auto_page_break(True, margin=20)
     for style, bold, italic in (
@@ -343,13 +403,18 @@ def pdf_document(title: str, header: str, language: str, author: str | None) -> 
         ("BI", True, True),
     ):
         pdf.add_font(PDF_FONT, style, str(fonts.font_path(bold, italic)))
-    pdf.set_title(escape.document_property(title))
-    pdf.set_lang(escape.document_property(language))
-    pdf.set_author(escape.document_property(author or "hearing-pipeline"))
-    pdf.set_creator("hearing-pipeline")
+    title, language = escape.document_property(title), escape.document_property(language)
+    author = escape.document_property(author or CREATOR)
+    pdf.set_title(title)
+    pdf.set_lang(language)
+    pdf.set_author(author)
+    pdf.set_creator(CREATOR)
     pdf.alias_nb_pages(PAGE_COUNT)
-    # A fixed date keeps the same document byte for byte the same (the checksums are compared).
-    pdf.set_creation_date(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    # A date from the inputs and the document ID fpdf2 derives from the bytes and that date: the same
+    # document byte for byte the same.
+    stamp = pdf_created(created)
+    pdf.set_creation_date(stamp)
+    pdf.set_xmp_metadata(pdf_xmp(title, author, language, stamp))
     pdf.add_page()
     return pdf
 
@@ -377,7 +442,9 @@ def render_pdf(doc: TranscriptDocument) -> bytes:
         words.page_header(title, doc.form_name),
         doc.language,
         doc.meeting.organiser,
+        doc.meeting.date,
     )
+    pdf.page_mode = "USE_OUTLINES"  # the viewer opens with the statements listed beside the pages
     width = pdf.w - pdf.l_margin - pdf.r_margin
     pdf.set_font(PDF_FONT, "B", 18)
     pdf.multi_cell(width, 9, words.KIND, align="L", new_x="LMARGIN", new_y="NEXT")
@@ -399,6 +466,8 @@ def render_pdf(doc: TranscriptDocument) -> bytes:
         pdf.ln(4)
         if pdf.will_page_break(24):
             pdf.add_page()
+        # An entry in the document outline (the viewer's bookmarks) where the statement starts.
+        pdf.start_section(outline_title(entry))
         pdf.set_font(PDF_FONT, "B", 12)
         pdf.multi_cell(
             width, 6.5, entry_heading(entry, doc.timecodes), align="L", new_x="LMARGIN", new_y="NEXT"
