@@ -121,6 +121,7 @@ class Runner:
         started = time.monotonic()
         try:
             prepared = self._prepare()
+            self._warn_retention()
             if self.options.dry_run:
                 self._plan(*prepared)
                 # Exits as the run will for the recordings already known to be unusable.
@@ -234,9 +235,7 @@ class Runner:
     def _check_retention(
         self, form: Form, meeting: Meeting, meeting_file: Path | None, form_where: Path | str
     ) -> None:
-        """The retention dates the archive will record (a period given twice and differing is exit 3),
-        and one warning line for each date already passed: a run still runs."""
-        today = dt.date.today()
+        """The retention dates the archive will record (a period given twice and differing is exit 3)."""
         self.retention = retention.resolve(
             form.retention.periods(),
             meeting.retention.periods() if meeting.retention else {},
@@ -244,11 +243,15 @@ class Runner:
             meeting_file=meeting_file,
             meeting_date=meeting.date,
             first_archived=archive.first_archived(self.out_dir),
-            today=today,
+            today=dt.date.today(),
         )
+
+    def _warn_retention(self) -> None:
+        """One warning line for each retention date already passed: a run (and its dry run) still runs.
+        Not in `hearing watch`'s preparing, which reads the settings again for every file taken."""
         if self.retention is None:
             return
-        for kind, kept in self.retention.due(today).items():
+        for kind, kept in self.retention.due(dt.date.today()).items():
             flag = " --recordings" if kind == retention.RECORDINGS else ""
             remedy = f"`hearing purge {self.out_dir}{flag}` removes them"
             log.warning("%s", retention.due_line(kind, kept, self.retention, remedy))

@@ -229,6 +229,10 @@ def provenance(out: Path) -> dict:
     return json.loads((out / "archive/data/metadata/provenance.json").read_text(encoding="utf-8"))
 
 
+def note_of(event: dict) -> str:
+    return str(event["eventOutcomeInformation"]["eventOutcomeDetail"]["eventOutcomeDetailNote"])
+
+
 def warnings(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("warning: retention:")]
 
@@ -297,7 +301,7 @@ def test_a_past_retention_date_is_told_and_purge_removes_exactly_what_is_due(dem
     assert [o["linkingObjectIdentifierValue"] for o in event["linkingObjectIdentifier"]] == [
         "work", "draft", "failed-delivery",
     ]  # fmt: skip
-    assert "until 2020-02-14" in event["eventOutcomeInformation"]["eventOutcomeDetail"]["eventOutcomeDetailNote"]
+    assert "until 2020-02-14" in note_of(event)
     verified = run_here("verify", out)
     assert verified.returncode == 0, verified.stderr
     [left] = warnings(verified.stderr)
@@ -312,7 +316,7 @@ def test_a_past_retention_date_is_told_and_purge_removes_exactly_what_is_due(dem
     assert not list((out / "archive/data").glob("recordings/**/*.mp4"))
     events = provenance(out)["events"]
     [event] = events[len(events_before) + 1 :]
-    note = event["eventOutcomeInformation"]["eventOutcomeDetail"]["eventOutcomeDetailNote"]
+    note = note_of(event)
     linked = [o["linkingObjectIdentifierValue"] for o in event["linkingObjectIdentifier"]]
     assert sorted(linked) == sorted(p.removeprefix("archive/") for p in recordings)
     for path, sha256 in recordings.items():
