@@ -514,11 +514,22 @@ def verify_command(archive: Path, as_json: bool, traceback: bool) -> None:
     as recorded. Exit 0 when it is valid, 1 naming each changed, missing or extra file."""
 
     def action() -> int:
+        from pipeline import purge
         from pipeline.stages.archive.verify import verify_archive
 
         result = verify_archive(archive)
+        # A retention date passed is a warning, never part of the verdict on the bag's integrity.
+        dates, due = purge.notes(result.path) if result.is_bag else (None, [])
         if as_json:
-            echo_json(result.to_json())
+            echo_json(
+                {
+                    **result.to_json(),
+                    "retention": dates.to_json() if dates else None,
+                    "retention_passed": due,
+                }
+            )
+        for line in due:
+            click.echo(f"warning: {line}", err=True)
         if not result.is_bag:
             click.echo(f"error: {result.path} is not an archive: {result.error}", err=True)
             return 1
@@ -535,5 +546,44 @@ def verify_command(archive: Path, as_json: bool, traceback: bool) -> None:
                 click.echo(problem.line)
         click.echo(f"error: {result.path} is not valid: {len(result.problems)} problem(s)", err=True)
         return 1
+
+    guarded(action, traceback)
+
+
+@main.command("purge")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--recordings",
+    "with_recordings",
+    is_flag=True,
+    help="Also remove the recordings from the archive once their retention date has passed.",
+)
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was (or would be) removed as JSON.")
+@click.option("--traceback", is_flag=True, help="Show the Python traceback of an error.")
+def purge_command(
+    out_dir: Path, with_recordings: bool, dry_run: bool, as_json: bool, traceback: bool
+) -> None:
+    """Remove what the retention dates in OUT_DIR's archive say is due: the work cache with its
+    previews and the drafts, and with --recordings the recordings in the archive (a new version of the
+    bag). Each removal is recorded in the archive's provenance. Exit 0 also when nothing is due."""
+
+    def action() -> int:
+        from pipeline import purge
+
+        planned = purge.run(out_dir, with_recordings=with_recordings, dry_run=dry_run)
+        if as_json:
+            echo_json({"dry_run": dry_run, **planned.to_json()})
+            return 0
+        verb = "would remove" if dry_run else "removed"
+        for item in planned.remove:
+            click.echo(f"{verb}: {item.shown}")
+        for note in planned.notes:
+            click.echo(note, err=True)
+        if not planned.remove:
+            click.echo("nothing is due", err=True)
+        elif not dry_run:
+            click.echo("recorded in the archive's provenance (a deletion event)", err=True)
+        return 0
 
     guarded(action, traceback)

@@ -24,6 +24,7 @@ from pydantic import (
 
 from pipeline.errors import ConfigError
 from pipeline.models import Consent
+from pipeline.retention import check_period
 from pipeline.strict_yaml import read_yaml
 from pipeline.text_fields import (
     EDIT_NAME_CHARS,
@@ -178,6 +179,20 @@ class DefaultConsent(_Strict):
         return Consent(**self.model_dump())
 
 
+RetentionPeriod = Annotated[str, AfterValidator(check_period)]
+
+
+class RetentionPeriods(_Strict):
+    """``retention:`` in a form or meeting.yaml: how long each is kept, counted from the meeting's date
+    (``pipeline.retention``). Left out: kept until a person removes it."""
+
+    recordings: RetentionPeriod | None = None  # the raw recordings in the archive
+    work: RetentionPeriod | None = None  # the work cache, its previews, and draft/ and failed-delivery/
+
+    def periods(self) -> dict[str, str | None]:
+        return {"recordings": self.recordings, "work": self.work}
+
+
 class Form(_Strict):
     """What was agreed with the official; `hearing check` verifies a clip against it."""
 
@@ -199,6 +214,8 @@ class Form(_Strict):
     # The note to the participants goes with the delivery (the official sees what they were told), or
     # beside it in OUT/deltagere/ where the form says it is not for the official.
     participant_note: Literal["with_delivery", "separate"] = "with_delivery"
+    # What the official agreed on keeping; it wins over meeting.yaml's (``retention.resolve``).
+    retention: RetentionPeriods = RetentionPeriods()
 
     @field_validator("naming")
     @classmethod
@@ -288,6 +305,7 @@ class Meeting(_Strict):
     statements: list[StatementEntry] | None = None
     vocabulary: Annotated[list[Term], Field(max_length=500)] | None = None  # words the recogniser should know
     follow_up: FollowUp | None = None
+    retention: RetentionPeriods | None = None  # where the form sets none; one that differs is refused
 
 
 class StatementEdit(_Strict):

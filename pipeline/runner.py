@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pipeline import engines, interrupt, run_record
+from pipeline import engines, interrupt, retention, run_record
 from pipeline.ahead import WorkAhead
 from pipeline.cache import WorkCache
 from pipeline.config import Form, Meeting, load_form, load_meeting
@@ -85,6 +85,7 @@ class Runner:
         self._identity: tuple[str, engines.ModelKey] = ("", engines.ModelKey("", None, None))
         self._device: DeviceChoice = CPU_INT8  # where the engine runs; set by the checks
         self.hashes: HashCache | None = None
+        self.retention: retention.Retention | None = None  # the dates the archive records; set by the checks
 
     @property
     def report(self) -> RunReport:
@@ -120,6 +121,7 @@ class Runner:
         started = time.monotonic()
         try:
             prepared = self._prepare()
+            self._warn_retention()
             if self.options.dry_run:
                 self._plan(*prepared)
                 # Exits as the run will for the recordings already known to be unusable.
@@ -216,6 +218,7 @@ class Runner:
             self.options.language, form, meeting, meeting_file=meeting_file, form_where=where
         )
         check_committee_meeting(form, meeting, meeting_file=meeting_file, form_where=where)
+        self._check_retention(form, meeting, meeting_file, where)
         self._setup(delivery_name=deliver.delivery_stem(form, MeetingFacts.of(meeting, meeting_dir)))
         # After what the organiser wrote is known to be good, so that its mistakes are told first. The
         # model actually used from here on, and so in run.json (which `hearing render` runs again).
@@ -228,6 +231,30 @@ class Runner:
         # Last: a run makes the folder here, and only once every setting is known to be good.
         check_writable(self.out_dir, dry_run=self.options.dry_run)
         return meeting_dir, form, meeting, language
+
+    def _check_retention(
+        self, form: Form, meeting: Meeting, meeting_file: Path | None, form_where: Path | str
+    ) -> None:
+        """The retention dates the archive will record (a period given twice and differing is exit 3)."""
+        self.retention = retention.resolve(
+            form.retention.periods(),
+            meeting.retention.periods() if meeting.retention else {},
+            form_where=form_where,
+            meeting_file=meeting_file,
+            meeting_date=meeting.date,
+            first_archived=archive.first_archived(self.out_dir),
+            today=dt.date.today(),
+        )
+
+    def _warn_retention(self) -> None:
+        """One warning line for each retention date already passed: a run (and its dry run) still runs.
+        Not in `hearing watch`'s preparing, which reads the settings again for every file taken."""
+        if self.retention is None:
+            return
+        for kind, kept in self.retention.due(dt.date.today()).items():
+            flag = " --recordings" if kind == retention.RECORDINGS else ""
+            remedy = f"`hearing purge {self.out_dir}{flag}` removes them"
+            log.warning("%s", retention.due_line(kind, kept, self.retention, remedy))
 
     # ------------------------------------------------------------------------------------- stages
 
@@ -504,7 +531,12 @@ class Runner:
         engine, model = self._engine_identity()
         facts, origin = MeetingFacts.of(meeting, meeting_dir), setup.model_origin
         info = archive.meeting_info(
-            facts, ffmpeg_version=setup.ffmpeg, engine=engine, model=model, model_origin=origin
+            facts,
+            ffmpeg_version=setup.ffmpeg,
+            engine=engine,
+            model=model,
+            model_origin=origin,
+            retention=self.retention,
         )
         with self.steps.stage("archive", None, None, cached=False) as record:
             self.progress.begin("archive", "Arkiverer optagelserne")

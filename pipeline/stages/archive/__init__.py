@@ -44,6 +44,7 @@ from pipeline.stages.archive.premis import (
     transcription_event,
 )
 from pipeline.stages.archive.verify import VerifyResult, verify_archive
+from pipeline.stages.archive.versions import first_archived
 
 __all__ = [
     "PIPELINE",
@@ -56,6 +57,7 @@ __all__ = [
     "build_archive",
     "creation_event",
     "derivation_events",
+    "first_archived",
     "meeting_info",
     "model_software",
     "transcription_event",

@@ -333,6 +333,8 @@ def build_archive(
         for path, data in metadata.items()
     )
     fresh = provenance_document(info, list(old_files.values()), probes, withheld, events, previous)
+    # A retention period changed in the form alone (meeting.yaml is in the metadata) makes new dates.
+    unchanged = unchanged and fresh.get("retention") == previous.get("retention")
     if unchanged and len(fresh["events"]) == len(previous["events"]):
         log.info("archive: unchanged, kept as it is")
         size, count = str(old.info.get("Payload-Oxum", "0.0")).split(".")

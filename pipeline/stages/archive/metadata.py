@@ -99,6 +99,8 @@ def bag_info_fields(
         fields["Meeting-Date"] = info.meeting_date.isoformat()
     if info.committee:
         fields["Committee"] = info.committee
+    if info.retention:
+        fields.update(info.retention.bag_info())
     return fields
 
 

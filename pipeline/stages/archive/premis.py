@@ -24,6 +24,7 @@ from pipeline import __version__
 from pipeline.cache import WORK, WorkCache
 from pipeline.meeting_facts import MeetingFacts
 from pipeline.models import MediaProbe, Statement
+from pipeline.retention import Retention
 from pipeline.stages.archive.layout import payload_path, technical_path
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ VALIDATION = "validation"
 TRANSCRIPTION = "transcription"
 CREATION = "creation"
 FIXITY_CHECK = "fixity check"
+DELETION = "deletion"
 
 SUCCESS = "success"
 FAILURE = "failure"
@@ -99,6 +101,7 @@ class ArchiveInfo:
     committee: str | None
     operator: str  # the person who ran the pipeline (their user name on the computer)
     software: tuple[Software, ...] = ()
+    retention: Retention | None = None  # how long the recordings and the work cache are kept
 
     def program(self, name: str) -> Software:
         found = next((s for s in self.software if s.name == name), None)
@@ -314,6 +317,22 @@ def creation_event(
     )
 
 
+def deletion_event(
+    removed: Sequence[tuple[Link, str]], command: str, reason: str, time: str | None = None
+) -> Event:
+    """Files removed on purpose (``removed``: each file with what identifies its bytes, its digests where
+    known): the record that stays once they are gone."""
+    listed = "; ".join(f"{link.path}: {what}" if what else link.path for link, what in removed)
+    return Event(
+        DELETION,
+        time or utc_now(),
+        Software(PIPELINE, __version__),
+        command,
+        note=f"{reason}. Removed: {listed}",
+        sources=tuple(link for link, _ in removed),
+    )
+
+
 def _link_json(link: Link, role: str, archived: Collection[str]) -> dict[str, str]:
     kind, value = link.place, link.path
     if link.place == "recording":
@@ -488,6 +507,7 @@ def provenance_document(
             "organiser": info.organiser,
             "committee": info.committee,
         },
+        **({"retention": info.retention.to_json()} if info.retention else {}),
         "objects": [object_json(f, probes.get(f.relpath)) for f in files],
         "withheld": withheld_json(withheld),
         "agents": agents,
@@ -507,6 +527,7 @@ def meeting_info(
     engine: Software | None = None,
     model: ModelInfo | None = None,
     model_origin: Mapping[str, Any] | None = None,
+    retention: Retention | None = None,
 ) -> ArchiveInfo:
     """ArchiveInfo from the meeting's facts and the programs of this run (the versions are looked up
     here)."""
@@ -528,6 +549,7 @@ def meeting_info(
         committee=meeting.committee,
         operator=operator_name(),
         software=tuple(software),
+        retention=retention,
     )
 
 
