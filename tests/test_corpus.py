@@ -368,9 +368,15 @@ def test_odd_sound_is_in_the_clip_and_the_transcript(audio_run: Run, case: corpu
     assert_delivered(audio_run, case)
 
 
-def test_sound_only_statements_are_shown_over_their_card(audio_run: Run, tmp_path: Path) -> None:
+def test_sound_only_statements_are_announced_by_their_card_and_shown_over_it(
+    audio_run: Run, tmp_path: Path
+) -> None:
+    """A sound recording's card comes before it (where its caption names the speaker, as for a video
+    statement) and stays its picture while it plays."""
     timeline = audio_run.report()["timeline"]
-    assert [p["kind"] for p in timeline].count("card") == 0, "a sound-only statement got a card before it"
+    for before, part in itertools.pairwise(timeline):
+        if part["kind"] == "statement":
+            assert before["kind"] == "card" and before["statement"] == part["statement"], (before, part)
     image = frame_at(audio_run.clip(), middle_of(audio_run.part("lyd.m4a")), tmp_path / "card.png")
     values = [image.getpixel((x, y)) for x in range(0, 640, 16) for y in range(0, 360, 16)]
     assert max(values) - min(values) > 40, "the picture of a sound-only statement is blank"

@@ -24,7 +24,9 @@ from pipeline.models import AudioInfo, Statement
 from pipeline.stages.cut import Cut, Part
 from pipeline.timefmt import ffmpeg_rate, ffmpeg_seconds
 
-VERSION = 3  # 2: the ffmpeg version is part of the key; 3: a card's picture is prepared once
+# 2: the ffmpeg version is part of the key; 3: a card's picture is prepared once; 4: a short statement's
+# gain stays linear (MIN_MEASURED_LRA)
+VERSION = 4
 AUDIO_BITRATE = "160k"
 LRA_TARGET = 11  # loudness range loudnorm aims at; with linear=true it only matters as a limit
 
@@ -149,6 +151,10 @@ def _measuring(chain: Any) -> list[str]:
 LINEAR_MARGIN_DB = 0.3  # the meter logs to 0.1 dB, and a stretch is taken to the nearest 100 ms
 
 
+# The smallest loudness range loudnorm takes as measured (its parameter's precision is 0.01 LU).
+MIN_MEASURED_LRA = 0.01
+
+
 def linear_gain_fits(metered: Loudness, form: Form) -> bool:
     """Whether the second loudnorm pass, given this measurement, brings the statement to the target by
     a plain gain (its linear mode): something above the gate, and the true peak kept under the form's
@@ -171,7 +177,10 @@ def _normalised_audio(
         # loudnorm takes measured values only up to 0 LUFS; clipping recordings can measure above it.
         measured_I=min(measured.integrated, 0.0),
         measured_TP=measured.true_peak,
-        measured_LRA=measured.lra,
+        # loudnorm reads a measured range of exactly 0 as "not measured" and then normalises dynamically
+        # (a statement shorter than a few seconds has no range to measure): the smallest range it reads
+        # as given keeps the plain gain that linear_gain_fits promised.
+        measured_LRA=max(measured.lra, MIN_MEASURED_LRA),
         measured_thresh=min(measured.threshold, 0.0),
         offset=measured.offset,
         linear="true",
