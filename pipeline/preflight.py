@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline import engines
+from pipeline import engines, retention
 from pipeline.config import Form, Meeting
 from pipeline.errors import ConfigError, UsageError
 from pipeline.files import not_utf8, shown_name
@@ -70,3 +70,31 @@ def check_committee_meeting(
             f"({form_where}: committee_meeting: {agreed.isoformat()}); remove it from meeting.yaml or ask "
             "the official for a form with the new date",
         )
+
+
+def check_meeting(
+    given_language: str | None,
+    form: Form,
+    meeting: Meeting,
+    *,
+    meeting_file: Path | None,
+    form_where: Path | str,
+    out_dir: Path,
+) -> tuple[str, retention.Retention | None]:
+    """What meeting.yaml and the form say together, checked before any work: the spoken language
+    (``spoken_language``), the committee meeting's date, and the retention dates the archive will record
+    (a period given twice and differing is exit 3)."""
+    from pipeline.stages import archive
+
+    language = spoken_language(
+        given_language, form, meeting, meeting_file=meeting_file, form_where=form_where
+    )
+    check_committee_meeting(form, meeting, meeting_file=meeting_file, form_where=form_where)
+    kept = retention.of_run(
+        form,
+        meeting,
+        form_where=form_where,
+        meeting_file=meeting_file,
+        first_archived=archive.first_archived(out_dir),
+    )
+    return language, kept

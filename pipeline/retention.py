@@ -108,6 +108,26 @@ class Retention:
         return fields
 
 
+def of_run(
+    form: Any,
+    meeting: Any,
+    *,
+    form_where: Path | str,
+    meeting_file: Path | str | None,
+    first_archived: dt.date | None,
+) -> Retention | None:
+    """``resolve`` for a validated form and meeting.yaml (config.Form, config.Meeting), today."""
+    return resolve(
+        form.retention.periods(),
+        meeting.retention.periods() if meeting.retention else {},
+        form_where=form_where,
+        meeting_file=meeting_file,
+        meeting_date=meeting.date,
+        first_archived=first_archived,
+        today=dt.date.today(),
+    )
+
+
 def resolve(
     form: Mapping[str, str | None],
     meeting: Mapping[str, str | None],
@@ -205,3 +225,14 @@ def due_line(kind: str, kept: Kept, retention: Retention, remedy: str) -> str:
         f"{retention.basis_kind} {retention.basis.isoformat()}, set by {kept.source}); that date has "
         f"passed: {remedy}"
     )
+
+
+def passed_lines(retention: Retention | None, out_dir: Any, today: dt.date) -> list[str]:
+    """The warning line of each retention date passed by ``today``, each naming the purge that is due."""
+    if retention is None:
+        return []
+    lines = []
+    for kind, kept in retention.due(today).items():
+        flag = " --recordings" if kind == RECORDINGS else ""
+        lines.append(due_line(kind, kept, retention, f"`hearing purge {out_dir}{flag}` removes them"))
+    return lines

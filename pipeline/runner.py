@@ -42,7 +42,7 @@ from pipeline.out_folder import (
     hold_lock,
     remove_partial_files,
 )
-from pipeline.preflight import check_committee_meeting, check_places, spoken_language
+from pipeline.preflight import check_meeting, check_places
 from pipeline.ready import Readiness, StatementMaker, clip_numbers, readiness
 from pipeline.report import (
     Finished,
@@ -121,7 +121,9 @@ class Runner:
         started = time.monotonic()
         try:
             prepared = self._prepare()
-            self._warn_retention()
+            # Not in `hearing watch`'s preparing, which reads the settings again for every file taken.
+            for line in retention.passed_lines(self.retention, self.out_dir, dt.date.today()):
+                log.warning("%s", line)
             if self.options.dry_run:
                 self._plan(*prepared)
                 # Exits as the run will for the recordings already known to be unusable.
@@ -214,11 +216,14 @@ class Runner:
         meeting, meeting_file = load_meeting(meeting_dir)
         self._setup(meeting_file=meeting_file)
         where = form_path or self.options.form
-        language = spoken_language(
-            self.options.language, form, meeting, meeting_file=meeting_file, form_where=where
+        language, self.retention = check_meeting(
+            self.options.language,
+            form,
+            meeting,
+            meeting_file=meeting_file,
+            form_where=where,
+            out_dir=self.out_dir,
         )
-        check_committee_meeting(form, meeting, meeting_file=meeting_file, form_where=where)
-        self._check_retention(form, meeting, meeting_file, where)
         self._setup(delivery_name=deliver.delivery_stem(form, MeetingFacts.of(meeting, meeting_dir)))
         # After what the organiser wrote is known to be good, so that its mistakes are told first. The
         # model actually used from here on, and so in run.json (which `hearing render` runs again).
@@ -231,30 +236,6 @@ class Runner:
         # Last: a run makes the folder here, and only once every setting is known to be good.
         check_writable(self.out_dir, dry_run=self.options.dry_run)
         return meeting_dir, form, meeting, language
-
-    def _check_retention(
-        self, form: Form, meeting: Meeting, meeting_file: Path | None, form_where: Path | str
-    ) -> None:
-        """The retention dates the archive will record (a period given twice and differing is exit 3)."""
-        self.retention = retention.resolve(
-            form.retention.periods(),
-            meeting.retention.periods() if meeting.retention else {},
-            form_where=form_where,
-            meeting_file=meeting_file,
-            meeting_date=meeting.date,
-            first_archived=archive.first_archived(self.out_dir),
-            today=dt.date.today(),
-        )
-
-    def _warn_retention(self) -> None:
-        """One warning line for each retention date already passed: a run (and its dry run) still runs.
-        Not in `hearing watch`'s preparing, which reads the settings again for every file taken."""
-        if self.retention is None:
-            return
-        for kind, kept in self.retention.due(dt.date.today()).items():
-            flag = " --recordings" if kind == retention.RECORDINGS else ""
-            remedy = f"`hearing purge {self.out_dir}{flag}` removes them"
-            log.warning("%s", retention.due_line(kind, kept, self.retention, remedy))
 
     # ------------------------------------------------------------------------------------- stages
 
@@ -331,15 +312,9 @@ class Runner:
             made = clip.render(timeline, self.out_dir / deliver.STAGING_DELIVERY)
             self.done.clip = made
             delivered = deliver.run(
-                self.out_dir,
-                contents,
-                made.delivered,
-                documents,
-                steps=self.steps,
-                timeline=made.timeline,
-                cues=made.cues,
-                digest=self.hashes.sha256,
-            )
+                self.out_dir, contents, made.delivered, documents,
+                steps=self.steps, timeline=made.timeline, cues=made.cues, digest=self.hashes.sha256,
+            )  # fmt: skip
         self.done.delivered = delivered
         if delivered.where == "failed":
             raise NotConforming(
