@@ -162,7 +162,7 @@ def test_demo_delivers_a_committee_ready_clip(demo_run: DemoRun) -> None:
 
     sums = (delivery / "SHA256SUMS").read_text(encoding="utf-8").splitlines()
     assert sorted(line.split("  ", 1)[1] for line in sums) == sorted(
-        [f"{name}.mp4", f"{name}.da.srt", f"{name}.da.vtt", f"{name}-tidslinje.json"]
+        [f"{name}.mp4", f"{name}-master.mp4", f"{name}.da.srt", f"{name}.da.vtt", f"{name}-tidslinje.json"]
         + ["qc-report.json", "qc-report.txt"]
         + [f"{name}-foelgebrev.pdf", "deltagerbrev.txt", "deltagerbrev.html", "index.html"]
         + [f"{name}-transkription.{x}" for x in ("txt", "json", "docx", "pdf")]

@@ -326,9 +326,11 @@ def _check(
 def plan(form: Form, name: str, language: str) -> list[PlannedStep]:
     """The steps ``run`` takes: they are never cached (they are quick and read the newest clip)."""
     documents = tuple(f"{name}-transkription.{fmt}" for fmt in form.transcript.formats)
+    clip = Path(f"{name}.mp4")
+    videos = (clip.name, master_path(clip).name) if form.subtitles.clean_master else (clip.name,)
     return [
         PlannedStep("transcript", None, None, False, ("the transcripts", "the corrections in edits/")),
-        PlannedStep("check", None, None, False, (f"{name}.mp4", f"{name}.{language}.srt", *documents)),
+        PlannedStep("check", None, None, False, (*videos, f"{name}.{language}.srt", *documents)),
         PlannedStep("letters", None, None, False, ("the check", "meeting.yaml follow_up")),
     ]
 
