@@ -153,6 +153,9 @@ def test_hearing_check_fails_a_missing_or_wrong_master(demo_run: DemoRun, tmp_pa
     master.symlink_to(clip.resolve())  # the burned clip under the master's name: no track
     assert failed() == {"master.soft_track"}
     master.unlink()
+    master.write_bytes(b"ikke en video " * 100)  # not media at all: named, never a traceback
+    assert failed() == {"master.file"}
+    master.unlink()
     whole = demo_run.out / "delivery" / master.name
     cut = ["ffmpeg", "-v", "error", "-i", str(whole), "-map", "0", "-c", "copy", "-t", "10", str(master)]
     subprocess.run(cut, check=True)

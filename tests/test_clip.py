@@ -216,8 +216,12 @@ def test_statements_are_rendered_while_the_next_is_transcribed(demo_run: DemoRun
     assert all(rendered_by_the_run[key]["cached"] for key in ahead_renders), "rendered twice"
     done_ahead = {s["statement"] for s in ahead_renders.values() if s.get("part") == "statement"}
     # Every statement of the clip heard before another that still had to be heard; never the last one.
+    # With a clean master the one before the last may still wait behind the two encodes of the one
+    # before it when the demo's quick model is done: the run then renders it in its turn.
     heard = [s["statement"] for s in stages if s["stage"] == "transcribe"]
-    assert done_ahead == {s for s in heard[:-1] if s in statements}, (done_ahead, heard)
+    expected = {s for s in heard[:-1] if s in statements}
+    waiting = expected & late - set(heard[-1:])
+    assert expected - waiting <= done_ahead <= expected, (done_ahead, heard)
 
 
 def test_shared_recordings_as_statements(
