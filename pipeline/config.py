@@ -122,8 +122,23 @@ class SubtitleForm(_Strict):
     max_duration: Annotated[float, Field(gt=0, le=30)] = 7
     min_gap_frames: Annotated[int, Field(ge=0, le=25)] = 2
     font_size: Annotated[float, Field(ge=0.02, le=0.2)] = 0.05
+    # Beside a clip with the subtitles burned in, a clean master (``<name>-master.mp4``): the same clip
+    # without text in the picture and with the selectable track, for a player whose viewer switches the
+    # captions (WCAG 2.1 SC 1.2.2). Nothing to make where nothing is burned in (``clean_master``).
+    master: bool = False
     # How the fields go together (min_duration below max_duration, a gap the frame rate allows) is
     # checked by the subtitle rules themselves, when the form is loaded: see ``load_form``.
+
+    @property
+    def burns(self) -> bool:
+        """Whether the subtitles are burned into the clip's picture."""
+        return self.mode in ("burn", "burn+soft")
+
+    @property
+    def clean_master(self) -> bool:
+        """Whether a clean master goes beside the clip: asked for, and the clip has text burned in (in
+        mode soft the clip is itself clean with the track; in mode none there are no subtitles)."""
+        return self.master and self.burns
 
 
 class TranscriptForm(_Strict):

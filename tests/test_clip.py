@@ -162,7 +162,7 @@ def test_demo_delivers_a_committee_ready_clip(demo_run: DemoRun) -> None:
 
     sums = (delivery / "SHA256SUMS").read_text(encoding="utf-8").splitlines()
     assert sorted(line.split("  ", 1)[1] for line in sums) == sorted(
-        [f"{name}.mp4", f"{name}.da.srt", f"{name}.da.vtt", f"{name}-tidslinje.json"]
+        [f"{name}.mp4", f"{name}-master.mp4", f"{name}.da.srt", f"{name}.da.vtt", f"{name}-tidslinje.json"]
         + ["qc-report.json", "qc-report.txt"]
         + [f"{name}-foelgebrev.pdf", "deltagerbrev.txt", "deltagerbrev.html", "index.html"]
         + [f"{name}-transkription.{x}" for x in ("txt", "json", "docx", "pdf")]
@@ -198,11 +198,14 @@ def test_statements_are_rendered_while_the_next_is_transcribed(demo_run: DemoRun
     assert made_ahead and len(made_ahead) == len(set(made_ahead)), ahead
     # A card needs no words: every card of the clip is made ahead, the first one while its own statement
     # is heard (the later ones wait for the statement before theirs to be rendered).
-    # The last one heard (the sound recording's card) may still wait behind the render of the statement
-    # before it when the engine is done: the run then makes it in its turn.
+    # The last ones heard may still wait behind the render of the statement before them when the engine
+    # is done: the run then makes them in its turn. With a clean master (the demo form makes one) each
+    # statement's render ahead is two encodes (the clean segment, then the text burned into it), so the
+    # last two cards may wait.
     cards = [(i, s) for i, s in enumerate(stages) if s["stage"] == "render" and s.get("part") == "card"]
-    last_heard = [s["statement"] for s in stages if s["stage"] == "transcribe"][-1]
-    in_clip = {s["statement"] for _, s in cards if not s.get("ahead")} - {last_heard}
+    heard_order = [s["statement"] for s in stages if s["stage"] == "transcribe"]
+    late = set(heard_order[-2:]) if any(s["stage"] == "burn" for s in stages) else set(heard_order[-1:])
+    in_clip = {s["statement"] for _, s in cards if not s.get("ahead")} - late
     made = {s["statement"]: i for i, s in cards if s.get("ahead") and not s["cached"]}
     assert in_clip and in_clip <= set(made), (in_clip, made)
     first = next(s["statement"] for s in stages if s["stage"] == "transcribe")
@@ -213,8 +216,12 @@ def test_statements_are_rendered_while_the_next_is_transcribed(demo_run: DemoRun
     assert all(rendered_by_the_run[key]["cached"] for key in ahead_renders), "rendered twice"
     done_ahead = {s["statement"] for s in ahead_renders.values() if s.get("part") == "statement"}
     # Every statement of the clip heard before another that still had to be heard; never the last one.
+    # With a clean master the one before the last may still wait behind the two encodes of the one
+    # before it when the demo's quick model is done: the run then renders it in its turn.
     heard = [s["statement"] for s in stages if s["stage"] == "transcribe"]
-    assert done_ahead == {s for s in heard[:-1] if s in statements}, (done_ahead, heard)
+    expected = {s for s in heard[:-1] if s in statements}
+    waiting = expected & late - set(heard[-1:])
+    assert expected - waiting <= done_ahead <= expected, (done_ahead, heard)
 
 
 def test_shared_recordings_as_statements(

@@ -12,6 +12,7 @@ from pipeline.config import (
     ConsentEntry,
     Form,
     SpeechForm,
+    SubtitleForm,
     load_form,
     load_meeting,
 )
@@ -76,9 +77,12 @@ def test_every_field_of_the_default_form_file_is_spelt_out() -> None:
     form, _ = load_form(path)
     # The fields where the shipped form differs from the model on purpose (docs/design.md): a form file
     # written before approvals existed does not start requiring them, nor one written before forms named
-    # a model start refusing base.
+    # a model start refusing base, nor one written before clean masters start rendering one.
     assert form == Form(
-        name="default", require_approval=True, speech=SpeechForm(model=engines.BEST_FOR_DANISH)
+        name="default",
+        require_approval=True,
+        speech=SpeechForm(model=engines.BEST_FOR_DANISH),
+        subtitles=SubtitleForm(master=True),
     )
 
 

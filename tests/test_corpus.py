@@ -82,7 +82,8 @@ class Run:
 
     def clip(self) -> Path:
         self.delivered()
-        (path,) = (self.out / "delivery").glob("*.mp4")
+        # The clip, not the clean master the default form puts beside it.
+        (path,) = (p for p in (self.out / "delivery").glob("*.mp4") if not p.name.endswith("-master.mp4"))
         return path
 
     def statement(self, name: str) -> dict[str, Any]:

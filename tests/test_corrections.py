@@ -57,7 +57,10 @@ def report_of(out: Path) -> dict:
 
 
 def delivered(out: Path, suffix: str) -> Path:
-    (found,) = (out / "delivery").glob(f"*{suffix}")
+    # ".mp4" is the clip, not its clean master beside it ("-master.mp4" asks for that).
+    (found,) = (
+        p for p in (out / "delivery").glob(f"*{suffix}") if "-master" in suffix or "-master." not in p.name
+    )
     return found
 
 
@@ -242,9 +245,23 @@ def demo_copy(demo_run: DemoRun, name: str) -> Run:
 def test_one_corrected_word_in_every_demo_statement_and_a_cue_past_its_out_point(demo_run: DemoRun) -> None:
     run = demo_copy(demo_run, "demo-corrected")
     before = srt_times(run.out)
+    cuts = report_of(run.out)["cuts"]
     edit_each_statement(run.out, one_word_corrected)
     assert_render_delivers_and_checks(run)
     assert srt_times(run.out) == before
+    # A corrected word changes the burned-in text only: the clean master's segment of a statement whose
+    # cut stayed is reused, and the pass that burns the text into it is made again.
+    report = report_of(run.out)
+    same = [sid for sid, cut in report["cuts"].items() if cut == cuts.get(sid)]
+    assert same, "every cut moved: nothing shows the clean segments reused"
+    for sid in same:
+        made = [
+            (s["stage"], s["cached"])
+            for s in report["stages"]
+            if s["statement"] == sid and s.get("part") == "statement" and s["stage"] in ("render", "burn")
+        ]
+        assert all(cached for stage, cached in made if stage == "render"), (sid, made)
+        assert any(not cached for stage, cached in made if stage == "burn"), (sid, made)
     shown = " ".join(" ".join(c.lines) for c in parse_srt(delivered(run.out, ".srt").read_text()))
     assert all(text in shown for text in corrected_texts(run.out))
     edit_each_statement(run.out, last_cue_past_the_out_point)

@@ -13,6 +13,7 @@ import pytest
 from conftest import TEST_OUTPUT, DemoRun, hearing
 from test_cut import statement, transcript
 from test_escaping import Page, pdf_properties
+from test_review_page import axe_violations
 
 from pipeline.config import Form, Meeting
 from pipeline.meeting_facts import MeetingFacts
@@ -135,8 +136,10 @@ def test_the_letters_carry_the_facts_of_meeting_yaml_and_the_form(demo_run: Demo
         reversed(line.split("  ", 1))
         for line in (delivery / "SHA256SUMS").read_text(encoding="utf-8").splitlines()
     )
-    (clip,) = delivery.glob("*.mp4")
-    assert sums[clip.name] in flat.replace(" ", "") or sums[clip.name] in text.replace("\n", "")
+    clips = list(delivery.glob("*.mp4"))  # the clip and its clean master: both in the letter's file list
+    assert len(clips) == 2
+    for clip in clips:
+        assert sums[clip.name] in flat.replace(" ", "") or sums[clip.name] in text.replace("\n", "")
 
 
 def pdftotext(path: Path) -> str:
@@ -227,28 +230,39 @@ def test_the_delivery_page_works_from_the_file_system(demo_run: DemoRun, tmp_pat
     os.environ["SE_OFFLINE"] = "true"
     driver = webdriver.Chrome(service=Service(str(shutil.which("chromedriver"))), options=options)
     wait = WebDriverWait(driver, 60)
-    # The same page for a clip without burned-in subtitles, beside the same clip: captions on.
+    # The same page for a form without a clean master: it plays the clip with the subtitles burned in,
+    # and the captions wait in the player's menu, not twice on screen.
     page = (delivery / "index.html").read_text(encoding="utf-8")
-    assert '"burned": true' in page
-    (clip,) = delivery.glob("*.mp4")
+    (master,) = delivery.glob("*-master.mp4")
+    clip = delivery / master.name.replace("-master.mp4", ".mp4")
+    assert f'src="{master.name}"' in page and '"burned": false' in page
     (tmp_path / clip.name).symlink_to(clip)
-    soft = tmp_path / "index.html"
-    soft.write_text(page.replace('"burned": true', '"burned": false'), encoding="utf-8")
+    burned = tmp_path / "index.html"
+    burned.write_text(
+        page.replace('"burned": false', '"burned": true').replace(master.name, clip.name), encoding="utf-8"
+    )
+    tracks = (
+        "const v = document.getElementById('clip'); const t = v.textTracks[0];"
+        "return {src: v.currentSrc, mode: t.mode, language: t.language,"
+        " cues: Array.from(t.cues).map(c => c.text)};"
+    )
     try:
-        driver.get(soft.as_uri())
+        driver.get(burned.as_uri())
         wait.until(lambda d: d.execute_script("return document.body.dataset.ready") == "true")
-        shown = "const t = document.getElementById('clip').textTracks[0]; return [t.mode, t.cues.length];"
-        assert driver.execute_script(shown) == ["showing", len(cues)]
+        track = driver.execute_script(tracks)
+        assert track["src"].endswith(clip.name) and track["mode"] == "hidden"
+        assert len(track["cues"]) == len(cues)
 
+        # The delivery as made: the clean master plays, with the captions on (a viewer can switch
+        # them off in the player's menu), and the page passes axe-core's WCAG 2.1 A and AA rules.
         driver.get((delivery / "index.html").as_uri())
         wait.until(lambda d: d.execute_script("return document.body.dataset.ready") == "true")
-        track = driver.execute_script(
-            "const t = document.getElementById('clip').textTracks[0];"
-            "return {mode: t.mode, language: t.language, cues: Array.from(t.cues).map(c => c.text)};"
-        )
-        # The demo burns its subtitles in: the captions wait in the player's menu, not twice on screen.
-        assert track["mode"] == "hidden" and track["language"] == "da"
+        wait.until(lambda d: d.execute_script("return document.getElementById('clip').readyState") >= 1)
+        track = driver.execute_script(tracks)
+        assert track["src"].endswith(master.name), track["src"]
+        assert track["mode"] == "showing" and track["language"] == "da"
         assert len(track["cues"]) == len(cues)
+        assert axe_violations(driver) == []
         assert track["cues"][0].split() == cues[0].plaintext.split()
         wait.until(lambda d: d.execute_script("return document.getElementById('clip').readyState") >= 1)
         button = driver.find_elements(By.CSS_SELECTOR, ".cue")[3]

@@ -220,6 +220,7 @@ class TrackFacts:
     channels: int = 0
     time_base: Fraction | None = None
     frame_times: tuple[int, ...] = ()  # video: every packet's presentation time in time_base ticks, sorted
+    cues: int = 0  # subtitles: the samples that hold text
 
 
 @dataclass(frozen=True)
@@ -251,10 +252,16 @@ def read_file_facts(path: Path) -> FileFacts:
             s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)
         ]
         times: dict[int, list[int]] = {s.index: [] for s in pictures[:1]}
-        if times:
+        texts = list(container.streams.subtitles)
+        cues: dict[int, int] = {s.index: 0 for s in texts}
+        if times or cues:
             try:
-                for packet in container.demux(pictures[0]):
-                    if packet.pts is not None:
+                for packet in container.demux([*pictures[:1], *texts]):
+                    if packet.stream.index in cues:
+                        # A mov_text sample is its text's length in two bytes, then the text: the
+                        # empty ones the muxer writes between subtitles are no subtitle.
+                        cues[packet.stream.index] += packet.size > 2
+                    elif packet.pts is not None:
                         times[packet.stream.index].append(packet.pts)
             except av.FFmpegError as error:
                 raise MediaError(f"{path.name}: the video cannot be read to its end ({error})") from None
@@ -283,6 +290,8 @@ def read_file_facts(path: Path) -> FileFacts:
                     sample_rate=int(stream.codec_context.sample_rate or 0),
                     channels=int(stream.codec_context.channels or 0),
                 )
+            elif stream.index in cues:
+                track = replace(track, cues=cues[stream.index])
             tracks.append(track)
         brand = str(container.metadata.get("major_brand", "")) if _looks_like_isobmff(path) else ""
         return FileFacts(

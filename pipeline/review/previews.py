@@ -53,8 +53,12 @@ class Previews:
 
 def last_clip(out_dir: Path) -> Path | None:
     """The clip last made: the delivery's, else the draft's."""
+    from pipeline.stages.check.files import master_path
+
     for folder in ("delivery", "draft"):
-        found = sorted((out_dir / folder).glob("*.mp4"))
+        videos = set((out_dir / folder).glob("*.mp4"))
+        # The clip, not the clean master beside it: the clip shows the text the page is about.
+        found = sorted(videos - {master_path(p) for p in videos})
         if found:
             return found[0]
     return None

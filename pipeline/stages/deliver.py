@@ -32,7 +32,7 @@ from pipeline.models import Approval, Statement, StatementTranscript
 from pipeline.models import approved as is_approved
 from pipeline.stages import delivery_page, letters, transcript
 from pipeline.stages.check import run_check
-from pipeline.stages.check.files import timeline_path, timeline_record
+from pipeline.stages.check.files import master_path, timeline_path, timeline_record
 from pipeline.stages.check.report import QcReport, write_qc_report
 from pipeline.stages.cut import Part
 from pipeline.stages.subtitles.rules import Cue
@@ -267,8 +267,11 @@ def _letters(
         write_text(note_folder / f"{letters.PARTICIPANT_NOTE}.{suffix}", text)
         if note_folder == folder:
             added.append(f"{letters.PARTICIPANT_NOTE}.{suffix}")
+    # The page plays the clean master where there is one, its captions on: a viewer can switch them.
+    master = master_path(folder / f"{name}.mp4").name
+    played = master if master in files else f"{name}.mp4"
     page = delivery_page.PageData(
-        clip=f"{name}.mp4",
+        clip=played,
         language=language,
         page_language=form.language,
         facts=replace(
@@ -277,7 +280,7 @@ def _letters(
         document=doc,
         cues=tuple(cues),
         qc=[r.to_json() for r in qc.results],
-        burned=form.subtitles.mode in ("burn", "burn+soft"),
+        burned=form.subtitles.burns and played != master,
     )
     write_text(folder / delivery_page.PAGE, delivery_page.render(page))
     added.append(delivery_page.PAGE)
@@ -323,9 +326,11 @@ def _check(
 def plan(form: Form, name: str, language: str) -> list[PlannedStep]:
     """The steps ``run`` takes: they are never cached (they are quick and read the newest clip)."""
     documents = tuple(f"{name}-transkription.{fmt}" for fmt in form.transcript.formats)
+    clip = Path(f"{name}.mp4")
+    videos = (clip.name, master_path(clip).name) if form.subtitles.clean_master else (clip.name,)
     return [
         PlannedStep("transcript", None, None, False, ("the transcripts", "the corrections in edits/")),
-        PlannedStep("check", None, None, False, (f"{name}.mp4", f"{name}.{language}.srt", *documents)),
+        PlannedStep("check", None, None, False, (*videos, f"{name}.{language}.srt", *documents)),
         PlannedStep("letters", None, None, False, ("the check", "meeting.yaml follow_up")),
     ]
 

@@ -233,6 +233,28 @@ def statement_args(
     return [*GLOBAL_ARGS, *graph.get_args()]
 
 
+def burn_args(
+    clean: Path, subtitles: Path, fonts_dir: Path | None, part: Part, form: Form, target: Path
+) -> list[str]:
+    """A statement's segment with its subtitles burned in, made from its clean segment (the clean
+    master's): the picture encoded once more with the text, the sound copied as it is. Decoding a
+    segment already fitted into the frame costs a fraction of decoding, turning and scaling the
+    recording and measuring its sound again, and the two segments cannot differ but by the text."""
+    import ffmpeg
+
+    segment = ffmpeg.input(input_path(clean))
+    picture = segment.video.filter(
+        "subtitles",
+        filename=str(subtitles.resolve()),
+        fontsdir=str(fonts_dir.resolve()) if fonts_dir else "",
+    )
+    options = {**_encode_options(form, part.frames), "acodec": "copy"}
+    options.pop("ar")
+    options.pop("ac")
+    graph = ffmpeg.output(picture, segment.audio, output_path(target), **options)
+    return [*GLOBAL_ARGS, *graph.get_args()]
+
+
 def card_args(card_png: Path, part: Part, form: Form, target: Path) -> list[str]:
     """A card: its still picture for the part's length, with silence."""
     import ffmpeg

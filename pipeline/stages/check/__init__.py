@@ -24,7 +24,14 @@ from typing import Any
 
 from pipeline.config import Form
 from pipeline.model_note import note_for
-from pipeline.stages.check.clip import check_clip, check_durations, check_soft_track, measure_clip
+from pipeline.stages.check.clip import (
+    check_clip,
+    check_durations,
+    check_master,
+    check_soft_track,
+    measure_clip,
+    measure_master,
+)
 from pipeline.stages.check.files import (
     _companion,
     _model_from_run,
@@ -32,6 +39,7 @@ from pipeline.stages.check.files import (
     _relative,
     _timeline_from_file,
     _timeline_from_run,
+    master_path,
     timeline_path,
     transcript_path,
 )
@@ -154,6 +162,12 @@ def run_check(
         results.append(check_subtitle_file(f"{clip.stem}.srt", None, form)[0])
     if cues is None:
         not_checked.append("the subtitle rules: no readable subtitle file")
+    if form.subtitles.clean_master:
+        master = master_path(clip)
+        master_facts = measure_master(master)
+        files.append(CheckedFile("clean master", master.name if master_facts is not None else None))
+        count = len(cues) if cues is not None else None
+        results += check_master(master.name, master_facts, facts, count, form, language)
 
     present: dict[str, bool] = {}
     for fmt in form.transcript.formats:

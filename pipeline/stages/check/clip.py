@@ -62,6 +62,7 @@ class AudioFacts:
 class SubtitleTrack:
     codec: str
     language: str
+    cues: int = 0  # the samples that hold text
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,65 @@ def check_soft_track(facts: ClipFacts, form: Form, language: str | None = None) 
     return _result("subtitles.soft_track", title, f"not required (mode {mode})", tracks, True)
 
 
+def check_master(
+    name: str,
+    master: ClipFacts | None,
+    clip: ClipFacts,
+    cues: int | None,
+    form: Form,
+    language: str | None = None,
+) -> list[CheckResult]:
+    """The clean master (``name``) beside a clip with burned-in subtitles, where the form asks for one: an MP4
+    with the selectable track in the clip's language holding as many subtitles as the SRT (``cues``;
+    None: no readable SRT), and the clip's very picture: as many frames, of the same size and kind, as
+    long to the frame. That the text is not burned into it is seen only in its pictures (the tests
+    compare them)."""
+    if not form.subtitles.clean_master:
+        return []
+    if master is None:
+        return [_result("master.file", "clean master beside the clip", f"{name}, MP4", "missing", False)]
+    code = _language_code(language or form.language)
+    container = f"MP4 (brand {master.brand.strip()})" if _is_mp4(master) else master.format_name.split(",")[0]
+    out = [_result("master.file", "clean master beside the clip", f"{name}, MP4", container, _is_mp4(master))]
+    wanted = [t for t in master.subtitle_tracks if t.codec == "mov_text" and t.language == code]
+    tracks = (
+        ", ".join(f"{t.codec} ({t.language or 'und'}), {t.cues}" for t in master.subtitle_tracks) or "none"
+    )
+    expected = f"mov_text ({code}), {cues if cues is not None else 'as many as the SRT'}"
+    out.append(
+        _result(
+            "master.soft_track",
+            "subtitle track in the clean master, one subtitle per subtitle of the SRT",
+            expected,
+            tracks,
+            len(wanted) == 1 and cues is not None and wanted[0].cues == cues,
+        )
+    )
+
+    def picture(facts: ClipFacts) -> str:
+        v = facts.video
+        return f"{v.width}×{v.height} {v.codec} {v.pix_fmt} {fps_text(v.fps)} fps" if v else "no picture"
+
+    out.append(
+        _result("master.picture", "the clean master's picture as the clip's", picture(clip), picture(master),
+                picture(master) == picture(clip))
+    )  # fmt: skip
+    frames = master.video.frames if master.video else 0
+    want = clip.video.frames if clip.video else 0
+    frame_ms = 1000 / form.video.fps
+    close = abs(master.duration_ms - clip.duration_ms) <= frame_ms
+    out.append(
+        _result(
+            "master.frames",
+            "the clean master as long as the clip",
+            f"{want} frames, {seconds_text(clip.duration_ms)}",
+            f"{frames} frames, {seconds_text(master.duration_ms)}",
+            frames == want and close,
+        )
+    )
+    return out
+
+
 def check_durations(
     duration_ms: int, form: Form, timeline: Sequence[Mapping[str, Any]] | None
 ) -> list[CheckResult]:
@@ -366,7 +426,21 @@ def measure_clip(clip: Path) -> ClipFacts:
         return _clip_facts(clip, media.read_file_facts(clip), metering.result)
 
 
-def _clip_facts(clip: Path, raw: FileFacts, metered: Callable[[], R128]) -> ClipFacts:
+def measure_master(master: Path) -> ClipFacts | None:
+    """The clean master's facts, its loudness aside (its sound is the clip's); None when it is not
+    there or cannot be read as media."""
+    from pipeline import media
+    from pipeline.errors import MediaError
+
+    if not master.is_file():
+        return None
+    try:
+        return _clip_facts(master, media.read_file_facts(master), None)
+    except MediaError:
+        return None
+
+
+def _clip_facts(clip: Path, raw: FileFacts, metered: Callable[[], R128] | None) -> ClipFacts:
     from pipeline import media
 
     boxes: tuple[str, ...] = ()
@@ -394,6 +468,7 @@ def _clip_facts(clip: Path, raw: FileFacts, metered: Callable[[], R128]) -> Clip
     loudness = peak = None
     if sounds:
         audio = AudioFacts(sounds[0].codec, sounds[0].profile, sounds[0].sample_rate, sounds[0].channels)
+    if sounds and metered is not None:
         measured = metered()
         loudness, peak = measured.integrated, measured.true_peak
     return ClipFacts(
@@ -405,7 +480,9 @@ def _clip_facts(clip: Path, raw: FileFacts, metered: Callable[[], R128]) -> Clip
         video=video,
         audio=audio,
         audio_tracks=len(sounds),
-        subtitle_tracks=tuple(SubtitleTrack(t.codec, t.language) for t in raw.tracks if t.kind == "subtitle"),
+        subtitle_tracks=tuple(
+            SubtitleTrack(t.codec, t.language, t.cues) for t in raw.tracks if t.kind == "subtitle"
+        ),
         loudness_lufs=loudness,
         true_peak_dbtp=peak,
     )

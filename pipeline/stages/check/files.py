@@ -21,6 +21,7 @@ TRANSCRIPT_SUFFIX = "-transkription"
 # ``<name>-tidslinje.json`` in the delivery: where each part of the clip is (title, cards, statements), so
 # that an official's check of the delivery folder alone judges every statement's length, as the run did.
 TIMELINE_SUFFIX = "-tidslinje"
+MASTER_SUFFIX = "-master"
 TIMELINE_KIND = "hearing-pipeline timeline"
 # A run.json whose clip is longer or shorter than this describes another render of the clip.
 TIMELINE_TOLERANCE_MS = 200
@@ -39,6 +40,11 @@ class DeliveryFiles:
 
 def transcript_path(clip: Path, fmt: str) -> Path:
     return clip.with_name(f"{clip.stem}{TRANSCRIPT_SUFFIX}.{fmt}")
+
+
+def master_path(clip: Path) -> Path:
+    """The clean master beside a clip with burned-in subtitles (``subtitles.master`` in the form)."""
+    return clip.with_name(f"{clip.stem}{MASTER_SUFFIX}.mp4")
 
 
 def timeline_path(clip: Path) -> Path:

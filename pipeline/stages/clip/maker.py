@@ -20,7 +20,8 @@ from pipeline.media import loudness
 from pipeline.meeting_facts import MeetingFacts
 from pipeline.models import Statement, StatementTranscript
 from pipeline.stages import cards, render
-from pipeline.stages.clip.specs import ClipSpecs, loudness_from_json
+from pipeline.stages.check.files import master_path
+from pipeline.stages.clip.specs import ClipSpecs, JoinSpec, SegmentSpec, loudness_from_json
 from pipeline.stages.clip.timeline import Timeline, describe, plan_timeline_cues, problems
 from pipeline.stages.cut import Cut, Part, cards_of
 from pipeline.stages.subtitles.io import to_srt, to_vtt
@@ -147,7 +148,8 @@ class ClipMaker:
     def plan_steps(self, timeline: Timeline) -> list[PlannedStep]:
         """The steps ``render`` takes for ``timeline``, from what the cache holds; makes nothing."""
         planned: list[PlannedStep] = []
-        segments: list[Path] = []
+        segments: list[Path] = []  # the clip's
+        clean: list[Path] = []  # each part's own: the clean master's, where the form asks for one
 
         def card_step(card: cards.Card) -> None:
             key, png = self.specs.card(card)
@@ -187,23 +189,38 @@ class ClipMaker:
                 continue
             if segment.card is not None:
                 card_step(segment.card)
-            segments.append(segment.target)
+            clean.append(segment.target)
             planned.append(
                 PlannedStep(
                     "render", part.statement_id, segment.key, self._intact(segment.target),
                     segment.inputs(), media.command_line(segment.args), part.kind,
                 )
             )  # fmt: skip
+            burned = self.specs.burned(timeline, segment)
+            segments.append(burned.target if burned is not None else segment.target)
+            if burned is not None:
+                planned.append(
+                    PlannedStep(
+                        "burn", part.statement_id, burned.key, self._intact(burned.target),
+                        burned.inputs(), media.command_line(burned.args), part.kind,
+                    )
+                )  # fmt: skip
         if len(segments) < len(timeline.parts):
             planned.append(PlannedStep("join", None, None, False, after="every segment is known"))
             return planned
-        join = self.specs.join(timeline, segments)
-        planned.append(
-            PlannedStep(
-                "join", None, join.key, self._intact(join.clip),
-                tuple(f"work/segments/{s.name}" for s in segments), media.command_line(join.args),
-            )
-        )  # fmt: skip
+        joins = (
+            [(self.specs.join(timeline, clean, master=True), clean)]
+            if self.form.subtitles.clean_master
+            else []
+        )
+        joins.append((self.specs.join(timeline, segments), segments))  # the clip's last, as render does
+        for join, joined in joins:
+            planned.append(
+                PlannedStep(
+                    "join", None, join.key, self._intact(join.clip),
+                    tuple(f"work/segments/{s.name}" for s in joined), media.command_line(join.args),
+                )
+            )  # fmt: skip
         return planned
 
     # ---------------------------------------------------------------------------------- render
@@ -211,23 +228,23 @@ class ClipMaker:
     def render(self, timeline: Timeline, delivery: Path) -> ClipResult:
         """Render every part and join them; the clip and its subtitles go into ``delivery`` (a folder
         that becomes ``delivery/`` only once the whole delivery has passed its check)."""
-        segments = [self._segment(timeline, part) for part in timeline.parts]
-        join = self.specs.join(timeline, segments)
-        cached = self._intact(join.clip)
-        with self.steps.stage("join", None, join.key, cached) as record:
-            record.command = media.command_line(join.args)
-            if not cached:
-                write_text(join.list_file, render.concat_list(segments))
-                if join.soft_file is not None:
-                    write_text(join.soft_file, join.soft_text)
-                self._ffmpeg(join.args, join.clip, "join", "Samler klippet", timeline.duration_ms)
-
-        _link_or_copy(join.clip, delivery / f"{self.name}.mp4")
+        made = [self._segment(timeline, part) for part in timeline.parts]
+        segments = [clip for clip, _ in made]
+        clip = delivery / f"{self.name}.mp4"
+        delivered = [clip.name]
+        if self.form.subtitles.clean_master:
+            clean = [master for _, master in made if master is not None]
+            master = master_path(clip)
+            join = self.specs.join(timeline, clean, master=True)
+            self._join(join, clean, "Samler masteren uden tekst i billedet", timeline, master)
+            delivered.append(master.name)
+        # The clip's join last: the archive's provenance names the run's last join as the clip's.
+        self._join(self.specs.join(timeline, segments), segments, "Samler klippet", timeline, clip)
         write_text(delivery / f"{self.name}.{self.language}.srt", to_srt(timeline.cues))
         write_text(delivery / f"{self.name}.{self.language}.vtt", to_vtt(timeline.cues))
         return ClipResult(
             delivered=(
-                f"{self.name}.mp4",
+                *delivered,
                 f"{self.name}.{self.language}.srt",
                 f"{self.name}.{self.language}.vtt",
             ),
@@ -235,7 +252,17 @@ class ClipMaker:
             timeline=describe(timeline),
         )
 
-    def _segment(self, timeline: Timeline, part: Part) -> Path:
+    def _segment(self, timeline: Timeline, part: Part) -> tuple[Path, Path | None]:
+        """The part's segment of the clip, and of the clean master where the form asks for one."""
+        own = self._rendered(timeline, part)
+        if not self.form.subtitles.clean_master:
+            return own.target, None
+        burned = self.specs.burned(timeline, own)
+        if burned is None:
+            return own.target, own.target
+        return self._render(burned, "burn").target, own.target
+
+    def _rendered(self, timeline: Timeline, part: Part) -> SegmentSpec:
         measured = None
         if part.kind == "statement":
             statement = timeline.statements[part.statement_id or ""]
@@ -244,17 +271,32 @@ class ClipMaker:
         assert segment is not None
         if segment.card is not None:
             self._card_png(segment.card)
+        return self._render(segment, "render")
+
+    def _render(self, segment: SegmentSpec, stage: str) -> SegmentSpec:
+        part = segment.part
         if segment.burn is not None:
             ass, text = segment.burn
             if not ass.exists():
                 write_text(ass, text)
         cached = self._intact(segment.target)
-        with self.steps.stage("render", part.statement_id, segment.key, cached) as record:
+        with self.steps.stage(stage, part.statement_id, segment.key, cached) as record:
             record.part = part.kind
             record.command = media.command_line(segment.args)
             if not cached:
                 self._ffmpeg(segment.args, segment.target, segment.what, segment.label, part.duration_ms)
-        return segment.target
+        return segment
+
+    def _join(self, join: JoinSpec, segments: list[Path], label: str, timeline: Timeline, to: Path) -> None:
+        cached = self._intact(join.clip)
+        with self.steps.stage("join", None, join.key, cached) as record:
+            record.command = media.command_line(join.args)
+            if not cached:
+                write_text(join.list_file, render.concat_list(segments))
+                if join.soft_file is not None:
+                    write_text(join.soft_file, join.soft_text)
+                self._ffmpeg(join.args, join.clip, "join", label, timeline.duration_ms)
+        _link_or_copy(join.clip, to)
 
     def _intact(self, path: Path) -> bool:
         return cache.is_intact(path, self.hashes)

@@ -92,7 +92,10 @@ class ClipSpecs:
             return None
         statement = timeline.statements[part.statement_id or ""]
         cut = timeline.cuts[statement.id]
-        burn = self.burn_text(timeline, part) if form.subtitles.mode in ("burn", "burn+soft") else None
+        # With a clean master, the statement's own segment is clean and the text is burned in a pass
+        # over it (``burned``): a corrected word then makes only that pass again.
+        burns_here = form.subtitles.burns and not form.subtitles.clean_master
+        burn = self.burn_text(timeline, part) if burns_here else None
         ass = self.work.subtitles(sha256_text(burn)) if burn is not None else None
         picture = timeline.statement_cards[statement.id] if statement.sound_only else None
         card_id: str | None = None
@@ -135,9 +138,36 @@ class ClipSpecs:
             burn=(ass, burn) if ass and burn is not None else None,
         )  # fmt: skip
 
-    def join(self, timeline: Timeline, segments: list[Path]) -> JoinSpec:
+    def burned(self, timeline: Timeline, clean: SegmentSpec) -> SegmentSpec | None:
+        """The segment of the clip with the subtitles burned into ``clean`` (a statement's segment of
+        the clean master); None where the clip takes the clean segment as it is: a card, a statement
+        without a subtitle, or a form without a clean master."""
         form = self.form
-        soft = form.subtitles.mode in ("soft", "burn+soft")
+        part = clean.part
+        if not form.subtitles.clean_master or part.kind != "statement":
+            return None
+        if not any(c.statement_id == part.statement_id and c.kind == "speech" for c in timeline.cues):
+            return None
+        text = self.burn_text(timeline, part)
+        ass = self.work.subtitles(sha256_text(text))
+        key = render.segment_key(
+            "burn",
+            {"clean": clean.key, "subtitles": ass.stem, "font": fonts.font_identity()},
+            form,
+            media.ffmpeg_version(),
+        )
+        target = self.work.segment(key)
+        args = render.burn_args(clean.target, ass, fonts.fonts_dir(), part, form, target)
+        return SegmentSpec(
+            part, key, target, args, f"burn the subtitles into {clean.what.removeprefix('render ')}",
+            f"Undertekster i {part.statement_id}", burn=(ass, text), clean=clean.target,
+        )  # fmt: skip
+
+    def join(self, timeline: Timeline, segments: list[Path], *, master: bool = False) -> JoinSpec:
+        """The join of ``segments`` into the clip, or (``master``) into the clean master, which always
+        carries the selectable track."""
+        form = self.form
+        soft = master or form.subtitles.mode in ("soft", "burn+soft")
         # The selectable track is read from ASS written for it: ffmpeg reads SubRip as HTML (it drops
         # "<what>" and makes "\N" a line break) but passes ASS text to mov_text as it is.
         soft_text = to_soft_ass(timeline.cues)
@@ -195,9 +225,12 @@ class SegmentSpec:
     label: str  # for the progress bar
     card: cards.Card | None = None  # the picture it shows
     burn: tuple[Path, str] | None = None  # the burned-in subtitles' file and text
+    clean: Path | None = None  # the clean segment the subtitles are burned into
 
     def inputs(self) -> tuple[str, ...]:
         found: list[str] = []
+        if self.clean is not None:
+            found.append(f"work/segments/{self.clean.name}")
         if self.card is not None:
             found.append(f"card {self.card.statement_id or 'title'}")
         if self.burn is not None:
