@@ -66,10 +66,19 @@ MORE = "Alle målinger står i QC-rapporten (qc-report.txt og qc-report.json)."
 CUES = "Undertekster, det gælder:"
 
 
+# One check per statement ("clip.statement.<id>", titled "length of statement N (<id>)").
+_STATEMENT_LENGTH = re.compile(r"length of statement (\d+) \((.+)\)")
+
+
 def label(check: str, title: str, *, danish: bool) -> str:
     """A check's name on the page: the Danish label, else (an English page, or a check without one) its
     own title."""
-    return LABELS.get(check, title) if danish else title
+    if not danish:
+        return title
+    found = _STATEMENT_LENGTH.fullmatch(title) if check.startswith("clip.statement.") else None
+    if found:
+        return f"længden af indlæg {found[1]} ({found[2]})"
+    return LABELS.get(check, title)
 
 
 def neutral(measured: str) -> bool:
