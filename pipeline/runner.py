@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pipeline import engines, interrupt, run_record
+from pipeline import __version__, engines, interrupt, run_record, withdrawal
 from pipeline.ahead import WorkAhead
 from pipeline.cache import WorkCache
 from pipeline.config import Form, Meeting, load_form, load_meeting
@@ -85,6 +85,7 @@ class Runner:
         self._identity: tuple[str, engines.ModelKey] = ("", engines.ModelKey("", None, None))
         self._device: DeviceChoice = CPU_INT8  # where the engine runs; set by the checks
         self.hashes: HashCache | None = None
+        self.withdrawals: tuple[withdrawal.Withdrawal, ...] = ()  # OUT/withdrawn.json, read by the checks
 
     @property
     def report(self) -> RunReport:
@@ -216,6 +217,8 @@ class Runner:
             self.options.language, form, meeting, meeting_file=meeting_file, form_where=where
         )
         check_committee_meeting(form, meeting, meeting_file=meeting_file, form_where=where)
+        # A damaged record stops the run here: a withdrawn statement is never delivered again by mistake.
+        self.withdrawals = withdrawal.read(self.out_dir)
         self._setup(delivery_name=deliver.delivery_stem(form, MeetingFacts.of(meeting, meeting_dir)))
         # After what the organiser wrote is known to be good, so that its mistakes are told first. The
         # model actually used from here on, and so in run.json (which `hearing render` runs again).
@@ -249,7 +252,8 @@ class Runner:
         # Also where a delivery is there already: the new one is made beside it before the swap.
         check_disk(self.out_dir, form, clip_ms=timeline.duration_ms)
         self._deliver(meeting_dir, meeting, form, language, maker.clip, made_cuts, timeline)
-        self._archive(meeting_dir, meeting, form, found, events=self._events(ordered))
+        withdrawn = withdrawal.events(self.withdrawals, archive.Software(archive.PIPELINE, __version__))
+        self._archive(meeting_dir, meeting, form, found, events=[*self._events(ordered), *withdrawn])
         return EXIT_DRAFT if self.done.draft else EXIT_REJECTED if self.done.rejected() else EXIT_OK
 
     def _listen(self, maker: StatementMaker, statements: Sequence[Statement]) -> None:
@@ -299,6 +303,7 @@ class Runner:
             transcripts=made_cuts.clipped,
             spans_ms=deliver.statement_spans(timeline.parts),
             approvals=dict(corrected.approvals),
+            withdrawn=tuple(w.day for w in self.withdrawals),
         )
         with deliver.Documents(self.out_dir, contents, steps=self.steps) as documents:
             made = clip.render(timeline, self.out_dir / deliver.STAGING_DELIVERY)
@@ -378,6 +383,10 @@ class Runner:
                 on_file=lambda relpath: log.debug("probing %s", relpath),
                 probe_cache=self.work.probes if remember else None,
                 only=only,
+                withdrawn={
+                    w.file: (f"consent withdrawn on {w.at} (hearing withdraw)", w.sha256)
+                    for w in self.withdrawals
+                },
             )
             record.cached = found.all_cached
         self.progress.end("ingest")
@@ -501,6 +510,9 @@ class Runner:
         """Bag the recordings as received; later calls add the run's events to the same bag."""
         setup = self.done.setup
         withheld = archive.withheld_from_archive(meeting, form, [r.relpath for r in found.recordings])
+        found_here = {r.relpath for r in found.recordings}
+        taken_out = {w.file: w.withheld_reason() for w in self.withdrawals if w.from_archive}
+        withheld |= {f: why for f, why in taken_out.items() if f in found_here}
         engine, model = self._engine_identity()
         facts, origin = MeetingFacts.of(meeting, meeting_dir), setup.model_origin
         info = archive.meeting_info(
@@ -520,6 +532,7 @@ class Runner:
                     events,
                     unusable={r.relpath: r.reason for r in self.done.rejected()},
                     on_progress=lambda f: self.progress.update("archive", f),
+                    taken_out=tuple(taken_out),
                 )
             finally:
                 self.progress.end("archive")
