@@ -109,7 +109,8 @@ class WorkCache:
             return []
         stems = set(keys)
         everything = [p for p in sorted(self.root.rglob("*")) if p.is_file() and p != self.hashes_file]
-        stems |= {p.name.split(".", 1)[0] for p in everything if any(str(p) in c for c in named_in)}
+        # By name (a content key): a command names the folder the run was made in, which may have moved.
+        stems |= {p.name.split(".", 1)[0] for p in everything if any(p.name in c for c in named_in)}
         shared = (self.clip_folder, self.root / "review", self.root / "start")
         gone = [
             p

@@ -237,9 +237,10 @@ def prepare(out_dir: Path, given: str, reason: str, *, from_archive: bool) -> Wi
         earlier = read(out_dir)
         meeting_dir = Path(str(report["options"].get("meeting_dir", "")))
         file, sha256, statement = resolve(given, delivered, earlier, meeting_dir, from_archive=from_archive)
-        stages = [
-            s for s in report.get("stages") or [] if isinstance(s, dict) and s.get("statement") == statement
-        ]
+        # The stages of the statement made from this recording in the run on record: after an earlier
+        # withdrawal, its id is another statement's there.
+        ids = {s.get("id") for s in delivered if s.get("file") == file}
+        stages = [s for s in report.get("stages") or [] if isinstance(s, dict) and s.get("statement") in ids]
         deleted = WorkCache.of(out_dir).forget(
             {str(s["key"]) for s in stages if s.get("key")},
             named_in=[str(s["command"]) for s in stages if s.get("command")],
