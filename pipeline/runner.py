@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pipeline import __version__, engines, interrupt, run_record, withdrawal
+from pipeline import engines, interrupt, run_record, withdrawal
 from pipeline.ahead import WorkAhead
 from pipeline.cache import WorkCache
 from pipeline.config import Form, Meeting, load_form, load_meeting
@@ -252,7 +252,7 @@ class Runner:
         # Also where a delivery is there already: the new one is made beside it before the swap.
         check_disk(self.out_dir, form, clip_ms=timeline.duration_ms)
         self._deliver(meeting_dir, meeting, form, language, maker.clip, made_cuts, timeline)
-        withdrawn = withdrawal.events(self.withdrawals, archive.Software(archive.PIPELINE, __version__))
+        withdrawn = withdrawal.events(self.withdrawals)
         self._archive(meeting_dir, meeting, form, found, events=[*self._events(ordered), *withdrawn])
         return EXIT_DRAFT if self.done.draft else EXIT_REJECTED if self.done.rejected() else EXIT_OK
 
@@ -383,10 +383,7 @@ class Runner:
                 on_file=lambda relpath: log.debug("probing %s", relpath),
                 probe_cache=self.work.probes if remember else None,
                 only=only,
-                withdrawn={
-                    w.file: (f"consent withdrawn on {w.at} (hearing withdraw)", w.sha256)
-                    for w in self.withdrawals
-                },
+                withdrawn=withdrawal.for_ingest(self.withdrawals),
             )
             record.cached = found.all_cached
         self.progress.end("ingest")
@@ -509,10 +506,9 @@ class Runner:
     ) -> None:
         """Bag the recordings as received; later calls add the run's events to the same bag."""
         setup = self.done.setup
+        taken_out = withdrawal.from_archive(self.withdrawals)
         withheld = archive.withheld_from_archive(meeting, form, [r.relpath for r in found.recordings])
-        found_here = {r.relpath for r in found.recordings}
-        taken_out = {w.file: w.withheld_reason() for w in self.withdrawals if w.from_archive}
-        withheld |= {f: why for f, why in taken_out.items() if f in found_here}
+        withheld |= taken_out
         engine, model = self._engine_identity()
         facts, origin = MeetingFacts.of(meeting, meeting_dir), setup.model_origin
         info = archive.meeting_info(

@@ -151,11 +151,26 @@ def added(earlier: Sequence[Withdrawal], new: Withdrawal) -> tuple[Withdrawal, .
     return (*kept, new)
 
 
-def events(withdrawals: Sequence[Withdrawal], program: Any) -> list[Any]:
+def for_ingest(withdrawals: Sequence[Withdrawal]) -> dict[str, tuple[str, str]]:
+    """What ingest needs of the withdrawals: each recording's path -> (why it is left out, its SHA-256
+    as delivered)."""
+    return {w.file: (f"consent withdrawn on {w.at} (hearing withdraw)", w.sha256) for w in withdrawals}
+
+
+def from_archive(withdrawals: Sequence[Withdrawal]) -> dict[str, str]:
+    """The recordings that leave the archive, with why (withheld), also where they have left the
+    meeting folder since."""
+    return {w.file: w.withheld_reason() for w in withdrawals if w.from_archive}
+
+
+def events(withdrawals: Sequence[Withdrawal], program: Any = None) -> list[Any]:
     """The archive's record of each withdrawal: a PREMIS redaction (the statement left the delivery,
-    and what was deleted with it). Made from the record alone, so every later run makes the same
-    event and the provenance keeps it once."""
-    from pipeline.stages.archive.premis import REDACTION, Event, Link
+    and what was deleted with it), by ``program`` (this pipeline). Made from the record alone, so every
+    later run makes the same event and the provenance keeps it once."""
+    from pipeline import __version__
+    from pipeline.stages.archive.premis import PIPELINE, REDACTION, Event, Link, Software
+
+    program = program or Software(PIPELINE, __version__)
 
     made = []
     for w in withdrawals:
