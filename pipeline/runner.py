@@ -487,6 +487,7 @@ class Runner:
             self.hashes,
             self.engine if may_load else None,
             (self._identity[0], self._identity[1].id),
+            self.steps,
         )
         transcripts = dict(corrected.transcripts)
         for statement in corrected.statements:

@@ -307,3 +307,37 @@ def test_a_statement_withdrawn_is_refused_again_unless_it_now_also_leaves_the_ar
     assert kept.from_archive and kept.archive_reason == "arkiv" and "2026-12-06" in kept.withheld_reason()
     with pytest.raises(withdrawal.WithdrawalRefused, match=r"withdrawn already, on 2026-12-05T10:00:00Z$"):
         withdrawal.resolve(ANNA, delivered_now, both, meeting, from_archive=True)
+
+
+def test_the_cache_forgets_every_entry_of_the_keys_the_files_named_and_what_every_statement_shares(
+    tmp_path: Path,
+) -> None:
+    from pipeline.cache import WorkCache
+    from pipeline.files import HashCache
+
+    work = WorkCache.of(tmp_path)
+    hers, theirs, subtitles = "a" * 64, "b" * 64, "c" * 64
+    made = {
+        "hers": [work.transcript(hers), work.audio(hers), work.segment(hers), work.alignment(hers)],
+        "sealed": [work.segment(hers).with_name(work.segment(hers).name + ".sha256")],
+        "named": [work.subtitles(subtitles)],
+        "shared": [work.clip_folder / f"{theirs}.mp4", work.review_video(theirs), work.still(theirs)],
+        "theirs": [work.transcript(theirs), work.segment(theirs), work.subtitles(theirs)],
+    }
+    for path in [p for paths in made.values() for p in paths]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    recording = tmp_path / "meeting" / "01-anna.mp4"
+    recording.parent.mkdir()
+    recording.write_bytes(b"her voice")
+    hashes = HashCache(work.hashes_file)
+    for path in [recording, work.segment(hers), work.segment(theirs)]:
+        hashes.sha256(path)
+    hashes.save()
+    command = f"ffmpeg -i x -vf subtitles=filename=/elsewhere/work/subtitles/{subtitles}.ass out.mov"
+    gone = work.forget({hers}, named_in=[command], sources=[recording])
+    expected = [p for kind in ("hers", "sealed", "named", "shared") for p in made[kind]]
+    assert sorted(gone) == sorted(expected)
+    assert all(p.is_file() for p in made["theirs"])
+    remembered = work.hashes_file.read_text(encoding="utf-8")
+    assert theirs in remembered and hers not in remembered and "anna" not in remembered
