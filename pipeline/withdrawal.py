@@ -213,11 +213,16 @@ def read(out_dir: Path) -> tuple[Withdrawal, ...]:
     if not isinstance(data, dict) or data.get("kind") != KIND or data.get("version") != VERSION:
         raise ConfigError(path, "", "is not a record of withdrawals this version of hearing-pipeline reads")
     try:
-        return tuple(
+        found = tuple(
             Withdrawal(**{**item, "edits_deleted": tuple(item.get("edits_deleted", ()))})
             for item in data["withdrawn"]
         )
-    except (KeyError, TypeError) as error:
+        for one in found:
+            if not isinstance(one.file, str) or not isinstance(one.sha256, str):
+                raise TypeError(f"{one.file!r}: file and sha256 must be text")
+            one.day  # noqa: B018 - its time must be one
+        return found
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ConfigError(path, "withdrawn", f"an entry cannot be read ({error})") from None
 
 

@@ -341,3 +341,47 @@ def test_the_cache_forgets_every_entry_of_the_keys_the_files_named_and_what_ever
     assert all(p.is_file() for p in made["theirs"])
     remembered = work.hashes_file.read_text(encoding="utf-8")
     assert theirs in remembered and hers not in remembered and "anna" not in remembered
+
+
+GOOD = {
+    "file": ANNA,
+    "sha256": "a" * 64,
+    "statement": "s01",
+    "at": "2026-12-05T10:00:00Z",
+    "by": "ida",
+    "reason": "r",
+}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"kind": "hearing-pipeline withdrawals", "version": 1, "withd',  # cut off
+        "[]",
+        json.dumps({"kind": "something else", "version": 1, "withdrawn": []}),
+        json.dumps({"kind": withdrawal.KIND, "version": 99, "withdrawn": []}),
+        json.dumps({"kind": withdrawal.KIND, "version": 1}),
+        json.dumps({"kind": withdrawal.KIND, "version": 1, "withdrawn": [{"file": ANNA}]}),
+        json.dumps({"kind": withdrawal.KIND, "version": 1, "withdrawn": [{**GOOD, "at": "yesterday"}]}),
+        json.dumps({"kind": withdrawal.KIND, "version": 1, "withdrawn": [{**GOOD, "file": 7}]}),
+        json.dumps({"kind": withdrawal.KIND, "version": 1, "withdrawn": [{**GOOD, "extra": 1}]}),
+        json.dumps({"kind": withdrawal.KIND, "version": 1, "withdrawn": ["s01"]}),
+    ],
+)
+def test_a_record_that_cannot_be_read_stops_a_run_rather_than_deliver_the_statement(
+    tmp_path: Path, text: str
+) -> None:
+    from pipeline.errors import ConfigError
+
+    withdrawal.path_of(tmp_path).write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        withdrawal.read(tmp_path)
+    assert refused.value.exit_code == 3 and "withdrawn.json" in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_record_is_read_back_as_written(tmp_path: Path) -> None:
+    one = withdrawal.Withdrawal(**GOOD, from_archive=True, edits_deleted=("recordings/01-anna.mp4.srt",))
+    withdrawal.write(tmp_path, [one])
+    assert withdrawal.read(tmp_path) == (one,)
+    assert withdrawal.read(tmp_path / "nothing") == ()
