@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,35 @@ class WorkCache:
     def hashes(self) -> HashCache:
         """The remembered digests of files under the output folder (``HashCache``)."""
         return HashCache(self.hashes_file)
+
+    def forget(
+        self, keys: Collection[str], *, named_in: Sequence[str] = (), sources: Sequence[Path] = ()
+    ) -> list[Path]:
+        """Delete what was made from one recording (a withdrawn statement's): every entry stored under
+        one of ``keys`` (the keys its stages recorded), every file a command in ``named_in`` names (the
+        subtitles burned into its segment), each with its seal, and the entries that are made from
+        every statement or that are made again on demand: the joined clips, the review page's previews
+        and the start page's pictures. Their digests leave ``hashes.json`` too, and so do those of the
+        ``sources`` (the recording itself: its path may carry the person's name). Returns what was
+        deleted."""
+        if not self.root.is_dir():
+            return []
+        stems = set(keys)
+        everything = [p for p in sorted(self.root.rglob("*")) if p.is_file() and p != self.hashes_file]
+        # By name (a content key): a command names the folder the run was made in, which may have moved.
+        stems |= {p.name.split(".", 1)[0] for p in everything if any(p.name in c for c in named_in)}
+        shared = (self.clip_folder, self.root / "review", self.root / "start")
+        gone = [
+            p
+            for p in everything
+            if p.name.split(".", 1)[0] in stems or any(p.is_relative_to(folder) for folder in shared)
+        ]
+        for path in gone:
+            path.unlink(missing_ok=True)
+        hashes = self.hashes()
+        hashes.forget([*gone, *sources])
+        hashes.save()
+        return gone
 
 
 def make_key(

@@ -203,6 +203,48 @@ def render_command(
     _run_meeting(earlier, as_json, quiet, verbose, traceback)
 
 
+@main.command("withdraw")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("statement")
+@click.option("--reason", required=True, help="Why (kept in OUT_DIR/withdrawn.json and the archive).")
+@click.option(
+    "--from-archive", is_flag=True, help="Also take the recording's bytes out of the archive (a new bag)."
+)
+@click.option("--zip", "as_zip", is_flag=True, help=ZIP_HELP)
+@_common
+def withdraw_command(
+    out_dir: Path,
+    statement: str,
+    reason: str,
+    from_archive: bool,
+    as_zip: bool,
+    as_json: bool,
+    quiet: bool,
+    verbose: int,
+    traceback: bool,
+) -> None:
+    """Take STATEMENT out of the delivery in OUT_DIR: a person withdrew their consent.
+
+    STATEMENT is its id in the delivery (s02, as the page and the transcript number them) or its
+    recording's path in the meeting folder. The statement leaves the clip, the subtitles, the
+    transcripts, the letters and the page, and what was made from it is deleted from OUT_DIR/work and
+    OUT_DIR/edits; the delivery is then made again as `hearing render` makes it, and the archive records
+    the withdrawal. Every later run and render keeps it out (OUT_DIR/withdrawn.json)."""
+    from pipeline import withdrawal
+    from pipeline.report import options_of_earlier_run
+
+    setup_logging(verbose, quiet)
+    try:
+        earlier = dataclasses.replace(options_of_earlier_run(out_dir), zip=as_zip)
+        done = withdrawal.prepare(out_dir, statement, reason, from_archive=from_archive)
+    except PipelineError as error:
+        fail(error, traceback, verbose)
+    if not quiet:
+        where = " and from the archive" if done.from_archive else ""
+        click.echo(f"withdrawn: {done.statement} ({done.file}){where}; making the delivery again", err=True)
+    _run_meeting(earlier, as_json, quiet, verbose, traceback)
+
+
 @main.command("watch")
 @_meeting_options
 @click.option("--zip", "as_zip", is_flag=True, help=ZIP_HELP)
@@ -540,6 +582,8 @@ def verify_command(archive: Path, as_json: bool, traceback: bool) -> None:
                     f"{result.payload_bytes / 1e6:,.1f} MB; every {' and '.join(result.algorithms)} "
                     "checksum matches)"
                 )
+                for line in result.withdrawals:
+                    click.echo(line)
             return 0
         if not as_json:
             for problem in result.problems:

@@ -11,7 +11,7 @@ import stat
 import tempfile
 import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -371,6 +371,13 @@ class HashCache:
             self._entries[key] = {**stamp, "sha256": digest}
             self._dirty = True
         return digest
+
+    def forget(self, paths: Iterable[Path]) -> None:
+        """Drop the digests of files deleted (a withdrawn statement's cache entries)."""
+        with self._lock:
+            for path in paths:
+                if self._entries.pop(str(path.resolve()), None) is not None:
+                    self._dirty = True
 
     def save(self) -> None:
         with self._lock:

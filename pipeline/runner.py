@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pipeline import engines, interrupt, retention, run_record
+from pipeline import engines, interrupt, retention, run_record, withdrawal
 from pipeline.ahead import WorkAhead
 from pipeline.cache import WorkCache
 from pipeline.config import Form, Meeting, load_form, load_meeting
@@ -86,6 +86,7 @@ class Runner:
         self._device: DeviceChoice = CPU_INT8  # where the engine runs; set by the checks
         self.hashes: HashCache | None = None
         self.retention: retention.Retention | None = None  # the dates the archive records; set by the checks
+        self.withdrawals: tuple[withdrawal.Withdrawal, ...] = ()  # OUT/withdrawn.json, read by the checks
 
     @property
     def report(self) -> RunReport:
@@ -224,6 +225,8 @@ class Runner:
             form_where=where,
             out_dir=self.out_dir,
         )
+        # A damaged record stops the run here: a withdrawn statement is never delivered again by mistake.
+        self.withdrawals = withdrawal.read(self.out_dir)
         self._setup(delivery_name=deliver.delivery_stem(form, MeetingFacts.of(meeting, meeting_dir)))
         # After what the organiser wrote is known to be good, so that its mistakes are told first. The
         # model actually used from here on, and so in run.json (which `hearing render` runs again).
@@ -257,7 +260,8 @@ class Runner:
         # Also where a delivery is there already: the new one is made beside it before the swap.
         check_disk(self.out_dir, form, clip_ms=timeline.duration_ms)
         self._deliver(meeting_dir, meeting, form, language, maker.clip, made_cuts, timeline)
-        self._archive(meeting_dir, meeting, form, found, events=self._events(ordered))
+        withdrawn = withdrawal.events(self.withdrawals)
+        self._archive(meeting_dir, meeting, form, found, events=[*self._events(ordered), *withdrawn])
         return EXIT_DRAFT if self.done.draft else EXIT_REJECTED if self.done.rejected() else EXIT_OK
 
     def _listen(self, maker: StatementMaker, statements: Sequence[Statement]) -> None:
@@ -307,6 +311,7 @@ class Runner:
             transcripts=made_cuts.clipped,
             spans_ms=deliver.statement_spans(timeline.parts),
             approvals=dict(corrected.approvals),
+            withdrawn=tuple(w.day for w in self.withdrawals),
         )
         with deliver.Documents(self.out_dir, contents, steps=self.steps) as documents:
             made = clip.render(timeline, self.out_dir / deliver.STAGING_DELIVERY)
@@ -380,6 +385,7 @@ class Runner:
                 on_file=lambda relpath: log.debug("probing %s", relpath),
                 probe_cache=self.work.probes if remember else None,
                 only=only,
+                withdrawn=withdrawal.for_ingest(self.withdrawals),
             )
             record.cached = found.all_cached
         self.progress.end("ingest")
@@ -483,6 +489,7 @@ class Runner:
             self.hashes,
             self.engine if may_load else None,
             (self._identity[0], self._identity[1].id),
+            self.steps,
         )
         transcripts = dict(corrected.transcripts)
         for statement in corrected.statements:
@@ -502,32 +509,24 @@ class Runner:
     ) -> None:
         """Bag the recordings as received; later calls add the run's events to the same bag."""
         setup = self.done.setup
-        withheld = archive.withheld_from_archive(meeting, form, [r.relpath for r in found.recordings])
-        engine, model = self._engine_identity()
-        facts, origin = MeetingFacts.of(meeting, meeting_dir), setup.model_origin
-        info = archive.meeting_info(
-            facts,
-            ffmpeg_version=setup.ffmpeg,
-            engine=engine,
-            model=model,
-            model_origin=origin,
-            retention=self.retention,
+        taken_out = withdrawal.from_archive(self.withdrawals)
+        withheld = (
+            archive.withheld_from_archive(meeting, form, [r.relpath for r in found.recordings]) | taken_out
         )
+        engine, model = self._engine_identity()
+        facts = MeetingFacts.of(meeting, meeting_dir)
+        info = archive.meeting_info(
+            facts, ffmpeg_version=setup.ffmpeg, engine=engine, model=model, model_origin=setup.model_origin,
+            retention=self.retention,
+        )  # fmt: skip
         with self.steps.stage("archive", None, None, cached=False) as record:
             self.progress.begin("archive", "Arkiverer optagelserne")
             try:
                 result = archive.build_archive(
-                    self.out_dir,
-                    meeting_dir,
-                    found.recordings,
-                    found.probes,
-                    withheld,
-                    setup.meeting_file,
-                    info,
-                    events,
-                    unusable={r.relpath: r.reason for r in self.done.rejected()},
-                    on_progress=lambda f: self.progress.update("archive", f),
-                )
+                    self.out_dir, meeting_dir, found.recordings, found.probes, withheld, setup.meeting_file,
+                    info, events, unusable={r.relpath: r.reason for r in self.done.rejected()},
+                    on_progress=lambda f: self.progress.update("archive", f), taken_out=tuple(taken_out),
+                )  # fmt: skip
             finally:
                 self.progress.end("archive")
             record.cached = result.action == "reused"

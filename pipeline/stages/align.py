@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pipeline.cache import WorkCache
     from pipeline.engines.base import Engine
     from pipeline.files import HashCache
+    from pipeline.steps import StageLog
 
 log = logging.getLogger(__name__)
 
@@ -157,11 +158,14 @@ class Aligner:
         hashes: HashCache,
         engine: Callable[[], Engine] | None,
         engine_id: tuple[str, str],
+        steps: StageLog | None = None,
     ) -> None:
         self.work = work
         self.hashes = hashes
         self.engine = engine
         self.engine_id = engine_id  # (engine name, model id): part of every key
+        # A run's record: each alignment it used, by statement, so that a withdrawal finds and deletes it.
+        self.steps = steps
 
     def _key(self, audio_sha256: str, request: Request, language: str) -> str:
         from pipeline import cache
@@ -186,8 +190,12 @@ class Aligner:
         samples = None
         results: dict[int, tuple[Request, Sequence[Aligned]]] = {}
         for request in wanted:
-            target = self.work.alignment(self._key(sha, request, transcript.language))
+            key = self._key(sha, request, transcript.language)
+            target = self.work.alignment(key)
             stored = _stored(cache.read_json(target))
+            if self.steps is not None:
+                with self.steps.stage("align", transcript.statement_id, key, stored is not None):
+                    pass
             if stored is not None:
                 results[request.cue] = (request, stored)
                 continue

@@ -14,6 +14,7 @@ The pure core is ``delivery_stem`` and ``outcome``; ``run`` does the I/O.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import re
@@ -234,8 +235,11 @@ def _letters(
     cues: Sequence[Cue],
     timeline: Sequence[Mapping[str, Any]],
     digest: Callable[[Path], str],
+    *,
+    withdrawn: Sequence[dt.date] = (),
 ) -> list[str]:
-    """The cover letter, the participant note and the delivery page; returns the files it added."""
+    """The cover letter, the participant note and the delivery page; returns the files it added.
+    ``withdrawn``: the days statements were withdrawn, which the letter and the page tell (no names)."""
     clip_ms = max((int(p["start_ms"]) + int(p["duration_ms"]) for p in timeline), default=0)
     facts = letters.facts(
         doc.meeting,
@@ -255,6 +259,7 @@ def _letters(
         check_verdict=report_words.danish(qc.verdict()[0]),
         files=dict(digests := {file: digest(folder / file) for file in files}),
     )
+    facts = replace(facts, withdrawn=tuple(withdrawn))
     added: list[str] = []
     cover = f"{name}{letters.COVER_LETTER_SUFFIX}"
     write_bytes(folder / cover, letters.cover_letter_pdf(facts))
@@ -349,6 +354,7 @@ class Contents:
     transcripts: Mapping[str, StatementTranscript]
     spans_ms: Mapping[str, tuple[int, int]]  # where each statement starts and ends (``statement_spans``)
     approvals: Mapping[str, Approval | None]
+    withdrawn: tuple[dt.date, ...] = ()  # the day each withdrawn statement was withdrawn (`hearing withdraw`)
 
 
 class Documents:
@@ -460,6 +466,7 @@ def run(
             cues,
             timeline,
             digest,
+            withdrawn=contents.withdrawn,
         )
     sums = "".join(f"{digest(folder / file)}  {file}\n" for file in sorted(files))
     write_text(folder / "SHA256SUMS", sums)

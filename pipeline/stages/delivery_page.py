@@ -76,6 +76,13 @@ def render(data: PageData) -> str:
         (t["statements"], str(f.statements) + (kinds if danish and f.sound_only else "")),
         (t["check"], f"{t['passed'] if f.check_passed else t['failed']} ({f.check_verdict})"),
         (t["approved"], f"{f.approved} {t['of']} {f.statements}"),
+        # When, never who: the withdrawn person is named nowhere in the delivery.
+        (
+            t["withdrawn"],
+            f"{len(f.withdrawn)} {t['withdrawn_note']} {', '.join(danish_date(d) for d in f.withdrawn)}"
+            if f.withdrawn
+            else None,
+        ),
         (words.MODEL, words.model_text(f.model))
         if danish
         else (words.MODEL_EN, words.model_text_en(f.model)),

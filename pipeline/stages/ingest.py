@@ -6,9 +6,10 @@ and probes; ``run`` walks the folder, hashes and probes. Nothing is ever written
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -197,9 +198,12 @@ def plan_statements(
     probes: dict[str, MediaProbe | str],
     *,
     arriving: bool = False,
+    withdrawn: Mapping[str, str] | None = None,
 ) -> tuple[list[Statement], list[Rejection]]:
     """Statements in clip order (meeting.yaml's, then the unlisted files in file-name order) and what was
-    left out. ``probes`` maps a path to its probe or to the reason it could not be read."""
+    left out. ``probes`` maps a path to its probe or to the reason it could not be read. ``withdrawn``:
+    the recordings whose consent was withdrawn (`hearing withdraw`), with the reason told: left out as
+    a missing consent for the committee is."""
     # Only names that are text can be matched; the others are known by their escaped form alone.
     by_name = {f.relpath: f for f in files if f.name_ok}
     listed = check_meeting_files(meeting, meeting_file, by_name, arriving=arriving)
@@ -214,6 +218,9 @@ def plan_statements(
     rejections: list[Rejection] = []
     for found, entry in entries:
         relpath = found.relpath
+        if withdrawn and relpath in withdrawn:
+            rejections.append(Rejection(relpath, withdrawn[relpath], kind="withheld"))
+            continue
         if found.problem:
             rejections.append(Rejection(relpath, found.problem))
             continue
@@ -345,9 +352,12 @@ def run(
     on_file: Callable[[str], None] | None = None,
     probe_cache: Path | None = None,
     only: Collection[str] | None = None,
+    withdrawn: Mapping[str, tuple[str, str]] | None = None,
 ) -> IngestResult:
     """The recordings of the folder (``only``: of those files, while the folder is still being filled)
-    and the statements made of them."""
+    and the statements made of them. ``withdrawn``: path -> (why, its SHA-256 as delivered) of the
+    recordings whose consent was withdrawn: not read again (their digest as delivered is what the
+    archive needs), so that nothing of them enters the work cache."""
     from pipeline import media
 
     files = [f for f in walk(meeting_dir) if only is None or f.relpath in only]
@@ -364,6 +374,14 @@ def run(
         if found.problem:
             continue
         path = meeting_dir / found.relpath
+        if withdrawn and found.relpath in withdrawn:
+            with contextlib.suppress(OSError):
+                sha256 = withdrawn[found.relpath][1]
+                recordings[found.relpath] = Recording(found.relpath, path.stat().st_size, sha256)
+                stored = _stored_probe(probe_cache, sha256) if probe_cache else None
+                if stored is not None:
+                    probes[found.relpath] = stored
+            continue
         try:
             digest = hashes.sha256(path)
             recording = Recording(found.relpath, path.stat().st_size, digest)
@@ -394,7 +412,14 @@ def run(
         if probe_cache:
             _store_probe(probe_cache, recording.sha256, probes[found.relpath])
     statements, rejections = plan_statements(
-        meeting, meeting_file or "meeting.yaml", form, files, recordings, probes, arriving=arriving
+        meeting,
+        meeting_file or "meeting.yaml",
+        form,
+        files,
+        recordings,
+        probes,
+        arriving=arriving,
+        withdrawn={relpath: why for relpath, (why, _) in (withdrawn or {}).items()},
     )
     return IngestResult(
         tuple(statements), tuple(rejections), tuple(recordings.values()), probes, all_cached=probed == 0

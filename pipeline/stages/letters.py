@@ -54,6 +54,7 @@ class Facts:
     next_meeting: dt.date | None
     next_meeting_place: str | None
     sound_only: int = 0  # of ``statements``, those without a picture (Statement.sound_only)
+    withdrawn: tuple[dt.date, ...] = ()  # the day each withdrawn statement was withdrawn; never who
 
 
 def facts(
@@ -121,6 +122,7 @@ def cover_letter_lines(f: Facts) -> list[tuple[str, str]]:
         ("p", words.contents(f.statements, f.sound_only, duration_words(f.clip_ms))),
         ("p", words.check(f.check_passed, f.form_name, f.check_verdict)),
         ("p", words.approved(f.approved, f.statements)),
+        *(("p", words.withdrawn(day)) for day in f.withdrawn),
         ("p", model_line(f.model)),
         *(("p", words.changed_unapproved(line)) for line in f.changed_after_approval),
         ("p", words.committee_sees(m.addressee, f.committee_meeting)),

@@ -71,6 +71,14 @@ def approved(approved: int, statements: int) -> str:
     return f"{approved} af {statements} indlæg er læst igennem og godkendt af en person."
 
 
+def withdrawn(on: dt.date) -> str:
+    """A statement taken out after the delivery (`hearing withdraw`): when, never who."""
+    return (
+        f"Et indlæg er trukket tilbage den {danish_date(on)}, fordi samtykket blev trukket tilbage. Det er "
+        "ikke med i klippet, underteksterne, den skriftlige gengivelse eller dette brev."
+    )
+
+
 def changed_unapproved(line: str) -> str:
     """``line``: a statement changed after it was approved (texts.documents.changed_statement)."""
     return f"{line}; den nye tekst er ikke godkendt."

@@ -14,6 +14,7 @@ LABELS = {
         "files": "Filer og kontrolsummer (SHA-256)",
         "machine": "Teksten er skrevet af talegenkendelse og rettet og godkendt af en person, hvor det står.",
         "next": "næste møde",
+        "withdrawn": "Trukket tilbage", "withdrawn_note": "indlæg trukket tilbage efter afleveringen, den",
     },
     "en": {
         "kind": "Consultation response from the citizen meeting", "captions": "Captions",
@@ -25,5 +26,6 @@ LABELS = {
         "machine": "The text was written by speech recognition; corrected and approved by a person where so "
                    "stated.",
         "next": "the next meeting",
+        "withdrawn": "Withdrawn", "withdrawn_note": "statement(s) withdrawn after the delivery, on",
     },
 }  # fmt: skip

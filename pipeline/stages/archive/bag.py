@@ -52,6 +52,8 @@ from pipeline.stages.archive.premis import (
     json_bytes,
     provenance_document,
     recording_events,
+    removal_event,
+    removed_json,
     utc_now,
 )
 
@@ -152,21 +154,32 @@ def _previous_provenance(bag: bagit.Bag) -> dict[str, Any] | None:
     return None
 
 
-def _old_recordings(bag: bagit.Bag, wanted: Mapping[str, Recording]) -> dict[str, ArchivedFile] | None:
+def _old_recordings(
+    bag: bagit.Bag, wanted: Mapping[str, Recording], taken_out: Collection[str] = ()
+) -> tuple[dict[str, ArchivedFile], list[ArchivedFile]] | None:
     """The recordings of an existing bag as ArchivedFiles, if it holds exactly ``wanted`` with the same
-    content (by the SHA-256 ingest computed); otherwise None."""
+    content (by the SHA-256 ingest computed), and besides them at most the ``taken_out`` ones (returned
+    second, to leave the bag); otherwise None."""
     entries = {
         path: hashes for path, hashes in bag.payload_entries().items() if path.startswith(RECORDINGS + "/")
     }
-    if set(entries) != {payload_path(r) for r in wanted}:
+    leaving = {payload_path(r): r for r in taken_out if payload_path(r) in entries}
+    if set(entries) - set(leaving) != {payload_path(r) for r in wanted}:
         return None
+    removed = []
+    for path, relpath in sorted(leaving.items()):
+        hashes = entries[path]
+        if "sha512" not in hashes or "sha256" not in hashes:
+            return None
+        size = Path(bag.path, path).stat().st_size
+        removed.append(ArchivedFile(relpath, size, hashes["sha512"], hashes["sha256"]))
     files: dict[str, ArchivedFile] = {}
     for relpath, recording in wanted.items():
         hashes = entries[payload_path(relpath)]
         if hashes.get("sha256") != recording.sha256 or "sha512" not in hashes:
             return None
         files[relpath] = ArchivedFile(relpath, recording.size, hashes["sha512"], recording.sha256)
-    return files
+    return files, removed
 
 
 def _write_bag(
@@ -291,6 +304,7 @@ def build_archive(
     *,
     unusable: Mapping[str, str] | None = None,
     on_progress: Callable[[float], None] | None = None,
+    taken_out: Collection[str] = (),
 ) -> ArchiveResult:
     """Make ``OUT/archive`` the bag of ``recordings`` (all but the ``withheld`` ones), or leave it as it
     is when it already is that bag.
@@ -300,6 +314,8 @@ def build_archive(
     (``transcription_event``, ``creation_event``); the archive adds ingestion, digests, format
     identification, validation and fixity check itself. ``unusable``: recordings archived although
     rejected for the clip, with the reason. ``on_progress``: the share of the bytes copied so far.
+    ``taken_out``: withheld recordings that leave a bag holding them (a consent withdrawn): the new bag
+    is made around the others, and its provenance keeps the earlier events, their digests and the reason.
     """
     started = time.monotonic()
     target = out_dir / ARCHIVE_FOLDER
@@ -325,20 +341,28 @@ def build_archive(
 
     old = _open_complete(target)
     previous = _previous_provenance(old) if old else None
-    old_files = _old_recordings(old, wanted) if old and previous else None
-    if old is None or previous is None or old_files is None:
+    found = (
+        _old_recordings(old, wanted, [r for r in taken_out if r in withheld]) if old and previous else None
+    )
+    if old is None or previous is None or found is None:
         return _build(job)
+    old_files, removed = found
+    now = utc_now()
+    events = [*events, *(removal_event(f, withheld[f.relpath], info, now) for f in removed)]
+    gone = [removed_json(f, withheld[f.relpath], now) for f in removed]
     unchanged = len(old.payload_entries()) == len(wanted) + len(metadata) + 1 and all(
         old.entries.get(path, {}).get("sha256") == hashlib.sha256(data).hexdigest()
         for path, data in metadata.items()
     )
-    fresh = provenance_document(info, list(old_files.values()), probes, withheld, events, previous)
+    fresh = provenance_document(info, list(old_files.values()), probes, withheld, events, previous, gone)
     # A retention period changed in the form alone (meeting.yaml is in the metadata) makes new dates.
     unchanged = unchanged and fresh.get("retention") == previous.get("retention")
-    if unchanged and len(fresh["events"]) == len(previous["events"]):
+    if unchanged and not removed and len(fresh["events"]) == len(previous["events"]):
         log.info("archive: unchanged, kept as it is")
         size, count = str(old.info.get("Payload-Oxum", "0.0")).split(".")
         return job.result("reused", int(count), int(size))
+    if removed:
+        log.info("archive: %s taken out of the bag", ", ".join(f.relpath for f in removed))
     return _refresh(job, old_files, fresh) or _build(job)
 
 

@@ -45,7 +45,9 @@ VALIDATION = "validation"
 TRANSCRIPTION = "transcription"
 CREATION = "creation"
 FIXITY_CHECK = "fixity check"
-DELETION = "deletion"
+DELETION = "deletion"  # what a retention period made due was removed (`hearing purge`)
+REDACTION = "redaction"  # a withdrawn statement left the delivery (`hearing withdraw`)
+DEACCESSION = "deaccession"  # a recording's bytes left the bag (`hearing withdraw --from-archive`)
 
 SUCCESS = "success"
 FAILURE = "failure"
@@ -468,6 +470,32 @@ def object_json(file: ArchivedFile, probe: MediaProbe | str | None) -> dict[str,
     }
 
 
+def removal_event(file: ArchivedFile, reason: str, info: ArchiveInfo, time: str) -> Event:
+    """A recording's bytes taken out of the bag (the new bag is made without them): its digests and the
+    reason stay in the provenance."""
+    return Event(
+        DEACCESSION,
+        time,
+        info.program(PIPELINE),
+        f"make a new bag without {file.bag_path}",
+        note=f"{file.size} bytes; sha512={file.sha512}; sha256={file.sha256}; reason: {reason}",
+        sources=(Link("bag", file.bag_path),),
+    )
+
+
+def removed_json(file: ArchivedFile, reason: str, time: str) -> dict[str, Any]:
+    """A recording no longer in the bag, as the provenance keeps it: where it was and what it was."""
+    return {
+        "file": file.relpath,
+        "bag_path": file.bag_path,
+        "size": file.size,
+        "sha512": file.sha512,
+        "sha256": file.sha256,
+        "removed": time,
+        "reason": reason,
+    }
+
+
 def withheld_json(withheld: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"file": relpath, "reason": withheld[relpath]} for relpath in sorted(withheld)]
 
@@ -479,6 +507,7 @@ def provenance_document(
     withheld: Mapping[str, str],
     events: Sequence[Event],
     previous: Mapping[str, Any] | None = None,
+    removed: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """provenance.json: PREMIS 3 objects, agents and events as JSON (the PREMIS semantic-unit names are
     the keys). With ``previous`` (the document of the bag being replaced) its agents and events are kept
@@ -510,9 +539,20 @@ def provenance_document(
         **({"retention": info.retention.to_json()} if info.retention else {}),
         "objects": [object_json(f, probes.get(f.relpath)) for f in files],
         "withheld": withheld_json(withheld),
+        # Recordings taken out of the bag (a withdrawn consent): their digests and why, kept for good.
+        **_removed_section(previous, removed),
         "agents": agents,
         "events": all_events,
     }
+
+
+def _removed_section(
+    previous: Mapping[str, Any] | None, removed: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    # Absent until a recording leaves the bag: an unchanged bag keeps its provenance's bytes.
+    earlier = list(previous.get("removed") or []) if previous else []
+    every = [*earlier, *removed]
+    return {"removed": every} if every else {}
 
 
 def json_bytes(data: Any) -> bytes:

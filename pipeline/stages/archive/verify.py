@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import bagit
 
 from pipeline.stages.archive.bag import quiet_bagit
 from pipeline.stages.archive.digests import file_digests
-from pipeline.stages.archive.layout import ARCHIVE_FOLDER
+from pipeline.stages.archive.layout import ARCHIVE_FOLDER, PROVENANCE_FILE
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class VerifyResult:
     payload_files: int = 0
     payload_bytes: int = 0
     seconds: float = 0.0
+    # What the provenance says left the bag or the delivery (a consent withdrawn), one line each.
+    withdrawals: tuple[str, ...] = ()
 
     @property
     def valid(self) -> bool:
@@ -57,6 +60,7 @@ class VerifyResult:
             "payload_files": self.payload_files,
             "payload_bytes": self.payload_bytes,
             "problems": [dataclasses.asdict(p) for p in self.problems],
+            "withdrawals": list(self.withdrawals),
             "seconds": round(self.seconds, 3),
         }
 
@@ -164,4 +168,37 @@ def verify_archive(path: Path, processes: int = 1) -> VerifyResult:
         payload_files=len(payload),
         payload_bytes=size,
         seconds=time.monotonic() - started,
+        withdrawals=withdrawals_of(path) if not problems else (),
     )
+
+
+def withdrawals_of(bag: Path) -> tuple[str, ...]:
+    """The withdrawals the bag's provenance records: each recording taken out of the bag (with its
+    digests) and each statement taken out of the delivery. The provenance is JSON; its reasons are
+    shown on one line, their line breaks and quotes escaped."""
+    from pipeline.stages.archive.premis import REDACTION
+
+    try:
+        data = json.loads((bag / PROVENANCE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ()
+    if not isinstance(data, dict):
+        return ()
+    lines = []
+    for gone in data.get("removed") or []:
+        if isinstance(gone, dict):
+            lines.append(
+                f"removed from the bag: {gone.get('file')} on {gone.get('removed')} (sha256 "
+                f"{gone.get('sha256')}); reason: {json.dumps(gone.get('reason'), ensure_ascii=False)}"
+            )
+    for event in data.get("events") or []:
+        if isinstance(event, dict) and event.get("eventType") == REDACTION:
+            sources = [
+                link.get("linkingObjectIdentifierValue")
+                for link in event.get("linkingObjectIdentifier") or []
+                if isinstance(link, dict)
+            ]
+            lines.append(
+                f"withdrawn from the delivery: {', '.join(map(str, sources))} on {event.get('eventDateTime')}"
+            )
+    return tuple(lines)

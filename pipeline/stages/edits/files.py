@@ -218,6 +218,26 @@ def write_starting(
             write_json(edits_dir / GENERATED, dict(sorted(generated.items())))
 
 
+def forget_statement(edits_dir: Path, relpath: str) -> list[str]:
+    """Delete a withdrawn recording's SRT and YAML (they hold the person's words and name) and what
+    ``.generated.json`` remembers of them; returns the files deleted, as paths in ``OUT/edits``."""
+    if not edits_dir.is_dir():
+        return []
+    names = edit_names(relpath)
+    deleted = []
+    with edits_lock(edits_dir):
+        for name in names:
+            path = edits_dir / name
+            if path.is_file():
+                path.unlink()
+                deleted.append(name)
+        generated = _generated(edits_dir)
+        kept = {k: v for k, v in generated.items() if not any(k == n or k.startswith(n + "#") for n in names)}
+        if kept != generated:
+            write_json(edits_dir / GENERATED, dict(sorted(kept.items())))
+    return deleted
+
+
 def read(edits_dir: Path, statement: Statement) -> StatementEdits:
     """A statement's corrections; raises ConfigError (exit 3) for a YAML a person got wrong, or an SRT
     whose text cannot be delivered as typed."""
