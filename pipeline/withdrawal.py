@@ -206,7 +206,8 @@ def read(out_dir: Path) -> tuple[Withdrawal, ...]:
     path = path_of(out_dir)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
+        # No output folder yet (or a file where it should be, which the place checks refuse after).
         return ()
     except (OSError, ValueError) as error:
         raise ConfigError(path, "", f"cannot be read ({error}); restore it from a copy") from None
