@@ -86,7 +86,7 @@ class ClipSpecs:
                 return SegmentSpec(part, key, target, render.card_args(png, part, form, target),
                                 "render the title card", "Titelkort", card=card)  # fmt: skip
             return SegmentSpec(part, key, target, render.card_args(png, part, form, target),
-                            f"render the card before {part.statement_id}", f"Kort før {part.statement_id}",
+                            f"render the card before {part.statement_id}", f"Kort: {card.heading}",
                             card=card)  # fmt: skip
         if measured is None:
             return None
