@@ -240,6 +240,38 @@ def utc_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def remove_outputs(out_dir: Path, report: dict[str, Any]) -> list[str]:
+    """The delivery, the draft, a failed delivery and the ZIP made with the withdrawn statement: they hold
+    its words, so they go now rather than with the delivery made next, which may not come (a draft
+    waiting for approvals, or nothing left to deliver) and would then leave the old one in place."""
+    import shutil
+
+    from pipeline.stages import deliver
+
+    removed = []
+    for place in (deliver.DELIVERY, deliver.DRAFT, deliver.FAILED_DELIVERY, deliver.STAGING_DELIVERY):
+        folder = out_dir / place
+        if folder.is_symlink() or folder.is_file():
+            folder.unlink()
+        elif folder.is_dir():
+            shutil.rmtree(folder)
+        else:
+            continue
+        removed.append(f"{place}/")
+    found = report.get("delivery")
+    delivery: dict[str, Any] = found if isinstance(found, dict) else {}
+    name = delivery.get("name")
+    zips = {out_dir / f"{name}.zip"} if isinstance(name, str) and name and "/" not in name else set()
+    zip_file = delivery.get("zip")
+    if isinstance(zip_file, str) and Path(zip_file).parent == out_dir:
+        zips.add(Path(zip_file))
+    for packed in sorted(zips):
+        if packed.is_file():
+            packed.unlink()
+            removed.append(packed.name)
+    return removed
+
+
 def prepare(out_dir: Path, given: str, reason: str, *, from_archive: bool) -> Withdrawal:
     """Record the withdrawal of ``given`` in ``out_dir`` and delete what was made from its recording;
     the caller then makes the delivery again. Holds the output folder's lock while it works."""
@@ -281,5 +313,9 @@ def prepare(out_dir: Path, given: str, reason: str, *, from_archive: bool) -> Wi
         )
         withdrawals = added(earlier, new)
         write(out_dir, withdrawals)
-    log.info("withdrew %s (%s): %d cache file(s) deleted", statement, file, len(deleted))
+        outputs = remove_outputs(out_dir, report)
+    log.info(
+        "withdrew %s (%s): %d cache file(s) deleted; removed until made again without it: %s",
+        statement, file, len(deleted), ", ".join(outputs) or "nothing",
+    )  # fmt: skip
     return next(w for w in withdrawals if w.file == file)

@@ -385,3 +385,29 @@ def test_a_record_is_read_back_as_written(tmp_path: Path) -> None:
     withdrawal.write(tmp_path, [one])
     assert withdrawal.read(tmp_path) == (one,)
     assert withdrawal.read(tmp_path / "nothing") == ()
+
+
+def test_the_outputs_made_with_the_statement_go_before_the_delivery_is_made_again(
+    recorded: Path, tmp_path: Path
+) -> None:
+    """Made again, the delivery may be a draft waiting for approvals, or nothing at all: the old
+    delivery, draft, failed delivery and ZIP, which hold the withdrawn words, must not wait for it."""
+    report = json.loads((recorded / "run.json").read_text(encoding="utf-8"))
+    report["delivery"] = {"name": "2026-11-20_Udvalget_hoeringssvar", "zip": None}
+    (recorded / "run.json").write_text(json.dumps(report), encoding="utf-8")
+    for place in ("delivery", "draft", "failed-delivery", ".delivery-next"):
+        (recorded / place).mkdir()
+        (recorded / place / "index.html").write_text("Anna Jensen", encoding="utf-8")
+    (recorded / "2026-11-20_Udvalget_hoeringssvar.zip").write_bytes(b"PK")
+    elsewhere = tmp_path / "kept"
+    elsewhere.mkdir()
+    (recorded / "edits").mkdir()
+    (recorded / "other.zip").write_bytes(b"PK")  # not the tool's: left alone
+    meeting = recorded.parent / "meeting" / "recordings"
+    meeting.mkdir(parents=True)
+    (meeting / "01-anna.mp4").write_bytes(b"not really a recording")
+    done = withdrawal.prepare(recorded, "s01", "trukket tilbage", from_archive=False)
+    assert done.file == ANNA
+    left = sorted(p.name for p in recorded.iterdir())
+    assert left == ["edits", "other.zip", "run.json", "withdrawn.json"], left
+    assert elsewhere.is_dir()
