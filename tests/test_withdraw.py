@@ -334,7 +334,7 @@ def test_the_cache_forgets_every_entry_of_the_keys_the_files_named_and_what_ever
     for path in [recording, work.segment(hers), work.segment(theirs)]:
         hashes.sha256(path)
     hashes.save()
-    command = f"ffmpeg -i x -vf subtitles=filename=/elsewhere/work/subtitles/{subtitles}.ass out.mov"
+    command = f"ffmpeg -i x -vf subtitles=filename=/elsewhere/cache/subtitles/{subtitles}.ass out.mov"
     gone = work.forget({hers}, named_in=[command], sources=[recording])
     expected = [p for kind in ("hers", "sealed", "named", "shared") for p in made[kind]]
     assert sorted(gone) == sorted(expected)
