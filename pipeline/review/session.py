@@ -77,19 +77,27 @@ def serve(
         url = page_address(server.server_address[1], review.token)
         os.ftruncate(fd, 0)
         os.pwrite(fd, url.encode("ascii"), 0)
-        try:  # a Ctrl-C from the moment the address is out stops it as cleanly as a later one
-            if on_ready:
-                on_ready(url)
-            if open_browser:
-                _open(url)
-            with _ctrl_c_stops():
-                server.serve_forever(poll_interval=0.2)
-        except KeyboardInterrupt:
-            log.info("review: stopped")
+        try:
+            serve_page(server, url, on_ready=on_ready, open_browser=open_browser, name="review")
         finally:
-            server.server_close()
             os.ftruncate(fd, 0)
     return 0
+
+
+def serve_page(server: Any, url: str, *, on_ready: Any, open_browser: bool, name: str) -> None:
+    """Tell ``url``, open it where asked, and serve until Ctrl-C (the review page and the start page);
+    the server is closed however it ends."""
+    try:  # a Ctrl-C from the moment the address is out stops it as cleanly as a later one
+        if on_ready:
+            on_ready(url)
+        if open_browser:
+            _open(url)
+        with _ctrl_c_stops():
+            server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        log.info("%s: stopped", name)
+    finally:
+        server.server_close()
 
 
 @contextlib.contextmanager

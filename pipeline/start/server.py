@@ -108,7 +108,7 @@ def serve(options: RunOptions, *, port: int = 0, open_browser: bool = True, on_r
     """Serve the page of `hearing start` until Ctrl-C; ``on_ready(url)`` is told its address."""
     from pipeline.out_folder import default_out_dir
     from pipeline.preflight import check_places
-    from pipeline.review.session import _ctrl_c_stops, _open
+    from pipeline.review.session import serve_page
 
     out_dir = (options.out_dir or default_out_dir(options.meeting_dir)).resolve()
     meeting_dir = check_places(options.meeting_dir, out_dir)
@@ -127,16 +127,8 @@ def serve(options: RunOptions, *, port: int = 0, open_browser: bool = True, on_r
     earlier = run_record.read_in(out_dir) or {}
     if (earlier.get("options") or {}).get("meeting_dir") == str(meeting_dir):
         start.open_review()  # the page opened again after a run: its review is there to go on with
-    try:  # a Ctrl-C from the moment the address is out stops it as cleanly as a later one
-        if on_ready:
-            on_ready(url)
-        if open_browser:
-            _open(url)
-        with _ctrl_c_stops():
-            server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        log.info("start: stopped")
+    try:
+        serve_page(server, url, on_ready=on_ready, open_browser=open_browser, name="start")
     finally:
-        server.server_close()
         start.stop()
     return 0
