@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,18 +43,15 @@ class RenderJob:
 def run_render(job: RenderJob, out_dir: Path, alignment: Alignment) -> None:
     """`hearing render` of ``out_dir`` in this process, told to ``job`` as it goes; lent the engine
     ``alignment`` holds (and keeping the one the render loaded)."""
+    # The page's "detaljer" get what `hearing render -v` prints; the server's own console keeps its level.
+    with logged_to(job.lines, 200):
+        _render(job, out_dir, alignment)
+
+
+def _render(job: RenderJob, out_dir: Path, alignment: Alignment) -> None:
     from pipeline import report, runner
     from pipeline.errors import SubtitleProblems, exit_code_for
 
-    logger = logging.getLogger("pipeline")
-    capture = LogLines(job.lines, 200)
-    # The page's "detaljer" get what `hearing render -v` prints; the server's own console keeps its
-    # level.
-    before = logger.level
-    for handler in logger.handlers:
-        handler.setLevel(max(handler.level, before))
-    logger.addHandler(capture)
-    logger.setLevel(min(before or logging.WARNING, logging.INFO))
     code = 1
     try:
         options = report.options_of_earlier_run(out_dir)
@@ -73,11 +72,27 @@ def run_render(job: RenderJob, out_dir: Path, alignment: Alignment) -> None:
         job.error = f"unexpected failure: {type(error).__name__}: {error}"
         code = exit_code_for(error)
     finally:
-        logger.removeHandler(capture)
-        logger.setLevel(before)
         job.exit_code = code
         # 5 (some recordings rejected) and 6 (a draft, waiting for approvals) made a clip too.
         job.state = "done" if code in (0, 5, 6) else "failed"
+
+
+@contextlib.contextmanager
+def logged_to(lines: list[str], keep: int) -> Iterator[None]:
+    """The pipeline's log at info level into ``lines`` (the last ``keep``) while the block runs, for a
+    page that shows a job's details; the handlers already there keep their own level."""
+    logger = logging.getLogger("pipeline")
+    capture = LogLines(lines, keep)
+    before = logger.level
+    for handler in logger.handlers:
+        handler.setLevel(max(handler.level, before))
+    logger.addHandler(capture)
+    logger.setLevel(min(before or logging.WARNING, logging.INFO))
+    try:
+        yield
+    finally:
+        logger.removeHandler(capture)
+        logger.setLevel(before)
 
 
 class LogLines(logging.Handler):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.errors import PipelineError
-from pipeline.review.render_job import LogLines
+from pipeline.review.render_job import logged_to
 from pipeline.texts import start as texts
 
 log = logging.getLogger(__name__)
@@ -66,15 +66,14 @@ class Job:
 def run(job: Job, make: Callable[[Any], Any], after: Callable[[int], None]) -> None:
     """Run the runner ``make(progress)`` returns, told to ``job`` as it goes; ``after(exit code)`` once it
     has ended, however it ended."""
+
+    with logged_to(job.lines, 300):
+        _run(job, make, after)
+
+
+def _run(job: Job, make: Callable[[Any], Any], after: Callable[[int], None]) -> None:
     from pipeline.errors import exit_code_for
 
-    logger = logging.getLogger("pipeline")
-    capture = LogLines(job.lines, 300)
-    before = logger.level
-    for handler in logger.handlers:
-        handler.setLevel(max(handler.level, before))
-    logger.addHandler(capture)
-    logger.setLevel(min(before or logging.WARNING, logging.INFO))
     code = 1
     runner = None
     try:
@@ -90,8 +89,6 @@ def run(job: Job, make: Callable[[Any], Any], after: Callable[[int], None]) -> N
         job.lines.append(f"error: unexpected failure: {type(error).__name__}: {error}")
         code = exit_code_for(error)
     finally:
-        logger.removeHandler(capture)
-        logger.setLevel(before)
         if runner is not None:
             report = runner.report
             job.rejected = [
