@@ -11,6 +11,7 @@ from the decoding: no second pass of the encoder, and not one word different fro
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 from collections import OrderedDict
@@ -98,6 +99,7 @@ def remember(whisper: Any) -> EncoderMemory:
     return memory
 
 
+@functools.cache
 def _punctuation() -> tuple[str, str]:
     from faster_whisper import WhisperModel
 
@@ -137,25 +139,29 @@ def _timed(
     whisper: Any, memory: EncoderMemory, segments: Any, language: str, timeline: Any
 ) -> Iterator[TimedSegment]:
     """The decoded segments, a window at a time, with their words timed."""
+    from faster_whisper.tokenizer import Tokenizer
+
+    tokenizer = Tokenizer(
+        whisper.hf_tokenizer, whisper.model.is_multilingual, task="transcribe", language=language
+    )
     window: list[Any] = []
     last_speech = 0.0
     for segment in segments:
         if window and segment.seek != window[0].seek:
-            timed, last_speech = _time_window(whisper, memory, window, language, last_speech)
+            timed, last_speech = _time_window(whisper, memory, window, tokenizer, last_speech)
             yield from (_restored(s, timeline) for s in timed)
             window = []
         window.append(segment)
     if window:
-        timed, _ = _time_window(whisper, memory, window, language, last_speech)
+        timed, _ = _time_window(whisper, memory, window, tokenizer, last_speech)
         yield from (_restored(s, timeline) for s in timed)
     memory.forget()
 
 
 def _time_window(
-    whisper: Any, memory: EncoderMemory, window: list[Any], language: str, last_speech: float
+    whisper: Any, memory: EncoderMemory, window: list[Any], tokenizer: Any, last_speech: float
 ) -> tuple[list[dict[str, Any]], float]:
     from faster_whisper.audio import pad_or_trim
-    from faster_whisper.tokenizer import Tokenizer
 
     seek = window[0].seek
     features = memory.features
@@ -163,9 +169,6 @@ def _time_window(
     content_frames = features.shape[-1] - 1
     frames = min(int(extractor.nb_max_frames), content_frames - seek)
     encoder_output = memory.encoded(pad_or_trim(features[:, seek : seek + frames]))
-    tokenizer = Tokenizer(
-        whisper.hf_tokenizer, whisper.model.is_multilingual, task="transcribe", language=language
-    )
     pieces = [
         {
             "seek": seek,
