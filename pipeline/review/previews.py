@@ -4,6 +4,7 @@ in the work folder's cache, never outside OUT), and the clip last made."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.cache import WorkCache
@@ -12,7 +13,8 @@ from pipeline.review.guards import Outside, inside
 
 
 class Previews:
-    """The previews of one output folder's statements, each made by one request at a time."""
+    """The previews of one output folder's statements (and what else a page shows from the cache), each
+    made by one request at a time."""
 
     def __init__(self, out_dir: Path, meeting_dir: Path, work: WorkCache, lock: threading.Lock) -> None:
         self.out_dir = out_dir
@@ -36,18 +38,28 @@ class Previews:
             },
             tools={"ffmpeg": media.ffmpeg_version()},
         )
-        target = self.work.review_video(key)
+        source = self.meeting_dir / s.recording.relpath
+
+        def make(temp: Path) -> None:
+            media.run_ffmpeg(
+                render.preview_args(source, s, temp), what=f"make a preview of {s.recording.relpath}"
+            )
+
+        return self.made_once(key, self.work.review_video(key), make)
+
+    def made_once(self, key: str, target: Path, make: Callable[[Path], None]) -> Path:
+        """``target`` in the work cache, made by ``make`` (given the file to write) once, by one request
+        at a time, complete or not at all; never a path that leads out of OUT."""
+        from pipeline.files import atomic_path
+
         if inside(target, self.out_dir) is None:  # work/review, or the file, a link out of OUT
             raise Outside(target)
         with self._lock:
             lock = self._making.setdefault(key, threading.Lock())
         with lock:
             if not target.exists():
-                from pipeline.files import atomic_path
-
                 with atomic_path(target) as temp:
-                    args = render.preview_args(self.meeting_dir / s.recording.relpath, s, temp)
-                    media.run_ffmpeg(args, what=f"make a preview of {s.recording.relpath}")
+                    make(temp)
         return target
 
 

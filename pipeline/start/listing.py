@@ -12,7 +12,6 @@ from pathlib import Path
 from pipeline.cache import WorkCache
 from pipeline.config import DefaultConsent, Form, Meeting
 from pipeline.models import MediaProbe, Statement
-from pipeline.review.guards import Outside, inside
 from pipeline.review.previews import Previews
 
 STILL_VERSION = 1
@@ -75,14 +74,11 @@ class Media:
         self.meeting_dir = meeting_dir
         self.out_dir = out_dir
         self.work = WorkCache.of(out_dir)
-        self._lock = threading.Lock()
-        self.previews = Previews(out_dir, meeting_dir, self.work, self._lock)
-        self._making: dict[str, threading.Lock] = {}
+        self.previews = Previews(out_dir, meeting_dir, self.work, threading.Lock())
 
     def still(self, statement: Statement) -> Path:
         """A picture from a third into the recording (at most a few seconds in), 180 lines high."""
         from pipeline import cache, media
-        from pipeline.files import atomic_path
 
         video = statement.probe.video
         assert video is not None
@@ -93,27 +89,22 @@ class Media:
             {"recording": statement.recording.sha256, "video": video.index, "at": round(at, 3)},
             tools={"ffmpeg": media.ffmpeg_version()},
         )
-        target = self.work.still(key)
-        if inside(target, self.out_dir) is None:
-            raise Outside(target)
-        with self._lock:
-            lock = self._making.setdefault(key, threading.Lock())
-        with lock:
-            if not target.exists():
-                with atomic_path(target) as temp:
-                    args = [
-                        *media.GLOBAL_ARGS,
-                        "-ss", f"{at:.3f}",
-                        "-i", media.input_path(self.meeting_dir / statement.recording.relpath),
-                        "-map", f"0:{video.index}",
-                        "-frames:v", "1",
-                        "-vf", f"scale=-2:{STILL_HEIGHT}",
-                        "-q:v", "5",
-                        "-f", "mjpeg",
-                        media.output_path(temp),
-                    ]  # fmt: skip
-                    media.run_ffmpeg(args, what=f"take a still from {statement.recording.relpath}")
-        return target
+
+        def make(temp: Path) -> None:
+            args = [
+                *media.GLOBAL_ARGS,
+                "-ss", f"{at:.3f}",
+                "-i", media.input_path(self.meeting_dir / statement.recording.relpath),
+                "-map", f"0:{video.index}",
+                "-frames:v", "1",
+                "-vf", f"scale=-2:{STILL_HEIGHT}",
+                "-q:v", "5",
+                "-f", "mjpeg",
+                media.output_path(temp),
+            ]  # fmt: skip
+            media.run_ffmpeg(args, what=f"take a still from {statement.recording.relpath}")
+
+        return self.previews.made_once(key, self.work.still(key), make)
 
     def preview(self, statement: Statement) -> Path:
         """The recording as a small MP4 every browser plays: the review page's own preview."""
