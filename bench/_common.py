@@ -120,3 +120,9 @@ def run_measured(command: Sequence[str], *, cwd: Path | None = None) -> tuple[fl
             f"{' '.join(map(str, command))} failed ({process.returncode}):\n{stderr.decode()[-2000:]}"
         )
     return seconds, peak / 1024
+
+
+def delivered_clip(out: Path) -> Path:
+    """The delivered clip (the subtitles burned in), not the clean master beside it."""
+    (clip,) = (p for p in (out / "delivery").glob("*.mp4") if not p.name.endswith("-master.mp4"))
+    return clip

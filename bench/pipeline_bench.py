@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import MEDIA, REPO, run_measured, write_result
+from _common import MEDIA, REPO, delivered_clip, run_measured, write_result
 
 RECORDINGS = ("da-udhr-preamble.mp3", "en-talking-head.mp4")
 LANGUAGE = "da"
@@ -142,7 +142,7 @@ def whole_runs(root: Path) -> list[dict[str, Any]]:
             hearing("run", meeting, "--out", out, "--form", FORM, "--language", LANGUAGE, "--quiet")
         )
         report = json.loads((out / "run.json").read_text(encoding="utf-8"))
-        (clip,) = (out / "delivery").glob("*.mp4")
+        clip = delivered_clip(out)
         transcription = bare_transcription()
         render = bare_render(clip, root / f"bare-{n}.mp4")
         stages = {group: stage_seconds(report, names) for group, names in GROUPS.items()}

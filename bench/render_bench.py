@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import bare, write_result
+from _common import bare, delivered_clip, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO / "tests" / "media"
@@ -94,7 +94,7 @@ def main() -> int:
             join = next(s for s in made if s["stage"] == "join")
             floor = bare(segment["command"], root / f"segment-{n}")
             floor += bare(join["command"], root / f"clip-{n}")
-            check = meter(next((out / "delivery").glob("*.mp4")))
+            check = meter(delivered_clip(out))
             rows.append(
                 {
                     "render_s": seconds,

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, bare, write_result
+from _common import REPO, bare, delivered_clip, write_result
 from render_bench import media_missing, meter, two_statements_run
 
 TARGET = 1.3
@@ -103,7 +103,7 @@ def main() -> int:
                 join = next(s for s in made if s["stage"] == "join")
                 floor = bare(segment["command"], root / f"segment-{n}")
                 floor += bare(join["command"], root / f"clip-{n}")
-                floor += meter(next((out / "delivery").glob("*.mp4")))
+                floor += meter(delivered_clip(out))
                 rows.append({"lav_leverancen_s": seconds, "floor_s": floor, "ratio": seconds / floor})
                 print(f"correction {n + 1}: Lav leverancen {seconds:.2f} s, floor {floor:.2f} s")
         finally:

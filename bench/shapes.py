@@ -54,11 +54,23 @@ SHAPES = {
     "large-v3": Shape(
         "large-v3",
         decoder_layers=32,
-        alignment_heads=((7, 0), (10, 17), (12, 18), (13, 12), (16, 1), (17, 14), (19, 11), (21, 4), (24, 1),
-                         (25, 6)),  # fmt: skip
+        alignment_heads=(
+            (7, 0),
+            (10, 17),
+            (12, 18),
+            (13, 12),
+            (16, 1),
+            (17, 14),
+            (19, 11),
+            (21, 4),
+            (24, 1),
+            (25, 6),
+        ),
     ),
     "large-v3-turbo": Shape(
-        "large-v3-turbo", decoder_layers=4, alignment_heads=((2, 4), (2, 11), (3, 3), (3, 6), (3, 11), (3, 14))
+        "large-v3-turbo",
+        decoder_layers=4,
+        alignment_heads=((2, 4), (2, 11), (3, 3), (3, 6), (3, 11), (3, 14)),
     ),
 }
 

@@ -1,0 +1,400 @@
+"""Benchmark: the run and `hearing watch` with a large model's shape on this machine (issue 28).
+
+Every other benchmark measures with the embedded base model. A model fit for Danish is large-v3's shape
+(or turbo's); ``shapes.py`` makes models of both shapes with random weights, converted as `hearing models
+get` converts, and forces them to decode as many tokens as real Danish speech takes. With them, measured
+side by side in one run (ratios, never absolute times; one run each, as a large model's run takes
+minutes):
+
+- tuning: the bare engine on every real Danish recording of the repository, against the same with one
+  setting changed (engine threads, greedy instead of beam 5, faster-whisper's batched pipeline, no voice
+  detection), and the pipeline's own engine as the run uses it: each in a process of its own, the model
+  loaded before the clock starts;
+- transcription stage / bare engine and whole run / (bare transcription + bare render): `hearing run` of a
+  meeting of two recordings (Danish speech and a video) against the bare engine in a process of its own
+  (model load included) and one bare ffmpeg encode of a clip of the same form (as pipeline_bench.py);
+- watch: five statements recorded back to back (each copied in when the next person would have
+  finished recording it), from the last one landing to the delivery, against that statement's floor
+  (the bare engine on it with the model loaded, its bare segment render and the bare join).
+
+The real-time factor is reported, not a target. Run: python bench/large_bench.py [--shape NAME] [--only PART]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import shapes
+from _common import MEDIA, REPO, bare, delivered_clip, run_measured, write_result
+
+TARGETS = {"transcription": 1.0, "whole_run": 1.0, "watch": 1.3}
+RUN_RECORDINGS = ("da-udhr-preamble.mp3", "en-talking-head.mp4")
+CORES = os.cpu_count() or 1
+CANDIDATES: dict[str, dict[str, Any]] = {
+    "bare engine (beam 5, all cores, VAD)": {},
+    "the pipeline's engine, as a run uses it": {"pipeline": True},
+    "one engine thread fewer": {"threads": max(1, CORES - 1)},
+    "greedy (beam 1)": {"beam": 1},
+    "batched pipeline, batch 8": {"batch": 8},
+    "no voice detection": {"vad": False},
+}
+WATCH_FORM = """\
+name: bench
+clip: {max_duration: 900, max_statement: 150, title_card: {enabled: true, seconds: 1.5}}
+video: {width: 1280, height: 720, fps: 25, preset: veryfast}
+subtitles: {mode: burn+soft}
+"""
+STATEMENTS = 5
+
+
+# ------------------------------------------------------------------------------------------- children
+
+
+def child(spec: dict[str, Any]) -> None:
+    """In a process of its own: the model loaded, then the recordings transcribed; one JSON line."""
+    shapes.forced(spec["rate"])
+    sys.path.insert(0, str(REPO))
+    from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
+
+    started = time.perf_counter()
+    if spec.get("pipeline"):
+        from pipeline.engines import load_engine
+        from pipeline.engines.base import TranscribeSettings
+
+        engine = load_engine("faster-whisper", spec["model"])
+        settings = TranscribeSettings(language="da")
+    else:
+        threads = spec.get("threads") or CORES
+        model = WhisperModel(spec["model"], device="cpu", compute_type="int8", cpu_threads=threads)
+        runner: Any = BatchedInferencePipeline(model) if spec.get("batch") else model
+    load_s = time.perf_counter() - started
+    rows = []
+    for name in spec["recordings"]:
+        audio = decode_audio(str(Path(spec.get("media", MEDIA)) / name), sampling_rate=16000)
+        started = time.perf_counter()
+        if spec.get("pipeline"):
+            engine.transcribe(audio, settings)
+        else:
+            options: dict[str, Any] = {"batch_size": spec["batch"]} if spec.get("batch") else {}
+            segments, _ = runner.transcribe(
+                audio, language="da", beam_size=spec.get("beam", 5), vad_filter=spec.get("vad", True),
+                word_timestamps=True, **options,
+            )  # fmt: skip
+            list(segments)
+        rows.append(
+            {"recording": name, "audio_s": len(audio) / 16000, "seconds": time.perf_counter() - started}
+        )
+    print(json.dumps({"load_s": load_s, "rows": rows}))
+
+
+def in_child(spec: dict[str, Any]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"the child failed: {done.stderr.strip()[-2000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def hearing(rate: float, *args: str | Path) -> list[str]:
+    """`hearing ...` in a process whose Whisper models decode as ``shapes.forced`` makes them."""
+    return [sys.executable, __file__, "--hearing", str(rate), *map(str, args)]
+
+
+def forced_hearing(rate: float, args: list[str]) -> int:
+    shapes.forced(rate)
+    sys.path.insert(0, str(REPO))
+    from pipeline.cli import main
+
+    try:
+        main.main(args=args, prog_name="hearing")
+    except SystemExit as stop:
+        return int(stop.code or 0)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- tuning
+
+
+def tuning(model: Path, rate: float) -> dict[str, Any]:
+    recordings = [p.name for p in shapes.danish_recordings()]
+    measured = {}
+    for label, changes in CANDIDATES.items():
+        result = in_child({"model": str(model), "rate": rate, "recordings": recordings, **changes})
+        seconds = sum(r["seconds"] for r in result["rows"])
+        audio = sum(r["audio_s"] for r in result["rows"])
+        measured[label] = {
+            "seconds": seconds,
+            "audio_s": audio,
+            "load_s": result["load_s"],
+            "rows": result["rows"],
+        }
+        print(
+            f"  {label:<44} {seconds:7.1f} s for {audio:.0f} s of audio (RTF {seconds / audio:.2f})",
+            flush=True,
+        )
+    reference = measured["bare engine (beam 5, all cores, VAD)"]["seconds"]
+    for row in measured.values():
+        row["against_bare"] = row["seconds"] / reference
+    return measured
+
+
+# ---------------------------------------------------------------------------------------- whole run
+
+
+def bare_transcription(model: Path, rate: float) -> float:
+    """The bare engine on the run's recordings in a process of its own, model load included (as
+    pipeline_bench.py measures it)."""
+    result = in_child({"model": str(model), "rate": rate, "recordings": list(RUN_RECORDINGS)})
+    return float(result["load_s"] + sum(r["seconds"] for r in result["rows"]))
+
+
+def whole_run(model: Path, rate: float, root: Path) -> dict[str, Any]:
+    from pipeline_bench import bare_render, stage_seconds
+
+    meeting = root / "meeting"
+    meeting.mkdir()
+    for name in RUN_RECORDINGS:
+        shutil.copyfile(MEDIA / name, meeting / name)
+    out = root / "out"
+    run_s, peak = run_measured(
+        hearing(
+            rate,
+            "run",
+            meeting,
+            "--out",
+            out,
+            "--form",
+            "demo",
+            "--language",
+            "da",
+            "--model",
+            model,
+            "--quiet",
+        )
+    )
+    report = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    clip = delivered_clip(out)
+    transcription = bare_transcription(model, rate)
+    render = bare_render(clip, root / "bare.mp4")
+    stage = stage_seconds(report, ("speech-audio",)) + stage_seconds(report, ("transcribe",))
+    audio = sum(s.get("duration_ms", 0) for s in report["statements"]) / 1000
+    row = {
+        "run_s": run_s,
+        "peak_mb": peak,
+        "bare_transcription_s": transcription,
+        "bare_render_s": render,
+        "transcription_stage_s": stage,
+        "audio_s": audio,
+        "transcription_ratio": stage / transcription,
+        "whole_run_ratio": run_s / (transcription + render),
+    }
+    print(
+        f"  run {run_s:.1f} s (peak {peak:.0f} MB); transcription stage {stage:.1f} s, bare engine "
+        f"{transcription:.1f} s: {row['transcription_ratio']:.2f}x; bare render {render:.1f} s; whole run "
+        f"{row['whole_run_ratio']:.2f}x",
+        flush=True,
+    )
+    return row
+
+
+# -------------------------------------------------------------------------------------------- watch
+
+
+def statements(folder: Path) -> list[tuple[Path, float]]:
+    """Five phone-like video statements of real Danish speech (cuts of the long reading and the short
+    readings joined), each with its length."""
+    sys.path.insert(0, str(REPO))
+    from pipeline import media
+
+    folder.mkdir()
+    reading = MEDIA / "da-udhr-preamble.mp3"
+    cuts = [(reading, 0, 27), (reading, 27, 24), (reading, 51, 33), (reading, 84, 31)]
+    made = []
+    for k, (source, start, length) in enumerate(cuts, 1):
+        made.append(
+            _video(
+                media.ffmpeg_exe(),
+                folder / f"{k}-indlaeg.mp4",
+                ["-ss", str(start), "-t", str(length), "-i", str(source)],
+            )
+        )
+    short = sorted(MEDIA.glob("da-nst-*.wav"))
+    listing = folder / "short.txt"
+    listing.write_text("".join(f"file '{p}'\n" for p in short), encoding="utf-8")
+    made.append(_video(media.ffmpeg_exe(), folder / f"{len(cuts) + 1}-indlaeg.mp4",
+                       ["-f", "concat", "-safe", "0", "-i", str(listing)]))  # fmt: skip
+    return made
+
+
+def _video(ffmpeg: str, target: Path, audio_input: list[str]) -> tuple[Path, float]:
+    subprocess.run(
+        [ffmpeg, "-nostdin", "-loglevel", "error", "-y", *audio_input, "-f", "lavfi", "-i",
+         "testsrc2=size=1080x1920:rate=30", "-shortest", "-map", "1:v", "-map", "0:a", "-c:v", "libx264",
+         "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", str(target)],
+        check=True,
+    )  # fmt: skip
+    sys.path.insert(0, str(REPO))
+    from pipeline import media
+
+    return target, (media.probe(target).duration_ms or 0) / 1000
+
+
+class Watching:
+    def __init__(self, rate: float, meeting: Path, out: Path, form: Path, model: Path) -> None:
+        command = hearing(
+            rate, "watch", meeting, "--out", out, "--form", form, "--language", "da", "--model", model
+        )
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+        )
+        self.lines: list[tuple[float, str]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append((time.perf_counter(), line.rstrip("\n")))
+
+    def wait_for(self, text: str, timeout: float = 3600) -> float:
+        deadline = time.monotonic() + timeout
+        while True:
+            for moment, line in list(self.lines):
+                if text in line:
+                    return moment
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.process.kill()
+                raise SystemExit(f"no {text!r} from hearing watch:\n" + "\n".join(x for _, x in self.lines))
+            time.sleep(0.02)
+
+    def enter(self) -> float:
+        assert self.process.stdin is not None
+        self.process.stdin.write("\n")
+        self.process.stdin.flush()
+        delivered = self.wait_for("delivered ")
+        if self.process.wait(timeout=3600) != 0:
+            raise SystemExit("hearing watch failed:\n" + "\n".join(x for _, x in self.lines))
+        return delivered
+
+
+def land(source: Path, meeting: Path) -> float:
+    temporary = meeting / f".{source.name}.part"
+    shutil.copyfile(source, temporary)
+    temporary.rename(meeting / source.name)
+    return time.perf_counter()
+
+
+def bare_engine_loaded(model: Path, rate: float, recording: Path) -> float:
+    """The bare engine on one recording, its model loaded before the clock starts."""
+    spec = {"model": str(model), "rate": rate, "recordings": [recording.name], "media": str(recording.parent)}
+    return float(in_child(spec)["rows"][0]["seconds"])
+
+
+def watch_queue(model: Path, rate: float, root: Path) -> dict[str, Any]:
+    made = statements(root / "statements")
+    meeting, out = root / "meeting", root / "out"
+    meeting.mkdir()
+    form = root / "bench.yaml"
+    form.write_text(WATCH_FORM, encoding="utf-8")
+    watching = Watching(rate, meeting, out, form, model)
+    watching.wait_for("watching")
+    landed = []
+    for k, (path, seconds) in enumerate(made):
+        if k:
+            time.sleep(seconds)  # the next person records their statement meanwhile
+        landed.append(land(path, meeting))
+    last = landed[-1]
+    readied = watching.wait_for(f"{STATEMENTS} statement(s) ready")
+    delivered = watching.enter()
+    report = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    last_name = made[-1][0].name
+    last_id = next(s["id"] for s in report["statements"] if s["file"] == last_name)
+    segment = next(
+        s["command"] for s in report["stages"]
+        if s["stage"] == "render" and s["statement"] == last_id and s.get("part") == "statement"
+    )  # fmt: skip
+    join = next(s["command"] for s in report["stages"] if s["stage"] == "join")
+    engine = bare_engine_loaded(model, rate, made[-1][0])
+    render = bare(segment, root / "bare-segment.mov")
+    joined = bare(join, root / "bare-join.mp4")
+    floor = engine + render + joined
+    waited = delivered - last
+    warned = [line for _, line in watching.lines if "keep up" in line or "falls behind" in line]
+    row = {
+        "statements_s": [round(s, 1) for _, s in made],
+        "last_landing_to_ready_s": readied - last,
+        "last_landing_to_delivery_s": waited,
+        "floor_s": floor,
+        "engine_s": engine,
+        "segment_s": render,
+        "join_s": joined,
+        "ratio": waited / floor,
+        "watch_said": warned,
+    }
+    print(
+        f"  watch: last of {STATEMENTS} landed -> delivered {waited:.1f} s; its floor {floor:.1f} s (engine "
+        f"{engine:.1f} s, segment {render:.1f} s, join {joined:.1f} s): {row['ratio']:.2f}x",
+        flush=True,
+    )
+    for line in warned:
+        print(f"    watch said: {line}")
+    return row
+
+
+# --------------------------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--shape", action="append", choices=list(shapes.SHAPES))
+    parser.add_argument("--only", action="append", choices=["tuning", "run", "watch"])
+    args = parser.parse_args()
+    if not (MEDIA / RUN_RECORDINGS[0]).is_file():
+        print(f"the real recordings are missing from {MEDIA} (a folder of the repository)")
+        return 1
+    parts = args.only or ["tuning", "run", "watch"]
+    rate = shapes.base_token_rate(shapes.danish_recordings())
+    print(
+        f"the base model writes {rate:.2f} tokens per second of Danish speech; the shapes are forced to that"
+    )
+    results: dict[str, Any] = {}
+    for name in args.shape or list(shapes.SHAPES):
+        model = shapes.ensure(name)
+        print(f"== {name}'s shape ({model.name})", flush=True)
+        measured: dict[str, Any] = {}
+        with tempfile.TemporaryDirectory(prefix="large-bench-") as folder:
+            root = Path(folder)
+            if "tuning" in parts:
+                measured["tuning"] = tuning(model, rate)
+            if "run" in parts:
+                (root / "run").mkdir()
+                measured["run"] = whole_run(model, rate, root / "run")
+            if "watch" in parts:
+                (root / "watch").mkdir()
+                measured["watch"] = watch_queue(model, rate, root / "watch")
+        results[name] = measured
+    write_result(
+        "large",
+        {"kind": "large-shape benchmark", "tokens_per_second": rate, "targets": TARGETS, "shapes": results},
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        child(json.loads(sys.argv[2]))
+    elif len(sys.argv) >= 3 and sys.argv[1] == "--hearing":
+        sys.exit(forced_hearing(float(sys.argv[2]), sys.argv[3:]))
+    else:
+        sys.exit(main())
