@@ -123,13 +123,15 @@ def commands(options: RunOptions, offer: Offer) -> tuple[str, str] | None:
     this watch was given them; None where there is no faster model to offer."""
     if offer.faster is None:
         return None
-    same = [str(options.meeting_dir)]
+    # A folder named like an option (``-x``) is given as ./-x, so the command line does not read it so.
+    folder = str(options.meeting_dir)
+    same = [f"./{folder}" if folder.startswith("-") else folder]
     for flag, value, default in (
         ("--out", options.out_dir, None),
         ("--form", options.form, "default"),
         ("--engine", options.engine, "faster-whisper"),
         ("--language", options.language, None),
-        ("--device", options.device, None),
+        ("--device", options.device, "auto"),
     ):
         if value is not None and value != default:
             same += [flag, str(value)]
@@ -279,17 +281,21 @@ def remember(
 ) -> None:
     """Add what a run or a watch's making ready transcribed to the speed record (written whole and
     atomically; a failure to write it is logged, never fatal)."""
-    from pipeline.files import write_json
-
     lengths = {s.id: s.probe.duration_ms for s in (done.found.statements if done.found else ())}
     new = transcriptions(records, lengths, loaded=done.engine is not None)
     if not any(_usable(m) for m in new):
         return
     engine_id, model = identity
     label = Path(model.path).name if model.path else model.id
-    key = record_key(engine_id, model.id, device, cores())
+    store(record_path(), record_key(engine_id, model.id, device, cores()), label, new)
+
+
+def store(path: Path, key: str, label: str, new: Sequence[Made]) -> None:
+    """``new`` added to the record at ``path``, written whole and atomically; a record that cannot be
+    written is logged, never fatal: it only makes a later warning come later."""
+    from pipeline.files import write_json
+
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    path = record_path()
     try:
         entries = with_samples(read_entries(path), key, label, new, now)
         write_json(path, {"kind": RECORD_KIND, "version": RECORD_VERSION, "entries": entries})
