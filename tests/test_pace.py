@@ -9,6 +9,7 @@ import math
 import shlex
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import MEDIA, run_cli
@@ -384,18 +385,18 @@ def test_a_run_with_the_first_model_again_transcribes_nothing(
     meeting = make_meeting({"s.wav": MEDIA / "da-nst-u0013002.wav"})
     out = tmp_path / "ud"
 
-    def run(model: str | Path) -> dict[str, object]:
+    def run(model: str | Path) -> dict[str, Any]:
         done = run_cli(
             "run", meeting, "--out", out, "--form", small_form, "--language", "da", "--model", model
         )
         assert done.returncode == 0, done.stderr
         return json.loads((out / "run.json").read_text(encoding="utf-8"))
 
-    def transcribed(report: dict[str, object]) -> list[bool]:
-        return [s["cached"] for s in report["stages"] if s["stage"] == "transcribe"]  # type: ignore[index, union-attr]
+    def transcribed(report: dict[str, Any]) -> list[bool]:
+        return [s["cached"] for s in report["stages"] if s["stage"] == "transcribe"]
 
     assert transcribed(run("base")) == [False]
     assert transcribed(run(tiny.target)) == [False]
     third = run("base")
     assert transcribed(third) == [True]
-    assert "model_sha256" not in third["engine"], "the model was loaded although everything was heard"  # type: ignore[operator]
+    assert "model_sha256" not in third["engine"], "the model was loaded although everything was heard"
