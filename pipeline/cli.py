@@ -309,11 +309,15 @@ def watch_command(
             if not quiet:
                 click.echo(f"delivering once these have arrived completely: {', '.join(names)}", err=True)
 
+        def pace(line: str) -> None:
+            if not quiet:
+                click.echo(line, err=True)
+
         with interrupt.guard():
-            watcher.watch(enter, on_taken=taken, on_ready=ready, on_waiting=waiting)
+            watcher.watch(enter, on_taken=taken, on_ready=ready, on_waiting=waiting, on_pace=pace)
         report = watcher.deliver()
         if as_json:
-            echo_json(report.to_json())
+            echo_json({**report.to_json(), "pace": watcher.pace_json()})
         summary(report, quiet)
         return int(report.exit_code)
 

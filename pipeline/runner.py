@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pipeline import engines, interrupt, retention, run_record, withdrawal
+from pipeline import engines, interrupt, pace, retention, run_record, withdrawal
 from pipeline.ahead import WorkAhead
 from pipeline.cache import WorkCache
 from pipeline.config import Form, Meeting, load_form, load_meeting
@@ -151,6 +151,7 @@ class Runner:
                 self.hashes.save()
             report = self._end(code, stop)
             write_json(run_record.path_of(self.out_dir), report.to_json())
+            pace.remember(self._identity, self._device, self.steps.records, self.done)
         return report
 
     def _end(self, exit_code: int, stop: BaseException | None) -> RunReport:
@@ -185,6 +186,7 @@ class Runner:
                 made = [maker.ready(s, ahead, prepare_ahead=True, render="now") for s in found.statements]
         if self.hashes:
             self.hashes.save()
+        pace.remember(self._identity, self._device, self.steps.records, self.done)
         return readiness(found.rejections, made, form)
 
     def _check_engine(self) -> None:

@@ -25,12 +25,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from pipeline import interrupt
+from pipeline import interrupt, pace
 
 if TYPE_CHECKING:
     from pipeline.engines.base import Engine
-    from pipeline.report import RunOptions, RunReport
-    from pipeline.steps import Progress
+    from pipeline.engines.device import DeviceChoice
+    from pipeline.report import Finished, RunOptions, RunReport
+    from pipeline.steps import Progress, StageRecord
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +219,13 @@ class Watcher:
         self.engine: Engine | None = None
         self.status: Status | None = None
         self._verdicts: dict[str, tuple[Sighting, Verdict]] = {}  # one look at a container per state
+        # The pace (pipeline.pace): this machine's earlier runs with the model, what this watch measured
+        # (a sample per time files were made ready), each statement's length, and the estimate last told.
+        self.prior: float | None = None
+        self.made: list[pace.Made] = []
+        self.lengths: list[float] = []
+        self.told: float | None = None
+        self._device: DeviceChoice | None = None
 
     def choose_model(self) -> None:
         """The model the whole watch transcribes with, chosen and checked before it watches (as a run
@@ -231,8 +239,60 @@ class Watcher:
         engines.check_usable(self.options.engine, model)
         # The device too (a bad HEARING_DEVICE, cuda asked where there is none), and asked once.
         asked = device.asked_device(self.options.device, os.environ)
-        device.for_engine(self.options.engine, asked)
+        self._device = device.for_engine(self.options.engine, asked)
         self.options = replace(self.options, model=model, device=asked)
+        self.prior = pace.prior(self.pace_key())
+
+    def pace_key(self) -> str:
+        """This watch's set-up in the speed record (after ``choose_model``)."""
+        from pipeline import engines
+
+        assert self._device is not None
+        engine_id, model_id = engines.cache_identity(self.options.engine, self.options.model, self._device)
+        return pace.record_key(engine_id, model_id, self._device, pace.cores())
+
+    def offer(self) -> pace.Offer:
+        """The faster model fit for Danish for the draft, and this watch's model for the run after."""
+        from pipeline.engines import catalogue, download, embedded
+
+        faster = catalogue.faster_for_draft(self.options.model, self.options.engine)
+        installed = {m.name for m in download.installed()} | (
+            {"base"} if embedded.embedded_available() else set()
+        )
+        better = self.options.model or "base"
+        return pace.Offer(faster, faster is not None and faster.name in installed, better)
+
+    def start_line(self) -> str | None:
+        """What the speed record says before any statement, where this model cannot keep up here."""
+        from pipeline.engines import model_label
+
+        if self.prior is None or pace.keeps_up(self.prior):
+            return None
+        self.told = self.prior
+        label = model_label(self.options.model)
+        return pace.start_line(label, pace.cores(), self.prior, self.options, self.offer())
+
+    def pace_line(self) -> str | None:
+        """Once what this watch measured says it falls behind (and again where it gets clearly worse)."""
+        rate = pace.estimate(self.made, self.prior)
+        if rate is None or not pace.should_tell(rate, self.told):
+            return None
+        self.told = rate
+        here = sightings(self.options.meeting_dir)
+        queued = sum(1 for relpath, seen in here.items() if self.taken.get(relpath) != seen)
+        typical = pace.typical_recorded_s(self.lengths)
+        wait = None if typical is None else pace.delivery_wait_s(rate, [typical] * (queued + 1))
+        return pace.behind_line(rate, queued, wait, self.options, self.offer())
+
+    def pace_json(self) -> dict[str, object]:
+        """The pace for ``--json``."""
+        rate = pace.estimate(self.made, self.prior)
+        return {
+            "work_per_recorded_second": None if rate is None else round(rate, 3),
+            "keeps_up": None if rate is None else pace.keeps_up(rate),
+            "from_earlier_runs": None if self.prior is None else round(self.prior, 3),
+            "measured": len(self.made),
+        }
 
     def look(self) -> list[tuple[str, int, bool]]:
         """One look at the folder: the files complete since the last look, as (file, bytes, taken
@@ -271,7 +331,9 @@ class Watcher:
         from pipeline.runner import Runner
 
         runner = Runner(self.options, self.progress, self.engine)
+        started = time.monotonic()
         readiness = runner.prepare(set(self.taken))
+        self._measure(runner.steps.records, runner.done, time.monotonic() - started)
         self.engine = runner.loaded_engine()
         self.status = Status(
             ready=len(readiness.ready),
@@ -283,6 +345,28 @@ class Watcher:
         )
         return self.status
 
+    def _measure(self, records: Iterable[StageRecord], done: Finished, seconds: float) -> None:
+        """The statements transcribed this time (not found in the cache) and how long making them ready
+        took, as one sample: they were made ready together. The time includes the model's loading where
+        this was the first time (``load`` loads it before the first statement to avoid that)."""
+        lengths = {s.id: s.probe.duration_ms / 1000 for s in (done.found.statements if done.found else ())}
+        heard = [
+            lengths[r.statement]
+            for r in records
+            if r.stage == "transcribe" and not r.cached and r.statement in lengths
+        ]
+        if heard:
+            self.made.append(pace.Made(sum(heard), seconds))
+            self.lengths += heard
+
+    def load(self) -> None:
+        """The model loaded before the first recording arrives: the first statement does not wait for it,
+        and the time it takes is not taken for the pace of transcribing."""
+        from pipeline.engines import load_engine
+
+        if self.engine is None and self._device is not None:
+            self.engine = load_engine(self.options.engine, self.options.model, self._device)
+
     def watch(
         self,
         enter: threading.Event,
@@ -290,11 +374,17 @@ class Watcher:
         on_taken: Callable[[str, int, bool], None],
         on_ready: Callable[[Status], None],
         on_waiting: Callable[[list[str]], None],
+        on_pace: Callable[[str], None] = lambda line: None,
     ) -> None:
         """Look every POLL_SECONDS and make what arrived ready, until ``enter`` is set and nothing is
-        still arriving: a file still being copied is waited for, never delivered half."""
-        if self.options.model is None:
+        still arriving: a file still being copied is waited for, never delivered half. Where the pace
+        says statements recorded back to back will pile up, ``on_pace`` is told so (``pipeline.pace``)."""
+        if self._device is None:
             self.choose_model()
+        line = self.start_line()
+        if line:
+            on_pace(line)
+        self.load()
         told = False
         while not enter.is_set() or self.arriving():
             if enter.is_set() and not told:
@@ -305,6 +395,9 @@ class Watcher:
                 on_taken(relpath, size, again)
             if taken:
                 on_ready(self.make_ready())
+                line = self.pace_line()
+                if line:
+                    on_pace(line)
             interrupt.check()
             if enter.is_set():
                 time.sleep(POLL_SECONDS)

@@ -63,6 +63,11 @@ class CatalogueEntry:
     speed: Speed  # on a CPU, relative to each other
     engines: tuple[str, ...]  # the engines that can run it once installed
     fit_for_danish: bool  # False: for demos and tests only
+    # The model's shape, from its config.json (encoder_layers, decoder_layers, d_model): what ranks the
+    # models by the work of transcribing, before any of them has been measured on this machine.
+    encoder_layers: int
+    decoder_layers: int
+    d_model: int
     note: str = ""
 
     @property
@@ -77,6 +82,14 @@ class CatalogueEntry:
     @property
     def get_command(self) -> str:
         return f"hearing models get {self.name}"
+
+    @property
+    def relative_work(self) -> float:
+        """The work of transcribing with this model relative to Whisper large-v3, from its shape alone:
+        every layer multiplies by weights of d_model x d_model, so a layer's work grows with d_model².
+        A ranking, not a time: the encoder runs once per 30 seconds of audio and the decoder once per
+        word piece, so the real ratio depends on the words and the machine (`make bench` measures it)."""
+        return (self.encoder_layers + self.decoder_layers) * self.d_model**2 / (64 * 1280**2)
 
 
 def _leaderboard(file: str, **wer: float) -> tuple[PublishedWer, ...]:
@@ -136,6 +149,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         # Converted to int8 here; the openai-whisper path reads only float CTranslate2 weights.
         engines=("faster-whisper",),
         fit_for_danish=True,
+        encoder_layers=32,
+        decoder_layers=32,
+        d_model=1280,
         note="Whisper large-v3 fine-tuned on Danish (CoRal v3); transformers weights, converted once.",
     ),
     CatalogueEntry(
@@ -162,6 +178,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         speed="slow",
         engines=_BOTH,
         fit_for_danish=True,
+        encoder_layers=32,
+        decoder_layers=32,
+        d_model=1280,
     ),
     CatalogueEntry(
         name="large-v3-turbo",
@@ -187,6 +206,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         speed="medium",
         engines=_BOTH,
         fit_for_danish=True,
+        encoder_layers=32,
+        decoder_layers=4,
+        d_model=1280,
         note="faster-whisper's own name large-v3-turbo loads this repository; 4 decoder layers, not 32.",
     ),
     CatalogueEntry(
@@ -213,6 +235,9 @@ ENTRIES: tuple[CatalogueEntry, ...] = (
         speed="fast",
         engines=_BOTH,
         fit_for_danish=False,
+        encoder_layers=6,
+        decoder_layers=6,
+        d_model=512,
         note="Comes with the package, works offline; for demos and tests, not for a real meeting.",
     ),
 )
@@ -253,3 +278,19 @@ def best_installed(installed_names: Iterable[str]) -> CatalogueEntry | None:
     installed = set(installed_names)
     fit = [e for e in ENTRIES if e.fit_for_danish and e.name in installed]
     return min(fit, key=_rank) if fit else None
+
+
+def faster_for_draft(current: str | None, engine: str) -> CatalogueEntry | None:
+    """The model fit for Danish to make the closing presentation's draft with where ``current`` cannot
+    keep up: the one with the least work (``relative_work``) of those with less work than ``current``
+    that ``engine`` runs; None where there is none. For a model outside the catalogue (a folder of
+    one's own) whose shape is not known here, the catalogue's least work fit for Danish.
+
+    base is never offered, even where nothing else is faster: it gets about every second Danish word
+    wrong, and a draft shown to the citizens on the day that misquotes them does more harm than a draft
+    that comes later (the day-after run with the better model stays the delivery)."""
+    known = lookup(current or "base")
+    fit = [e for e in ENTRIES if e.fit_for_danish and engine in e.engines]
+    if known is not None:
+        fit = [e for e in fit if e.relative_work < known.relative_work]
+    return min(fit, key=lambda e: (e.relative_work, _rank(e))) if fit else None
