@@ -66,6 +66,8 @@ def rows() -> list[tuple[str, str, str, bool | None]]:
                     speed >= 0.8))  # fmt: skip
         out.append(("bagging: peak memory", f"{archive['peak_mb']:.0f} MB", "<= 200 MB",
                     archive["peak_mb"] <= 200))  # fmt: skip
+    for shape in ("large-v3", "large-v3-turbo"):
+        out += _shape_rows(shape)
     accuracy = latest("accuracy")
     if accuracy and "models" in accuracy:
         from accuracy_bench import IN_USE, MAX_LOSS_WORDS
@@ -82,13 +84,36 @@ def rows() -> list[tuple[str, str, str, bool | None]]:
     return out
 
 
+def _shape_rows(shape: str) -> list[tuple[str, str, str, bool | None]]:
+    """The lines of bench/large_bench.py for one model shape (random weights, decoding forced)."""
+    measured = latest(f"{shape}-shape")
+    if not measured:
+        return []
+    out: list[tuple[str, str, str, bool | None]] = []
+    run, watched = measured.get("run"), measured.get("watch")
+    if run:
+        out += [
+            (f"{shape} shape: transcription stage / bare engine", f"{run['transcription_ratio']:.2f}x",
+             "<= 1.0x", run["transcription_ratio"] <= 1.0),
+            (f"... {shape} shape: real-time factor of the bare engine here",
+             f"{run['bare_transcription_s'] / run['audio_s']:.2f}", "(reported)", None),
+            (f"... {shape} shape: whole run / (bare transcription + bare render)",
+             f"{run['whole_run_ratio']:.2f}x", "<= 1.0x", run["whole_run_ratio"] <= 1.0),
+        ]  # fmt: skip
+    if watched:
+        out.append((f"... {shape} shape: watch, 5 back to back: last landing -> delivery / its floor",
+                    f"{watched['ratio']:.2f}x", "<= 1.3x", watched["ratio"] <= 1.3))  # fmt: skip
+    return out
+
+
 def main() -> int:
     table = rows()
     width = max((len(r[0]) for r in table), default=10) + 2
     print(f"\n{'what':<{width}}{'measured':<34}{'target':<24}met")
     print("-" * (width + 62))
     for what, measured, target, met in table:
-        print(f"{what:<{width}}{measured:<34}{target:<24}{'yes' if met else 'NO'}")
+        verdict = "" if met is None else "yes" if met else "NO"
+        print(f"{what:<{width}}{measured:<34}{target:<24}{verdict}")
     info = machine()
     print(f"\nmachine: {info['cores']} cores, {info['cpu']}, {info['memory_mb']} MB, {info['system']}")
     document: dict[str, Any] = {

@@ -50,9 +50,10 @@ def test_every_link_between_the_pages_leads_to_a_file_and_heading_that_exist(pag
 def test_the_readme_starts_with_the_organisers_path_and_names_the_test_command() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     headings = re.findall(r"^## (.+)$", readme, re.M)
-    assert headings[:5] == [
+    assert headings[:6] == [
         "Install",
         "A first meeting",
+        "How long it takes",
         "What the exit code means",
         "What to agree with the official beforehand",
         "More",

@@ -553,3 +553,23 @@ def test_the_written_out_languages_are_whispers() -> None:
     from pipeline.engines import WHISPER_LANGUAGES
 
     assert frozenset(_LANGUAGE_CODES) == WHISPER_LANGUAGES
+
+
+def test_a_large_model_computes_on_every_core_a_small_one_leaves_one_to_the_render(tmp_path: Path) -> None:
+    """Measured (bench/large_bench.py): base is faster on one thread of two, a large model's shape on two."""
+    from pipeline.engines import faster
+
+    base = embedded.ensure_embedded_model().path
+    small = (base / "model.bin").stat().st_size
+    assert small < faster.LARGE_MODEL_BYTES
+    for cores in (1, 2, 4, 8):
+        assert faster.engine_threads(cores, small) == max(1, cores - 1)
+        assert faster.engine_threads(cores, faster.LARGE_MODEL_BYTES) == cores
+        assert faster.engine_threads(cores, 3_090_835_702) == cores  # large-v3 as Systran stores it
+    assert faster.engine_threads(0, 0) == 1
+    assert faster.engine_threads(2, 0) == 1  # weights not readable: counted as small
+    loaded = load_engine("faster-whisper")
+    assert isinstance(loaded, faster.FasterWhisperEngine)
+    assert loaded._threads == max(1, (os.cpu_count() or 1) - 1)
+    assert faster._weights_bytes(base) == small
+    assert faster._weights_bytes(tmp_path / "nothing") == 0

@@ -55,12 +55,30 @@ def _first_line(error: BaseException) -> str:
     return line if len(line) <= 200 else line[:197] + "…"
 
 
-def engine_threads(cores: int) -> int:
-    """One core fewer than the machine has: the run renders each statement on it while the engine
-    listens to the next (at a lower priority, so the engine is never slowed). The words do not depend
-    on the number of threads (the same on 1 and 2, measured), and on the benchmark machine's two cores
-    one thread was even faster alone than two (8.4 s against 11.0 s for a minute of Danish)."""
+# A model folder whose weights are at least this large (medium, large-v3, turbo, Røst; base is 145 MB
+# in int8) is worth every core to the engine: see engine_threads.
+LARGE_MODEL_BYTES = 500_000_000
+
+
+def engine_threads(cores: int, model_bytes: int) -> int:
+    """How many threads the engine computes with.
+
+    A small model gets one core fewer than the machine has: the run renders each statement on it while
+    the engine listens to the next, and on two cores one thread was even faster for base alone than two
+    (17.8 s against 20.7 s for the real Danish recordings, bench/large_bench.py's notes). A large
+    model's matrices are worth splitting: with turbo's shape two threads took 64 s where one took 110 s
+    for the same recordings, so it gets every core, and the render done meanwhile (at a lower priority)
+    takes what the engine leaves. The words do not depend on the number of threads."""
+    if model_bytes >= LARGE_MODEL_BYTES:
+        return max(1, cores)
     return max(1, cores - 1)
+
+
+def _weights_bytes(model_dir: Path) -> int:
+    try:
+        return (model_dir / "model.bin").stat().st_size
+    except OSError:
+        return 0
 
 
 class FasterWhisperEngine:
@@ -75,7 +93,7 @@ class FasterWhisperEngine:
         self.model = info
         self.device = device
         self._model_dir = model_dir
-        self._threads = engine_threads(os.cpu_count() or 1)
+        self._threads = engine_threads(os.cpu_count() or 1, _weights_bytes(model_dir))
         try:
             self._whisper = WhisperModel(
                 str(model_dir),
