@@ -180,7 +180,7 @@ class _Words:
     """Text tokens of real Danish, handed out in order, round and round."""
 
     def __init__(self, tokenizer: Any) -> None:
-        self.ids = [i for i in tokenizer.encode(" " + danish_text()).ids]
+        self.ids = list(tokenizer.encode(" " + danish_text()).ids)
         self.at = 0
 
     def take(self, count: int) -> list[int]:
@@ -188,7 +188,6 @@ class _Words:
         for _ in range(count):
             taken.append(self.ids[self.at % len(self.ids)])
             self.at += 1
-        # Never end inside a word: the last token then starts one, as a segment's last word does.
         return taken
 
 
@@ -215,6 +214,7 @@ class ForcedWhisper:
         self._words = _Words(tokenizer)
         self._content_s: list[float] = []
         self.generated = 0
+        self.windows: list[tuple[float, int]] = []  # (seconds of speech, tokens written) per window decoded
 
     def encode(self, features: Any, *args: Any, **kwargs: Any) -> Any:
         import numpy as np
@@ -242,6 +242,7 @@ class ForcedWhisper:
         for i, (prompt, result) in enumerate(zip(prompts, raw, strict=True)):
             made = min(len(result.sequences_ids[0]) if result.sequences_ids else 0, counts[i])
             self.generated += made
+            self.windows.append((self._content_s[i] if i < len(self._content_s) else WINDOW_S, made))
             results.append(self._as_words(prompt, made, i))
         return results
 
@@ -261,21 +262,25 @@ class ForcedWhisper:
         return getattr(self._model, name)
 
 
-def forced(tokens_per_second: float) -> None:
-    """From now on every CTranslate2 Whisper model this process loads decodes as ``ForcedWhisper``."""
-    import ctranslate2
+def forcing(tokens_per_second: float, original: Any) -> Any:
+    """A stand-in for the class ``original`` (``ctranslate2.models.Whisper``) whose models decode as
+    ``ForcedWhisper``."""
     import tokenizers
-
-    original = ctranslate2.models.Whisper
-    if getattr(original, "forced", False):
-        return
 
     def whisper(model_path: str, *args: Any, **kwargs: Any) -> ForcedWhisper:
         tokenizer = tokenizers.Tokenizer.from_file(str(Path(model_path) / "tokenizer.json"))
         return ForcedWhisper(original(model_path, *args, **kwargs), tokens_per_second, tokenizer)
 
     whisper.forced = True  # type: ignore[attr-defined]
-    ctranslate2.models.Whisper = whisper
+    return whisper
+
+
+def forced(tokens_per_second: float) -> None:
+    """From now on every CTranslate2 Whisper model this process loads decodes as ``ForcedWhisper``."""
+    import ctranslate2
+
+    if not getattr(ctranslate2.models.Whisper, "forced", False):
+        ctranslate2.models.Whisper = forcing(tokens_per_second, ctranslate2.models.Whisper)
 
 
 def base_token_rate(recordings: list[Path]) -> float:

@@ -106,12 +106,15 @@ class Runner:
                 self._engine = load_engine(self.options.engine, self.options.model, self._device)
             finally:
                 self.progress.end("model")
-            _, key = self._identity
-            model = self._engine.model
-            self.done.engine = LoadedEngine(
-                self._engine.version, model.source, model.path, model.sha256 or key.sha256
-            )
+        self._note_engine()
         return self._engine
+
+    def _note_engine(self) -> None:
+        """The engine in run.json as its model was found: loaded by this run, or by `hearing watch` before."""
+        if self._engine is not None and self.done.engine is None:
+            (_, key), model = self._identity, self._engine.model
+            sha = model.sha256 or key.sha256
+            self.done.engine = LoadedEngine(self._engine.version, model.source, model.path, sha)
 
     def loaded_engine(self) -> Engine | None:
         return self._engine
@@ -155,9 +158,9 @@ class Runner:
         return report
 
     def _end(self, exit_code: int, stop: BaseException | None) -> RunReport:
-        """The report, built once from what had finished; a run that stopped says what the process exits
-        with, whatever stopped it."""
+        """The report, built once from what had finished (a stopped run's says what ended it)."""
         self._ended_by = stop
+        self._note_engine()
         self._report = self._build(exit_code, stop)
         return self._report
 
@@ -584,8 +587,7 @@ class Runner:
     def _check_disk_before_work(
         self, form: Form, found: ingest.IngestResult, listener: transcribe.Listener
     ) -> None:
-        """Before copying: room for the archive and the speech audio. The clip is checked once its
-        length is known."""
+        """Before copying: room for the archive and the speech audio (the clip's once its length is known)."""
         check_disk(
             self.out_dir,
             form,

@@ -214,6 +214,8 @@ def test_recordings_copied_in_one_by_one_give_the_delivery_of_a_plain_run(
         s for s in report["stages"] if s["stage"] in ("transcribe", "loudness", "render") and not s["cached"]
     ]
     assert all(s.get("part") == "title" for s in made), made
+    # The model watch loaded and heard them with is named, as a run that loads it names it.
+    assert report["engine"]["model_sha256"] and report["engine"]["model_path"], report["engine"]
 
     # The same delivery as a plain run of the finished folder.
     plain_out = tmp_path / "plain"
