@@ -106,11 +106,11 @@ class Runner:
                 self._engine = load_engine(self.options.engine, self.options.model, self._device)
             finally:
                 self.progress.end("model")
-        self._note_engine()
+            self._note_engine()
         return self._engine
 
     def _note_engine(self) -> None:
-        """The engine in run.json as its model was found: loaded by this run, or by `hearing watch` before."""
+        """The engine run.json names: when this run loads it, or at its end where `hearing watch` did."""
         if self._engine is not None and self.done.engine is None:
             (_, key), model = self._identity, self._engine.model
             sha = model.sha256 or key.sha256
@@ -152,9 +152,10 @@ class Runner:
             self._seconds = time.monotonic() - started
             if self.hashes:
                 self.hashes.save()
+            # Before the end names an engine `hearing watch` loaded: the record counts what this run loaded.
+            pace.remember(self._identity, self._device, self.steps.records, self.done)
             report = self._end(code, stop)
             write_json(run_record.path_of(self.out_dir), report.to_json())
-            pace.remember(self._identity, self._device, self.steps.records, self.done)
         return report
 
     def _end(self, exit_code: int, stop: BaseException | None) -> RunReport:
@@ -485,8 +486,7 @@ class Runner:
         return corrected
 
     def _aligned(self, corrected: edits.Corrected, *, may_load: bool) -> edits.Corrected:
-        """The words people added timed where the engine hears them (``stages.align``); a dry run only
-        uses what is in the cache."""
+        """The words people added, timed where the engine hears them (a dry run only from the cache)."""
         assert self.hashes is not None
         listener = self._listener()
         aligner = align.Aligner(

@@ -341,7 +341,11 @@ def test_from_a_folder_of_recordings_to_a_checked_delivery_in_the_browser(
     for path in ("/still/../../../etc/passwd", "/media/anna.wav", "/still/r99", "/media/%2e%2e%2fmoede"):
         assert request(page.url, "GET", path)[0] == 404, path
     with chromium(*SIZES[0]) as driver:
-        wait = WebDriverWait(driver, 60)
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        # The page draws its status lines again as the server answers: an element found a moment before
+        # can be gone when it is read, and is looked for again.
+        wait = WebDriverWait(driver, 60, ignored_exceptions=(StaleElementReferenceException,))
         driver.get(page.url)
         wait.until(lambda d: d.execute_script("return document.body.dataset.ready") == "true")
         rows = driver.find_elements(By.CSS_SELECTOR, "#rows > li")
