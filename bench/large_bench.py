@@ -15,9 +15,11 @@ fraction of a second each, a whole encoder pass apiece: that row is measured too
   detection, CTranslate2's packed int8 kernels, 16-bit weights, words timed while decoding), and the
   pipeline's own engine as the run uses it: each in a process of its own, the model loaded before the
   clock starts, the file's decoding counted;
-- transcription stage / bare engine and whole run / (bare transcription + bare render): `hearing run` of a
-  meeting of two recordings (Danish speech and a video) against the bare engine in a process of its own
-  (model load included) and one bare ffmpeg encode of a clip of the same form (as pipeline_bench.py);
+- transcription stage / bare engine and whole run / (bare transcription + bare render): `hearing run` of
+  two meetings, the five statements of the watch below and one of a long reading and a short statement
+  (Danish speech and a video), against the bare engine on the same recordings one after another in a
+  process of its own (model load included) and one bare ffmpeg encode of a clip of the same form (as
+  pipeline_bench.py);
 - watch: five statements recorded back to back (each copied in when the next person would have
   finished recording it), from the last one landing to the delivery, against that statement's floor
   (the bare engine on it with the model loaded, its bare segment render and the bare join).
@@ -46,11 +48,19 @@ from _common import MEDIA, REPO, RESULTS, bare, delivered_clip, run_measured, wr
 
 TARGETS = {"transcription": 1.0, "whole_run": 1.0, "watch": 1.3}
 RUN_RECORDINGS = ("da-udhr-preamble.mp3", "en-talking-head.mp4")
+RUN_MEETINGS = {
+    "run": "five statements of a queue at the camera (24-39 s)",
+    "run_long": "a long reading and a short statement (116 s and 42 s)",
+}
 CORES = os.cpu_count() or 1
 CANDIDATES: dict[str, dict[str, Any]] = {
     "bare engine (beam 5, all cores, VAD)": {},
     "the pipeline's engine, as a run uses it": {"pipeline": True},
     "bare engine, words timed while decoding": {"words": True},
+    # Two recordings at once, each from a thread of its own, on one model of two workers (its weights
+    # shared), each worker on every core: faster-whisper's num_workers.
+    "two recordings at once (2 workers)": {"workers": 2},
+    "two recordings at once, one thread each": {"workers": 2, "threads": 1},
     "one engine thread fewer": {"threads": max(1, CORES - 1)},
     "greedy (beam 1)": {"beam": 1},
     "batched pipeline, batch 8": {"batch": 8},
@@ -59,6 +69,7 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # CPU backend refuses int16 as not efficient.)
     "packed int8 GEMM": {"env": {"CT2_USE_EXPERIMENTAL_PACKED_GEMM": "1"}},
 }
+BARE = "bare engine (beam 5, all cores, VAD)"
 WATCH_FORM = """\
 name: bench
 clip: {max_duration: 900, max_statement: 150, title_card: {enabled: true, seconds: 1.5}}
@@ -87,12 +98,13 @@ def child(spec: dict[str, Any]) -> None:
     else:
         threads = spec.get("threads") or CORES
         model = WhisperModel(
-            spec["model"], device="cpu", compute_type=spec.get("compute_type", "int8"), cpu_threads=threads
-        )
+            spec["model"], device="cpu", compute_type=spec.get("compute_type", "int8"), cpu_threads=threads,
+            num_workers=spec.get("workers", 1),
+        )  # fmt: skip
         runner: Any = BatchedInferencePipeline(model) if spec.get("batch") else model
     load_s = time.perf_counter() - started
-    rows = []
-    for name in spec["recordings"]:
+
+    def one(name: str) -> dict[str, Any]:
         started = time.perf_counter()  # decoding the file is the engine's work too, as it is the run's
         audio = decode_audio(str(Path(spec.get("media", MEDIA)) / name), sampling_rate=16000)
         if spec.get("pipeline"):
@@ -104,10 +116,17 @@ def child(spec: dict[str, Any]) -> None:
                 word_timestamps=spec.get("words", False), **options,
             )  # fmt: skip
             list(segments)
-        rows.append(
-            {"recording": name, "audio_s": len(audio) / 16000, "seconds": time.perf_counter() - started}
-        )
-    print(json.dumps({"load_s": load_s, "rows": rows}))
+        return {"recording": name, "audio_s": len(audio) / 16000, "seconds": time.perf_counter() - started}
+
+    started = time.perf_counter()
+    if spec.get("workers", 1) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(spec["workers"]) as pool:
+            rows = list(pool.map(one, spec["recordings"]))
+    else:
+        rows = [one(name) for name in spec["recordings"]]
+    print(json.dumps({"load_s": load_s, "rows": rows, "wall_s": time.perf_counter() - started}))
 
 
 def in_child(spec: dict[str, Any]) -> dict[str, Any]:
@@ -140,12 +159,14 @@ def forced_hearing(rate: float, args: list[str]) -> int:
 # --------------------------------------------------------------------------------------------- tuning
 
 
-def tuning(model: Path, rate: float) -> dict[str, Any]:
+def tuning(model: Path, rate: float, only: list[str] | None = None) -> dict[str, Any]:
     recordings = [p.name for p in shapes.danish_recordings()]
     measured = {}
     for label, changes in CANDIDATES.items():
+        if only and label not in only and label != BARE:
+            continue
         result = in_child({"model": str(model), "rate": rate, "recordings": recordings, **changes})
-        seconds = sum(r["seconds"] for r in result["rows"])
+        seconds = result["wall_s"]  # with several at once, more than the rows' seconds add up to
         audio = sum(r["audio_s"] for r in result["rows"])
         measured[label] = {
             "seconds": seconds,
@@ -157,7 +178,7 @@ def tuning(model: Path, rate: float) -> dict[str, Any]:
             f"  {label:<44} {seconds:7.1f} s for {audio:.0f} s of audio (RTF {seconds / audio:.2f})",
             flush=True,
         )
-    reference = measured["bare engine (beam 5, all cores, VAD)"]["seconds"]
+    reference = measured[BARE]["seconds"]
     for row in measured.values():
         row["against_bare"] = row["seconds"] / reference
     return measured
@@ -166,20 +187,23 @@ def tuning(model: Path, rate: float) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------- whole run
 
 
-def bare_transcription(model: Path, rate: float) -> float:
-    """The bare engine on the run's recordings in a process of its own, model load included (as
-    pipeline_bench.py measures it)."""
-    result = in_child({"model": str(model), "rate": rate, "recordings": list(RUN_RECORDINGS)})
+def bare_transcription(model: Path, rate: float, recordings: list[Path]) -> float:
+    """The bare engine on the run's recordings, one after another, in a process of its own, model load
+    included (as pipeline_bench.py measures it)."""
+    media = recordings[0].parent
+    assert all(r.parent == media for r in recordings)
+    names = [r.name for r in recordings]
+    result = in_child({"model": str(model), "rate": rate, "recordings": names, "media": str(media)})
     return float(result["load_s"] + sum(r["seconds"] for r in result["rows"]))
 
 
-def whole_run(model: Path, rate: float, root: Path) -> dict[str, Any]:
-    from pipeline_bench import bare_render, stage_seconds
+def whole_run(model: Path, rate: float, root: Path, recordings: list[Path]) -> dict[str, Any]:
+    from pipeline_bench import bare_render, stage_time
 
     meeting = root / "meeting"
     meeting.mkdir()
-    for name in RUN_RECORDINGS:
-        shutil.copyfile(MEDIA / name, meeting / name)
+    for recording in recordings:
+        shutil.copyfile(recording, meeting / recording.name)
     out = root / "out"
     run_s, peak = run_measured(
         hearing(
@@ -199,9 +223,9 @@ def whole_run(model: Path, rate: float, root: Path) -> dict[str, Any]:
     )
     report = json.loads((out / "run.json").read_text(encoding="utf-8"))
     clip = delivered_clip(out)
-    transcription = bare_transcription(model, rate)
+    transcription = bare_transcription(model, rate, recordings)
     render = bare_render(clip, root / "bare.mp4")
-    stage = stage_seconds(report, ("speech-audio",)) + stage_seconds(report, ("transcribe",))
+    stage = stage_time(report, ("model", "speech-audio", "transcribe"))
     audio = sum(s.get("duration_ms", 0) for s in report["statements"]) / 1000
     row = {
         "run_s": run_s,
@@ -377,6 +401,9 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--shape", action="append", choices=list(shapes.SHAPES))
     parser.add_argument("--only", action="append", choices=["tuning", "run", "watch"])
+    parser.add_argument(
+        "--candidate", action="append", choices=list(CANDIDATES), help="tuning: these (and the bare engine)"
+    )
     args = parser.parse_args()
     if not (MEDIA / RUN_RECORDINGS[0]).is_file():
         print(f"the real recordings are missing from {MEDIA} (a folder of the repository)")
@@ -393,10 +420,15 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="large-bench-") as folder:
             root = Path(folder)
             if "tuning" in parts:
-                measured["tuning"] = tuning(model, rate)
+                measured["tuning"] = tuning(model, rate, args.candidate)
             if "run" in parts:
-                (root / "run").mkdir()
-                measured["run"] = whole_run(model, rate, root / "run")
+                # The meeting a queue at the camera leaves, and one of a long reading and a short
+                # statement (the reading is most of what is heard: nothing to hear beside it).
+                queue = [path for path, _ in statements(root / "statements")]
+                for key, recordings in (("run", queue), ("run_long", [MEDIA / n for n in RUN_RECORDINGS])):
+                    (root / key).mkdir()
+                    print(f"  {RUN_MEETINGS[key]}:", flush=True)
+                    measured[key] = whole_run(model, rate, root / key, recordings)
             if "watch" in parts:
                 (root / "watch").mkdir()
                 measured["watch"] = watch_queue(model, rate, root / "watch")
@@ -404,7 +436,10 @@ def main() -> int:
         earlier = RESULTS / f"{name}-shape-{dt.date.today().isoformat()}.json"
         if earlier.is_file():
             kept = json.loads(earlier.read_text(encoding="utf-8"))
-            measured = {part: kept[part] for part in ("tuning", "run", "watch") if part in kept} | measured
+            if args.candidate and "tuning" in kept and "tuning" in measured:
+                measured["tuning"] = kept["tuning"] | measured["tuning"]  # the candidates measured again
+            parts_kept = ("tuning", *RUN_MEETINGS, "watch")
+            measured = {part: kept[part] for part in parts_kept if part in kept} | measured
         write_result(
             f"{name}-shape",
             {"kind": "large-shape benchmark", "shape": name, "tokens_per_second": rate, "targets": TARGETS,

@@ -51,7 +51,7 @@ TARGETS = {"whole_run": 1.05, "transcription": 1.05, "render": 1.10, "scaling": 
 
 GROUPS = {
     "speech audio": ("speech-audio",),
-    "transcription (model load included)": ("transcribe",),
+    "transcription (model load included)": ("model", "transcribe"),
     "loudness passes": ("loudness",),
     "cards": ("card",),
     "segments": ("render",),
@@ -111,6 +111,22 @@ def stage_seconds(report: dict[str, Any], names: tuple[str, ...], *, ahead: bool
     listened to a later statement, which overlap the transcription and add no time of their own."""
     stages = report["stages"]
     return sum(s["seconds"] for s in stages if s["stage"] in names and bool(s.get("ahead")) == ahead)
+
+
+def stage_time(report: dict[str, Any], names: tuple[str, ...]) -> float:
+    """Seconds during which one of the run's own stages named was running: statements heard side by side
+    (a large model's engine) overlap, and their stages' seconds add up to more than the time taken."""
+    spans = sorted(
+        (s["at"], s["at"] + s["seconds"])
+        for s in report["stages"]
+        if s["stage"] in names and not s.get("ahead")
+    )
+    total, reached = 0.0, float("-inf")
+    for start, end in spans:
+        if end > reached:
+            total += end - max(start, reached)
+            reached = end
+    return total
 
 
 RENDERED = ("segments", "loudness", "clip", "cards", "subtitles")

@@ -4,6 +4,7 @@ the failures it had, reported once by the run that then does the same work itsel
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,11 +35,12 @@ class WorkAhead:
     A failure is therefore no reason to stop, but it is no secret either: it is logged once as a
     warning, naming what it was for and why, and kept in ``failures`` for the run's report. The other
     log lines come again when the run gets to the same step, so they are shown only with -vv. Leaving
-    the block waits for it.
+    the block waits for it. Statements heard side by side submit from threads of their own.
     """
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.RLock()
         self._pending: list[tuple[str, Future[str | None]]] = []
         self._quiet = _QuietAhead()
         self.failures: list[Failure] = []
@@ -59,19 +61,26 @@ class WorkAhead:
 
     def submit(self, what: str, work: Callable[..., object], *args: Any) -> None:
         """``work(*args)`` on the background thread; ``what`` names it (a recording) if it fails."""
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ahead")
-        self._collect(wait=False)
-        self._pending.append((what, self._pool.submit(self._do, work, *args)))
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ahead")
+            self._collect(wait=False)
+            self._pending.append((what, self._pool.submit(self._do, work, *args)))
 
     def wait(self) -> None:
         """Until what was submitted is done, so that nothing is made twice at the same time."""
-        futures.wait([f for _, f in self._pending])
+        with self._lock:
+            pending = [f for _, f in self._pending]
+        futures.wait(pending)
         self._collect()
 
     def _collect(self, *, wait: bool = True) -> None:
         """The failures of what is done, logged here on the run's own thread (the background thread's
         warnings are kept quiet); what is still running stays pending unless ``wait``."""
+        with self._lock:
+            self._collect_locked(wait=wait)
+
+    def _collect_locked(self, *, wait: bool) -> None:
         pending = []
         for what, future in self._pending:
             if not future.done() and not wait:

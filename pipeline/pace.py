@@ -246,15 +246,33 @@ def with_samples(
 
 
 def transcriptions(records: Iterable[StageRecord], lengths_ms: Mapping[str, int], loaded: bool) -> list[Made]:
-    """The transcriptions a run made (not found in the cache), each with its recording's length. Where the
-    run loaded the model, its first transcription also waited for the model to load: that one is not a
-    measure of transcription and is left out."""
-    made = [
-        Made(lengths_ms[r.statement] / 1000, r.seconds)
+    """The transcriptions a run made (not found in the cache), each with its recording's length.
+    Statements heard side by side are one sample: their recordings together, and the time from the
+    first one's start to the last one's end (each alone took longer than its share of the engine). Where
+    the run loaded the model, the transcription that waited for it is no measure of transcription and is
+    left out: the one the model's loading ran inside, else (no such stage) the first."""
+    heard = [
+        r
         for r in records
         if r.stage == "transcribe" and not r.cached and r.statement is not None and r.statement in lengths_ms
     ]
-    return made[1:] if loaded else made
+    if loaded:
+        loads = [r.at for r in records if r.stage == "model"]
+        inside = [r for r in heard if any(r.at <= at < r.at + r.seconds for at in loads)]
+        waited = inside if loads else heard[:1]
+        heard = [r for r in heard if all(r is not w for w in waited)]
+    made: list[Made] = []
+    reached = -math.inf
+    for r in sorted(heard, key=lambda r: r.at):
+        recorded = lengths_ms[r.statement or ""] / 1000
+        if made and r.at < reached:
+            until = max(reached, r.at + r.seconds)
+            made[-1] = Made(made[-1].recorded_s + recorded, made[-1].work_s + until - reached)
+            reached = until
+        else:
+            made.append(Made(recorded, r.seconds))
+            reached = r.at + r.seconds
+    return made
 
 
 def record_path() -> Path:

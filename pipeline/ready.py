@@ -4,7 +4,8 @@ watch` tells about the statements made ready so far."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -81,6 +82,59 @@ class StatementMaker:
             ahead.submit(what, self.render, heard.statement, heard.result, number)
             return Ready(heard)
         return Ready(heard, self.render(heard.statement, heard.result, number))
+
+    def ready_all(
+        self,
+        statements: Sequence[Statement],
+        ahead: WorkAhead,
+        *,
+        unheard: Collection[str],
+        side_by_side: int,
+    ) -> list[Ready]:
+        """Every statement heard, returned in order, ``side_by_side`` at a time (the engine's workers;
+        each listened to from a thread of its own, the longest first: the last to be heard are short, and
+        so is the wait for them at the end). Each one heard is rendered ahead while the engine still
+        listens to another; the last one heard the run renders in its turn, at full speed."""
+        order = list(range(len(statements)))
+        if side_by_side > 1:
+            order.sort(key=lambda index: -(statements[index].probe.duration_ms or 0))
+        still = set(unheard)
+        lock = threading.Lock()
+
+        def one(place: int) -> Ready:
+            statement = statements[order[place]]
+            made = self.ready(statement, ahead, prepare_ahead=statement.id in unheard, render=None)
+            with lock:
+                still.discard(statement.id)
+                later = bool(still)
+            if later and not isinstance(made.heard.result, Rejection):
+                heard = made.heard
+                number = self.numbers[statement.id]
+                ahead.submit(statement.recording.relpath, self.render, heard.statement, heard.result, number)
+            return made
+
+        if side_by_side <= 1:
+            return [one(place) for place in range(len(statements))]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(side_by_side, thread_name_prefix="listen") as pool:
+            heard = [pool.submit(one, place) for place in range(len(statements))]
+            try:
+                made = [future.result() for future in heard]
+            finally:
+                for future in heard:
+                    future.cancel()  # after a failure or Ctrl-C: nothing more is started
+        return [ready for _, ready in sorted(zip(order, made, strict=True), key=lambda pair: pair[0])]
+
+    def ready_now(
+        self, statements: Sequence[Statement], ahead: WorkAhead, unheard: Collection[str], side_by_side: int
+    ) -> list[Ready]:
+        """For `hearing watch`: every statement heard, cut and rendered now. Files that landed at once
+        are heard ``side_by_side`` at a time first (``ready_all``), then made ready from the cache."""
+        if side_by_side > 1:
+            self.ready_all(statements, ahead, unheard=unheard, side_by_side=side_by_side)
+            ahead.wait()
+        return [self.ready(s, ahead, prepare_ahead=True, render="now") for s in statements]
 
     def render(self, statement: Statement, transcript: StatementTranscript, number: int) -> cut.Cuts:
         """One statement's segments from its own corrections and cut, as the clip will ask for them."""

@@ -102,8 +102,9 @@ class Runner:
             from pipeline.engines import load_engine
 
             self.progress.begin("model", f"Indlæser talemodel ({engines.model_label(self.options.model)})")
-            try:
-                self._engine = load_engine(self.options.engine, self.options.model, self._device)
+            try:  # a stage of its own: loaded before statements heard side by side, outside theirs
+                with self.steps.stage("model", None, None, cached=False):
+                    self._engine = load_engine(self.options.engine, self.options.model, self._device)
             finally:
                 self.progress.end("model")
             self._note_engine()
@@ -187,7 +188,7 @@ class Runner:
             found = self._ingest(meeting_dir, form, meeting, language, remember=True, only=taken)
             maker = self._maker(meeting_dir, form, meeting, language, found.statements)
             with WorkAhead() as ahead:
-                made = [maker.ready(s, ahead, prepare_ahead=True, render="now") for s in found.statements]
+                made = maker.ready_now(found.statements, ahead, *self._side_by_side(maker, found.statements))
         if self.hashes:
             self.hashes.save()
         pace.remember(self._identity, self._device, self.steps.records, self.done)
@@ -271,25 +272,12 @@ class Runner:
         return EXIT_DRAFT if self.done.draft else EXIT_REJECTED if self.done.rejected() else EXIT_OK
 
     def _listen(self, maker: StatementMaker, statements: Sequence[Statement]) -> None:
-        """Every statement heard, in order. While the engine listens to one, the one before it is
-        corrected, cut and rendered on what the engine leaves of the cores; only worth it while some
-        statement still needs the engine."""
-        unheard = {
-            s.id
-            for s in statements
-            if maker.listener.plan(maker.meeting_dir, s, maker.settings[s.id])[1] is None
-        }
+        """Every statement heard (``StatementMaker.ready_all``: those heard are rendered ahead)."""
+        unheard, side_by_side = self._side_by_side(maker, statements)
         ahead = WorkAhead()
         try:
             with ahead:
-                for index, statement in enumerate(statements):
-                    later = any(s.id in unheard for s in statements[index + 1 :])
-                    made = maker.ready(
-                        statement,
-                        ahead,
-                        prepare_ahead=statement.id in unheard,
-                        render="ahead" if later else None,
-                    )
+                for made in maker.ready_all(statements, ahead, unheard=unheard, side_by_side=side_by_side):
                     self.done.heard += (made.heard,)
                     if isinstance(made.heard.result, Rejection):
                         log.info("%s: %s", made.heard.result.relpath, made.heard.result.reason)
@@ -298,6 +286,16 @@ class Runner:
         self.done.listened = tuple(
             h.statement for h in self.done.heard if not isinstance(h.result, Rejection)
         )
+
+    def _side_by_side(self, maker: StatementMaker, statements: Sequence[Statement]) -> tuple[set[str], int]:
+        """The statements still to be heard, and how many at once (the engine set up before the threads)."""
+        plan = maker.listener.plan
+        unheard = {s.id for s in statements if plan(maker.meeting_dir, s, maker.settings[s.id])[1] is None}
+        if len(unheard) < 2:
+            return unheard, 1
+        lengths = [s.probe.duration_ms or 0 for s in statements if s.id in unheard]
+        with self.steps.stage("model", None, None, cached=False):
+            return unheard, engines.side_by_side(self.engine(), lengths)
 
     def _deliver(
         self, meeting_dir: Path, meeting: Meeting, form: Form, language: str, clip: ClipMaker,

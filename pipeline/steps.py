@@ -79,6 +79,9 @@ class StageRecord:
     command: str | None = None
     part: str | None = None  # of a render: "title", "card" or "statement"
     ahead: bool = False  # done while the engine listened to a later statement
+    # When it began, in seconds after the run's first stage: statements are heard side by side, so
+    # stages overlap and their seconds add up to more than the time they took.
+    at: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -86,6 +89,7 @@ class StageRecord:
             "statement": self.statement,
             "key": self.key,
             "cached": self.cached,
+            "at": round(self.at, 3),
             "seconds": round(self.seconds, 3),
             **({"part": self.part} if self.part else {}),
             **({"ahead": True} if self.ahead else {}),
@@ -98,12 +102,15 @@ class StageLog:
     """Every stage of a run in the order it ran."""
 
     records: list[StageRecord] = field(default_factory=list)
+    origin: float | None = None
 
     @contextmanager
     def stage(self, name: str, statement: str | None, key: str | None, cached: bool) -> Iterator[StageRecord]:
         interrupt.check()
-        record = StageRecord(name, statement, key, cached, 0.0, ahead=is_ahead())
         started = time.monotonic()
+        if self.origin is None:
+            self.origin = started
+        record = StageRecord(name, statement, key, cached, 0.0, ahead=is_ahead(), at=started - self.origin)
         try:
             yield record
         finally:

@@ -177,9 +177,12 @@ def test_without_a_faster_model_nothing_is_offered() -> None:
 
 
 def records(*rows: tuple[str, str | None, bool, float]) -> list[StageRecord]:
-    return [
-        StageRecord(stage, statement, None, cached, seconds) for stage, statement, cached, seconds in rows
-    ]
+    """Stages one after another, as a run without statements heard side by side logs them."""
+    made, at = [], 0.0
+    for stage, statement, cached, seconds in rows:
+        made.append(StageRecord(stage, statement, None, cached, seconds, at=at))
+        at += seconds
+    return made
 
 
 def test_only_what_was_transcribed_counts_and_not_the_wait_for_the_model() -> None:
@@ -194,6 +197,28 @@ def test_only_what_was_transcribed_counts_and_not_the_wait_for_the_model() -> No
     lengths = {"s01": 40_000, "s02": 30_000, "s03": 30_000}
     assert pace.transcriptions(made, lengths, loaded=True) == [pace.Made(30.0, 45.0)]
     assert pace.transcriptions(made, lengths, loaded=False) == [pace.Made(40.0, 80.0), pace.Made(30.0, 45.0)]
+
+
+def test_statements_heard_side_by_side_are_one_sample_of_the_time_they_took_together() -> None:
+    def heard(statement: str, at: float, seconds: float) -> StageRecord:
+        return StageRecord("transcribe", statement, None, False, seconds, at=at)
+
+    lengths = {"s01": 60_000, "s02": 30_000, "s03": 40_000, "s04": 20_000}
+    side_by_side = [
+        StageRecord("model", None, None, False, 2.0, at=0.0),  # loaded before the first was heard
+        heard("s02", 2.0, 40.0),
+        heard("s01", 2.0, 70.0),
+        heard("s03", 42.5, 50.0),  # began when s02 was done, ended after s01
+        heard("s04", 100.0, 12.0),  # alone, after a pause
+    ]
+    assert pace.transcriptions(side_by_side, lengths, loaded=True) == [
+        pace.Made(130.0, 90.5),
+        pace.Made(20.0, 12.0),
+    ]
+    # Loaded inside the first statement's transcription: that one waited for it and is left out.
+    loads = StageRecord("model", None, None, False, 5.0, at=1.0)
+    inside = [loads, heard("s01", 0.0, 30.0), heard("s02", 30, 9)]
+    assert pace.transcriptions(inside, lengths, loaded=True) == [pace.Made(30.0, 9.0)]
 
 
 def test_the_record_keeps_the_latest_samples_per_set_up() -> None:

@@ -70,7 +70,8 @@ def test_english_reference_sentence_each_engine(
     stages = [s["stage"] for s in report["stages"] if not s.get("ahead")]
     # The originals are archived first, then listened to, cut, rendered, checked and archived with provenance
     # (beside the work done ahead: the cards, made while the engine listens).
-    assert stages[:4] == ["ingest", "archive", "speech-audio", "transcribe"]
+    # One statement: the model is loaded when the engine first listens (its own stage, inside that one).
+    assert stages[:5] == ["ingest", "archive", "speech-audio", "model", "transcribe"]
     assert {"cut", "loudness", "render", "join", "transcript", "check"} <= set(stages)
     assert stages[-1] == "archive"
 
@@ -80,6 +81,7 @@ def test_english_reference_sentence_each_engine(
     second = run_report(out_dir)
     assert all(s["cached"] for s in second["stages"] if s["stage"] in ("speech-audio", "transcribe"))
     assert "model_sha256" not in second["engine"], "the model was loaded although everything was cached"
+    assert "model" not in [s["stage"] for s in second["stages"]]
     assert transcript_json(out_dir)["statements"][0]["text"] == statement["text"]
 
 

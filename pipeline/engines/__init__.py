@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata, util
 from pathlib import Path
@@ -549,6 +550,14 @@ def _check_catalogue_name(engine: str, model: str) -> None:
     known = _known_models(engine)
     if known is None or model not in known:
         raise ModelError(f"{model} is not installed", f"get it once with `{found.get_command}`")
+
+
+def side_by_side(engine: Engine, lengths_ms: Sequence[int]) -> int:
+    """How many of the statements of these lengths ``engine`` listens to at once, each from a thread of
+    its own, set up for it (faster-whisper with a large model: ``faster.listening``); one for every
+    other engine."""
+    listen_to = getattr(engine, "listen_to", None)
+    return max(1, int(listen_to(lengths_ms))) if callable(listen_to) else 1
 
 
 def model_label(model: str | None) -> str:

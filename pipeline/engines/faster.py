@@ -4,7 +4,8 @@ default engine."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,6 +75,23 @@ def engine_threads(cores: int, model_bytes: int) -> int:
     return max(1, cores - 1)
 
 
+def listening(cores: int, model_bytes: int, lengths_ms: Sequence[int]) -> tuple[int, int]:
+    """How many statements of these lengths the engine listens to at once, and on how many threads each.
+
+    A large model's decoder reads all its weights for every token it writes, and two threads on one
+    statement do not keep two cores busy: with large-v3's shape on two cores two statements side by side
+    on one thread each took 87 s where one after the other on two took 125 s (bench/large_bench.py).
+    But a statement heard alone on one thread takes 1.36 times as long, and the longest one may end up
+    alone: side by side pays where no statement is more than 60 % of what is to be heard (break-even
+    at 1/1.36 = 74 %, where a meeting of one long reading and a short statement was heard in 191 s side
+    by side and in 167 s one after the other). The weights are shared; the second worker costs about
+    0.7 GB. A small model hears one at a time (``engine_threads``)."""
+    small = model_bytes < LARGE_MODEL_BYTES or cores < 2
+    if small or len(lengths_ms) < 2 or 5 * max(lengths_ms) > 3 * sum(lengths_ms):
+        return 1, engine_threads(cores, model_bytes)
+    return 2, max(1, cores // 2)
+
+
 def _weights_bytes(model_dir: Path) -> int:
     try:
         return (model_dir / "model.bin").stat().st_size
@@ -86,20 +104,28 @@ class FasterWhisperEngine:
 
     name = NAME
 
-    def __init__(self, model_dir: Path, info: ModelInfo, device: DeviceChoice = CPU_INT8) -> None:
+    def __init__(
+        self, model_dir: Path, info: ModelInfo, device: DeviceChoice = CPU_INT8, workers: int | None = None
+    ) -> None:
         from faster_whisper import WhisperModel
 
         self.version = _version()
         self.model = info
         self.device = device
         self._model_dir = model_dir
-        self._threads = engine_threads(os.cpu_count() or 1, _weights_bytes(model_dir))
+        self._weights = _weights_bytes(model_dir)
+        self._threads = engine_threads(os.cpu_count() or 1, self._weights)
+        # How many statements are transcribed at once, each from a thread of its own (``listen_to``).
+        self.workers = max(1, workers or 1)
+        self._alone: FasterWhisperEngine | None = None
+        self._alone_lock = threading.Lock()
         try:
             self._whisper = WhisperModel(
                 str(model_dir),
                 device=device.device,
                 compute_type=device.compute_type,
                 cpu_threads=self._threads,
+                num_workers=self.workers,
             )
         except Exception as error:  # ctranslate2 raises RuntimeError/ValueError for broken folders
             if device.device != "cpu":
@@ -118,6 +144,24 @@ class FasterWhisperEngine:
         self._sampler = _SamplingWatch(self._whisper.model)
         self._whisper.model = self._sampler
         self._memory = word_times.remember(self._whisper)
+
+    def listen_to(self, lengths_ms: Sequence[int]) -> int:
+        """Set up to hear statements of these lengths (``listening``); how many it hears at once."""
+        workers, threads = listening(os.cpu_count() or 1, self._weights, lengths_ms)
+        if (workers, threads) != (self.workers, self._threads):
+            import ctranslate2
+
+            self.workers, self._threads = workers, threads
+            model = ctranslate2.models.Whisper(
+                str(self._model_dir),
+                device=self.device.device,
+                compute_type=self.device.compute_type,
+                inter_threads=workers,
+                intra_threads=threads,
+            )
+            self._sampler = _SamplingWatch(model)
+            self._whisper.model = self._sampler
+        return self.workers
 
     def _seed(self, seed: int) -> None:
         """Seed the random draws of the next transcription.
@@ -147,9 +191,31 @@ class FasterWhisperEngine:
         on_progress: ProgressCallback | None = None,
         seed: int | None = None,
     ) -> EngineResult:
+        if self.workers == 1:
+            if seed is not None:
+                self._seed(seed)
+            return self._decode(audio, settings, on_progress)
+        self._sampler.begin_call()
+        result = self._decode(audio, settings, on_progress)
+        if seed is None or not self._sampler.sampled_in_call():
+            return result
+        # It sampled (Whisper's temperature fallback) from a generator another statement may have drawn
+        # from: its words would depend on what ran beside it. Decoded again alone, seeded, as an engine
+        # of one worker decodes it, so they depend on its own audio only.
+        return self._decoded_alone(audio, settings, on_progress, seed)
+
+    def _decoded_alone(
+        self, audio: np.ndarray, settings: TranscribeSettings, on_progress: ProgressCallback | None, seed: int
+    ) -> EngineResult:
+        with self._alone_lock:
+            if self._alone is None:
+                self._alone = FasterWhisperEngine(self._model_dir, self.model, self.device, workers=1)
+            return self._alone.transcribe(audio, settings, on_progress, seed)
+
+    def _decode(
+        self, audio: np.ndarray, settings: TranscribeSettings, on_progress: ProgressCallback | None
+    ) -> EngineResult:
         samples = mono_16k(audio)
-        if seed is not None:
-            self._seed(seed)
         audio_ms = duration_ms(samples)
         total_s = len(samples) / SAMPLE_RATE
         if on_progress:
@@ -297,10 +363,18 @@ class _SamplingWatch:
     def __init__(self, model: Any) -> None:
         self._model = model
         self.sampled = False
+        self._call = threading.local()  # of the transcription on this thread, with several at once
+
+    def begin_call(self) -> None:
+        self._call.sampled = False
+
+    def sampled_in_call(self) -> bool:
+        return bool(getattr(self._call, "sampled", False))
 
     def generate(self, *args: Any, **kwargs: Any) -> Any:
         if float(kwargs.get("sampling_temperature") or 0) > 0:
             self.sampled = True
+            self._call.sampled = True
         return self._model.generate(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,17 +50,28 @@ def _fingerprint(features: Any) -> bytes:
 
 class EncoderMemory:
     """Stands in for ``WhisperModel.encode`` and ``feature_extractor``: remembers the features of the
-    last audio and the encoder's latest outputs by the window they came from."""
+    last audio and the encoder's latest outputs by the window they came from. Each thread has its own
+    memory: the engine may transcribe two statements at once, each from a thread of its own."""
 
     def __init__(self, whisper: Any) -> None:
         self._encode = whisper.encode
         self._extract = whisper.feature_extractor
-        self._outputs: OrderedDict[bytes, Any] = OrderedDict()
-        self.features: Any = None
+        self._mine = threading.local()
+
+    @property
+    def _outputs(self) -> OrderedDict[bytes, Any]:
+        if not hasattr(self._mine, "outputs"):
+            self._mine.outputs = OrderedDict()
+        outputs: OrderedDict[bytes, Any] = self._mine.outputs
+        return outputs
+
+    @property
+    def features(self) -> Any:
+        return getattr(self._mine, "features", None)
 
     def extract(self, *args: Any, **kwargs: Any) -> Any:
-        self.features = self._extract(*args, **kwargs)
-        return self.features
+        self._mine.features = self._extract(*args, **kwargs)
+        return self._mine.features
 
     def encode(self, features: Any) -> Any:
         output = self._encode(features)
@@ -74,7 +86,7 @@ class EncoderMemory:
 
     def forget(self) -> None:
         self._outputs.clear()
-        self.features = None
+        self._mine.features = None
 
 
 class _Extractor:

@@ -275,7 +275,7 @@ def derivation_events(
         for s in statements
         if s.id in transcript_files
     ]
-    join = next((stage for stage in reversed(stages) if stage.stage == "join"), None)
+    join = next((s for s in reversed(stages) if s.stage == "join" and s.part in (None, "clip")), None)
     if clip is None or join is None or not join.command:
         return events
     by_id = {s.id: s for s in statements}

@@ -232,14 +232,22 @@ class ClipMaker:
         segments = [clip for clip, _ in made]
         clip = delivery / f"{self.name}.mp4"
         delivered = [clip.name]
+        joined = self.specs.join(timeline, segments)
         if self.form.subtitles.clean_master:
+            from concurrent.futures import ThreadPoolExecutor
+
             clean = [master for _, master in made if master is not None]
             master = master_path(clip)
             join = self.specs.join(timeline, clean, master=True)
-            self._join(join, clean, "Samler masteren uden tekst i billedet", timeline, master)
+            # Each join encodes the sound on one core: the master's is made beside the clip's.
+            with ThreadPoolExecutor(1, thread_name_prefix="master") as beside:
+                label = "Samler masteren uden tekst i billedet"
+                made_master = beside.submit(self._join, join, clean, label, timeline, master, "master")
+                self._join(joined, segments, "Samler klippet", timeline, clip)
+                made_master.result()
             delivered.append(master.name)
-        # The clip's join last: the archive's provenance names the run's last join as the clip's.
-        self._join(self.specs.join(timeline, segments), segments, "Samler klippet", timeline, clip)
+        else:
+            self._join(joined, segments, "Samler klippet", timeline, clip)
         write_text(delivery / f"{self.name}.{self.language}.srt", to_srt(timeline.cues))
         write_text(delivery / f"{self.name}.{self.language}.vtt", to_vtt(timeline.cues))
         return ClipResult(
@@ -287,9 +295,18 @@ class ClipMaker:
                 self._ffmpeg(segment.args, segment.target, segment.what, segment.label, part.duration_ms)
         return segment
 
-    def _join(self, join: JoinSpec, segments: list[Path], label: str, timeline: Timeline, to: Path) -> None:
+    def _join(
+        self,
+        join: JoinSpec,
+        segments: list[Path],
+        label: str,
+        timeline: Timeline,
+        to: Path,
+        part: str = "clip",
+    ) -> None:
         cached = self._intact(join.clip)
         with self.steps.stage("join", None, join.key, cached) as record:
+            record.part = part  # the archive's provenance names the clip's join (not the master's)
             record.command = media.command_line(join.args)
             if not cached:
                 write_text(join.list_file, render.concat_list(segments))

@@ -1,0 +1,122 @@
+"""Two statements heard at once (issue 28): the engine of a large model listens to two statements side by
+side, each from a thread of its own; the words must be those heard one after another."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import MEDIA, REPO, DemoRun
+
+from pipeline.engines import faster, load_engine, side_by_side
+from pipeline.engines.base import TranscribeSettings, seed_for
+
+DEMO = REPO / "samples" / "borgermoede-nordby"
+
+
+def test_a_large_model_hears_two_at_once_where_no_statement_is_most_of_the_meeting() -> None:
+    large, small = faster.LARGE_MODEL_BYTES, faster.LARGE_MODEL_BYTES - 1
+    queue = [27_000, 24_000, 33_000, 31_000, 39_000]  # five statements at the camera
+    for cores in (2, 4, 8):
+        assert faster.listening(cores, large, queue) == (2, cores // 2)
+        assert faster.listening(cores, large, [40_000, 40_000]) == (2, cores // 2)
+        assert faster.listening(cores, large, [59_000, 41_000]) == (2, cores // 2)
+        assert faster.listening(cores, large, [61_000, 39_000]) == (1, cores)
+        # One long reading and a short statement: the reading alone on half the cores would be the wait.
+        assert faster.listening(cores, large, [116_000, 42_000]) == (1, cores)
+        assert faster.listening(cores, large, [60_000]) == (1, cores)
+        assert faster.listening(cores, small, queue) == (1, cores - 1)  # the render gets a core
+    assert faster.listening(1, large, queue) == (1, 1)  # one core: nothing to share
+    assert faster.listening(2, 0, queue) == (1, 1)  # weights not readable: counted as small
+    assert side_by_side(object(), queue) == 1  # an engine that does not say (openai-whisper)
+
+
+def _words(engine: Any, audio: np.ndarray, seed: int) -> list[tuple[int, int, str]]:
+    result = engine.transcribe(audio, TranscribeSettings(language="da"), seed=seed)
+    return [(w.start_ms, w.end_ms, w.text) for s in result.segments for w in s.words]
+
+
+@pytest.mark.slow
+def test_statements_heard_side_by_side_have_the_words_heard_one_after_another() -> None:
+    """Real Danish speech, two at a time on an engine of two workers, against one after another on an
+    engine of one. The demo's first statement makes Whisper sample (its temperature fallback): that one
+    is decoded again alone, seeded, so its words depend on its own audio only."""
+    from test_engines import _speech_of
+
+    one = load_engine("faster-whisper")
+    assert isinstance(one, faster.FasterWhisperEngine) and one.workers == 1  # base is small
+    two = faster.FasterWhisperEngine(one._model_dir, one.model, workers=2)
+    recordings = DEMO / "recordings"
+    audios = [
+        _speech_of(recordings / "01-anna.mp4"),
+        _speech_of(recordings / "03-karen.mp4"),
+        _speech_of(MEDIA / "da-nst-u0042010.wav"),
+        _speech_of(MEDIA / "da-nst-u0042012.wav"),
+    ]
+    seeds = [seed_for(f"{k:x}" * 64) for k in range(len(audios))]
+    alone = [_words(one, audio, seed) for audio, seed in zip(audios, seeds, strict=True)]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda k: _words(two, audios[k], seeds[k]), range(len(audios))))
+    assert together == alone
+    assert all(alone), "every recording has words"
+    assert two._alone is not None, "the first statement must make the engine sample, or half is not shown"
+
+
+def _overlap(records: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """The times each statement was transcribed (the run's own, not cached): some overlap where they were
+    heard side by side."""
+    heard = sorted(
+        (r["at"], r["at"] + r["seconds"])
+        for r in records
+        if r["stage"] == "transcribe" and not r["cached"] and not r.get("ahead")
+    )
+    assert any(later < end for (_, end), (later, _) in pairwise(heard)), (
+        f"no two statements were heard at the same time: {heard}"
+    )
+    return heard
+
+
+@pytest.mark.slow
+def test_a_run_on_an_engine_of_two_workers_delivers_what_one_worker_delivers(
+    demo_run: DemoRun, out_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo meeting on an engine that hears two statements at once: two of its recordings made ready
+    as `hearing watch` makes files that landed at once, then the run, which hears the other two side by
+    side (the fifth is no statement: its speaker did not consent to the committee). The same
+    transcripts and subtitles as the demo run on the engine of one."""
+    from pipeline.report import RunOptions
+    from pipeline.runner import Runner, run
+
+    assert demo_run.result.returncode == 0, demo_run.result.stderr
+    one = load_engine("faster-whisper")
+    assert isinstance(one, faster.FasterWhisperEngine)
+    # Base set up as a large model is: two statements at once, on one thread each.
+    monkeypatch.setattr(faster, "LARGE_MODEL_BYTES", 0)
+    monkeypatch.setattr(faster.os, "cpu_count", lambda: 2)
+    two = faster.FasterWhisperEngine(one._model_dir, one.model)
+    options = RunOptions(meeting_dir=DEMO, out_dir=out_dir, form="demo")
+    first = sorted(p.relative_to(DEMO).as_posix() for p in (DEMO / "recordings").iterdir())[:2]
+    watching = Runner(options, engine=two)
+    readiness = watching.prepare(first)
+    assert sorted(readiness.ready) == first
+    assert len(_overlap([r.to_json() for r in watching.steps.records])) == 2
+    assert (two.workers, two._threads) == (2, 1)
+    report = run(options, engine=two)
+    assert report.exit_code == 0
+
+    def transcripts(out: Path) -> dict[str, Any]:
+        folder = out / "work" / "transcripts"
+        return {p.name: json.loads(p.read_text("utf-8")) for p in folder.glob("*.json")}
+
+    assert transcripts(out_dir) == transcripts(demo_run.out)
+    assert len(transcripts(out_dir)) >= 4
+    srt = sorted((out_dir / "delivery").glob("*.srt"))
+    assert srt and [p.read_text("utf-8") for p in srt] == [
+        (demo_run.out / "delivery" / p.name).read_text("utf-8") for p in srt
+    ]
+    assert len(_overlap(json.loads((out_dir / "run.json").read_text("utf-8"))["stages"])) == 2
