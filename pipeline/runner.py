@@ -291,7 +291,7 @@ class Runner:
         """The statements still to be heard, and how many at once (the engine set up before the threads)."""
         plan = maker.listener.plan
         unheard = {s.id for s in statements if plan(maker.meeting_dir, s, maker.settings[s.id])[1] is None}
-        if len(unheard) < 2:
+        if len(unheard) < 2 and self._engine is None:  # else set up again: it may have heard two at once
             return unheard, 1
         lengths = [s.probe.duration_ms or 0 for s in statements if s.id in unheard]
         with self.steps.stage("model", None, None, cached=False):

@@ -19,21 +19,28 @@ from pipeline.engines.base import TranscribeSettings, seed_for
 DEMO = REPO / "samples" / "borgermoede-nordby"
 
 
-def test_a_large_model_hears_two_at_once_where_no_statement_is_most_of_the_meeting() -> None:
-    large, small = faster.LARGE_MODEL_BYTES, faster.LARGE_MODEL_BYTES - 1
+def test_a_large_model_hears_two_at_once_where_no_statement_is_most_of_the_meeting(tmp_path: Path) -> None:
+    large, small, deep = faster.LARGE_MODEL_BYTES, faster.LARGE_MODEL_BYTES - 1, 32
     queue = [27_000, 24_000, 33_000, 31_000, 39_000]  # five statements at the camera
     for cores in (2, 4, 8):
-        assert faster.listening(cores, large, queue) == (2, cores // 2)
-        assert faster.listening(cores, large, [40_000, 40_000]) == (2, cores // 2)
-        assert faster.listening(cores, large, [59_000, 41_000]) == (2, cores // 2)
-        assert faster.listening(cores, large, [61_000, 39_000]) == (1, cores)
+        assert faster.listening(cores, large, queue, deep) == (2, cores // 2)
+        assert faster.listening(cores, large, [40_000, 40_000], deep) == (2, cores // 2)
+        assert faster.listening(cores, large, [59_000, 41_000], deep) == (2, cores // 2)
+        assert faster.listening(cores, large, [61_000, 39_000], deep) == (1, cores)
         # One long reading and a short statement: the reading alone on half the cores would be the wait.
-        assert faster.listening(cores, large, [116_000, 42_000]) == (1, cores)
-        assert faster.listening(cores, large, [60_000]) == (1, cores)
-        assert faster.listening(cores, small, queue) == (1, cores - 1)  # the render gets a core
-    assert faster.listening(1, large, queue) == (1, 1)  # one core: nothing to share
-    assert faster.listening(2, 0, queue) == (1, 1)  # weights not readable: counted as small
+        assert faster.listening(cores, large, [116_000, 42_000], deep) == (1, cores)
+        assert faster.listening(cores, large, [60_000], deep) == (1, cores)
+        assert faster.listening(cores, large, queue, 4) == (1, cores)  # turbo: its work is the encoder's
+        assert faster.listening(cores, small, queue, deep) == (1, cores - 1)  # the render gets a core
+    assert faster.listening(1, large, queue, deep) == (1, 1)  # one core: nothing to share
+    assert faster.listening(2, 0, queue, deep) == (1, 1)  # weights not readable: counted as small
     assert side_by_side(object(), queue) == 1  # an engine that does not say (openai-whisper)
+    one = load_engine("faster-whisper")
+    assert isinstance(one, faster.FasterWhisperEngine)
+    assert faster.decoder_depth(one._model_dir) == 6  # base's alignment heads reach its sixth layer
+    assert faster.decoder_depth(tmp_path) == 0
+    (tmp_path / "config.json").write_text('{"alignment_heads": "none"}', encoding="utf-8")
+    assert faster.decoder_depth(tmp_path) == 0
 
 
 def _words(engine: Any, audio: np.ndarray, seed: int) -> list[tuple[int, int, str]]:
@@ -97,6 +104,7 @@ def test_a_run_on_an_engine_of_two_workers_delivers_what_one_worker_delivers(
     assert isinstance(one, faster.FasterWhisperEngine)
     # Base set up as a large model is: two statements at once, on one thread each.
     monkeypatch.setattr(faster, "LARGE_MODEL_BYTES", 0)
+    monkeypatch.setattr(faster, "DEEP_DECODER_LAYERS", 0)
     monkeypatch.setattr(faster.os, "cpu_count", lambda: 2)
     two = faster.FasterWhisperEngine(one._model_dir, one.model)
     options = RunOptions(meeting_dir=DEMO, out_dir=out_dir, form="demo")
@@ -120,3 +128,6 @@ def test_a_run_on_an_engine_of_two_workers_delivers_what_one_worker_delivers(
         (demo_run.out / "delivery" / p.name).read_text("utf-8") for p in srt
     ]
     assert len(_overlap(json.loads((out_dir / "run.json").read_text("utf-8"))["stages"])) == 2
+    # A statement heard alone (watch's next file) has every core again.
+    Runner(options, engine=two).prepare(first)
+    assert (two.workers, two._threads) == (1, 2)

@@ -75,7 +75,15 @@ def engine_threads(cores: int, model_bytes: int) -> int:
     return max(1, cores - 1)
 
 
-def listening(cores: int, model_bytes: int, lengths_ms: Sequence[int]) -> tuple[int, int]:
+# Side by side pays for a deep decoder only: large-v3's 32 layers, not turbo's 4 (whose work is mostly
+# the encoder, which splits well over threads: two statements at once on one thread each took 87 s
+# where one after the other on two took 70 s).
+DEEP_DECODER_LAYERS = 8
+
+
+def listening(
+    cores: int, model_bytes: int, lengths_ms: Sequence[int], decoder_layers: int
+) -> tuple[int, int]:
     """How many statements of these lengths the engine listens to at once, and on how many threads each.
 
     A large model's decoder reads all its weights for every token it writes, and two threads on one
@@ -86,10 +94,22 @@ def listening(cores: int, model_bytes: int, lengths_ms: Sequence[int]) -> tuple[
     at 1/1.36 = 74 %, where a meeting of one long reading and a short statement was heard in 191 s side
     by side and in 167 s one after the other). The weights are shared; the second worker costs about
     0.7 GB. A small model hears one at a time (``engine_threads``)."""
-    small = model_bytes < LARGE_MODEL_BYTES or cores < 2
+    small = model_bytes < LARGE_MODEL_BYTES or cores < 2 or decoder_layers < DEEP_DECODER_LAYERS
     if small or len(lengths_ms) < 2 or 5 * max(lengths_ms) > 3 * sum(lengths_ms):
         return 1, engine_threads(cores, model_bytes)
     return 2, max(1, cores // 2)
+
+
+def decoder_depth(model_dir: Path) -> int:
+    """How deep the model's decoder is, at least: its cross-attention heads for word times lie in its
+    layers (CTranslate2's config.json); 0 where that cannot be read."""
+    import json
+
+    try:
+        heads = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))["alignment_heads"]
+        return 1 + max(int(layer) for layer, _head in heads)
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
 
 
 def _weights_bytes(model_dir: Path) -> int:
@@ -147,7 +167,8 @@ class FasterWhisperEngine:
 
     def listen_to(self, lengths_ms: Sequence[int]) -> int:
         """Set up to hear statements of these lengths (``listening``); how many it hears at once."""
-        workers, threads = listening(os.cpu_count() or 1, self._weights, lengths_ms)
+        depth = decoder_depth(self._model_dir)
+        workers, threads = listening(os.cpu_count() or 1, self._weights, lengths_ms, depth)
         if (workers, threads) != (self.workers, self._threads):
             import ctranslate2
 
