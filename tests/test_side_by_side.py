@@ -61,7 +61,6 @@ def test_statements_heard_side_by_side_have_the_words_heard_one_after_another() 
     recordings = DEMO / "recordings"
     audios = [
         _speech_of(recordings / "01-anna.mp4"),
-        _speech_of(recordings / "03-karen.mp4"),
         _speech_of(MEDIA / "da-nst-u0042010.wav"),
         _speech_of(MEDIA / "da-nst-u0042012.wav"),
     ]
