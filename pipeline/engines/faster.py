@@ -134,6 +134,7 @@ class FasterWhisperEngine:
         self.device = device
         self._model_dir = model_dir
         self._weights = _weights_bytes(model_dir)
+        self._depth = decoder_depth(model_dir)
         self._threads = engine_threads(os.cpu_count() or 1, self._weights)
         # How many statements are transcribed at once, each from a thread of its own (``listen_to``).
         self.workers = max(1, workers or 1)
@@ -167,22 +168,26 @@ class FasterWhisperEngine:
 
     def listen_to(self, lengths_ms: Sequence[int]) -> int:
         """Set up to hear statements of these lengths (``listening``); how many it hears at once."""
-        depth = decoder_depth(self._model_dir)
-        workers, threads = listening(os.cpu_count() or 1, self._weights, lengths_ms, depth)
+        workers, threads = listening(os.cpu_count() or 1, self._weights, lengths_ms, self._depth)
         if (workers, threads) != (self.workers, self._threads):
-            import ctranslate2
-
             self.workers, self._threads = workers, threads
-            model = ctranslate2.models.Whisper(
-                str(self._model_dir),
-                device=self.device.device,
-                compute_type=self.device.compute_type,
-                inter_threads=workers,
-                intra_threads=threads,
-            )
-            self._sampler = _SamplingWatch(model)
-            self._whisper.model = self._sampler
+            self._load_model()
         return self.workers
+
+    def _load_model(self) -> None:
+        """The CTranslate2 model loaded afresh with this engine's workers and threads, fresh random
+        generators with it, behind the sampling watch."""
+        import ctranslate2
+
+        model = ctranslate2.models.Whisper(
+            str(self._model_dir),
+            device=self.device.device,
+            compute_type=self.device.compute_type,
+            inter_threads=self.workers,
+            intra_threads=self._threads,
+        )
+        self._sampler = _SamplingWatch(model)
+        self._whisper.model = self._sampler
 
     def _seed(self, seed: int) -> None:
         """Seed the random draws of the next transcription.
@@ -196,14 +201,7 @@ class FasterWhisperEngine:
 
         ctranslate2.set_random_seed(seed)
         if self._sampler.sampled:
-            model = ctranslate2.models.Whisper(
-                str(self._model_dir),
-                device=self.device.device,
-                compute_type=self.device.compute_type,
-                intra_threads=self._threads,
-            )
-            self._sampler = _SamplingWatch(model)
-            self._whisper.model = self._sampler
+            self._load_model()
 
     def transcribe(
         self,
