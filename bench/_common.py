@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import subprocess
 import threading
 import time
@@ -126,3 +127,16 @@ def delivered_clip(out: Path) -> Path:
     """The delivered clip (the subtitles burned in), not the clean master beside it."""
     (clip,) = (p for p in (out / "delivery").glob("*.mp4") if not p.name.endswith("-master.mp4"))
     return clip
+
+
+def delivered_master(out: Path) -> Path | None:
+    """The clean master beside the clip, where the form asks for one."""
+    found = list((out / "delivery").glob("*-master.mp4"))
+    return found[0] if found else None
+
+
+def children_cpu_s() -> float:
+    """CPU seconds (user + system) of every process this one has started and waited for, with theirs:
+    the work done, which a machine shared with others does not change as it changes the wall time."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime

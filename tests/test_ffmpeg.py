@@ -412,3 +412,26 @@ def test_every_filter_and_option_a_command_uses_is_asked_of_ffmpeg(tmp_path: Pat
     assert "image2" in demuxers and "image2" in needs.DEMUXERS
     missing = sorted((n, key) for n, key in used if n not in wanted or (key and key not in wanted[n]))
     assert not missing, missing
+
+
+def _priority_of_what_it_starts(command: str) -> tuple[int, int]:
+    """The nice value and scheduling policy of a process a command run as ffmpeg runs starts (read from
+    /proc by that process itself, after the parent has set them)."""
+    from pipeline.media import process
+
+    done = process.run("/bin/sh", ["-c", f"sleep 0.3; {command}"], what="read its own priority")
+    fields = done.stdout.rsplit(")", 1)[1].split()  # from field 3 on (the name may hold spaces)
+    return int(fields[19 - 3]), int(fields[41 - 3])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the idle class is Linux's")
+def test_work_done_ahead_yields_every_core_to_the_engine() -> None:
+    """ffmpeg run for work ahead, and every thread and process it starts, is in the idle class (nice
+    alone let its many threads take a large share from the engine's few); the run's own ffmpeg is not."""
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    with media.lower_priority():
+        nice, policy = _priority_of_what_it_starts("cat /proc/self/stat")
+    assert policy == os.SCHED_IDLE
+    assert nice == min(19, own + media.AHEAD_NICENESS)
+    nice, policy = _priority_of_what_it_starts("cat /proc/self/stat")
+    assert (nice, policy) == (own, os.SCHED_OTHER)

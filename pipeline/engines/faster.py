@@ -77,7 +77,9 @@ def engine_threads(cores: int, model_bytes: int) -> int:
 
 # Side by side pays for a deep decoder only: large-v3's 32 layers, not turbo's 4 (whose work is mostly
 # the encoder, which splits well over threads: two statements at once on one thread each took 87 s
-# where one after the other on two took 70 s).
+# where one after the other on two took 70 s). On a queue of five statements turbo's engine alone was
+# faster two at a time (52 s against 57 s), but the run was not (105 s against 93-97 s): the engine
+# then keeps both cores, and the statements heard wait for their render until the last word.
 DEEP_DECODER_LAYERS = 8
 
 

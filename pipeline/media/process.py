@@ -56,15 +56,21 @@ class FfmpegResult:
 
 
 # How much lower than the pipeline's own the priority of the ffmpeg it starts is: raised for work done
-# ahead (a statement rendered while the next is transcribed), which then fills only the cycles the
-# engine leaves free and never slows it down. Per thread, like everything a context variable holds.
+# ahead (a statement rendered while the next is transcribed), which should fill only the cycles the
+# engine leaves free. Nice alone does not do that: the scheduler weighs each thread, and ffmpeg's dozen
+# threads at nice 10 together took a large share from the engine's two. In Linux's idle class they run
+# only where no other thread wants the core (measured side by side on a queue of five statements: the
+# transcription stage 62-65 s against 71-73 s at nice 19 and 78-84 s at nice 10 with turbo's shape,
+# 135 s against 150 s at nice 10 with large-v3's, the whole run the same within the machine's noise;
+# docs/performance.md). Elsewhere nice 19. Per thread, like everything a context variable holds.
 _niceness: contextvars.ContextVar[int] = contextvars.ContextVar("ffmpeg_niceness", default=0)
-AHEAD_NICENESS = 10
+AHEAD_NICENESS = 19
 
 
 @contextlib.contextmanager
 def lower_priority(niceness: int = AHEAD_NICENESS) -> Iterator[None]:
-    """ffmpeg started inside runs at a lower priority (``nice``) than the pipeline."""
+    """ffmpeg started inside runs at a lower priority than the pipeline: ``niceness`` below it, and in
+    the idle class where the system has one."""
     token = _niceness.set(niceness)
     try:
         yield
@@ -73,10 +79,16 @@ def lower_priority(niceness: int = AHEAD_NICENESS) -> Iterator[None]:
 
 
 def _lower_priority(pid: int, niceness: int) -> None:
-    """Set from the parent (nothing more to do in the child): ``niceness`` below the pipeline's own."""
-    if niceness and hasattr(os, "setpriority"):
+    """Set from the parent right after the start, before ffmpeg makes its threads (they inherit it):
+    ``niceness`` below the pipeline's own, and the idle class where there is one."""
+    if not niceness:
+        return
+    if hasattr(os, "setpriority"):
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, pid, os.getpriority(os.PRIO_PROCESS, 0) + niceness)
+    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
 
 
 def run(
