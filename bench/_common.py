@@ -11,13 +11,14 @@ import resource
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO / "tests" / "media"
 RESULTS = REPO / "bench" / "results"
+T = TypeVar("T")
 
 
 def machine() -> dict[str, Any]:
@@ -130,13 +131,25 @@ def delivered_clip(out: Path) -> Path:
 
 
 def delivered_master(out: Path) -> Path | None:
-    """The clean master beside the clip, where the form asks for one."""
-    found = list((out / "delivery").glob("*-master.mp4"))
-    return found[0] if found else None
+    """The clean master beside the clip, where the form asks for one (named as the check names it)."""
+    import sys
+
+    sys.path.insert(0, str(REPO))
+    from pipeline.stages.check.files import master_path
+
+    master = master_path(delivered_clip(out))
+    return master if master.is_file() else None
 
 
-def children_cpu_s() -> float:
-    """CPU seconds (user + system) of every process this one has started and waited for, with theirs:
-    the work done, which a machine shared with others does not change as it changes the wall time."""
-    used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return used.ru_utime + used.ru_stime
+def with_cpu(work: Callable[[], T]) -> tuple[T, float]:
+    """What ``work`` returns, and the CPU seconds (user + system) of the processes it started and
+    waited for, with theirs: the work done, which a machine shared with others does not change as it
+    changes the wall time."""
+
+    def children() -> float:
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return used.ru_utime + used.ru_stime
+
+    before = children()
+    result = work()
+    return result, children() - before

@@ -50,10 +50,10 @@ from _common import (
     REPO,
     RESULTS,
     bare,
-    children_cpu_s,
     delivered_clip,
     delivered_master,
     run_measured,
+    with_cpu,
     write_result,
 )
 
@@ -216,22 +216,18 @@ def whole_run(model: Path, rate: float, root: Path, recordings: list[Path]) -> d
     for recording in recordings:
         shutil.copyfile(recording, meeting / recording.name)
     out = root / "out"
-    cpu = children_cpu_s()
-    run_s, peak = run_measured(
-        hearing(rate, "run", meeting, "--out", out, "--form", "demo", "--language", "da", "--model", model,
-                "--quiet")
+    (run_s, peak), run_cpu = with_cpu(
+        lambda: run_measured(
+            hearing(rate, "run", meeting, "--out", out, "--form", "demo", "--language", "da", "--model",
+                    model, "--quiet")
+        )
     )  # fmt: skip
-    run_cpu = children_cpu_s() - cpu
     report = json.loads((out / "run.json").read_text(encoding="utf-8"))
     clip = delivered_clip(out)
-    cpu = children_cpu_s()
-    transcription = bare_transcription(model, rate, recordings)
-    transcription_cpu = children_cpu_s() - cpu
+    transcription, transcription_cpu = with_cpu(lambda: bare_transcription(model, rate, recordings))
     # What the form delivers: the demo form asks for a clean master beside the clip, a second video
     # to encode. The floor of the clip alone (all the floor counted before) is reported beside it.
-    cpu = children_cpu_s()
-    render = bare_render(clip, root / "bare.mp4", delivered_master(out))
-    render_cpu = children_cpu_s() - cpu
+    render, render_cpu = with_cpu(lambda: bare_render(clip, root / "bare.mp4", delivered_master(out)))
     clip_only = bare_render(clip, root / "bare-clip.mp4")
     stage = stage_time(report, ("model", "speech-audio", "transcribe"))
     audio = sum(s.get("duration_ms", 0) for s in report["statements"]) / 1000

@@ -97,12 +97,13 @@ def bare_render(clip: Path, scratch: Path, master: Path | None = None) -> float:
     from pipeline.config import load_form
 
     form, _ = load_form(FORM)
-    inputs = [clip, *([master] if master is not None else [])]
+    encodes = [(clip, scratch)]
+    if master is not None:
+        encodes.append((master, scratch.with_name(f"{scratch.stem}-master{scratch.suffix}")))
     command = [media.ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
-    for source in inputs:
+    for source, _ in encodes:
         command += ["-i", str(source)]
-    for k, _ in enumerate(inputs):
-        target = scratch if k == 0 else scratch.with_name(f"{scratch.stem}-master{scratch.suffix}")
+    for k, (_, target) in enumerate(encodes):
         command += [
             "-map", f"{k}:v:0", "-map", f"{k}:a:0",
             "-vf", f"scale={form.video.width}:{form.video.height},fps={form.video.fps}",
