@@ -18,9 +18,12 @@ fraction of a second each, a whole encoder pass apiece: that row is measured too
 - transcription stage / bare engine and whole run / (bare transcription + bare render): `hearing run` of
   two meetings, the five statements of the watch below and one of a long reading and a short statement
   (Danish speech and a video), against the bare engine on the same recordings one after another in a
-  process of its own (model load included) and one bare ffmpeg command encoding what the form delivers
-  (the clip, and the clean master the demo form asks for beside it: as pipeline_bench.py); the CPU
-  seconds of each too (the work done, which the machine's other load does not change);
+  process of its own (model load included; measured before the run and after it, their mean counted,
+  as this machine's speed drifts within minutes) and one bare ffmpeg command making what the form
+  delivers from the recordings (the clip, and the clean master the demo form asks for beside it:
+  pipeline_bench.py's ``bare_render_from_recordings``; the delivery encoded again, the floor counted
+  until 2026-12-06, is reported beside it); the CPU seconds of each too (the work done, which the
+  machine's other load does not change);
 - watch: five statements recorded back to back (each copied in when the next person would have
   finished recording it), from the last one landing to the delivery, against that statement's floor
   (the bare engine on it with the model loaded, its bare segment render and the bare join).
@@ -209,50 +212,55 @@ def bare_transcription(model: Path, rate: float, recordings: list[Path]) -> floa
 
 
 def whole_run(model: Path, rate: float, root: Path, recordings: list[Path]) -> dict[str, Any]:
-    from pipeline_bench import bare_render, stage_time
+    from pipeline_bench import bare_render, bare_render_from_recordings, stage_time
 
     meeting = root / "meeting"
     meeting.mkdir()
     for recording in recordings:
         shutil.copyfile(recording, meeting / recording.name)
     out = root / "out"
+    # The bare engine before the run and after it, their mean the floor: this machine's speed drifts
+    # by 10-20 % within minutes, and one measurement on one side of the run moved the ratio as much.
+    before, before_cpu = with_cpu(lambda: bare_transcription(model, rate, recordings))
     (run_s, peak), run_cpu = with_cpu(
         lambda: run_measured(
             hearing(rate, "run", meeting, "--out", out, "--form", "demo", "--language", "da", "--model",
                     model, "--quiet")
         )
     )  # fmt: skip
+    after, after_cpu = with_cpu(lambda: bare_transcription(model, rate, recordings))
+    transcription, transcription_cpu = (before + after) / 2, (before_cpu + after_cpu) / 2
     report = json.loads((out / "run.json").read_text(encoding="utf-8"))
-    clip = delivered_clip(out)
-    transcription, transcription_cpu = with_cpu(lambda: bare_transcription(model, rate, recordings))
-    # What the form delivers: the demo form asks for a clean master beside the clip, a second video
-    # to encode. The floor of the clip alone (all the floor counted before) is reported beside it.
-    render, render_cpu = with_cpu(lambda: bare_render(clip, root / "bare.mp4", delivered_master(out)))
-    clip_only = bare_render(clip, root / "bare-clip.mp4")
+    # What the form delivers, made from the recordings: the clip and the clean master the demo form asks
+    # for beside it. The floor counted until 2026-12-06, the delivered clip and master encoded again
+    # (which skips decoding the recordings), is reported beside it.
+    render, render_cpu = with_cpu(lambda: bare_render_from_recordings(out, meeting, root / "bare.mp4"))
+    again = bare_render(delivered_clip(out), root / "again.mp4", delivered_master(out))
     stage = stage_time(report, ("model", "speech-audio", "transcribe"))
     audio = sum(s.get("duration_ms", 0) for s in report["statements"]) / 1000
     row = {
         "run_s": run_s,
         "peak_mb": peak,
         "bare_transcription_s": transcription,
+        "bare_transcription_before_after_s": [before, after],
         "bare_render_s": render,
-        "bare_render_clip_only_s": clip_only,
+        "bare_render_again_s": again,
         "transcription_stage_s": stage,
         "audio_s": audio,
         "transcription_ratio": stage / transcription,
         "whole_run_ratio": run_s / (transcription + render),
-        "whole_run_ratio_clip_only": run_s / (transcription + clip_only),
+        "whole_run_ratio_again": run_s / (transcription + again),
         # The work done, in CPU seconds, which the machine's other load does not change: how much more
-        # the run computes than the bare engine and the bare encode together.
+        # the run computes than the bare engine and the bare render together.
         "cpu_s": {"run": run_cpu, "bare_transcription": transcription_cpu, "bare_render": render_cpu},
         "cpu_ratio": run_cpu / (transcription_cpu + render_cpu),
     }
     print(
         f"  run {run_s:.1f} s (peak {peak:.0f} MB); transcription stage {stage:.1f} s, bare engine "
-        f"{transcription:.1f} s: {row['transcription_ratio']:.2f}x; bare render {render:.1f} s (clip "
-        f"alone {clip_only:.1f} s); whole run {row['whole_run_ratio']:.2f}x (against the clip alone "
-        f"{row['whole_run_ratio_clip_only']:.2f}x); CPU seconds {run_cpu:.0f} against "
-        f"{transcription_cpu:.0f} + {render_cpu:.0f}: {row['cpu_ratio']:.2f}x",
+        f"{before:.1f} s before and {after:.1f} s after: {row['transcription_ratio']:.2f}x; bare render "
+        f"{render:.1f} s (the delivery encoded again {again:.1f} s); whole run {row['whole_run_ratio']:.2f}x "
+        f"(against the delivery encoded again {row['whole_run_ratio_again']:.2f}x); CPU seconds "
+        f"{run_cpu:.0f} against {transcription_cpu:.0f} + {render_cpu:.0f}: {row['cpu_ratio']:.2f}x",
         flush=True,
     )
     return row
