@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import contextvars
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pipeline import interrupt
+
+T = TypeVar("T")
 
 
 class Progress(Protocol):
@@ -69,6 +71,10 @@ def is_ahead() -> bool:
     return _ahead.get()
 
 
+# Where the stages of work done side by side are recorded until they can take their place in order.
+_held: contextvars.ContextVar[list[StageRecord] | None] = contextvars.ContextVar("held_records", default=None)
+
+
 @dataclass
 class StageRecord:
     stage: str
@@ -115,7 +121,34 @@ class StageLog:
             yield record
         finally:
             record.seconds = time.monotonic() - started
-            self.records.append(record)
+            held = _held.get()
+            (self.records if held is None else held).append(record)
+
+    def side_by_side(self, works: Sequence[Callable[[], T]], at_once: int) -> list[T]:
+        """What each of ``works`` returns, ``at_once`` of them running at a time; their stages are
+        recorded in the order of ``works``, as if one had run after the other, so that the record of a
+        run reads as its plan (``hearing render --dry-run``) reads, whichever finished first."""
+        if at_once < 2 or len(works) < 2:
+            return [work() for work in works]
+        from concurrent.futures import ThreadPoolExecutor
+
+        held: list[list[StageRecord]] = [[] for _ in works]
+
+        def run(k: int) -> T:
+            _held.set(held[k])
+            return works[k]()
+
+        with ThreadPoolExecutor(at_once, thread_name_prefix="side-by-side") as pool:
+            # Each in a copy of this thread's context: whether the work is done ahead goes with it.
+            running = [pool.submit(contextvars.copy_context().run, run, k) for k in range(len(works))]
+            try:
+                results = [future.result() for future in running]
+            finally:
+                for future in running:
+                    future.cancel()
+                for records in held:
+                    self.records.extend(records)
+        return results
 
 
 @dataclass(frozen=True)

@@ -159,3 +159,35 @@ def test_a_run_that_stops_before_work_reports_once_with_its_reason(tmp_path: Pat
     assert report.exit_code == UsageError.exit_code == raised.value.exit_code
     assert report.error == str(raised.value) and "not a folder" in report.error
     assert not (tmp_path / "out").exists(), "nothing is written before the checks pass"
+
+
+def test_work_side_by_side_is_recorded_in_the_order_it_was_given() -> None:
+    """The first work finishes last, yet the stages read as the plan reads; each work's own stages stay
+    together, its results come back in order, and work done ahead stays marked as such."""
+    from pipeline.steps import StageLog, working_ahead
+
+    log = StageLog()
+    second_done = threading.Event()
+
+    def work(name: str, wait: threading.Event | None, done: threading.Event | None) -> str:
+        with log.stage("render", name, f"{name}-clean", False):
+            if wait is not None:
+                assert wait.wait(10), "the works did not run side by side"
+        with log.stage("burn", name, f"{name}-burned", False):
+            pass
+        if done is not None:
+            done.set()
+        return name
+
+    with working_ahead():
+        results = log.side_by_side(
+            [lambda: work("s01", second_done, None), lambda: work("s02", None, second_done)], 2
+        )
+    assert results == ["s01", "s02"]
+    assert [(r.stage, r.statement) for r in log.records] == [
+        ("render", "s01"), ("burn", "s01"), ("render", "s02"), ("burn", "s02"),
+    ]  # fmt: skip
+    assert all(r.ahead for r in log.records)
+    # One at a time where there is one core: in the order given, nothing held back.
+    alone = StageLog()
+    assert alone.side_by_side([lambda: 1, lambda: 2], 1) == [1, 2]
