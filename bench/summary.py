@@ -34,8 +34,10 @@ def rows() -> list[tuple[str, str, str, bool | None]]:
         out += [
             ("transcription stage / bare engine", f"{pipeline['transcription_ratio']:.2f}x", "<= 1.05x",
              pipeline["transcription_ratio"] <= 1.05),
-            ("render stages / one bare ffmpeg encode", f"{pipeline['render_ratio']:.2f}x", "<= 1.10x",
-             pipeline["render_ratio"] <= 1.10),
+            # Since 2026-12-06 the floor is made from the recordings; before, the delivery encoded again.
+            ("render stages / bare render" + (" from the recordings" if "whole_run_ratio_again" in
+             pipeline["runs"][0] else " (the delivery encoded again)"), f"{pipeline['render_ratio']:.2f}x",
+             "<= 1.10x", pipeline["render_ratio"] <= 1.10),
             ("whole run / (bare transcription + bare render)", f"{pipeline['whole_run_ratio']:.2f}x",
              "<= 1.05x, then < 1.0x", pipeline["whole_run_ratio"] <= 1.05),
             (f"{scaling['input_ratio']:.0f}x the statements ({short} -> {long} min)",
