@@ -240,22 +240,19 @@ class ClipMaker:
         segments = [clip for clip, _ in made]
         clip = delivery / f"{self.name}.mp4"
         delivered = [clip.name]
-        joined = self.specs.join(timeline, segments)
+        joins = []
         if self.form.subtitles.clean_master:
-            from concurrent.futures import ThreadPoolExecutor
-
             clean = [master for _, master in made if master is not None]
             master = master_path(clip)
             join = self.specs.join(timeline, clean, master=True)
-            # Each join encodes the sound on one core: the master's is made beside the clip's.
-            with ThreadPoolExecutor(1, thread_name_prefix="master") as beside:
-                label = "Samler masteren uden tekst i billedet"
-                made_master = beside.submit(self._join, join, clean, label, timeline, master, "master")
-                self._join(joined, segments, "Samler klippet", timeline, clip)
-                made_master.result()
+            label = "Samler masteren uden tekst i billedet"
+            joins.append(partial(self._join, join, clean, label, timeline, master, "master"))
             delivered.append(master.name)
-        else:
-            self._join(joined, segments, "Samler klippet", timeline, clip)
+        joined = self.specs.join(timeline, segments)
+        joins.append(partial(self._join, joined, segments, "Samler klippet", timeline, clip))
+        # Each join encodes the sound on one core: the master's is made beside the clip's (and recorded
+        # before it, as plan_steps lists them).
+        self.steps.side_by_side(joins, 2)
         write_text(delivery / f"{self.name}.{self.language}.srt", to_srt(timeline.cues))
         write_text(delivery / f"{self.name}.{self.language}.vtt", to_vtt(timeline.cues))
         return ClipResult(
