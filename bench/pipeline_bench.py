@@ -90,6 +90,14 @@ print(time.perf_counter() - started)
     return float(done.stdout.strip().splitlines()[-1])
 
 
+def delivery_encode(form: Any) -> dict[str, str]:
+    """The ffmpeg options a bare render encodes with: the form's picture settings, the delivery's sound."""
+    return {
+        "c:v": "libx264", "preset": form.video.preset, "crf": str(form.video.crf), "profile:v": "high",
+        "pix_fmt": "yuv420p", "c:a": "aac", "b:a": "160k", "movflags": "+faststart",
+    }  # fmt: skip
+
+
 def bare_render(clip: Path, scratch: Path, master: Path | None = None) -> float:
     """One ffmpeg command encoding what the form delivers: a clip of the same size, length, frame rate
     and codec settings, and beside it the clean master where the form asks for one (each a video of
@@ -109,10 +117,8 @@ def bare_render(clip: Path, scratch: Path, master: Path | None = None) -> float:
         command += [
             "-map", f"{k}:v:0", "-map", f"{k}:a:0",
             "-vf", f"scale={form.video.width}:{form.video.height},fps={form.video.fps}",
-            "-c:v", "libx264", "-preset", form.video.preset, "-crf", str(form.video.crf),
-            "-profile:v", "high", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "160k",
-            "-ar", str(form.audio.sample_rate),
-            "-movflags", "+faststart", str(target),
+            *(arg for option, value in delivery_encode(form).items() for arg in (f"-{option}", value)),
+            "-ar", str(form.audio.sample_rate), str(target),
         ]  # fmt: skip
     started = time.perf_counter()
     subprocess.run(command, check=True)
@@ -167,10 +173,7 @@ def bare_render_from_recordings(out: Path, meeting: Path, scratch: Path) -> floa
     pictures, sounds = (joined[0].split(), joined[1].asplit()) if master else ([joined[0]], [joined[1]])
     # The delivered subtitles (timed to the clip), or the run's own for the master where none is delivered.
     subtitles = [*sorted((out / "delivery").glob("*.srt")), *sorted((out / "work" / "clip").glob("*.ass"))][0]
-    encode = {
-        "vcodec": "libx264", "preset": form.video.preset, "crf": form.video.crf, "profile:v": "high",
-        "pix_fmt": "yuv420p", "acodec": "aac", "audio_bitrate": "160k", "movflags": "+faststart",
-    }  # fmt: skip
+    encode = delivery_encode(form)
     burned = pictures[0].filter("subtitles", str(subtitles), fontsdir=str(fonts_dir()))
     outputs = [ffmpeg.output(burned, sounds[0], str(scratch), **encode)]
     if master:
