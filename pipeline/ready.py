@@ -94,16 +94,22 @@ class StatementMaker:
         """Every statement heard, returned in order, ``side_by_side`` at a time (the engine's workers;
         each listened to from a thread of its own, the longest first: the last to be heard are short, and
         so is the wait for them at the end). Each one heard is rendered ahead while the engine still
-        listens to another; the last one heard the run renders in its turn, at full speed."""
+        listens to another; the last one heard the run renders in its turn, at full speed. What needs
+        no words (each card and its sound metered) is asked for first, for every statement in the order
+        they are heard: asked for one by one, each card waited behind the render of the statement
+        before it, and on a busy machine the engine could hear the rest first."""
         order = list(range(len(statements)))
         if side_by_side > 1:
             order.sort(key=lambda index: -(statements[index].probe.duration_ms or 0))
+        for statement in (statements[index] for index in order if statements[index].id in unheard):
+            number = self.numbers[statement.id]
+            ahead.submit(statement.recording.relpath, self.clip.prepare, statement, number)
         still = set(unheard)
         lock = threading.Lock()
 
         def one(place: int) -> Ready:
             statement = statements[order[place]]
-            made = self.ready(statement, ahead, prepare_ahead=statement.id in unheard, render=None)
+            made = self.ready(statement, ahead, prepare_ahead=False, render=None)
             with lock:
                 still.discard(statement.id)
                 later = bool(still)
