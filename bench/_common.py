@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import threading
 import time
@@ -22,12 +23,13 @@ T = TypeVar("T")
 
 
 def machine() -> dict[str, Any]:
-    model = ""
+    model, flags = "", set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith("model name") and not model:
                 model = line.split(":", 1)[1].strip()
-                break
+            if line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
     memory = 0
@@ -40,6 +42,9 @@ def machine() -> dict[str, Any]:
     return {
         "cores": os.cpu_count(),
         "cpu": model,
+        # Hosts of the same name may differ in their vector units, and CTranslate2's int8 kernels with
+        # them: the base model's words came out up to three apart per recording on two days here.
+        "vectors": next((v for v in ("avx512f", "avx2", "avx") if v in flags), ""),
         "memory_mb": memory,
         "system": platform.platform(),
         "python": platform.python_version(),
@@ -153,3 +158,54 @@ def with_cpu(work: Callable[[], T]) -> tuple[T, float]:
     before = children()
     result = work()
     return result, children() - before
+
+
+class Watching:
+    """`hearing watch` started with ``command``, each line it writes to stderr kept with the moment it
+    came."""
+
+    def __init__(self, command: Sequence[str]) -> None:
+        self.process = subprocess.Popen(
+            list(command), stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+        )
+        self.lines: list[tuple[float, str]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append((time.perf_counter(), line.rstrip("\n")))
+
+    def said(self) -> str:
+        return "\n".join(line for _, line in self.lines)
+
+    def wait_for(self, text: str, timeout: float = 3600) -> float:
+        """The moment of the first line with ``text``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for moment, line in list(self.lines):
+                if text in line:
+                    return moment
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.process.kill()
+                raise SystemExit(f"no {text!r} from hearing watch:\n{self.said()}")
+            time.sleep(0.02)
+
+    def enter(self) -> float:
+        """Enter, and the moment the delivery is in place (its line is printed once ``delivery/`` is
+        complete, before the process has ended)."""
+        assert self.process.stdin is not None
+        self.process.stdin.write("\n")
+        self.process.stdin.flush()
+        delivered = self.wait_for("delivered ")
+        if self.process.wait(timeout=3600) != 0:
+            raise SystemExit(f"hearing watch failed:\n{self.said()}")
+        return delivered
+
+
+def land(source: Path, meeting: Path) -> float:
+    """``source`` copied into ``meeting`` under a temporary name, then renamed: the moment it lands."""
+    temporary = meeting / f".{source.name}.part"
+    shutil.copyfile(source, temporary)
+    temporary.rename(meeting / source.name)
+    return time.perf_counter()

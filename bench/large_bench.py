@@ -41,7 +41,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -52,9 +51,11 @@ from _common import (
     MEDIA,
     REPO,
     RESULTS,
+    Watching,
     bare,
     delivered_clip,
     delivered_master,
+    land,
     run_measured,
     with_cpu,
     write_result,
@@ -308,50 +309,6 @@ def _video(ffmpeg: str, target: Path, audio_input: list[str]) -> tuple[Path, flo
     return target, (media.probe(target).duration_ms or 0) / 1000
 
 
-class Watching:
-    def __init__(self, rate: float, meeting: Path, out: Path, form: Path, model: Path) -> None:
-        command = hearing(
-            rate, "watch", meeting, "--out", out, "--form", form, "--language", "da", "--model", model
-        )
-        self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
-        )
-        self.lines: list[tuple[float, str]] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.append((time.perf_counter(), line.rstrip("\n")))
-
-    def wait_for(self, text: str, timeout: float = 3600) -> float:
-        deadline = time.monotonic() + timeout
-        while True:
-            for moment, line in list(self.lines):
-                if text in line:
-                    return moment
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.process.kill()
-                raise SystemExit(f"no {text!r} from hearing watch:\n" + "\n".join(x for _, x in self.lines))
-            time.sleep(0.02)
-
-    def enter(self) -> float:
-        assert self.process.stdin is not None
-        self.process.stdin.write("\n")
-        self.process.stdin.flush()
-        delivered = self.wait_for("delivered ")
-        if self.process.wait(timeout=3600) != 0:
-            raise SystemExit("hearing watch failed:\n" + "\n".join(x for _, x in self.lines))
-        return delivered
-
-
-def land(source: Path, meeting: Path) -> float:
-    temporary = meeting / f".{source.name}.part"
-    shutil.copyfile(source, temporary)
-    temporary.rename(meeting / source.name)
-    return time.perf_counter()
-
-
 def bare_engine_loaded(model: Path, rate: float, recording: Path) -> float:
     """The bare engine on one recording, its model loaded before the clock starts."""
     spec = {"model": str(model), "rate": rate, "recordings": [recording.name], "media": str(recording.parent)}
@@ -364,7 +321,9 @@ def watch_queue(model: Path, rate: float, root: Path) -> dict[str, Any]:
     meeting.mkdir()
     form = root / "bench.yaml"
     form.write_text(WATCH_FORM, encoding="utf-8")
-    watching = Watching(rate, meeting, out, form, model)
+    watching = Watching(
+        hearing(rate, "watch", meeting, "--out", out, "--form", form, "--language", "da", "--model", model)
+    )
     watching.wait_for("watching")
     landed = []
     for k, (path, seconds) in enumerate(made):

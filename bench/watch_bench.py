@@ -11,17 +11,14 @@ side with its floor. Run: python bench/watch_bench.py
 from __future__ import annotations
 
 import json
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import MEDIA, REPO, bare, write_result
+from _common import MEDIA, REPO, Watching, bare, land, write_result
 
 TARGET = 1.3
 REPEATS = 3
@@ -32,49 +29,6 @@ clip: {max_duration: 300, max_statement: 150, title_card: {enabled: true, second
 video: {width: 1280, height: 720, fps: 25, preset: veryfast}
 subtitles: {mode: burn+soft}
 """
-
-
-class Watching:
-    def __init__(self, meeting: Path, out: Path, form: Path) -> None:
-        command = [sys.executable, "-m", "pipeline", "watch", str(meeting), "--out", str(out),
-                   "--form", str(form), "--language", "en"]  # fmt: skip
-        self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
-        )
-        self.lines: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_for(self, text: str, timeout: float = 600) -> None:
-        deadline = time.monotonic() + timeout
-        while not any(text in line for line in self.lines):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.process.kill()
-                raise SystemExit(f"no {text!r} from hearing watch:\n" + "\n".join(self.lines))
-            time.sleep(0.02)
-
-    def enter(self) -> float:
-        """Enter, and the moment the delivery is in place (its line is printed once ``delivery/`` is
-        complete, before the process has ended)."""
-        assert self.process.stdin is not None
-        self.process.stdin.write("\n")
-        self.process.stdin.flush()
-        self.wait_for("delivered ")
-        delivered = time.perf_counter()
-        if self.process.wait(timeout=600) != 0:
-            raise SystemExit("hearing watch failed:\n" + "\n".join(self.lines))
-        return delivered
-
-
-def land(source: Path, meeting: Path) -> None:
-    """Copied in under a temporary name, then renamed: the moment it lands."""
-    temporary = meeting / f".{source.name}.part"
-    shutil.copyfile(source, temporary)
-    temporary.rename(meeting / source.name)
 
 
 def bare_engine(audio_file: Path) -> float:
@@ -98,12 +52,14 @@ print(time.perf_counter() - started)
 def one(root: Path, form: Path) -> dict[str, float]:
     meeting, out = root / "meeting", root / "out"
     meeting.mkdir()
-    watching = Watching(meeting, out, form)
+    watching = Watching(
+        [sys.executable, "-m", "pipeline", "watch", str(meeting), "--out", str(out), "--form", str(form),
+         "--language", "en"]
+    )  # fmt: skip
     watching.wait_for("watching")
     land(MEDIA / FIRST, meeting)
     watching.wait_for("1 statement(s) ready")
-    started = time.perf_counter()
-    land(MEDIA / LAST, meeting)
+    started = land(MEDIA / LAST, meeting)
     watching.wait_for("2 statement(s) ready")
     seconds = watching.enter() - started
     report = json.loads((out / "run.json").read_text(encoding="utf-8"))
