@@ -267,6 +267,16 @@ def whole_run(model: Path, rate: float, root: Path, recordings: list[Path]) -> d
     return row
 
 
+def repeated(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One meeting's runs as one row: the run of the median whole-run ratio, with each run's ratios (this
+    machine's speed drifts within minutes, and one run moves a ratio by several per cent)."""
+    if len(rows) == 1:
+        return rows[0]
+    ordered = sorted(rows, key=lambda row: row["whole_run_ratio"])
+    keys = ("transcription_ratio", "whole_run_ratio", "cpu_ratio")
+    return {**ordered[len(ordered) // 2], "runs": [{key: row[key] for key in keys} for row in rows]}
+
+
 # -------------------------------------------------------------------------------------------- watch
 
 
@@ -383,6 +393,10 @@ def main() -> int:
     parser.add_argument(
         "--candidate", action="append", choices=list(CANDIDATES), help="tuning: these (and the bare engine)"
     )
+    parser.add_argument("--meeting", action="append", choices=list(RUN_MEETINGS), help="run: these meetings")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run: each meeting this many times; the median run is its row"
+    )
     args = parser.parse_args()
     if not (MEDIA / RUN_RECORDINGS[0]).is_file():
         print(f"the real recordings are missing from {MEDIA} (a folder of the repository)")
@@ -405,13 +419,23 @@ def main() -> int:
                 # statement (the reading is most of what is heard: nothing to hear beside it).
                 queue = [path for path, _ in statements(root / "statements")]
                 for key, recordings in (("run", queue), ("run_long", [MEDIA / n for n in RUN_RECORDINGS])):
-                    (root / key).mkdir()
+                    if args.meeting and key not in args.meeting:
+                        continue
                     print(f"  {RUN_MEETINGS[key]}:", flush=True)
-                    measured[key] = whole_run(model, rate, root / key, recordings)
+                    rows = []
+                    for again in range(max(1, args.repeat)):
+                        (root / key / str(again)).mkdir(parents=True)
+                        rows.append(whole_run(model, rate, root / key / str(again), recordings))
+                    measured[key] = repeated(rows)
             if "watch" in parts:
                 (root / "watch").mkdir()
                 measured["watch"] = watch_queue(model, rate, root / "watch")
-        # One file per shape, and a part measured again alone replaces only that part of the day's file.
+        # Each part says how fast the shapes were forced to decode for it (the base model's rate is
+        # measured each time and moves a little), since a part measured again alone replaces only that
+        # part of the day's file.
+        for part in (*RUN_MEETINGS, "watch"):
+            if part in measured:
+                measured[part]["tokens_per_second"] = rate
         earlier = RESULTS / f"{name}-shape-{dt.date.today().isoformat()}.json"
         if earlier.is_file():
             kept = json.loads(earlier.read_text(encoding="utf-8"))

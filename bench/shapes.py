@@ -95,7 +95,7 @@ def ensure(shape: str) -> Path:
     shutil.rmtree(source, ignore_errors=True)
     started = time.monotonic()
     print(f"making a Whisper of {shape}'s shape with random weights (once) ...", flush=True)
-    _make_transformers(SHAPES[shape], source)
+    make_transformers(SHAPES[shape], source)
     print(f"  made in {time.monotonic() - started:.0f} s; converting ...", flush=True)
     try:
         convert.to_ctranslate2(source, target, quantization="int8")
@@ -109,11 +109,18 @@ def _size_gb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.iterdir() if f.is_file()) / 1e9
 
 
-def _make_transformers(shape: Shape, source: Path) -> None:
+def make_transformers(
+    shape: Shape, source: Path, *, seed: int = 0, half: bool = True, preprocessor: bool = True
+) -> Path:
+    """A transformers Whisper of ``shape`` with random weights (``seed``), base's vocabulary and special
+    tokens, saved in ``source`` with base's tokenizer.json and (``preprocessor``) a
+    preprocessor_config.json: what `hearing models get` converts. (tests/test_convert.py makes its tiny
+    models with it too.)"""
     import tokenizers
     import torch
     from transformers import GenerationConfig, WhisperConfig, WhisperForConditionalGeneration
 
+    sys.path.insert(0, str(REPO))
     from pipeline.engines import embedded
 
     base = embedded.ensure_embedded_model().path
@@ -142,9 +149,11 @@ def _make_transformers(shape: Shape, source: Path) -> None:
         max_target_positions=448,
         **tokens,
     )
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     with torch.no_grad():
-        model = WhisperForConditionalGeneration(config).half()
+        model = WhisperForConditionalGeneration(config)
+        if half:  # large shapes: half the memory while saving; the conversion quantizes to int8 anyway
+            model = model.half()
     model.generation_config = GenerationConfig(
         **tokens,
         lang_to_id={tokenizer.id_to_token(i): i for i in base_config["lang_ids"]},
@@ -160,10 +169,12 @@ def _make_transformers(shape: Shape, source: Path) -> None:
     model.save_pretrained(source)
     del model
     shutil.copyfile(base / "tokenizer.json", source / "tokenizer.json")
-    (source / "preprocessor_config.json").write_text(
-        json.dumps({"feature_extractor_type": "WhisperFeatureExtractor", "feature_size": shape.mels}),
-        encoding="utf-8",
-    )
+    if preprocessor:
+        (source / "preprocessor_config.json").write_text(
+            json.dumps({"feature_extractor_type": "WhisperFeatureExtractor", "feature_size": shape.mels}),
+            encoding="utf-8",
+        )
+    return source
 
 
 # ------------------------------------------------------------------------------ realistic decoding
@@ -198,7 +209,6 @@ class _Result:
     sequences_ids: list[list[int]]
     scores: list[float]
     no_speech_prob: float
-    sequences: list[list[str]]
 
 
 class ForcedWhisper:
@@ -256,7 +266,7 @@ class ForcedWhisper:
             ids = self._words.take(count)
         # An average log-probability of -0.25 per token: a confident decoding, no fallback.
         score = -0.25 * (len(ids) + 1) / max(len(ids), 1)
-        return _Result(sequences_ids=[ids], scores=[score], no_speech_prob=0.0, sequences=[[]])
+        return _Result(sequences_ids=[ids], scores=[score], no_speech_prob=0.0)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import MEDIA, run_cli, run_here, tree_digest
+from conftest import MEDIA, REPO, run_cli, run_here, tree_digest
 
 from pipeline.engines import convert
 from pipeline.errors import MissingToolError, ModelError, UsageError
@@ -30,57 +31,16 @@ def base_model() -> Path:
 
 def make_tiny_whisper(folder: Path, *, seed: int, mels: int = 80, preprocessor: bool = True) -> Path:
     """A Whisper of base's vocabulary and special tokens but two small layers each side, with random
-    weights, saved with base's tokenizer.json and (optionally) a preprocessor_config.json."""
-    import tokenizers
-    import torch
-    from transformers import GenerationConfig, WhisperConfig, WhisperForConditionalGeneration
+    weights, saved with base's tokenizer.json and (optionally) a preprocessor_config.json (the
+    benchmark's models of the large shapes are made the same way)."""
+    sys.path.insert(0, str(REPO / "bench"))
+    import shapes  # the benchmark's module, beside the benchmarks
 
-    base = base_model()
-    base_config = json.loads((base / "config.json").read_text(encoding="utf-8"))
-    tokenizer = tokenizers.Tokenizer.from_file(str(base / "tokenizer.json"))
-    special = {name: tokenizer.token_to_id(name) for name in ("<|endoftext|>", "<|startoftranscript|>")}
-    tokens = {
-        "vocab_size": 51865,
-        "suppress_tokens": base_config["suppress_ids"],
-        "begin_suppress_tokens": base_config["suppress_ids_begin"],
-        "decoder_start_token_id": special["<|startoftranscript|>"],
-        "bos_token_id": special["<|endoftext|>"],
-        "eos_token_id": special["<|endoftext|>"],
-        "pad_token_id": special["<|endoftext|>"],
-    }
-    config = WhisperConfig(
-        num_mel_bins=mels,
-        d_model=64,
-        encoder_layers=2,
-        decoder_layers=2,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=128,
-        decoder_ffn_dim=128,
-        **tokens,
-    )
-    torch.manual_seed(seed)
-    model = WhisperForConditionalGeneration(config)
-    model.generation_config = GenerationConfig(
-        **tokens,
-        lang_to_id={tokenizer.id_to_token(i): i for i in base_config["lang_ids"]},
-        task_to_id={
-            "transcribe": tokenizer.token_to_id("<|transcribe|>"),
-            "translate": tokenizer.token_to_id("<|translate|>"),
-        },
-        no_timestamps_token_id=tokenizer.token_to_id("<|notimestamps|>"),
-        is_multilingual=True,
-        alignment_heads=[[1, 0], [1, 1]],
-    )
-    folder.mkdir(parents=True)
-    model.save_pretrained(folder)
-    shutil.copyfile(base / "tokenizer.json", folder / "tokenizer.json")
-    if preprocessor:
-        (folder / "preprocessor_config.json").write_text(
-            json.dumps({"feature_extractor_type": "WhisperFeatureExtractor", "feature_size": mels}),
-            encoding="utf-8",
-        )
-    return folder
+    tiny = shapes.Shape(
+        "tiny", decoder_layers=2, alignment_heads=((1, 0), (1, 1)), encoder_layers=2, d_model=64, heads=2,
+        ffn=128, mels=mels,
+    )  # fmt: skip
+    return shapes.make_transformers(tiny, folder, seed=seed, half=False, preprocessor=preprocessor)
 
 
 class Converted:

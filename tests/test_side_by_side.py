@@ -37,7 +37,7 @@ def test_a_large_model_hears_two_at_once_where_no_statement_is_most_of_the_meeti
     assert side_by_side(object(), queue) == 1  # an engine that does not say (openai-whisper)
     one = load_engine("faster-whisper")
     assert isinstance(one, faster.FasterWhisperEngine)
-    assert faster.decoder_depth(one._model_dir) == 6  # base's alignment heads reach its sixth layer
+    assert faster.decoder_depth(one.model_dir) == 6  # base's alignment heads reach its sixth layer
     assert faster.decoder_depth(tmp_path) == 0
     (tmp_path / "config.json").write_text('{"alignment_heads": "none"}', encoding="utf-8")
     assert faster.decoder_depth(tmp_path) == 0
@@ -57,7 +57,7 @@ def test_statements_heard_side_by_side_have_the_words_heard_one_after_another() 
 
     one = load_engine("faster-whisper")
     assert isinstance(one, faster.FasterWhisperEngine) and one.workers == 1  # base is small
-    two = faster.FasterWhisperEngine(one._model_dir, one.model, workers=2)
+    two = faster.FasterWhisperEngine(one.model_dir, one.model, workers=2)
     recordings = DEMO / "recordings"
     audios = [
         _speech_of(recordings / "01-anna.mp4"),
@@ -70,7 +70,7 @@ def test_statements_heard_side_by_side_have_the_words_heard_one_after_another() 
         together = list(pool.map(lambda k: _words(two, audios[k], seeds[k]), range(len(audios))))
     assert together == alone
     assert all(alone), "every recording has words"
-    assert two._alone is not None, "the first statement must make the engine sample, or half is not shown"
+    assert two.decoded_again_alone, "the first statement must make the engine sample, or half is not shown"
 
 
 def _overlap(records: list[dict[str, Any]]) -> list[tuple[float, float]]:
@@ -105,14 +105,14 @@ def test_a_run_on_an_engine_of_two_workers_delivers_what_one_worker_delivers(
     monkeypatch.setattr(faster, "LARGE_MODEL_BYTES", 0)
     monkeypatch.setattr(faster, "DEEP_DECODER_LAYERS", 0)
     monkeypatch.setattr(faster.os, "cpu_count", lambda: 2)
-    two = faster.FasterWhisperEngine(one._model_dir, one.model)
+    two = faster.FasterWhisperEngine(one.model_dir, one.model)
     options = RunOptions(meeting_dir=DEMO, out_dir=out_dir, form="demo")
     first = sorted(p.relative_to(DEMO).as_posix() for p in (DEMO / "recordings").iterdir())[:2]
     watching = Runner(options, engine=two)
     readiness = watching.prepare(first)
     assert sorted(readiness.ready) == first
     assert len(_overlap([r.to_json() for r in watching.steps.records])) == 2
-    assert (two.workers, two._threads) == (2, 1)
+    assert (two.workers, two.threads) == (2, 1)
     report = run(options, engine=two)
     assert report.exit_code == 0
 
@@ -129,4 +129,4 @@ def test_a_run_on_an_engine_of_two_workers_delivers_what_one_worker_delivers(
     assert len(_overlap(json.loads((out_dir / "run.json").read_text("utf-8"))["stages"])) == 2
     # A statement heard alone (watch's next file) has every core again.
     Runner(options, engine=two).prepare(first)
-    assert (two.workers, two._threads) == (1, 2)
+    assert (two.workers, two.threads) == (1, 2)

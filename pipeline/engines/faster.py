@@ -168,6 +168,20 @@ class FasterWhisperEngine:
         self._whisper.model = self._sampler
         self._memory = word_times.remember(self._whisper)
 
+    @property
+    def model_dir(self) -> Path:
+        return self._model_dir
+
+    @property
+    def threads(self) -> int:
+        """The threads each statement heard is decoded on."""
+        return self._threads
+
+    @property
+    def decoded_again_alone(self) -> bool:
+        """Whether a statement that sampled beside another was decoded again alone (``transcribe``)."""
+        return self._alone is not None
+
     def listen_to(self, lengths_ms: Sequence[int]) -> int:
         """Set up to hear statements of these lengths (``listening``); how many it hears at once."""
         workers, threads = listening(os.cpu_count() or 1, self._weights, lengths_ms, self._depth)
