@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,11 @@ def test_a_large_model_hears_two_at_once_where_no_statement_is_most_of_the_meeti
     large, small, deep = faster.LARGE_MODEL_BYTES, faster.LARGE_MODEL_BYTES - 1, 32
     queue = [27_000, 24_000, 33_000, 31_000, 39_000]  # five statements at the camera
     for cores in (2, 4, 8):
-        assert faster.listening(cores, large, queue, deep) == (2, cores // 2)
-        assert faster.listening(cores, large, [40_000, 40_000], deep) == (2, cores // 2)
-        assert faster.listening(cores, large, [59_000, 41_000], deep) == (2, cores // 2)
-        assert faster.listening(cores, large, [61_000, 39_000], deep) == (1, cores)
-        # One long reading and a short statement: the reading alone on half the cores would be the wait.
-        assert faster.listening(cores, large, [116_000, 42_000], deep) == (1, cores)
+        # Each of the two workers on every core: one left alone (a queue's last statement, a long reading
+        # beside a short one) keeps every core.
+        assert faster.listening(cores, large, queue, deep) == (2, cores)
+        assert faster.listening(cores, large, [40_000, 40_000], deep) == (2, cores)
+        assert faster.listening(cores, large, [116_000, 42_000], deep) == (2, cores)
         assert faster.listening(cores, large, [60_000], deep) == (1, cores)
         assert faster.listening(cores, large, queue, 4) == (1, cores)  # turbo: its work is the encoder's
         assert faster.listening(cores, small, queue, deep) == (1, cores - 1)  # the render gets a core
@@ -89,7 +89,7 @@ def _overlap(records: list[dict[str, Any]]) -> list[tuple[float, float]]:
 
 @pytest.mark.slow
 def test_a_run_on_an_engine_of_two_workers_delivers_what_one_worker_delivers(
-    demo_run: DemoRun, out_dir: Path, monkeypatch: pytest.MonkeyPatch
+    demo_run: DemoRun, out_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The demo meeting on an engine that hears two statements at once: two of its recordings made ready
     as `hearing watch` makes files that landed at once, then the run, which hears the other two side by
@@ -101,7 +101,7 @@ def test_a_run_on_an_engine_of_two_workers_delivers_what_one_worker_delivers(
     assert demo_run.result.returncode == 0, demo_run.result.stderr
     one = load_engine("faster-whisper")
     assert isinstance(one, faster.FasterWhisperEngine)
-    # Base set up as a large model is: two statements at once, on one thread each.
+    # Base set up as a large model is: two statements at once, each on every core.
     monkeypatch.setattr(faster, "LARGE_MODEL_BYTES", 0)
     monkeypatch.setattr(faster, "DEEP_DECODER_LAYERS", 0)
     monkeypatch.setattr(faster.os, "cpu_count", lambda: 2)
@@ -112,7 +112,7 @@ def test_a_run_on_an_engine_of_two_workers_delivers_what_one_worker_delivers(
     readiness = watching.prepare(first)
     assert sorted(readiness.ready) == first
     assert len(_overlap([r.to_json() for r in watching.steps.records])) == 2
-    assert (two.workers, two.threads) == (2, 1)
+    assert (two.workers, two.threads) == (2, 2)
     report = run(options, engine=two)
     assert report.exit_code == 0
 
@@ -127,6 +127,15 @@ def test_a_run_on_an_engine_of_two_workers_delivers_what_one_worker_delivers(
         (demo_run.out / "delivery" / p.name).read_text("utf-8") for p in srt
     ]
     assert len(_overlap(json.loads((out_dir / "run.json").read_text("utf-8"))["stages"])) == 2
-    # A statement heard alone (watch's next file) has every core again.
-    Runner(options, engine=two).prepare(first)
-    assert (two.workers, two.threads) == (1, 2)
+    # One statement heard alone (watch's next file) on the engine of two: each worker computes on every
+    # core, so it is heard as fast, and its model is not loaded again (the engine it decodes a sampling
+    # statement again on loads its own).
+    loaded: list[object] = []
+    load = faster.FasterWhisperEngine._load_model
+    monkeypatch.setattr(
+        faster.FasterWhisperEngine, "_load_model", lambda self: load(loaded.append(self) or self)
+    )
+    alone = Runner(replace(options, out_dir=tmp_path / "alone"), engine=two).prepare(first[:1])
+    assert alone.ready == tuple(first[:1])
+    assert (two.workers, two.threads) == (2, 2)
+    assert two not in loaded

@@ -76,10 +76,11 @@ def engine_threads(cores: int, model_bytes: int) -> int:
 
 
 # Side by side pays for a deep decoder only: large-v3's 32 layers, not turbo's 4 (whose work is mostly
-# the encoder, which splits well over threads: two statements at once on one thread each took 87 s
-# where one after the other on two took 70 s). On a queue of five statements turbo's engine alone was
-# faster two at a time (52 s against 57 s), but the run was not (105 s against 93-97 s): the engine
-# then keeps both cores, and the statements heard wait for their render until the last word.
+# the encoder, which splits well over threads: two statements at once took 87 s on one thread each and
+# 74 s on every core each, where one after the other took 70 s). On a queue of five statements turbo's
+# engine alone was faster two at a time (52 s against 57 s), but the run was not (105 s against 93-97
+# s): the engine then keeps both cores, and the statements heard wait for their render until the last
+# word.
 DEEP_DECODER_LAYERS = 8
 
 
@@ -89,17 +90,19 @@ def listening(
     """How many statements of these lengths the engine listens to at once, and on how many threads each.
 
     A large model's decoder reads all its weights for every token it writes, and two threads on one
-    statement do not keep two cores busy: with large-v3's shape on two cores two statements side by side
-    on one thread each took 87 s where one after the other on two took 125 s (bench/large_bench.py).
-    But a statement heard alone on one thread takes 1.36 times as long, and the longest one may end up
-    alone: side by side pays where no statement is more than 60 % of what is to be heard (break-even
-    at 1/1.36 = 74 %, where a meeting of one long reading and a short statement was heard in 191 s side
-    by side and in 167 s one after the other). The weights are shared; the second worker costs about
-    0.7 GB. A small model hears one at a time (``engine_threads``)."""
+    statement do not keep two cores busy: with large-v3's shape on two cores five statements of a queue
+    took 303 s two at a time against 405 s one after another (bench/large_bench.py's children). Each of
+    the two workers computes on every core: two at once the same 303 s as on one thread each, and a
+    statement that ends up alone (the last of a queue, a long reading beside a short statement) keeps
+    every core, where on one thread it took 1.36 times as long; so a long reading and a short statement
+    too are heard side by side (332 s against 358 s one after another; on one thread each it was 191 s
+    against 167 s). The weights are shared; the second worker costs about 0.7 GB. A small model hears one
+    at a time (``engine_threads``)."""
     small = model_bytes < LARGE_MODEL_BYTES or cores < 2 or decoder_layers < DEEP_DECODER_LAYERS
-    if small or len(lengths_ms) < 2 or 5 * max(lengths_ms) > 3 * sum(lengths_ms):
-        return 1, engine_threads(cores, model_bytes)
-    return 2, max(1, cores // 2)
+    threads = engine_threads(cores, model_bytes)
+    if small or len(lengths_ms) < 2:
+        return 1, threads
+    return 2, threads
 
 
 def decoder_depth(model_dir: Path) -> int:
@@ -185,6 +188,10 @@ class FasterWhisperEngine:
     def listen_to(self, lengths_ms: Sequence[int]) -> int:
         """Set up to hear statements of these lengths (``listening``); how many it hears at once."""
         workers, threads = listening(os.cpu_count() or 1, self._weights, lengths_ms, self._depth)
+        if threads == self._threads and workers < self.workers:
+            # Each worker computes on every core, so one statement is heard as fast by an engine of
+            # two: not loaded again (`hearing watch` hears one, then two that landed at once, then one).
+            return self.workers
         if (workers, threads) != (self.workers, self._threads):
             self.workers, self._threads = workers, threads
             self._load_model()
