@@ -25,6 +25,7 @@ import math
 import re
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -193,13 +194,12 @@ class _Words:
     def __init__(self, tokenizer: Any) -> None:
         self.ids = list(tokenizer.encode(" " + danish_text()).ids)
         self.at = 0
+        self._lock = threading.Lock()  # two statements heard at once take from it
 
     def take(self, count: int) -> list[int]:
-        taken = []
-        for _ in range(count):
-            taken.append(self.ids[self.at % len(self.ids)])
-            self.at += 1
-        return taken
+        with self._lock:
+            start, self.at = self.at, self.at + count
+        return [self.ids[k % len(self.ids)] for k in range(start, start + count)]
 
 
 @dataclass
@@ -222,7 +222,12 @@ class ForcedWhisper:
         self._no_timestamps = tokenizer.token_to_id("<|notimestamps|>")
         self._timestamp_begin = self._no_timestamps + 1
         self._words = _Words(tokenizer)
-        self._content_s: list[float] = []
+        # Each window's seconds of speech, from its encoding to its generation. Per thread: a model of two
+        # workers hears two statements at once, each from a thread of its own (faster-whisper encodes and
+        # then generates a window on the thread that transcribes), and shared, one statement's windows
+        # were decoded to the other's length and timestamps.
+        self._local = threading.local()
+        self._lock = threading.Lock()
         self.generated = 0
         self.windows: list[tuple[float, int]] = []  # (seconds of speech, tokens written) per window decoded
 
@@ -233,11 +238,15 @@ class ForcedWhisper:
         if array.ndim == 2:
             array = array[None]
         # faster-whisper pads a window's features with zeros to 30 s; real log-mel columns are never all zero.
-        self._content_s = [float(np.any(a != 0, axis=0).sum()) / FRAMES_PER_SECOND for a in array]
+        self._local.content_s = [float(np.any(a != 0, axis=0).sum()) / FRAMES_PER_SECOND for a in array]
         return self._model.encode(features, *args, **kwargs)
 
+    def _content(self, index: int) -> float:
+        content_s: list[float] = getattr(self._local, "content_s", [])
+        return content_s[index] if index < len(content_s) else WINDOW_S
+
     def _tokens_for(self, index: int) -> int:
-        content = self._content_s[index] if index < len(self._content_s) else WINDOW_S
+        content = self._content(index)
         return max(4, math.ceil(self._rate * content))
 
     def generate(self, encoder_output: Any, prompts: list[list[int]], **kwargs: Any) -> list[_Result]:
@@ -251,15 +260,16 @@ class ForcedWhisper:
         results = []
         for i, (prompt, result) in enumerate(zip(prompts, raw, strict=True)):
             made = min(len(result.sequences_ids[0]) if result.sequences_ids else 0, counts[i])
-            self.generated += made
-            self.windows.append((self._content_s[i] if i < len(self._content_s) else WINDOW_S, made))
+            with self._lock:
+                self.generated += made
+                self.windows.append((self._content(i), made))
             results.append(self._as_words(prompt, made, i))
         return results
 
     def _as_words(self, prompt: list[int], count: int, index: int) -> _Result:
         timestamps = self._no_timestamps not in prompt
         if timestamps and count >= 3:
-            content = self._content_s[index] if index < len(self._content_s) else WINDOW_S
+            content = self._content(index)
             end = self._timestamp_begin + min(1500, round(content / 0.02))
             ids = [self._timestamp_begin, *self._words.take(count - 2), end]
         else:

@@ -56,3 +56,37 @@ def test_each_window_writes_the_tokens_its_speech_takes_and_reads_as_danish(
         assert len(words) >= 3
         assert sum(w in danish for w in words if w) >= 0.5 * len(words)
         assert all(0 <= w.start <= w.end <= len(audio) / 16_000 + 0.01 for s in found for w in s.words or ())
+
+
+def test_two_statements_heard_at_once_each_write_the_tokens_of_their_own_speech(
+    tiny: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model of two workers hears two statements at once, each window encoded and then decoded on the
+    thread that transcribes it: a window encoded on another thread in between must not lend it its length
+    (shared, one statement was decoded to the other's length and its words timed into a few seconds)."""
+    import threading
+
+    import ctranslate2
+    import numpy as np
+    import tokenizers
+
+    monkeypatch.setattr(ctranslate2.models, "Whisper", shapes.forcing(RATE, ctranslate2.models.Whisper))
+    forced = ctranslate2.models.Whisper(str(tiny), device="cpu", compute_type="int8", inter_threads=2)
+    tokenizer = tokenizers.Tokenizer.from_file(str(tiny / "tokenizer.json"))
+    prompt = [tokenizer.token_to_id(t) for t in ("<|startoftranscript|>", "<|da|>", "<|transcribe|>")]
+
+    def window(speech_s: int) -> ctranslate2.StorageView:
+        features = np.zeros((1, 80, 3000), dtype=np.float32)
+        features[:, :, : speech_s * shapes.FRAMES_PER_SECOND] = 0.5  # zeros are the padding to 30 s
+        return ctranslate2.StorageView.from_array(features)
+
+    def encoded(speech_s: int) -> ctranslate2.StorageView:
+        return forced.encode(window(speech_s))
+
+    short = encoded(5)  # this thread's window: 5 s of speech
+    other = threading.Thread(target=encoded, args=(25,))  # meanwhile another statement's, 25 s
+    other.start()
+    other.join()
+    forced.windows.clear()
+    forced.generate(short, [prompt])
+    assert forced.windows == [(5.0, max(4, math.ceil(RATE * 5)))]
