@@ -361,11 +361,16 @@ class Watcher:
 
     def load(self) -> None:
         """The model loaded before the first recording arrives: the first statement does not wait for it,
-        and the time it takes is not taken for the pace of transcribing."""
-        from pipeline.engines import load_engine
+        and the time it takes is not taken for the pace of transcribing. Where the speed record says
+        statements recorded back to back will pile up here, it is set up now to hear two at once (where
+        the model pays for it, ``engines.side_by_side``): two files that land together are then heard
+        side by side without loading the model again between recordings."""
+        from pipeline.engines import load_engine, side_by_side
 
         if self.engine is None and self._device is not None:
             self.engine = load_engine(self.options.engine, self.options.model, self._device)
+            if self.prior is not None and not pace.keeps_up(self.prior):
+                side_by_side(self.engine, (0, 0))  # two statements, their lengths not known yet
 
     def watch(
         self,

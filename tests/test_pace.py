@@ -355,6 +355,37 @@ def test_a_model_that_keeps_up_is_not_warned_about(
     assert watcher.pace_line() is None
 
 
+@pytest.mark.parametrize(("rate", "workers"), [(1.7, 2), (0.5, 1)])
+def test_where_statements_will_pile_up_watch_sets_a_large_model_up_for_two_before_the_first(
+    rate: float,
+    workers: int,
+    tmp_path: Path,
+    record_file: Path,
+    small_form: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two files that land together are heard side by side; set up for it at the start, the model is not
+    loaded again between recordings, where each load of a large model is seconds on the way to the
+    delivery. Where the model keeps up, files land one by one and the second worker would only take
+    memory."""
+    from pipeline.engines import faster
+    from pipeline.watch import Watcher
+
+    # Base set up as a large model with a deep decoder is (tests/test_side_by_side.py).
+    monkeypatch.setattr(faster, "LARGE_MODEL_BYTES", 0)
+    monkeypatch.setattr(faster, "DEEP_DECODER_LAYERS", 0)
+    monkeypatch.setattr(faster.os, "cpu_count", lambda: 2)
+    meeting = tmp_path / "moede"
+    meeting.mkdir()
+    watcher = Watcher(RunOptions(meeting_dir=meeting, form=str(small_form), model="base", language="da"))
+    watcher.choose_model()
+    too_slow_record(record_file, watcher.pace_key(), rate)
+    watcher.choose_model()
+    watcher.load()
+    assert isinstance(watcher.engine, faster.FasterWhisperEngine)
+    assert watcher.engine.workers == workers
+
+
 @pytest.mark.slow
 def test_watch_tells_its_pace_before_any_statement_and_records_what_it_transcribed(
     tmp_path: Path, record_file: Path, small_form: Path
