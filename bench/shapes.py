@@ -278,8 +278,42 @@ class ForcedWhisper:
         score = -0.25 * (len(ids) + 1) / max(len(ids), 1)
         return _Result(sequences_ids=[ids], scores=[score], no_speech_prob=0.0)
 
+    def align(
+        self,
+        encoder_output: Any,
+        start_sequence: Any,
+        text_tokens: list[list[int]],
+        num_frames: Any,
+        **kwargs: Any,
+    ) -> list[_Aligned]:
+        """The aligner run as the model runs it (its time is part of the work measured), its result spread
+        evenly over each window's speech: random weights' attention says nothing of where a word is, and
+        timed by it a window's words could all fall into its last second, where no subtitles fit, and the
+        run stop at its subtitle check."""
+        results = self._model.align(encoder_output, start_sequence, text_tokens, num_frames, **kwargs)
+        frames = num_frames if isinstance(num_frames, list) else [num_frames] * len(text_tokens)
+        return [
+            _Aligned(evenly(len(tokens) + 1, max(1, n // 2)), result.text_token_probs)
+            for result, tokens, n in zip(results, text_tokens, frames, strict=True)
+        ]
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
+
+
+@dataclass
+class _Aligned:
+    """What faster-whisper reads of a CTranslate2 alignment result: (text index, time index) pairs."""
+
+    alignments: list[tuple[int, int]]
+    text_token_probs: list[float]
+
+
+def evenly(texts: int, times: int) -> list[tuple[int, int]]:
+    """A path through every text index and every time index (the encoder's 20 ms steps), each text token
+    given an equal share of the time, as dynamic time warping returns one."""
+    steps = max(texts, times)
+    return [(k * texts // steps, k * times // steps) for k in range(steps)]
 
 
 def forcing(tokens_per_second: float, original: Any) -> Any:

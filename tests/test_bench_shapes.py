@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,12 @@ def test_each_window_writes_the_tokens_its_speech_takes_and_reads_as_danish(
         assert len(words) >= 3
         assert sum(w in danish for w in words if w) >= 0.5 * len(words)
         assert all(0 <= w.start <= w.end <= len(audio) / 16_000 + 0.01 for s in found for w in s.words or ())
+        # Timed as a speaker says them, one after another over the window's speech (random weights'
+        # attention, used as it is, could crowd a window's words into its last second).
+        starts = [w.start for s in found for w in s.words or ()]
+        assert starts == sorted(starts)
+        gaps = [b - a for a, b in pairwise(starts)]
+        assert max(gaps) < 2.5, (recording, max(gaps))
 
 
 def test_two_statements_heard_at_once_each_write_the_tokens_of_their_own_speech(
