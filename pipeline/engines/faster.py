@@ -96,8 +96,10 @@ def listening(
     statement that ends up alone (the last of a queue, a long reading beside a short statement) keeps
     every core, where on one thread it took 1.36 times as long; so a long reading and a short statement
     too are heard side by side (332 s against 358 s one after another; on one thread each it was 191 s
-    against 167 s). The weights are shared; the second worker costs about 0.7 GB. A small model hears one
-    at a time (``engine_threads``)."""
+    against 167 s). Those children's figures came from a forced model that could lend a window's length
+    to the other statement (docs/performance.md); measured again with it mended, the whole run of the
+    queue heard its statements in 0.85 times the bare engine's time. The weights are shared; the second
+    worker costs about 0.7 GB. A small model hears one at a time (``engine_threads``)."""
     small = model_bytes < LARGE_MODEL_BYTES or cores < 2 or decoder_layers < DEEP_DECODER_LAYERS
     threads = engine_threads(cores, model_bytes)
     if small or len(lengths_ms) < 2:
