@@ -221,6 +221,17 @@ def small_form(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def base_as_a_large_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The embedded base model set up as a large model with a deep decoder is, on two cores: two statements
+    heard at once (``faster.listening``), in seconds where a real large model would take minutes."""
+    from pipeline.engines import faster
+
+    monkeypatch.setattr(faster, "LARGE_MODEL_BYTES", 0)
+    monkeypatch.setattr(faster, "DEEP_DECODER_LAYERS", 0)
+    monkeypatch.setattr(faster.os, "cpu_count", lambda: 2)
+
+
 class DemoRun:
     """One `hearing demo` from scratch, shared by the tests that look at what it delivered."""
 

@@ -362,7 +362,7 @@ def test_where_statements_will_pile_up_watch_sets_a_large_model_up_for_two_befor
     tmp_path: Path,
     record_file: Path,
     small_form: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    base_as_a_large_model: None,
 ) -> None:
     """Two files that land together are heard side by side; set up for it at the start, the model is not
     loaded again between recordings, where each load of a large model is seconds on the way to the
@@ -371,10 +371,6 @@ def test_where_statements_will_pile_up_watch_sets_a_large_model_up_for_two_befor
     from pipeline.engines import faster
     from pipeline.watch import Watcher
 
-    # Base set up as a large model with a deep decoder is (tests/test_side_by_side.py).
-    monkeypatch.setattr(faster, "LARGE_MODEL_BYTES", 0)
-    monkeypatch.setattr(faster, "DEEP_DECODER_LAYERS", 0)
-    monkeypatch.setattr(faster.os, "cpu_count", lambda: 2)
     meeting = tmp_path / "moede"
     meeting.mkdir()
     watcher = Watcher(RunOptions(meeting_dir=meeting, form=str(small_form), model="base", language="da"))

@@ -88,7 +88,7 @@ def _overlap(records: list[dict[str, Any]]) -> list[tuple[float, float]]:
 
 @pytest.mark.slow
 def test_a_run_on_an_engine_of_two_workers_delivers_what_one_worker_delivers(
-    demo_run: DemoRun, out_dir: Path, monkeypatch: pytest.MonkeyPatch
+    demo_run: DemoRun, out_dir: Path, monkeypatch: pytest.MonkeyPatch, base_as_a_large_model: None
 ) -> None:
     """The demo meeting on an engine that hears two statements at once: two of its recordings made ready
     as `hearing watch` makes files that landed at once, then the run, which hears the other two side by
@@ -100,10 +100,6 @@ def test_a_run_on_an_engine_of_two_workers_delivers_what_one_worker_delivers(
     assert demo_run.result.returncode == 0, demo_run.result.stderr
     one = load_engine("faster-whisper")
     assert isinstance(one, faster.FasterWhisperEngine)
-    # Base set up as a large model is: two statements at once.
-    monkeypatch.setattr(faster, "LARGE_MODEL_BYTES", 0)
-    monkeypatch.setattr(faster, "DEEP_DECODER_LAYERS", 0)
-    monkeypatch.setattr(faster.os, "cpu_count", lambda: 2)
     # On one thread each: base's small matrices gain little from a second thread, and two workers of
     # two threads on two cores made this test half as long again (the threads' rule: the test above).
     monkeypatch.setattr(faster, "engine_threads", lambda cores, model_bytes: 1)
