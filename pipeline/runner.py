@@ -97,14 +97,16 @@ class Runner:
     def work(self) -> WorkCache:
         return WorkCache.of(self.out_dir)
 
-    def engine(self) -> Engine:
+    def engine(self, hearing: Sequence[int] = ()) -> Engine:
+        """The engine, loaded the first time, then set up for the statements of the lengths ``hearing``
+        (``engines.load_engine``)."""
         if self._engine is None:
             from pipeline.engines import load_engine
 
             self.progress.begin("model", f"Indlæser talemodel ({engines.model_label(self.options.model)})")
             try:  # a stage of its own: loaded before statements heard side by side, outside theirs
                 with self.steps.stage("model", None, None, cached=False):
-                    self._engine = load_engine(self.options.engine, self.options.model, self._device)
+                    self._engine = load_engine(self.options.engine, self.options.model, self._device, hearing)
             finally:
                 self.progress.end("model")
             self._note_engine()
@@ -295,7 +297,7 @@ class Runner:
             return unheard, 1
         lengths = [s.probe.duration_ms or 0 for s in statements if s.id in unheard]
         with self.steps.stage("model", None, None, cached=False):
-            return unheard, engines.side_by_side(self.engine(), lengths)
+            return unheard, engines.side_by_side(self.engine(lengths), lengths)
 
     def _deliver(
         self, meeting_dir: Path, meeting: Meeting, form: Form, language: str, clip: ClipMaker,

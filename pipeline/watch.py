@@ -362,15 +362,15 @@ class Watcher:
     def load(self) -> None:
         """The model loaded before the first recording arrives: the first statement does not wait for it,
         and the time it takes is not taken for the pace of transcribing. Where the speed record says
-        statements recorded back to back will pile up here, it is set up now to hear two at once (where
-        the model pays for it, ``engines.side_by_side``): two files that land together are then heard
-        side by side without loading the model again between recordings."""
-        from pipeline.engines import load_engine, side_by_side
+        statements recorded back to back will pile up here, it is built to hear two at once (where the
+        model pays for it, ``engines.load_engine``): two files that land together are then heard side by
+        side without building the model again between recordings."""
+        from pipeline.engines import load_engine
 
         if self.engine is None and self._device is not None:
-            self.engine = load_engine(self.options.engine, self.options.model, self._device)
-            if self.prior is not None and not pace.keeps_up(self.prior):
-                side_by_side(self.engine, (0, 0))  # two statements, their lengths not known yet
+            piles_up = self.prior is not None and not pace.keeps_up(self.prior)
+            hearing = (0, 0) if piles_up else ()  # two statements, their lengths not known yet
+            self.engine = load_engine(self.options.engine, self.options.model, self._device, hearing)
 
     def watch(
         self,

@@ -362,6 +362,7 @@ def test_where_statements_will_pile_up_watch_sets_a_large_model_up_for_two_befor
     tmp_path: Path,
     record_file: Path,
     small_form: Path,
+    monkeypatch: pytest.MonkeyPatch,
     base_as_a_large_model: None,
 ) -> None:
     """Two files that land together are heard side by side; set up for it at the start, the model is not
@@ -377,9 +378,15 @@ def test_where_statements_will_pile_up_watch_sets_a_large_model_up_for_two_befor
     watcher.choose_model()
     too_slow_record(record_file, watcher.pace_key(), rate)
     watcher.choose_model()
+    again: list[object] = []
+    load = faster.FasterWhisperEngine._load_model
+    monkeypatch.setattr(
+        faster.FasterWhisperEngine, "_load_model", lambda self: load(again.append(self) or self)
+    )
     watcher.load()
     assert isinstance(watcher.engine, faster.FasterWhisperEngine)
     assert watcher.engine.workers == workers
+    assert not again, "built set up for two, not built for one and then again (its weights twice in memory)"
 
 
 @pytest.mark.slow

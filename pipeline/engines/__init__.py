@@ -80,9 +80,12 @@ def looks_like_path(model: str) -> bool:
     return model.count("/") > 1 or (os.sep != "/" and os.sep in model)
 
 
-def load_engine(name: str, model: str | None = None, device: DeviceChoice | None = None) -> Engine:
+def load_engine(
+    name: str, model: str | None = None, device: DeviceChoice | None = None, hearing: Sequence[int] = ()
+) -> Engine:
     """The engine ``name`` with ``model`` loaded and ready to transcribe, faster-whisper on ``device``
-    (default: the CPU in int8; openai-whisper always runs on the CPU, ``engines.device``).
+    (default: the CPU in int8; openai-whisper always runs on the CPU, ``engines.device``), set up for
+    the statements of the lengths ``hearing`` (ms; what ``side_by_side`` would set it up for after).
 
     ``model`` None or "base" is the embedded offline model (when its wheels are installed); another name
     ("small", "large-v3", ...) is loaded by the engine itself, from its cache or the network; anything
@@ -94,7 +97,7 @@ def load_engine(name: str, model: str | None = None, device: DeviceChoice | None
     from pipeline.engines import embedded, faster, openai
 
     engine_module: Any = faster
-    on: dict[str, Any] = {"device": device or CPU_INT8}
+    on: dict[str, Any] = {"device": device or CPU_INT8, "hearing": hearing}
     if name == "openai-whisper":
         # Before any model work, which would be wasted without the package.
         openai.import_whisper()
@@ -105,7 +108,7 @@ def load_engine(name: str, model: str | None = None, device: DeviceChoice | None
     if model in EMBEDDED_NAMES and embedded.embedded_available():
         return engine_module.load_embedded(**on)
     if stored is not None:
-        return _load_stored(name, stored, device or CPU_INT8)
+        return _load_stored(name, stored, device or CPU_INT8, hearing)
     if model in EMBEDDED_NAMES:
         try:
             return engine_module.load_named("base", **on)
@@ -134,7 +137,7 @@ def _stored(model: str | None) -> Any:
     return download.find_installed(model or "base")
 
 
-def _load_stored(engine: str, stored: Any, device: DeviceChoice) -> Engine:
+def _load_stored(engine: str, stored: Any, device: DeviceChoice, hearing: Sequence[int]) -> Engine:
     """A model from the store, offline: faster-whisper runs its folder; openai-whisper a checkpoint
     converted once from it (CTranslate2 float weights only), kept beside it."""
     info = ModelInfo(stored.name, "catalogue", str(stored.path), stored.model_sha256)
@@ -145,7 +148,7 @@ def _load_stored(engine: str, stored: Any, device: DeviceChoice) -> Engine:
         return openai.load_ct2_folder(stored.path, stored.name, "catalogue", stored.model_sha256, target)
     from pipeline.engines.faster import FasterWhisperEngine
 
-    return FasterWhisperEngine(stored.path, info, device)
+    return FasterWhisperEngine(stored.path, info, device, hearing=hearing)
 
 
 def model_origin(model: str | None) -> dict[str, Any] | None:

@@ -132,8 +132,16 @@ class FasterWhisperEngine:
     name = NAME
 
     def __init__(
-        self, model_dir: Path, info: ModelInfo, device: DeviceChoice = CPU_INT8, workers: int | None = None
+        self,
+        model_dir: Path,
+        info: ModelInfo,
+        device: DeviceChoice = CPU_INT8,
+        workers: int | None = None,
+        hearing: Sequence[int] = (),
     ) -> None:
+        """``hearing``: the lengths (ms, 0 where not known yet) of the statements it is to hear first; it
+        is built set up for them (``listening``), so that a large model is not built a second time for
+        two at once (``listen_to``), with both copies of its weights in memory for a moment."""
         from faster_whisper import WhisperModel
 
         self.version = _version()
@@ -142,9 +150,9 @@ class FasterWhisperEngine:
         self._model_dir = model_dir
         self._weights = _weights_bytes(model_dir)
         self._depth = decoder_depth(model_dir)
-        self._threads = engine_threads(os.cpu_count() or 1, self._weights)
+        wanted, self._threads = listening(os.cpu_count() or 1, self._weights, hearing, self._depth)
         # How many statements are transcribed at once, each from a thread of its own (``listen_to``).
-        self.workers = max(1, workers or 1)
+        self.workers = max(1, workers or wanted)
         self._alone: FasterWhisperEngine | None = None
         self._alone_lock = threading.Lock()
         try:
@@ -425,20 +433,26 @@ class _SamplingWatch:
         return getattr(self._model, name)
 
 
-def load_path(path: Path, device: DeviceChoice = CPU_INT8) -> FasterWhisperEngine:
+def load_path(
+    path: Path, device: DeviceChoice = CPU_INT8, hearing: Sequence[int] = ()
+) -> FasterWhisperEngine:
     folder = model_location(NAME, path)
-    return FasterWhisperEngine(folder, ModelInfo(folder.name, "path", str(folder), None), device)
+    return FasterWhisperEngine(
+        folder, ModelInfo(folder.name, "path", str(folder), None), device, hearing=hearing
+    )
 
 
-def load_embedded(device: DeviceChoice = CPU_INT8) -> FasterWhisperEngine:
+def load_embedded(device: DeviceChoice = CPU_INT8, hearing: Sequence[int] = ()) -> FasterWhisperEngine:
     from pipeline.engines import embedded
 
     model = embedded.ensure_embedded_model()
     info = ModelInfo(embedded.NAME, "embedded", str(model.path), model.sha256)
-    return FasterWhisperEngine(model.path, info, device)
+    return FasterWhisperEngine(model.path, info, device, hearing=hearing)
 
 
-def load_named(name: str, device: DeviceChoice = CPU_INT8) -> FasterWhisperEngine:
+def load_named(
+    name: str, device: DeviceChoice = CPU_INT8, hearing: Sequence[int] = ()
+) -> FasterWhisperEngine:
     """A model by name ("small", "large-v3") or Hugging Face id: the local cache first, then the
     network. Offline and not cached is a ModelError that says how to get it."""
     from faster_whisper.utils import available_models, download_model
@@ -462,4 +476,5 @@ def load_named(name: str, device: DeviceChoice = CPU_INT8) -> FasterWhisperEngin
                 f"({_first_line(error)})",
                 NAME_FIX.format(name=name),
             ) from error
-    return FasterWhisperEngine(Path(folder), ModelInfo(name, source, str(folder), None), device)
+    info = ModelInfo(name, source, str(folder), None)
+    return FasterWhisperEngine(Path(folder), info, device, hearing=hearing)
