@@ -98,8 +98,8 @@ class Runner:
         return WorkCache.of(self.out_dir)
 
     def engine(self, hearing: Sequence[int] = ()) -> Engine:
-        """The engine, loaded the first time, then set up for the statements of the lengths ``hearing``
-        (``engines.load_engine``)."""
+        """The engine; the first time it is loaded, set up for the statements of the lengths ``hearing``
+        (``engines.load_engine``), so that a large model is built once."""
         if self._engine is None:
             from pipeline.engines import load_engine
 
