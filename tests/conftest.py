@@ -14,7 +14,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -230,6 +230,36 @@ def base_as_a_large_model(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(faster, "LARGE_MODEL_BYTES", 0)
     monkeypatch.setattr(faster, "DEEP_DECODER_LAYERS", 0)
     monkeypatch.setattr(faster.os, "cpu_count", lambda: 2)
+
+
+class ModelBuilds:
+    """Each time faster-whisper's engine builds its model, and for which engine: at its making ("made")
+    or set up again ("again")."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from pipeline.engines import faster
+
+        self.built: list[tuple[str, Any]] = []
+        make, again = faster.FasterWhisperEngine.__init__, faster.FasterWhisperEngine._load_model
+
+        def making(engine: Any, *args: Any, **kwargs: Any) -> None:
+            self.built.append(("made", engine))
+            make(engine, *args, **kwargs)
+
+        def setting_up_again(engine: Any) -> None:
+            self.built.append(("again", engine))
+            again(engine)
+
+        monkeypatch.setattr(faster.FasterWhisperEngine, "__init__", making)
+        monkeypatch.setattr(faster.FasterWhisperEngine, "_load_model", setting_up_again)
+
+    def of(self, engine: object) -> list[str]:
+        return [kind for kind, made in self.built if made is engine]
+
+
+@pytest.fixture
+def model_builds(monkeypatch: pytest.MonkeyPatch) -> ModelBuilds:
+    return ModelBuilds(monkeypatch)
 
 
 class DemoRun:

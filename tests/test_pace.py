@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MEDIA, run_cli
+from conftest import MEDIA, ModelBuilds, run_cli
 
 from pipeline import pace
 from pipeline.engines import catalogue
@@ -362,7 +362,7 @@ def test_where_statements_will_pile_up_watch_sets_a_large_model_up_for_two_befor
     tmp_path: Path,
     record_file: Path,
     small_form: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    model_builds: ModelBuilds,
     base_as_a_large_model: None,
 ) -> None:
     """Two files that land together are heard side by side; set up for it at the start, the model is not
@@ -378,15 +378,11 @@ def test_where_statements_will_pile_up_watch_sets_a_large_model_up_for_two_befor
     watcher.choose_model()
     too_slow_record(record_file, watcher.pace_key(), rate)
     watcher.choose_model()
-    again: list[object] = []
-    load = faster.FasterWhisperEngine._load_model
-    monkeypatch.setattr(
-        faster.FasterWhisperEngine, "_load_model", lambda self: load(again.append(self) or self)
-    )
     watcher.load()
     assert isinstance(watcher.engine, faster.FasterWhisperEngine)
     assert watcher.engine.workers == workers
-    assert not again, "built set up for two, not built for one and then again (its weights twice in memory)"
+    # Built set up for two, not built for one and then again (its weights twice in memory).
+    assert model_builds.of(watcher.engine) == ["made"]
 
 
 @pytest.mark.slow

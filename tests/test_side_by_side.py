@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import MEDIA, REPO, DemoRun
+from conftest import MEDIA, REPO, DemoRun, ModelBuilds
 
 from pipeline.engines import faster, load_engine, side_by_side
 from pipeline.engines.base import TranscribeSettings, seed_for
@@ -42,43 +42,19 @@ def test_a_large_model_with_a_deep_decoder_hears_two_at_once_each_on_every_core(
     assert faster.decoder_depth(tmp_path) == 0
 
 
-def _count_builds(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
-    """Each time a model is built, and for which engine: at its making ("made") or set up again
-    ("again")."""
-    built: list[tuple[str, Any]] = []
-    make, again = faster.FasterWhisperEngine.__init__, faster.FasterWhisperEngine._load_model
-
-    def making(self: Any, *args: Any, **kwargs: Any) -> None:
-        built.append(("made", self))
-        make(self, *args, **kwargs)
-
-    def setting_up_again(self: Any) -> None:
-        built.append(("again", self))
-        again(self)
-
-    monkeypatch.setattr(faster.FasterWhisperEngine, "__init__", making)
-    monkeypatch.setattr(faster.FasterWhisperEngine, "_load_model", setting_up_again)
-    return built
-
-
-def _builds_of(built: list[tuple[str, Any]], engine: Any) -> list[str]:
-    return [kind for kind, made in built if made is engine]
-
-
 def test_a_large_model_loaded_for_two_statements_is_built_once_set_up_for_them(
-    monkeypatch: pytest.MonkeyPatch, base_as_a_large_model: None
+    model_builds: ModelBuilds, base_as_a_large_model: None
 ) -> None:
     """Built for one and set up again for two, a large model's weights are in memory twice for a moment
     (about 3 GB with large-v3): the loaders take the statements it is to hear first."""
-    built = _count_builds(monkeypatch)
     two = load_engine("faster-whisper", hearing=(0, 0))
     assert isinstance(two, faster.FasterWhisperEngine)
     assert (two.workers, two.threads) == (2, 2)
     assert side_by_side(two, [27_000, 24_000]) == 2
-    assert _builds_of(built, two) == ["made"]
+    assert model_builds.of(two) == ["made"]
     one = load_engine("faster-whisper")
     assert isinstance(one, faster.FasterWhisperEngine) and one.workers == 1
-    assert _builds_of(built, one) == ["made"]
+    assert model_builds.of(one) == ["made"]
 
 
 def _words(engine: Any, audio: np.ndarray, seed: int) -> list[tuple[int, int, str]]:
@@ -127,7 +103,11 @@ def _overlap(records: list[dict[str, Any]]) -> list[tuple[float, float]]:
 
 @pytest.mark.slow
 def test_a_run_on_an_engine_of_two_workers_delivers_what_one_worker_delivers(
-    demo_run: DemoRun, out_dir: Path, monkeypatch: pytest.MonkeyPatch, base_as_a_large_model: None
+    demo_run: DemoRun,
+    out_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    base_as_a_large_model: None,
+    model_builds: ModelBuilds,
 ) -> None:
     """The demo meeting on an engine that hears two statements at once: two of its recordings made ready
     as `hearing watch` makes files that landed at once, then the run, which hears the other two side by
@@ -140,7 +120,6 @@ def test_a_run_on_an_engine_of_two_workers_delivers_what_one_worker_delivers(
     # On one thread each: base's small matrices gain little from a second thread, and two workers of
     # two threads on two cores made this test half as long again (the threads' rule: the test above).
     monkeypatch.setattr(faster, "engine_threads", lambda cores, model_bytes: 1)
-    built = _count_builds(monkeypatch)
     options = RunOptions(meeting_dir=DEMO, out_dir=out_dir, form="demo")
     first = sorted(p.relative_to(DEMO).as_posix() for p in (DEMO / "recordings").iterdir())[:2]
     watching = Runner(options)
@@ -152,7 +131,7 @@ def test_a_run_on_an_engine_of_two_workers_delivers_what_one_worker_delivers(
     assert (two.workers, two.threads) == (2, 1)
     # Once, set up for the two statements it hears (the first of the demo samples, and is decoded again
     # alone on an engine of its own).
-    assert _builds_of(built, two) == ["made"]
+    assert model_builds.of(two) == ["made"]
     report = run(options, engine=two)
     assert report.exit_code == 0
 
@@ -177,4 +156,4 @@ def test_a_run_on_an_engine_of_two_workers_delivers_what_one_worker_delivers(
     heard = [r for r in watching.steps.records if r.stage == "transcribe" and not r.cached]
     assert len(heard) == 1
     assert (two.workers, two.threads) == (2, 1)
-    assert _builds_of(built, two) == ["made"]
+    assert model_builds.of(two) == ["made"]
