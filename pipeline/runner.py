@@ -170,16 +170,10 @@ class Runner:
 
     def _build(self, exit_code: int, stop: BaseException | None) -> RunReport:
         return build(
-            self.options,
-            self.done,
-            started=self.started,
-            out_dir=self.out_dir,
-            stages=self.steps.records,
-            plan=self.plan,
-            exit_code=exit_code,
-            error=describe(stop) if stop is not None else None,
+            self.options, self.done, started=self.started, out_dir=self.out_dir, stages=self.steps.records,
+            plan=self.plan, exit_code=exit_code, error=describe(stop) if stop is not None else None,
             seconds=self._seconds,
-        )
+        )  # fmt: skip
 
     def prepare(self, taken: Collection[str]) -> Readiness:
         """For `hearing watch`: the statements of the files ``taken`` (complete so far) heard, cut and
@@ -296,8 +290,10 @@ class Runner:
         if len(unheard) < 2 and self._engine is None:  # else set up again: it may have heard two at once
             return unheard, 1
         lengths = [s.probe.duration_ms or 0 for s in statements if s.id in unheard]
-        with self.steps.stage("model", None, None, cached=False):
+        if self._engine is None:  # loaded set up for them, in the model stage of its loading
             return unheard, engines.side_by_side(self.engine(lengths), lengths)
+        with self.steps.stage("model", None, None, cached=False):  # an engine loaded before, set up again
+            return unheard, engines.side_by_side(self._engine, lengths)
 
     def _deliver(
         self, meeting_dir: Path, meeting: Meeting, form: Form, language: str, clip: ClipMaker,

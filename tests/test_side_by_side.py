@@ -126,6 +126,7 @@ def test_a_run_on_an_engine_of_two_workers_delivers_what_one_worker_delivers(
     readiness = watching.prepare(first)
     assert sorted(readiness.ready) == first
     assert len(_overlap([r.to_json() for r in watching.steps.records])) == 2
+    assert [r.stage for r in watching.steps.records].count("model") == 1  # its loading, nothing around it
     two = watching.loaded_engine()
     assert isinstance(two, faster.FasterWhisperEngine)
     assert (two.workers, two.threads) == (2, 1)
@@ -145,7 +146,9 @@ def test_a_run_on_an_engine_of_two_workers_delivers_what_one_worker_delivers(
     assert srt and [p.read_text("utf-8") for p in srt] == [
         (demo_run.out / "delivery" / p.name).read_text("utf-8") for p in srt
     ]
-    assert len(_overlap(json.loads((out_dir / "run.json").read_text("utf-8"))["stages"])) == 2
+    stages = json.loads((out_dir / "run.json").read_text("utf-8"))["stages"]
+    assert len(_overlap(stages)) == 2
+    assert [s["stage"] for s in stages].count("model") == 1  # the loaded engine set up again
     # One statement heard alone (watch's next file) on the engine of two: each worker computes on the
     # threads a statement alone gets, so it is heard as fast, and its model is not loaded again (the
     # engine it decodes a sampling statement again on loads its own).
