@@ -72,6 +72,14 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "bare engine (beam 5, all cores, VAD)": {},
     "the pipeline's engine, as a run uses it": {"pipeline": True},
     "bare engine, words timed while decoding": {"words": True},
+    # The encoder's attention scores (180 MB a layer for the large shapes) kept in the heap instead of
+    # mapped and faulted in afresh in every layer: what pipeline.memory sets up in `hearing`'s process.
+    "memory kept in the heap (glibc)": {
+        "env": {
+            "GLIBC_TUNABLES": "glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0"
+            ":glibc.malloc.trim_threshold=2147483647"
+        }
+    },
     # Two recordings at once, each from a thread of its own, on one model of two workers (its weights
     # shared), each worker on every core: faster-whisper's num_workers.
     "two recordings at once (2 workers)": {"workers": 2},
@@ -105,6 +113,9 @@ def child(spec: dict[str, Any]) -> None:
 
     started = time.perf_counter()
     if spec.get("pipeline"):
+        from pipeline.memory import keep_engine_memory
+
+        keep_engine_memory()  # as `hearing` sets the process up
         from pipeline.engines import load_engine
         from pipeline.engines.base import TranscribeSettings
 
@@ -154,15 +165,24 @@ def in_child(spec: dict[str, Any]) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def hearing(rate: float, *args: str | Path) -> list[str]:
-    """`hearing ...` in a process whose Whisper models decode as ``shapes.forced`` makes them."""
-    return [sys.executable, __file__, "--hearing", str(rate), *map(str, args)]
+def hearing(rate: float, *args: str | Path, ahead: bool = True) -> list[str]:
+    """`hearing ...` in a process whose Whisper models decode as ``shapes.forced`` makes them; without
+    ``ahead``, nothing done ahead of the plan (``forced_hearing``)."""
+    flag = "--hearing" if ahead else "--hearing-nothing-ahead"
+    return [sys.executable, __file__, flag, str(rate), *map(str, args)]
 
 
-def forced_hearing(rate: float, args: list[str]) -> int:
+def forced_hearing(rate: float, args: list[str], ahead: bool = True) -> int:
     shapes.forced(rate)
     sys.path.insert(0, str(REPO))
     from pipeline.cli import main
+
+    if not ahead:
+        # What rendering the statements heard while the engine listens costs the transcription stage
+        # (and saves the whole run): nothing submitted ahead, the run does all of it in its turn.
+        from pipeline.ahead import WorkAhead
+
+        WorkAhead.submit = lambda self, what, work, *args: None  # type: ignore[method-assign]
 
     try:
         main.main(args=args, prog_name="hearing")
@@ -212,7 +232,9 @@ def bare_transcription(model: Path, rate: float, recordings: list[Path]) -> floa
     return float(result["load_s"] + sum(r["seconds"] for r in result["rows"]))
 
 
-def whole_run(model: Path, rate: float, root: Path, recordings: list[Path]) -> dict[str, Any]:
+def whole_run(
+    model: Path, rate: float, root: Path, recordings: list[Path], ahead: bool = True
+) -> dict[str, Any]:
     from pipeline_bench import bare_render, bare_render_from_recordings, stage_time
 
     meeting = root / "meeting"
@@ -226,7 +248,7 @@ def whole_run(model: Path, rate: float, root: Path, recordings: list[Path]) -> d
     (run_s, peak), run_cpu = with_cpu(
         lambda: run_measured(
             hearing(rate, "run", meeting, "--out", out, "--form", "demo", "--language", "da", "--model",
-                    model, "--quiet")
+                    model, "--quiet", ahead=ahead)
         )
     )  # fmt: skip
     after, after_cpu = with_cpu(lambda: bare_transcription(model, rate, recordings))
@@ -273,7 +295,10 @@ def repeated(rows: list[dict[str, Any]]) -> dict[str, Any]:
     if len(rows) == 1:
         return rows[0]
     ordered = sorted(rows, key=lambda row: row["whole_run_ratio"])
-    keys = ("transcription_ratio", "whole_run_ratio", "cpu_ratio")
+    keys = (
+        "transcription_ratio", "whole_run_ratio", "cpu_ratio", "run_s", "transcription_stage_s",
+        "bare_transcription_before_after_s", "bare_render_s",
+    )  # fmt: skip
     return {**ordered[len(ordered) // 2], "runs": [{key: row[key] for key in keys} for row in rows]}
 
 
@@ -397,6 +422,10 @@ def main() -> int:
     parser.add_argument(
         "--repeat", type=int, default=1, help="run: each meeting this many times; the median run is its row"
     )
+    parser.add_argument(
+        "--nothing-ahead", action="store_true",
+        help="run: each meeting also with nothing done ahead of the plan, the two runs alternating",
+    )  # fmt: skip
     args = parser.parse_args()
     if not (MEDIA / RUN_RECORDINGS[0]).is_file():
         print(f"the real recordings are missing from {MEDIA} (a folder of the repository)")
@@ -422,18 +451,28 @@ def main() -> int:
                     if args.meeting and key not in args.meeting:
                         continue
                     print(f"  {RUN_MEETINGS[key]}:", flush=True)
-                    rows = []
+                    variants = (True, False) if args.nothing_ahead else (True,)
+                    rows: dict[bool, list[dict[str, Any]]] = {ahead: [] for ahead in variants}
                     for again in range(max(1, args.repeat)):
-                        (root / key / str(again)).mkdir(parents=True)
-                        rows.append(whole_run(model, rate, root / key / str(again), recordings))
-                    measured[key] = repeated(rows)
+                        for ahead in variants:
+                            if len(variants) > 1:
+                                print("  as the run does:" if ahead else "  nothing done ahead:", flush=True)
+                            where = root / key / f"{again}{'' if ahead else '-nothing-ahead'}"
+                            where.mkdir(parents=True)
+                            rows[ahead].append(whole_run(model, rate, where, recordings, ahead=ahead))
+                    measured[key] = repeated(rows[True])
+                    if not args.nothing_ahead:
+                        continue
+                    # Reported, not a target: the stage without its price for the render done meanwhile.
+                    measured[f"{key}_nothing_ahead"] = repeated(rows[False])
             if "watch" in parts:
                 (root / "watch").mkdir()
                 measured["watch"] = watch_queue(model, rate, root / "watch")
         # Each part says how fast the shapes were forced to decode for it (the base model's rate is
         # measured each time and moves a little), since a part measured again alone replaces only that
         # part of the day's file.
-        for part in (*RUN_MEETINGS, "watch"):
+        parts_measured = (*RUN_MEETINGS, *(f"{key}_nothing_ahead" for key in RUN_MEETINGS), "watch")
+        for part in parts_measured:
             if part in measured:
                 measured[part]["tokens_per_second"] = rate
         earlier = RESULTS / f"{name}-shape-{dt.date.today().isoformat()}.json"
@@ -441,7 +480,7 @@ def main() -> int:
             kept = json.loads(earlier.read_text(encoding="utf-8"))
             if args.candidate and "tuning" in kept and "tuning" in measured:
                 measured["tuning"] = kept["tuning"] | measured["tuning"]  # the candidates measured again
-            parts_kept = ("tuning", *RUN_MEETINGS, "watch")
+            parts_kept = ("tuning", *parts_measured)
             measured = {part: kept[part] for part in parts_kept if part in kept} | measured
         write_result(
             f"{name}-shape",
@@ -454,7 +493,7 @@ def main() -> int:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--child":
         child(json.loads(sys.argv[2]))
-    elif len(sys.argv) >= 3 and sys.argv[1] == "--hearing":
-        sys.exit(forced_hearing(float(sys.argv[2]), sys.argv[3:]))
+    elif len(sys.argv) >= 3 and sys.argv[1] in ("--hearing", "--hearing-nothing-ahead"):
+        sys.exit(forced_hearing(float(sys.argv[2]), sys.argv[3:], ahead=sys.argv[1] == "--hearing"))
     else:
         sys.exit(main())

@@ -111,6 +111,12 @@ def _shape_rows(shape: str) -> list[tuple[str, str, str, bool | None]]:
         if "cpu_ratio" in run:  # measured since 2026-12-06
             cpu = f"... {shape} shape, {meeting}: CPU seconds, run / (bare transcription + bare render)"
             out.append((cpu, f"{run['cpu_ratio']:.2f}x", "(reported)", None))
+        unahead = measured.get(f"{key}_nothing_ahead")
+        if unahead:  # large_bench.py --nothing-ahead: the run rendering nothing while the engine listens
+            what = f"... {shape} shape, {meeting}, nothing done ahead: transcription stage / bare engine"
+            out.append((what, f"{unahead['transcription_ratio']:.2f}x", "(reported)", None))
+            what = f"... {shape} shape, {meeting}, nothing done ahead: whole run / its floor"
+            out.append((what, f"{unahead['whole_run_ratio']:.2f}x", "(reported)", None))
     if watched:
         out.append((f"... {shape} shape: watch, 5 back to back: last landing -> delivery / its floor",
                     f"{watched['ratio']:.2f}x", "<= 1.3x", watched["ratio"] <= 1.3))  # fmt: skip

@@ -94,6 +94,9 @@ def main() -> None:
 
     The meeting folder is only ever read. Everything is written to the output folder.
     """
+    from pipeline.memory import keep_engine_memory
+
+    keep_engine_memory()  # before the command starts a thread
 
 
 ZIP_HELP = "Also pack the delivery into OUT_DIR/<name>.zip, for sending."

@@ -213,11 +213,14 @@ def run_transcription(
     audio_sha256: str,
     on_progress: Callable[[float], None] | None = None,
 ) -> StatementTranscript:
-    from pipeline import cache, media
+    from pipeline import cache, media, memory
 
     samples = media.read_wav_mono16k(audio_path)
     seed = seed_for(audio_sha256)
-    result = engine.transcribe(samples, settings, on_progress, seed=seed)
+    try:
+        result = engine.transcribe(samples, settings, on_progress, seed=seed)
+    finally:
+        memory.give_back()
     transcript = StatementTranscript(
         statement_id=statement.id,
         language=result.language,
