@@ -74,12 +74,7 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "bare engine, words timed while decoding": {"words": True},
     # The encoder's attention scores (180 MB a layer for the large shapes) kept in the heap instead of
     # mapped and faulted in afresh in every layer: what pipeline.memory sets up in `hearing`'s process.
-    "memory kept in the heap (glibc)": {
-        "env": {
-            "GLIBC_TUNABLES": "glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0"
-            ":glibc.malloc.trim_threshold=2147483647"
-        }
-    },
+    "memory kept in the heap (glibc)": {"keep_memory": True},
     # Two recordings at once, each from a thread of its own, on one model of two workers (its weights
     # shared), each worker on every core: faster-whisper's num_workers.
     "two recordings at once (2 workers)": {"workers": 2},
@@ -109,13 +104,14 @@ def child(spec: dict[str, Any]) -> None:
     """In a process of its own: the model loaded, then the recordings transcribed; one JSON line."""
     shapes.forced(spec["rate"])
     sys.path.insert(0, str(REPO))
+    if spec.get("pipeline") or spec.get("keep_memory"):
+        from pipeline.memory import keep_engine_memory
+
+        keep_engine_memory()  # as `hearing` sets its process up, before any thread
     from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
 
     started = time.perf_counter()
     if spec.get("pipeline"):
-        from pipeline.memory import keep_engine_memory
-
-        keep_engine_memory()  # as `hearing` sets the process up
         from pipeline.engines import load_engine
         from pipeline.engines.base import TranscribeSettings
 

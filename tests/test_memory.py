@@ -11,17 +11,10 @@ import sys
 
 import pytest
 
+from pipeline.memory import _glibc
 from tests.conftest import MEDIA, REPO
 
-
-def _glibc() -> bool:
-    try:
-        return bool(os.confstr("CS_GNU_LIBC_VERSION"))
-    except (ValueError, OSError, AttributeError):
-        return False
-
-
-needs_glibc = pytest.mark.skipif(not _glibc(), reason="malloc's settings are glibc's (Linux)")
+needs_glibc = pytest.mark.skipif(_glibc() is None, reason="malloc's settings are glibc's (Linux)")
 
 # A request the size of an encoder layer's attention scores, made, written and freed six times, as the
 # engine does layer after layer: the page faults it took, and the resident memory before and after the
